@@ -1,0 +1,336 @@
+// Package app holds coffer's application services: registration, sessions,
+// purses and transfers, built on a coffer.Store and the ledger engine. It
+// knows nothing of HTTP or SQL.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/ledger"
+	"github.com/coffer-money/coffer/password"
+)
+
+// Config holds the service's tunables.
+type Config struct {
+	SessionIdle time.Duration // a session unused this long expires
+	SessionMax  time.Duration // a session expires this long after login
+	Now         func() time.Time
+	Hasher      password.Hasher
+}
+
+// Service is the application. Create it with New.
+type Service struct {
+	store    coffer.Store
+	engine   *ledger.Engine
+	log      *slog.Logger
+	cfg      Config
+	Throttle *Throttle
+
+	curMu     sync.RWMutex
+	byCode    map[string]*coffer.Currency
+	byLetter  map[byte]*coffer.Currency
+	curLoaded time.Time
+
+	sessMu   sync.Mutex
+	sessions map[string]*cachedSession
+}
+
+type cachedSession struct {
+	s  *coffer.Session
+	at time.Time
+}
+
+// sessionCacheTTL bounds how long a session read from the store is trusted
+// without reading it again. Revocations made through this process take
+// effect at once; those made by another process within this time.
+const sessionCacheTTL = 5 * time.Second
+
+// New returns the service.
+func New(store coffer.Store, engine *ledger.Engine, log *slog.Logger, cfg Config) *Service {
+	if cfg.SessionIdle == 0 {
+		cfg.SessionIdle = 30 * time.Minute
+	}
+	if cfg.SessionMax == 0 {
+		cfg.SessionMax = 12 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Hasher.Params.Memory == 0 {
+		cfg.Hasher.Params = password.DefaultParams
+	}
+	return &Service{store: store, engine: engine, log: log, cfg: cfg, Throttle: NewThrottle(),
+		sessions: map[string]*cachedSession{}}
+}
+
+func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+// RegisterInput is what a new member gives.
+type RegisterInput struct {
+	Password string
+	Email    string
+	Phone    string
+}
+
+// Register creates a member with a fresh random member ID.
+// Errors: EWEAKPASSWORD, EINVALID, ECONFLICT (e-mail or phone in use).
+func (s *Service) Register(ctx context.Context, in RegisterInput) (*coffer.Member, error) {
+	if err := password.Check(in.Password); err != nil {
+		return nil, weakPassword(err)
+	}
+	m := &coffer.Member{CreatedAt: s.now()}
+	var err error
+	if in.Email != "" {
+		if m.Email, err = coffer.NormalizeEmail(in.Email); err != nil {
+			return nil, err
+		}
+	}
+	if in.Phone != "" {
+		if m.Phone, err = coffer.NormalizePhone(in.Phone); err != nil {
+			return nil, err
+		}
+	}
+	if m.PasswordHash, err = s.cfg.Hasher.Hash(in.Password); err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		m.ID = coffer.NewMemberID()
+		err = s.store.CreateMember(ctx, m)
+		var ae *coffer.Error
+		if errors.As(err, &ae) && ae.Code == coffer.ECONFLICT {
+			switch ae.Message {
+			case "email":
+				return nil, coffer.Errorf(coffer.ECONFLICT, "That e-mail address is already registered.")
+			case "phone":
+				return nil, coffer.Errorf(coffer.ECONFLICT, "That phone number is already registered.")
+			}
+			if attempt < 10 {
+				continue // member ID collision: draw again
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+}
+
+func weakPassword(err error) error {
+	msg := "The password is not acceptable."
+	switch {
+	case errors.Is(err, password.ErrTooShort):
+		msg = "The password must be at least 10 characters long."
+	case errors.Is(err, password.ErrTooLong):
+		msg = "The password is too long."
+	case errors.Is(err, password.ErrCommon):
+		msg = "That password is on a list of common or breached passwords; choose another."
+	case errors.Is(err, password.ErrInvalid):
+		msg = "The password must be valid UTF-8 text."
+	}
+	return &coffer.Error{Code: coffer.EWEAKPASSWORD, Message: msg, Err: err}
+}
+
+// normalizeLogin turns what a member typed into the form it is stored in.
+func normalizeLogin(login string) string {
+	login = strings.TrimSpace(login)
+	if coffer.ValidMemberID(login) {
+		return login
+	}
+	if strings.Contains(login, "@") {
+		if e, err := coffer.NormalizeEmail(login); err == nil {
+			return e
+		}
+		return strings.ToLower(login)
+	}
+	if p, err := coffer.NormalizePhone(login); err == nil {
+		return p
+	}
+	return login
+}
+
+// ErrBadCredentials is the one answer for an unknown login or a wrong
+// password, so that the answer does not tell which.
+var ErrBadCredentials = coffer.Errorf(coffer.EUNAUTHORIZED, "The login or password is wrong.")
+
+// LoginInput is a password login attempt.
+type LoginInput struct {
+	Login, Password string
+	IP, UserAgent   string
+}
+
+// RateLimitError says how long to wait.
+type RateLimitError struct{ RetryAfter time.Duration }
+
+func (e *RateLimitError) Error() string { return "rate limited" }
+
+// Login checks a password and opens a session. It returns the bearer token
+// (shown once, stored only as a hash). Errors: EUNAUTHORIZED, ERATELIMITED.
+func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Session, error) {
+	login := normalizeLogin(in.Login)
+	now := s.now()
+	if len(login) > 256 || len(in.Password) > 4096 {
+		return "", nil, ErrBadCredentials
+	}
+	if ok, wait := s.Throttle.Allow(login, in.IP, now); !ok {
+		return "", nil, &coffer.Error{Code: coffer.ERATELIMITED, Message: "Too many login attempts; wait and try again.", Err: &RateLimitError{RetryAfter: wait}}
+	}
+	m, err := s.store.MemberByLogin(ctx, login)
+	if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+		s.cfg.Hasher.DummyVerify(in.Password)
+		s.Throttle.Failure(login, now)
+		return "", nil, ErrBadCredentials
+	} else if err != nil {
+		return "", nil, err
+	}
+	ok, rehash, err := s.cfg.Hasher.Verify(in.Password, m.PasswordHash)
+	if err != nil {
+		return "", nil, err
+	}
+	if !ok {
+		s.Throttle.Failure(login, now)
+		return "", nil, ErrBadCredentials
+	}
+	s.Throttle.Success(login)
+	if rehash {
+		if h, err := s.cfg.Hasher.Hash(in.Password); err == nil {
+			if err := s.store.SetPasswordHash(ctx, m.ID, h); err != nil {
+				s.log.Warn("rehash password", "member", m.ID, "err", err)
+			}
+		}
+	}
+	return s.openSession(ctx, m.ID, in.IP, in.UserAgent)
+}
+
+func (s *Service) openSession(ctx context.Context, memberID, ip, ua string) (string, *coffer.Session, error) {
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	token := "cft_" + base64.RawURLEncoding.EncodeToString(raw)
+	id := make([]byte, 12)
+	rand.Read(id)
+	now := s.now()
+	if len(ua) > 256 {
+		ua = ua[:256]
+	}
+	sess := &coffer.Session{ID: hex.EncodeToString(id), MemberID: memberID, TokenHash: hashToken(token),
+		IP: ip, UserAgent: ua, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(s.cfg.SessionMax)}
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		return "", nil, err
+	}
+	return token, sess, nil
+}
+
+func hashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// IdleExpiry is when a session expires if not used again.
+func (s *Service) IdleExpiry(sess *coffer.Session) time.Time {
+	t := sess.LastUsedAt.Add(s.cfg.SessionIdle)
+	if t.After(sess.ExpiresAt) {
+		return sess.ExpiresAt
+	}
+	return t
+}
+
+var errBadToken = coffer.Errorf(coffer.EUNAUTHORIZED, "The session is missing, expired or revoked; log in again.")
+
+// Authenticate resolves a bearer token to its live session and marks it
+// used. Errors: EUNAUTHORIZED.
+func (s *Service) Authenticate(ctx context.Context, token string) (*coffer.Session, error) {
+	if !strings.HasPrefix(token, "cft_") || len(token) > 128 {
+		return nil, errBadToken
+	}
+	h := hashToken(token)
+	key := string(h)
+	now := s.now()
+	s.sessMu.Lock()
+	c := s.sessions[key]
+	s.sessMu.Unlock()
+	var sess *coffer.Session
+	if c != nil && now.Sub(c.at) < sessionCacheTTL {
+		sess = c.s
+	} else {
+		var err error
+		sess, err = s.store.SessionByTokenHash(ctx, h)
+		if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+			return nil, errBadToken
+		} else if err != nil {
+			return nil, err
+		}
+		s.sessMu.Lock()
+		if c != nil && c.s.LastUsedAt.After(sess.LastUsedAt) {
+			sess.LastUsedAt = c.s.LastUsedAt
+		}
+		s.sessions[key] = &cachedSession{s: sess, at: now}
+		if len(s.sessions) > 100000 {
+			clear(s.sessions) // bound memory; the store is the truth
+		}
+		s.sessMu.Unlock()
+	}
+	s.sessMu.Lock()
+	last := sess.LastUsedAt
+	s.sessMu.Unlock()
+	if !now.Before(sess.ExpiresAt) || !now.Before(last.Add(s.cfg.SessionIdle)) {
+		return nil, errBadToken
+	}
+	// Record use at most every 30 s: enough for idle expiry and the
+	// session list, without a write per request.
+	if now.Sub(last) > 30*time.Second {
+		s.sessMu.Lock()
+		sess.LastUsedAt = now
+		s.sessMu.Unlock()
+		if err := s.store.TouchSession(ctx, sess.ID, now); err != nil {
+			s.log.Warn("touch session", "err", err)
+		}
+	}
+	return sess, nil
+}
+
+// Logout ends the current session.
+func (s *Service) Logout(ctx context.Context, sess *coffer.Session) error {
+	s.forget(sess.ID)
+	return s.store.DeleteSession(ctx, sess.MemberID, sess.ID)
+}
+
+func (s *Service) forget(id string) {
+	s.sessMu.Lock()
+	for k, c := range s.sessions {
+		if c.s.ID == id {
+			delete(s.sessions, k)
+		}
+	}
+	s.sessMu.Unlock()
+}
+
+// Sessions lists a member's live sessions.
+func (s *Service) Sessions(ctx context.Context, memberID string) ([]*coffer.Session, error) {
+	all, err := s.store.Sessions(ctx, memberID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	out := all[:0]
+	for _, x := range all {
+		if now.Before(x.ExpiresAt) && now.Before(x.LastUsedAt.Add(s.cfg.SessionIdle)) {
+			out = append(out, x)
+		}
+	}
+	return out, nil
+}
+
+// RevokeSession ends one of the member's sessions. Errors: ENOTFOUND.
+func (s *Service) RevokeSession(ctx context.Context, memberID, id string) error {
+	s.forget(id)
+	return s.store.DeleteSession(ctx, memberID, id)
+}

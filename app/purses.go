@@ -1,0 +1,221 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/coffer-money/coffer"
+)
+
+// currencies reloads the currency table when it is older than a few
+// seconds or when a lookup misses, so currencies added by `cofferd admin`
+// on a running server are seen without a restart.
+func (s *Service) loadCurrencies(ctx context.Context, force bool) error {
+	s.curMu.RLock()
+	fresh := s.byCode != nil && time.Since(s.curLoaded) < 5*time.Second
+	s.curMu.RUnlock()
+	if fresh && !force {
+		return nil
+	}
+	list, err := s.store.Currencies(ctx)
+	if err != nil {
+		return err
+	}
+	byCode := map[string]*coffer.Currency{}
+	byLetter := map[byte]*coffer.Currency{}
+	for _, c := range list {
+		byCode[c.Code] = c
+		byLetter[c.Letter] = c
+	}
+	s.curMu.Lock()
+	s.byCode, s.byLetter, s.curLoaded = byCode, byLetter, time.Now()
+	s.curMu.Unlock()
+	return nil
+}
+
+// Currencies lists the currencies. Errors: none expected.
+func (s *Service) Currencies(ctx context.Context) ([]*coffer.Currency, error) {
+	return s.store.Currencies(ctx)
+}
+
+// Currency finds a currency by code. Errors: ECURRENCYNOTFOUND.
+func (s *Service) Currency(ctx context.Context, code string) (*coffer.Currency, error) {
+	code = strings.ToUpper(strings.TrimSpace(code))
+	for _, force := range []bool{false, true} {
+		if err := s.loadCurrencies(ctx, force); err != nil {
+			return nil, err
+		}
+		s.curMu.RLock()
+		c := s.byCode[code]
+		s.curMu.RUnlock()
+		if c != nil {
+			return c, nil
+		}
+	}
+	return nil, coffer.Errorf(coffer.ECURRENCYNOTFOUND, "There is no currency %q.", code)
+}
+
+// CurrencyOfPurse returns the currency a purse number's letter stands for.
+// Errors: EPURSENOTFOUND.
+func (s *Service) CurrencyOfPurse(ctx context.Context, number string) (*coffer.Currency, error) {
+	if !coffer.ValidPurseNumber(number) {
+		return nil, coffer.Errorf(coffer.EPURSENOTFOUND, "%q is not a purse number (a letter and 12 digits).", number)
+	}
+	for _, force := range []bool{false, true} {
+		if err := s.loadCurrencies(ctx, force); err != nil {
+			return nil, err
+		}
+		s.curMu.RLock()
+		c := s.byLetter[number[0]]
+		s.curMu.RUnlock()
+		if c != nil {
+			return c, nil
+		}
+	}
+	return nil, coffer.Errorf(coffer.EPURSENOTFOUND, "Purse %s does not exist.", number)
+}
+
+// CreatePurse opens a new purse for the member. Errors: ECURRENCYNOTFOUND.
+func (s *Service) CreatePurse(ctx context.Context, memberID, currency string) (*coffer.Purse, error) {
+	c, err := s.Currency(ctx, currency)
+	if err != nil {
+		return nil, err
+	}
+	p := &coffer.Purse{Currency: c.Code, Owner: memberID, CreatedAt: s.now()}
+	for attempt := 0; ; attempt++ {
+		p.Number = coffer.NewPurseNumber(c.Letter)
+		err := s.store.CreatePurse(ctx, p)
+		if coffer.ErrorCode(err) == coffer.ECONFLICT && attempt < 10 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+}
+
+// Purses lists the member's purses.
+func (s *Service) Purses(ctx context.Context, memberID string) ([]*coffer.Purse, error) {
+	return s.store.Purses(ctx, memberID)
+}
+
+// Purse returns one of the member's own purses. Another member's purse is
+// answered exactly like a purse that does not exist, so balances never
+// leak. Errors: EPURSENOTFOUND.
+func (s *Service) Purse(ctx context.Context, memberID, number string) (*coffer.Purse, error) {
+	if !coffer.ValidPurseNumber(number) {
+		return nil, coffer.Errorf(coffer.EPURSENOTFOUND, "%q is not a purse number (a letter and 12 digits).", number)
+	}
+	p, err := s.store.Purse(ctx, number)
+	if err != nil {
+		return nil, err
+	}
+	if p.Owner != memberID {
+		return nil, coffer.Errorf(coffer.EPURSENOTFOUND, "Purse %s is not one of yours.", number)
+	}
+	return p, nil
+}
+
+// Owner is the public payee check: the member ID owning a purse.
+// Errors: EPURSENOTFOUND.
+func (s *Service) Owner(ctx context.Context, number string) (string, error) {
+	if !coffer.ValidPurseNumber(number) {
+		return "", coffer.Errorf(coffer.EPURSENOTFOUND, "%q is not a purse number (a letter and 12 digits).", number)
+	}
+	p, err := s.store.Purse(ctx, number)
+	if err != nil {
+		return "", err
+	}
+	return p.Owner, nil
+}
+
+// MaxHistoryPage is the largest page of history.
+const MaxHistoryPage = 500
+
+// History returns a page of one of the member's purses, newest first.
+// Errors: EPURSENOTFOUND, EINVALID.
+func (s *Service) History(ctx context.Context, memberID, number string, f coffer.HistoryFilter) ([]*coffer.HistoryEntry, error) {
+	if _, err := s.Purse(ctx, memberID, number); err != nil {
+		return nil, err
+	}
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	if f.Limit > MaxHistoryPage {
+		return nil, coffer.Errorf(coffer.EINVALID, "limit must be between 1 and %d.", MaxHistoryPage)
+	}
+	return s.store.History(ctx, number, f)
+}
+
+// TransferInput is a transfer as the sender writes it.
+type TransferInput struct {
+	TransferID  string
+	From, To    string
+	Amount      string
+	Description string
+}
+
+// Transfer validates a transfer and applies it through the ledger engine.
+// replayed is true when the same transfer ID had already applied it.
+// Errors: EINVALID, EINVALIDAMOUNT, EPURSENOTFOUND, EFORBIDDEN,
+// ECURRENCYMISMATCH, EINSUFFICIENTFUNDS, EIDEMPOTENCYCONFLICT,
+// ELIMITEXCEEDED, EUNAVAILABLE.
+func (s *Service) Transfer(ctx context.Context, memberID string, in TransferInput) (t *coffer.Transfer, replayed bool, err error) {
+	req, err := s.ValidateTransfer(ctx, memberID, in)
+	if err != nil {
+		return nil, false, err
+	}
+	res := s.engine.Submit(ctx, req)
+	if res.Err != nil && ctx.Err() != nil {
+		return nil, false, &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The request ended before the transfer was confirmed; retry with the same transfer ID to learn its outcome.", Err: res.Err}
+	}
+	return res.Transfer, res.Replayed, res.Err
+}
+
+// ValidateTransfer checks a transfer's shape and turns it into a ledger
+// request. It reads no balances: the engine does that in order.
+func (s *Service) ValidateTransfer(ctx context.Context, memberID string, in TransferInput) (*coffer.TransferRequest, error) {
+	if !coffer.ValidTransferID(in.TransferID) {
+		return nil, coffer.Errorf(coffer.EINVALID, "transfer_id must be 1 to 64 characters of letters, digits and . _ : -")
+	}
+	if err := coffer.ValidateDescription(in.Description); err != nil {
+		return nil, err
+	}
+	cur, err := s.CurrencyOfPurse(ctx, in.From)
+	if err != nil {
+		return nil, err
+	}
+	if !coffer.ValidPurseNumber(in.To) {
+		return nil, coffer.Errorf(coffer.EPURSENOTFOUND, "%q is not a purse number (a letter and 12 digits).", in.To)
+	}
+	amount, err := coffer.ParseAmount(in.Amount, cur.Decimals)
+	if err != nil {
+		return nil, err
+	}
+	return &coffer.TransferRequest{Sender: memberID, TransferID: in.TransferID, From: in.From, To: in.To,
+		Amount: amount, Description: in.Description}, nil
+}
+
+// GetTransfer returns a transfer the member sent or received.
+// Errors: ENOTFOUND.
+func (s *Service) GetTransfer(ctx context.Context, memberID, transferID string) (*coffer.Transfer, error) {
+	if !coffer.ValidTransferID(transferID) {
+		return nil, coffer.Errorf(coffer.ENOTFOUND, "No such transfer.")
+	}
+	t, err := s.store.Transfer(ctx, memberID, transferID)
+	if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+		return nil, coffer.Errorf(coffer.ENOTFOUND, "No such transfer.")
+	}
+	return t, err
+}
+
+// Decimals returns the decimals of a currency code, for formatting.
+func (s *Service) Decimals(ctx context.Context, code string) int {
+	c, err := s.Currency(ctx, code)
+	if err != nil {
+		return 2
+	}
+	return c.Decimals
+}

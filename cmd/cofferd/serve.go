@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/coffer-money/coffer/app"
+	"github.com/coffer-money/coffer/httpapi"
+	"github.com/coffer-money/coffer/ledger"
+	"github.com/coffer-money/coffer/sqlite"
+)
+
+// serveOptions are the flags of `cofferd serve`.
+type serveOptions struct {
+	data, addr, db      string
+	logLevel, logFormat string
+	sessionIdle         time.Duration
+	sessionMax          time.Duration
+	registerPerHour     int
+	noLoginIPLimit      bool
+	maxBatch            int
+}
+
+func (o *serveOptions) flags(fs *flag.FlagSet) {
+	fs.StringVar(&o.data, "data", "./coffer-data", "data directory for the embedded SQLite store")
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
+	fs.StringVar(&o.db, "db", "", "PostgreSQL URL (reserved; not supported yet)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
+	fs.DurationVar(&o.sessionIdle, "session-idle", 30*time.Minute, "a session unused this long expires")
+	fs.DurationVar(&o.sessionMax, "session-max", 12*time.Hour, "a session expires this long after login")
+	fs.IntVar(&o.registerPerHour, "register-per-hour", 20, "registrations allowed per client IP per hour (0: no limit)")
+	fs.BoolVar(&o.noLoginIPLimit, "no-login-ip-limit", false, "turn off the per-IP login rate limit (load tests only)")
+	fs.IntVar(&o.maxBatch, "max-batch", 1024, "largest ledger batch")
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json")
+}
+
+// runServe runs the server until ctx ends. ready, when not nil, receives the
+// listening address once the server accepts connections.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(addr string)) error {
+	fs := flag.NewFlagSet("cofferd serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o serveOptions
+	o.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	log, err := newLogger(stderr, o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	if o.db != "" {
+		return errors.New("serve: --db (PostgreSQL) is not supported by this version; omit it to use the embedded SQLite store")
+	}
+	db, err := sqlite.Open(ctx, o.data)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	metrics := httpapi.NewMetrics()
+	engine := ledger.New(db, log, ledger.Config{MaxBatch: o.maxBatch, Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome}})
+	go engine.Run()
+	svc := app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax})
+	api := httpapi.New(svc, log, metrics, httpapi.Config{RegisterPerHour: o.registerPerHour, NoLoginIPLimit: o.noLoginIPLimit})
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		engine.Close()
+		<-engine.Done()
+		return fmt.Errorf("serve: listen: %w", err)
+	}
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	log.Info("cofferd listening", "addr", ln.Addr().String(), "data", o.data)
+	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+
+	go sweepSessions(ctx, db, log)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		engine.Close()
+		<-engine.Done()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	// Graceful: stop taking connections, let requests in flight finish (each
+	// waits for its batch to commit), then drain the engine.
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	engine.Close()
+	<-engine.Done()
+	log.Info("stopped")
+	return nil
+}
+
+func sweepSessions(ctx context.Context, db *sqlite.DB, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := db.DeleteExpiredSessions(ctx, time.Now()); err != nil {
+				log.Warn("sweep sessions", "err", err)
+			} else if n > 0 {
+				log.Info("swept expired sessions", "count", n)
+			}
+		}
+	}
+}

@@ -1,0 +1,162 @@
+package coffer
+
+import (
+	"context"
+	"time"
+)
+
+// Currency is a unit of account. Amounts in it are integers of minor units;
+// Decimals says how many of them make one major unit.
+type Currency struct {
+	Code     string // ISO-like code, e.g. "USD"
+	Letter   byte   // purse-number prefix, e.g. 'Z'
+	Decimals int
+}
+
+// Member is a participant. The password hash is a PHC string and never
+// leaves the server.
+type Member struct {
+	ID           string
+	Email        string
+	Phone        string
+	PasswordHash string
+	CreatedAt    time.Time
+}
+
+// Purse holds money in one currency. An issuing purse may go negative down
+// to -Limit; its negative balance is the money in circulation.
+type Purse struct {
+	Number    string
+	Currency  string
+	Owner     string // member ID; never disclosed except as a payee check
+	Balance   int64
+	Issuer    bool
+	Limit     int64
+	CreatedAt time.Time
+}
+
+// Floor is the lowest balance the purse may reach.
+func (p *Purse) Floor() int64 {
+	if p.Issuer {
+		return -p.Limit
+	}
+	return 0
+}
+
+// TransferRequest is what a sender asks for. Amount is in minor units of the
+// currency of From.
+type TransferRequest struct {
+	Sender      string // member ID of the authenticated sender
+	TransferID  string
+	From, To    string
+	Amount      int64
+	Description string
+}
+
+// Transfer is an applied transfer.
+type Transfer struct {
+	Seq         int64 // position in the ledger; internal
+	Sender      string
+	TransferID  string
+	From, To    string
+	Currency    string
+	Amount      int64
+	Description string
+	Payee       string // member ID owning To; internal, used for authorization
+	CreatedAt   time.Time
+}
+
+// Matches reports whether r asks for exactly what t did, which decides
+// between a safe retry and an idempotency conflict.
+func (t *Transfer) Matches(r *TransferRequest) bool {
+	return t.From == r.From && t.To == r.To && t.Amount == r.Amount && t.Description == r.Description
+}
+
+// HistoryEntry is one line of a purse's statement.
+type HistoryEntry struct {
+	Seq          int64
+	Purse        string
+	TransferID   string
+	Counterparty string
+	Amount       int64 // signed: negative when money left the purse
+	BalanceAfter int64
+	Description  string
+	CreatedAt    time.Time
+}
+
+// HistoryFilter selects a page of a purse's history, newest first.
+type HistoryFilter struct {
+	Before int64 // only entries with Seq < Before; 0 means from the newest
+	Since  time.Time
+	Until  time.Time
+	Limit  int
+}
+
+// Session is a logged-in member's bearer token, stored only as a hash.
+type Session struct {
+	ID         string
+	MemberID   string
+	TokenHash  []byte
+	IP         string
+	UserAgent  string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	ExpiresAt  time.Time // absolute expiry
+}
+
+// LedgerTx is the view of one batch transaction that the ledger engine works
+// through. Everything done through it commits or rolls back together.
+type LedgerTx interface {
+	// FindTransfer returns the transfer recorded for (sender, transferID),
+	// or nil when there is none.
+	FindTransfer(ctx context.Context, sender, transferID string) (*Transfer, error)
+	// Purse returns the purse with its current committed balance, or nil.
+	Purse(ctx context.Context, number string) (*Purse, error)
+	// Insert records an applied transfer and its two history entries. It
+	// sets t.Seq.
+	Insert(ctx context.Context, t *Transfer, fromAfter, toAfter int64) error
+	// SetBalance stores a purse's new balance.
+	SetBalance(ctx context.Context, number string, balance int64) error
+}
+
+// Store is the persistence the application needs. Every method is one
+// database transaction. Methods return *Error with the listed codes for
+// expected failures and wrapped errors for anything else.
+type Store interface {
+	// CreateMember inserts a member. Errors: ECONFLICT when the ID, e-mail
+	// or phone is taken (Message says which of e-mail/phone).
+	CreateMember(ctx context.Context, m *Member) error
+	// MemberByLogin finds a member by ID, e-mail or phone. Errors: ENOTFOUND.
+	MemberByLogin(ctx context.Context, login string) (*Member, error)
+	// SetPasswordHash replaces a member's password hash.
+	SetPasswordHash(ctx context.Context, memberID, hash string) error
+
+	CreateSession(ctx context.Context, s *Session) error
+	// SessionByTokenHash returns a live or expired session. Errors: ENOTFOUND.
+	SessionByTokenHash(ctx context.Context, hash []byte) (*Session, error)
+	TouchSession(ctx context.Context, id string, at time.Time) error
+	Sessions(ctx context.Context, memberID string) ([]*Session, error)
+	// DeleteSession removes one of the member's sessions. Errors: ENOTFOUND.
+	DeleteSession(ctx context.Context, memberID, id string) error
+
+	Currencies(ctx context.Context) ([]*Currency, error)
+	// CreateCurrency errors: ECONFLICT.
+	CreateCurrency(ctx context.Context, c *Currency) error
+
+	// CreatePurse inserts a purse. Errors: ECONFLICT on a number collision.
+	CreatePurse(ctx context.Context, p *Purse) error
+	// Purse errors: EPURSENOTFOUND.
+	Purse(ctx context.Context, number string) (*Purse, error)
+	Purses(ctx context.Context, memberID string) ([]*Purse, error)
+	// SetIssuer makes an existing purse an issuing purse with a limit.
+	SetIssuer(ctx context.Context, number string, limit int64) error
+
+	// Transfer returns an applied transfer visible to memberID as sender or
+	// payee. Errors: ENOTFOUND.
+	Transfer(ctx context.Context, memberID, transferID string) (*Transfer, error)
+	History(ctx context.Context, purse string, f HistoryFilter) ([]*HistoryEntry, error)
+
+	// ApplyBatch runs fn inside one write transaction and commits it
+	// durably. When fn returns an error nothing is committed.
+	ApplyBatch(ctx context.Context, fn func(LedgerTx) error) error
+}

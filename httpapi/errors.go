@@ -1,0 +1,71 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/app"
+)
+
+// statusOf is the one table from error code to HTTP status.
+var statusOf = map[string]int{
+	coffer.EINVALID:             http.StatusBadRequest,
+	coffer.EINVALIDAMOUNT:       http.StatusBadRequest,
+	coffer.EWEAKPASSWORD:        http.StatusBadRequest,
+	coffer.ECURRENCYNOTFOUND:    http.StatusBadRequest,
+	coffer.EUNAUTHORIZED:        http.StatusUnauthorized,
+	coffer.EFORBIDDEN:           http.StatusForbidden,
+	coffer.ENOTFOUND:            http.StatusNotFound,
+	coffer.EPURSENOTFOUND:       http.StatusNotFound,
+	coffer.ECONFLICT:            http.StatusConflict,
+	coffer.EIDEMPOTENCYCONFLICT: http.StatusConflict,
+	coffer.ETOOLARGE:            http.StatusRequestEntityTooLarge,
+	coffer.EINSUFFICIENTFUNDS:   http.StatusUnprocessableEntity,
+	coffer.ECURRENCYMISMATCH:    http.StatusUnprocessableEntity,
+	coffer.ELIMITEXCEEDED:       http.StatusUnprocessableEntity,
+	coffer.ERATELIMITED:         http.StatusTooManyRequests,
+	coffer.EUNAVAILABLE:         http.StatusServiceUnavailable,
+	coffer.EINTERNAL:            http.StatusInternalServerError,
+	"method_not_allowed":        http.StatusMethodNotAllowed,
+	"unsupported_media_type":    http.StatusUnsupportedMediaType,
+}
+
+// Problem is an RFC 9457 problem document.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Code   string `json:"code"`
+}
+
+// writeError turns any error into a problem+json answer. Internal errors are
+// logged in full and answered with a generic text.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	code := coffer.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusBadRequest
+	}
+	if status >= 500 {
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
+	}
+	var rl *app.RateLimitError
+	if errors.As(err, &rl) {
+		secs := int(rl.RetryAfter.Seconds()) + 1
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+	if code == coffer.EUNAUTHORIZED {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="coffer"`)
+	}
+	p := Problem{Type: "urn:coffer:problem:" + code, Title: http.StatusText(status), Status: status,
+		Detail: coffer.ErrorMessage(err), Code: code}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(p)
+}

@@ -1,0 +1,57 @@
+package httpapi
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the server's Prometheus metrics, on a registry of their own.
+type Metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	transfers *prometheus.CounterVec
+	batchSize prometheus.Histogram
+	batchTime prometheus.Histogram
+}
+
+// NewMetrics registers coffer's metrics on a fresh registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "coffer_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "status"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "coffer_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5}}, []string{"route"})
+	m.transfers = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "coffer_transfers_total", Help: "Transfers by outcome: applied or the refusal code."}, []string{"outcome"})
+	m.batchSize = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "coffer_ledger_batch_size", Help: "Transfers per ledger commit.",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 12)})
+	m.batchTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "coffer_ledger_batch_duration_seconds", Help: "Time to apply and commit one batch.",
+		Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .02, .05, .1, .5}})
+	m.reg.MustRegister(m.requests, m.latency, m.transfers, m.batchSize, m.batchTime,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *Metrics) observe(route string, status int, d time.Duration) {
+	if status == 0 {
+		status = 200
+	}
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// Batch records one ledger commit.
+func (m *Metrics) Batch(size int, d time.Duration) {
+	m.batchSize.Observe(float64(size))
+	m.batchTime.Observe(d.Seconds())
+}
+
+// Outcome records one transfer's outcome; "" means applied.
+func (m *Metrics) Outcome(code string) {
+	if code == "" {
+		code = "applied"
+	}
+	m.transfers.WithLabelValues(code).Inc()
+}

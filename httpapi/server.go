@@ -1,0 +1,481 @@
+// Package httpapi serves coffer's REST API under /v1, with health and
+// metrics endpoints.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/app"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// MaxBody bounds every request body.
+const MaxBody = 64 << 10
+
+// Config holds the HTTP layer's tunables.
+type Config struct {
+	// RegisterPerHour bounds registrations per client IP; 0 means no
+	// limit (tests and the load generator).
+	RegisterPerHour int
+	// NoLoginIPLimit turns off the per-IP login bucket (load tests only;
+	// the per-login throttle stays).
+	NoLoginIPLimit bool
+}
+
+// Server is the HTTP front of the application.
+type Server struct {
+	svc     *app.Service
+	log     *slog.Logger
+	cfg     Config
+	metrics *Metrics
+	handler http.Handler
+
+	regMu sync.Mutex
+	reg   map[string][]time.Time
+}
+
+// New builds the handler tree. reg receives the metrics.
+func New(svc *app.Service, log *slog.Logger, m *Metrics, cfg Config) *Server {
+	s := &Server{svc: svc, log: log, cfg: cfg, metrics: m, reg: map[string][]time.Time{}}
+	if cfg.NoLoginIPLimit {
+		svc.Throttle.IPRate, svc.Throttle.IPBurst = 1e9, 1e9
+	}
+	s.handler = s.routes()
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// routes is the whole route table.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, auth bool, h func(w http.ResponseWriter, r *http.Request, sess *coffer.Session) error) {
+		mux.Handle(pattern, s.wrap(pattern, auth, h))
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"ok"}`+"\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+
+	handle("POST /v1/members", false, s.register)
+	handle("POST /v1/sessions", false, s.login)
+	handle("GET /v1/sessions", true, s.listSessions)
+	handle("DELETE /v1/sessions/current", true, s.logout)
+	handle("DELETE /v1/sessions/{session_id}", true, s.revokeSession)
+	handle("GET /v1/currencies", true, s.currencies)
+	handle("GET /v1/purses", true, s.listPurses)
+	handle("POST /v1/purses", true, s.createPurse)
+	handle("GET /v1/purses/{purse}", true, s.getPurse)
+	handle("GET /v1/purses/{purse}/history", true, s.history)
+	handle("GET /v1/purses/{purse}/owner", true, s.owner)
+	handle("POST /v1/transfers", true, s.transfer)
+	handle("GET /v1/transfers/{transfer_id}", true, s.getTransfer)
+	handle("/v1/", false, func(w http.ResponseWriter, r *http.Request, _ *coffer.Session) error {
+		return coffer.Errorf(coffer.ENOTFOUND, "There is no such API endpoint.")
+	})
+	return mux
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = 200
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// wrap adds authentication, error handling, metrics and logging.
+func (s *Server) wrap(pattern string, auth bool, h func(w http.ResponseWriter, r *http.Request, sess *coffer.Session) error) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		w := &statusWriter{ResponseWriter: rw}
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-store")
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("panic", "pattern", pattern, "panic", fmt.Sprint(p))
+				if w.status == 0 {
+					writeError(w, r, s.log, errors.New("panic"))
+				}
+			}
+			s.metrics.observe(pattern, w.status, time.Since(start))
+		}()
+		var sess *coffer.Session
+		var err error
+		if auth {
+			sess, err = s.authenticate(r)
+		}
+		if err == nil {
+			err = h(w, r, sess)
+		}
+		if err != nil {
+			writeError(w, r, s.log, err)
+		}
+	})
+}
+
+func (s *Server) authenticate(r *http.Request) (*coffer.Session, error) {
+	h := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		return nil, coffer.Errorf(coffer.EUNAUTHORIZED, "Log in first: send Authorization: Bearer <token>.")
+	}
+	return s.svc.Authenticate(r.Context(), strings.TrimSpace(token))
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// decode reads a JSON body into v: bounded, one object, no unknown fields.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	// The Content-Type is not enforced: /v1 authenticates with headers, not
+	// cookies, so a cross-site form cannot act for a member, and strictness
+	// here would only trip up `curl -d`.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return coffer.Errorf(coffer.ETOOLARGE, "The request body is larger than %d bytes.", MaxBody)
+		}
+		return coffer.Errorf(coffer.EINVALID, "The request body could not be read.")
+	}
+	return DecodeJSON(body, v)
+}
+
+// DecodeJSON strictly decodes one JSON object into v. A JSON number where an
+// amount string belongs is refused with EINVALIDAMOUNT.
+func DecodeJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te):
+			if te.Field == "amount" {
+				return coffer.Errorf(coffer.EINVALIDAMOUNT, "amount must be a decimal string such as \"12.50\", not a JSON %s.", te.Value)
+			}
+			return coffer.Errorf(coffer.EINVALID, "Field %q must not be a JSON %s.", te.Field, te.Value)
+		case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+			return coffer.Errorf(coffer.EINVALID, "The request body is not a valid JSON object.")
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return coffer.Errorf(coffer.EINVALID, "Unknown field %s.", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		}
+		return coffer.Errorf(coffer.EINVALID, "The request body is not a valid JSON object.")
+	}
+	if dec.More() {
+		return coffer.Errorf(coffer.EINVALID, "The request body must hold exactly one JSON object.")
+	}
+	var rest [1]byte
+	if n, _ := dec.Buffered().Read(rest[:]); n > 0 && !isSpace(rest[0]) {
+		return coffer.Errorf(coffer.EINVALID, "The request body must hold exactly one JSON object.")
+	}
+	return nil
+}
+
+func isSpace(b byte) bool { return b == ' ' || b == '\n' || b == '\r' || b == '\t' }
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// allowRegistration applies the per-IP registration limit.
+func (s *Server) allowRegistration(ip string, now time.Time) bool {
+	if s.cfg.RegisterPerHour <= 0 {
+		return true
+	}
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	cut := now.Add(-time.Hour)
+	ts := s.reg[ip]
+	i := 0
+	for i < len(ts) && ts[i].Before(cut) {
+		i++
+	}
+	ts = ts[i:]
+	if len(ts) >= s.cfg.RegisterPerHour {
+		s.reg[ip] = ts
+		return false
+	}
+	s.reg[ip] = append(ts, now)
+	if len(s.reg) > 100000 {
+		clear(s.reg)
+	}
+	return true
+}
+
+func (s *Server) register(w http.ResponseWriter, r *http.Request, _ *coffer.Session) error {
+	var in struct {
+		Password string `json:"password"`
+		Email    string `json:"email"`
+		Phone    string `json:"phone"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	if !s.allowRegistration(clientIP(r), time.Now()) {
+		return &coffer.Error{Code: coffer.ERATELIMITED, Message: "Too many registrations from your address; try again later.", Err: &app.RateLimitError{RetryAfter: 10 * time.Minute}}
+	}
+	m, err := s.svc.Register(r.Context(), app.RegisterInput{Password: in.Password, Email: in.Email, Phone: in.Phone})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, map[string]string{"member_id": m.ID})
+}
+
+func sessionJSON(sess *coffer.Session, idle time.Time) map[string]any {
+	return map[string]any{"session_id": sess.ID, "ip": sess.IP, "user_agent": sess.UserAgent,
+		"created_at": sess.CreatedAt, "last_used_at": sess.LastUsedAt, "expires_at": idle}
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *coffer.Session) error {
+	var in struct {
+		Login    string `json:"login"`
+		Password string `json:"password"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	if in.Login == "" || in.Password == "" {
+		return coffer.Errorf(coffer.EINVALID, "login and password are required.")
+	}
+	token, sess, err := s.svc.Login(r.Context(), app.LoginInput{Login: in.Login, Password: in.Password, IP: clientIP(r), UserAgent: r.UserAgent()})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, map[string]any{"token": token, "member_id": sess.MemberID,
+		"session_id": sess.ID, "expires_at": s.svc.IdleExpiry(sess)})
+}
+
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, cur *coffer.Session) error {
+	list, err := s.svc.Sessions(r.Context(), cur.MemberID)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, x := range list {
+		j := sessionJSON(x, s.svc.IdleExpiry(x))
+		j["current"] = x.ID == cur.ID
+		out = append(out, j)
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, cur *coffer.Session) error {
+	if err := s.svc.Logout(r.Context(), cur); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request, cur *coffer.Session) error {
+	if err := s.svc.RevokeSession(r.Context(), cur.MemberID, r.PathValue("session_id")); err != nil {
+		if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+			return coffer.Errorf(coffer.ENOTFOUND, "You have no such session.")
+		}
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) currencies(w http.ResponseWriter, r *http.Request, _ *coffer.Session) error {
+	list, err := s.svc.Currencies(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, c := range list {
+		out = append(out, map[string]any{"code": c.Code, "letter": string(c.Letter), "decimals": c.Decimals})
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"currencies": out})
+}
+
+func (s *Server) purseJSON(ctx context.Context, p *coffer.Purse) map[string]any {
+	d := s.svc.Decimals(ctx, p.Currency)
+	j := map[string]any{"purse": p.Number, "currency": p.Currency, "balance": coffer.FormatAmount(p.Balance, d),
+		"issuer": p.Issuer, "created_at": p.CreatedAt}
+	if p.Issuer {
+		j["limit"] = coffer.FormatAmount(p.Limit, d)
+	}
+	return j
+}
+
+func (s *Server) listPurses(w http.ResponseWriter, r *http.Request, sess *coffer.Session) error {
+	list, err := s.svc.Purses(r.Context(), sess.MemberID)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, p := range list {
+		out = append(out, s.purseJSON(r.Context(), p))
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"purses": out})
+}
+
+func (s *Server) createPurse(w http.ResponseWriter, r *http.Request, sess *coffer.Session) error {
+	var in struct {
+		Currency string `json:"currency"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	if in.Currency == "" {
+		return coffer.Errorf(coffer.EINVALID, "currency is required.")
+	}
+	p, err := s.svc.CreatePurse(r.Context(), sess.MemberID, in.Currency)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, s.purseJSON(r.Context(), p))
+}
+
+func (s *Server) getPurse(w http.ResponseWriter, r *http.Request, sess *coffer.Session) error {
+	p, err := s.svc.Purse(r.Context(), sess.MemberID, r.PathValue("purse"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, s.purseJSON(r.Context(), p))
+}
+
+func (s *Server) owner(w http.ResponseWriter, r *http.Request, _ *coffer.Session) error {
+	id, err := s.svc.Owner(r.Context(), r.PathValue("purse"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"member_id": id})
+}
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request, sess *coffer.Session) error {
+	q := r.URL.Query()
+	var f coffer.HistoryFilter
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > app.MaxHistoryPage {
+			return coffer.Errorf(coffer.EINVALID, "limit must be a whole number from 1 to %d.", app.MaxHistoryPage)
+		}
+		f.Limit = n
+	}
+	if v := q.Get("cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return coffer.Errorf(coffer.EINVALID, "cursor is not one this server gave.")
+		}
+		f.Before = n
+	}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := q.Get(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return coffer.Errorf(coffer.EINVALID, "%s must be an RFC 3339 time such as 2026-01-02T15:04:05Z.", p.name)
+			}
+			*p.dst = t
+		}
+	}
+	purse := r.PathValue("purse")
+	entries, err := s.svc.History(r.Context(), sess.MemberID, purse, f)
+	if err != nil {
+		return err
+	}
+	d := s.svc.Decimals(r.Context(), "")
+	if cur, err := s.svc.CurrencyOfPurse(r.Context(), purse); err == nil {
+		d = cur.Decimals
+	}
+	out := make([]map[string]any, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, map[string]any{"transfer_id": e.TransferID, "counterparty": e.Counterparty,
+			"amount": coffer.FormatAmount(e.Amount, d), "balance_after": coffer.FormatAmount(e.BalanceAfter, d),
+			"description": e.Description, "created_at": e.CreatedAt})
+	}
+	next := ""
+	limit := f.Limit
+	if limit == 0 {
+		limit = 50
+	}
+	if len(entries) == limit {
+		next = strconv.FormatInt(entries[len(entries)-1].Seq, 10)
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"entries": out, "next_cursor": next})
+}
+
+func (s *Server) transferJSON(ctx context.Context, t *coffer.Transfer) map[string]any {
+	return map[string]any{"transfer_id": t.TransferID, "from": t.From, "to": t.To,
+		"amount": coffer.FormatAmount(t.Amount, s.svc.Decimals(ctx, t.Currency)), "currency": t.Currency,
+		"description": t.Description, "status": "applied", "created_at": t.CreatedAt}
+}
+
+// TransferBody is the JSON body of POST /v1/transfers.
+type TransferBody struct {
+	TransferID  string `json:"transfer_id"`
+	From        string `json:"from"`
+	To          string `json:"to"`
+	Amount      string `json:"amount"`
+	Description string `json:"description"`
+}
+
+func (s *Server) transfer(w http.ResponseWriter, r *http.Request, sess *coffer.Session) error {
+	var in TransferBody
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	t, replayed, err := s.svc.Transfer(r.Context(), sess.MemberID, app.TransferInput{TransferID: in.TransferID,
+		From: in.From, To: in.To, Amount: in.Amount, Description: in.Description})
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if replayed {
+		status = http.StatusOK
+	}
+	return writeJSON(w, status, s.transferJSON(r.Context(), t))
+}
+
+func (s *Server) getTransfer(w http.ResponseWriter, r *http.Request, sess *coffer.Session) error {
+	t, err := s.svc.GetTransfer(r.Context(), sess.MemberID, r.PathValue("transfer_id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, s.transferJSON(r.Context(), t))
+}

@@ -1,0 +1,92 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/coffer-money/coffer"
+)
+
+// Check verifies ledger invariants 1–6 on the committed state, read in one
+// consistent snapshot. It returns a report whether or not they hold; err is
+// only for failures to read.
+func (db *DB) Check(ctx context.Context) (*coffer.CheckReport, error) {
+	tx, err := db.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, mapErr("sqlite.Check", err)
+	}
+	defer tx.Rollback()
+	rep := &coffer.CheckReport{}
+	count := func(q string, args ...any) (int64, error) {
+		var n int64
+		err := tx.QueryRowContext(ctx, q, args...).Scan(&n)
+		return n, err
+	}
+	if rep.Members, err = count(`SELECT COUNT(*) FROM members`); err != nil {
+		return nil, mapErr("sqlite.Check", err)
+	}
+	if rep.Purses, err = count(`SELECT COUNT(*) FROM purses`); err != nil {
+		return nil, mapErr("sqlite.Check", err)
+	}
+	if rep.Transfers, err = count(`SELECT COUNT(*) FROM transfers`); err != nil {
+		return nil, mapErr("sqlite.Check", err)
+	}
+	if rep.Entries, err = count(`SELECT COUNT(*) FROM entries`); err != nil {
+		return nil, mapErr("sqlite.Check", err)
+	}
+	type probe struct {
+		inv   int
+		name  string
+		query string
+	}
+	// Each probe counts violations and names the first one.
+	probes := []probe{
+		{1, "balances of each currency sum to zero",
+			`SELECT currency || ' sums to ' || SUM(balance) FROM purses GROUP BY currency HAVING SUM(balance) <> 0`},
+		{2, "no purse below zero, no issuing purse below minus its limit",
+			`SELECT number || ' has balance ' || balance FROM purses WHERE balance < CASE WHEN issuer = 1 THEN -lim ELSE 0 END`},
+		{3, "every transfer has exactly its two history entries",
+			`SELECT 'transfer ' || t.seq || ' (' || t.transfer_id || ')' FROM transfers t
+			 WHERE (SELECT COUNT(*) FROM entries e WHERE e.transfer_seq = t.seq) <> 2
+			    OR NOT EXISTS (SELECT 1 FROM entries e WHERE e.transfer_seq = t.seq AND e.purse = t.from_purse AND e.amount = -t.amount)
+			    OR NOT EXISTS (SELECT 1 FROM entries e WHERE e.transfer_seq = t.seq AND e.purse = t.to_purse AND e.amount = t.amount)
+			    OR t.amount <= 0 OR t.from_purse = t.to_purse
+			    OR (SELECT currency FROM purses WHERE number = t.from_purse) <> t.currency
+			    OR (SELECT currency FROM purses WHERE number = t.to_purse) <> t.currency
+			 UNION ALL
+			 SELECT 'entry ' || e.seq || ' has no transfer' FROM entries e WHERE NOT EXISTS (SELECT 1 FROM transfers t WHERE t.seq = e.transfer_seq)`},
+		{4, "each (sender, transfer ID) applied at most once",
+			`SELECT sender || '/' || transfer_id FROM transfers GROUP BY sender, transfer_id HAVING COUNT(*) > 1`},
+		{6, "each balance equals the sum of its history, and every balance_after runs in order",
+			`SELECT p.number || ' balance ' || p.balance || ' but history sums to ' || COALESCE((SELECT SUM(amount) FROM entries e WHERE e.purse = p.number), 0)
+			 FROM purses p WHERE p.balance <> COALESCE((SELECT SUM(amount) FROM entries e WHERE e.purse = p.number), 0)
+			 UNION ALL
+			 SELECT 'entry ' || seq || ' of ' || purse || ' balance_after ' || balance_after || ' but running sum ' || run FROM (
+			   SELECT seq, purse, balance_after, SUM(amount) OVER (PARTITION BY purse ORDER BY seq) AS run FROM entries)
+			 WHERE run <> balance_after`},
+	}
+	for _, p := range probes {
+		res := coffer.InvariantResult{Number: p.inv, Name: p.name}
+		rows, err := tx.QueryContext(ctx, p.query)
+		if err != nil {
+			return nil, mapErr(fmt.Sprintf("sqlite.Check invariant %d", p.inv), err)
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return nil, mapErr("sqlite.Check", err)
+			}
+			res.Violations++
+			if res.Example == "" {
+				res.Example = s
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, mapErr("sqlite.Check", err)
+		}
+		rep.Results = append(rep.Results, res)
+	}
+	return rep, nil
+}

@@ -72,6 +72,13 @@ func (t *Transfer) Matches(r *TransferRequest) bool {
 	return t.From == r.From && t.To == r.To && t.Amount == r.Amount && t.Description == r.Description
 }
 
+// Applied is a transfer the engine has accepted, with the balances of both
+// purses right after it.
+type Applied struct {
+	T                  *Transfer
+	FromAfter, ToAfter int64
+}
+
 // HistoryEntry is one line of a purse's statement.
 type HistoryEntry struct {
 	Seq          int64
@@ -112,9 +119,9 @@ type LedgerTx interface {
 	FindTransfer(ctx context.Context, sender, transferID string) (*Transfer, error)
 	// Purse returns the purse with its current committed balance, or nil.
 	Purse(ctx context.Context, number string) (*Purse, error)
-	// Insert records an applied transfer and its two history entries. It
-	// sets t.Seq.
-	Insert(ctx context.Context, t *Transfer, fromAfter, toAfter int64) error
+	// Insert records applied transfers, in order, each with its two history
+	// entries, using as few statements as the store can. It sets each Seq.
+	Insert(ctx context.Context, ts []Applied) error
 	// SetBalance stores a purse's new balance.
 	SetBalance(ctx context.Context, number string, balance int64) error
 }

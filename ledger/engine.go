@@ -155,6 +155,11 @@ func (e *Engine) apply(batch []request) {
 			}
 			out[i] = res
 		}
+		if len(b.applied) > 0 {
+			if err := tx.Insert(context.Background(), b.applied); err != nil {
+				return err
+			}
+		}
 		for n, p := range b.purses {
 			if p.Balance != b.orig[n] {
 				if err := tx.SetBalance(context.Background(), n, p.Balance); err != nil {
@@ -187,11 +192,12 @@ func (e *Engine) apply(batch []request) {
 }
 
 type batchState struct {
-	tx     coffer.LedgerTx
-	purses map[string]*coffer.Purse
-	orig   map[string]int64
-	seen   map[[2]string]*coffer.Transfer
-	now    time.Time
+	tx      coffer.LedgerTx
+	purses  map[string]*coffer.Purse
+	orig    map[string]int64
+	seen    map[[2]string]*coffer.Transfer
+	now     time.Time
+	applied []coffer.Applied
 }
 
 func (b *batchState) purse(n string) (*coffer.Purse, error) {
@@ -272,9 +278,7 @@ func (b *batchState) one(r *coffer.TransferRequest) (Result, error) {
 	}
 	t := &coffer.Transfer{Sender: r.Sender, TransferID: r.TransferID, From: r.From, To: r.To,
 		Currency: from.Currency, Amount: r.Amount, Description: r.Description, Payee: to.Owner, CreatedAt: b.now}
-	if err := b.tx.Insert(ctx, t, from.Balance-r.Amount, to.Balance+r.Amount); err != nil {
-		return Result{}, err
-	}
+	b.applied = append(b.applied, coffer.Applied{T: t, FromAfter: from.Balance - r.Amount, ToAfter: to.Balance + r.Amount})
 	from.Balance -= r.Amount
 	to.Balance += r.Amount
 	b.seen[key] = t

@@ -5,13 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/coffer-money/coffer"
 )
 
 // ledger statements, prepared once on the writer and reused by every batch.
 type ledgerStmts struct {
-	find, purse, insT, insE, setBal *sql.Stmt
+	find, purse, maxSeq, setBal *sql.Stmt
 }
 
 func (db *DB) stmts(ctx context.Context) (*ledgerStmts, error) {
@@ -32,8 +33,7 @@ func (db *DB) stmts(ctx context.Context) (*ledgerStmts, error) {
 	}
 	s.find = prep(`SELECT ` + transferCols + ` FROM transfers WHERE sender = ? AND transfer_id = ?`)
 	s.purse = prep(`SELECT ` + purseCols + ` FROM purses WHERE number = ?`)
-	s.insT = prep(`INSERT INTO transfers (sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	s.insE = prep(`INSERT INTO entries (purse, transfer_seq, amount, balance_after, created_at) VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?)`)
+	s.maxSeq = prep(`SELECT COALESCE((SELECT MAX(seq) FROM transfers), 0), COALESCE((SELECT MAX(seq) FROM entries), 0)`)
 	s.setBal = prep(`UPDATE purses SET balance = ? WHERE number = ?`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: prepare ledger statements: %w", err)
@@ -82,19 +82,49 @@ func (l *ledgerTx) Purse(ctx context.Context, number string) (*coffer.Purse, err
 	return p, mapErr("sqlite.LedgerPurse", err)
 }
 
-func (l *ledgerTx) Insert(ctx context.Context, t *coffer.Transfer, fromAfter, toAfter int64) error {
-	at := ms(t.CreatedAt)
-	res, err := l.tx.StmtContext(ctx, l.s.insT).ExecContext(ctx, t.Sender, t.TransferID, t.From, t.To, t.Currency, t.Amount, t.Description, t.Payee, at)
-	if err != nil {
-		return mapErr("sqlite.InsertTransfer", err)
+// insertChunk bounds rows per multi-row INSERT, well under SQLite's limit
+// on bound parameters.
+const insertChunk = 256
+
+func (l *ledgerTx) Insert(ctx context.Context, ts []coffer.Applied) error {
+	// The batch holds the write lock (BEGIN IMMEDIATE), so sequence numbers
+	// can be assigned here and both tables filled with multi-row INSERTs.
+	var tseq, eseq int64
+	if err := l.tx.StmtContext(ctx, l.s.maxSeq).QueryRowContext(ctx).Scan(&tseq, &eseq); err != nil {
+		return mapErr("sqlite.Insert", err)
 	}
-	if t.Seq, err = res.LastInsertId(); err != nil {
-		return mapErr("sqlite.InsertTransfer", err)
+	for len(ts) > 0 {
+		n := min(len(ts), insertChunk)
+		chunk := ts[:n]
+		ts = ts[n:]
+		var tq, eq strings.Builder
+		tq.WriteString(`INSERT INTO transfers (seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at) VALUES `)
+		eq.WriteString(`INSERT INTO entries (seq, purse, transfer_seq, amount, balance_after, created_at) VALUES `)
+		targs := make([]any, 0, n*10)
+		eargs := make([]any, 0, n*12)
+		for i, a := range chunk {
+			if i > 0 {
+				tq.WriteByte(',')
+				eq.WriteByte(',')
+			}
+			tq.WriteString(`(?,?,?,?,?,?,?,?,?,?)`)
+			eq.WriteString(`(?,?,?,?,?,?),(?,?,?,?,?,?)`)
+			t := a.T
+			tseq++
+			t.Seq = tseq
+			at := ms(t.CreatedAt)
+			targs = append(targs, t.Seq, t.Sender, t.TransferID, t.From, t.To, t.Currency, t.Amount, t.Description, t.Payee, at)
+			eargs = append(eargs, eseq+1, t.From, t.Seq, -t.Amount, a.FromAfter, at, eseq+2, t.To, t.Seq, t.Amount, a.ToAfter, at)
+			eseq += 2
+		}
+		if _, err := l.tx.ExecContext(ctx, tq.String(), targs...); err != nil {
+			return mapErr("sqlite.InsertTransfers", err)
+		}
+		if _, err := l.tx.ExecContext(ctx, eq.String(), eargs...); err != nil {
+			return mapErr("sqlite.InsertEntries", err)
+		}
 	}
-	_, err = l.tx.StmtContext(ctx, l.s.insE).ExecContext(ctx,
-		t.From, t.Seq, -t.Amount, fromAfter, at,
-		t.To, t.Seq, t.Amount, toAfter, at)
-	return mapErr("sqlite.InsertEntries", err)
+	return nil
 }
 
 func (l *ledgerTx) SetBalance(ctx context.Context, number string, balance int64) error {

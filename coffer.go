@@ -163,6 +163,9 @@ type Store interface {
 	Transfer(ctx context.Context, memberID, transferID string) (*Transfer, error)
 	History(ctx context.Context, purse string, f HistoryFilter) ([]*HistoryEntry, error)
 
+	// Check verifies the ledger invariants on committed data.
+	Check(ctx context.Context) (*CheckReport, error)
+
 	// ApplyBatch runs fn inside one write transaction and commits it
 	// durably. When fn returns an error nothing is committed.
 	ApplyBatch(ctx context.Context, fn func(LedgerTx) error) error

@@ -181,6 +181,9 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 // DecodeJSON strictly decodes one JSON object into v. A JSON number where an
 // amount string belongs is refused with EINVALIDAMOUNT.
 func DecodeJSON(body []byte, v any) error {
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return coffer.Errorf(coffer.EINVALID, "The request body must be a JSON object.")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

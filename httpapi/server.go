@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/app"
@@ -183,6 +184,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 func DecodeJSON(body []byte, v any) error {
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return coffer.Errorf(coffer.EINVALID, "The request body must be a JSON object.")
+	}
+	// encoding/json would silently turn invalid UTF-8 into U+FFFD; refuse it.
+	if !utf8.Valid(body) {
+		return coffer.Errorf(coffer.EINVALID, "The request body must be valid UTF-8.")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -16,6 +16,7 @@ type InvariantResult struct {
 // CheckReport is what `cofferd check` prints.
 type CheckReport struct {
 	Members, Purses, Transfers, Entries int64
+	AuditEvents                         int64
 	Results                             []InvariantResult
 }
 
@@ -31,7 +32,7 @@ func (r *CheckReport) OK() bool {
 
 // Print writes a human summary.
 func (r *CheckReport) Print(w io.Writer) {
-	fmt.Fprintf(w, "members %d, purses %d, transfers %d, history entries %d\n", r.Members, r.Purses, r.Transfers, r.Entries)
+	fmt.Fprintf(w, "members %d, purses %d, transfers %d, history entries %d, audit events %d\n", r.Members, r.Purses, r.Transfers, r.Entries, r.AuditEvents)
 	for _, x := range r.Results {
 		if x.Violations == 0 {
 			fmt.Fprintf(w, "ok    invariant %d: %s\n", x.Number, x.Name)

@@ -120,7 +120,8 @@ type LedgerTx interface {
 	// Purse returns the purse with its current committed balance, or nil.
 	Purse(ctx context.Context, number string) (*Purse, error)
 	// Insert records applied transfers, in order, each with its two history
-	// entries, using as few statements as the store can. It sets each Seq.
+	// entries and its audit event, using as few statements as the store
+	// can. It sets each Seq.
 	Insert(ctx context.Context, ts []Applied) error
 	// SetBalance stores a purse's new balance.
 	SetBalance(ctx context.Context, number string, balance int64) error
@@ -162,6 +163,9 @@ type Store interface {
 	// payee. Errors: ENOTFOUND.
 	Transfer(ctx context.Context, memberID, transferID string) (*Transfer, error)
 	History(ctx context.Context, purse string, f HistoryFilter) ([]*HistoryEntry, error)
+
+	// AppendAudit adds events to the hash-chained audit log, in order.
+	AppendAudit(ctx context.Context, events ...*AuditEvent) error
 
 	// Check verifies the ledger invariants on committed data.
 	Check(ctx context.Context) (*CheckReport, error)

@@ -121,7 +121,16 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*coffer.Membe
 		if err != nil {
 			return nil, err
 		}
+		s.audit(ctx, coffer.AuditMemberRegistered, m.ID, map[string]any{"email": m.Email != "", "phone": m.Phone != ""})
 		return m, nil
+	}
+}
+
+// audit records an event; a failure is logged, not returned, because the
+// action it describes has already committed.
+func (s *Service) audit(ctx context.Context, kind, member string, detail map[string]any) {
+	if err := s.store.AppendAudit(ctx, coffer.NewAuditEvent(s.now(), kind, member, detail)); err != nil {
+		s.log.Error("audit", "kind", kind, "err", err)
 	}
 }
 
@@ -198,6 +207,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 	}
 	if !ok {
 		s.Throttle.Failure(login, now)
+		s.audit(ctx, coffer.AuditLoginFailed, m.ID, map[string]any{"ip": in.IP})
 		return "", nil, ErrBadCredentials
 	}
 	s.Throttle.Success(login)
@@ -208,7 +218,11 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 			}
 		}
 	}
-	return s.openSession(ctx, m.ID, in.IP, in.UserAgent)
+	token, sess, err := s.openSession(ctx, m.ID, in.IP, in.UserAgent)
+	if err == nil {
+		s.audit(ctx, coffer.AuditLoginSucceeded, m.ID, map[string]any{"ip": in.IP, "session_id": sess.ID, "method": "password"})
+	}
+	return token, sess, err
 }
 
 func (s *Service) openSession(ctx context.Context, memberID, ip, ua string) (string, *coffer.Session, error) {
@@ -300,7 +314,11 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*coffer.Sessi
 // Logout ends the current session.
 func (s *Service) Logout(ctx context.Context, sess *coffer.Session) error {
 	s.forget(sess.ID)
-	return s.store.DeleteSession(ctx, sess.MemberID, sess.ID)
+	if err := s.store.DeleteSession(ctx, sess.MemberID, sess.ID); err != nil {
+		return err
+	}
+	s.audit(ctx, coffer.AuditSessionEnded, sess.MemberID, map[string]any{"session_id": sess.ID, "by": "logout"})
+	return nil
 }
 
 func (s *Service) forget(id string) {
@@ -332,5 +350,9 @@ func (s *Service) Sessions(ctx context.Context, memberID string) ([]*coffer.Sess
 // RevokeSession ends one of the member's sessions. Errors: ENOTFOUND.
 func (s *Service) RevokeSession(ctx context.Context, memberID, id string) error {
 	s.forget(id)
-	return s.store.DeleteSession(ctx, memberID, id)
+	if err := s.store.DeleteSession(ctx, memberID, id); err != nil {
+		return err
+	}
+	s.audit(ctx, coffer.AuditSessionEnded, memberID, map[string]any{"session_id": id, "by": "revoke"})
+	return nil
 }

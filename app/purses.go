@@ -92,6 +92,7 @@ func (s *Service) CreatePurse(ctx context.Context, memberID, currency string) (*
 		if err != nil {
 			return nil, err
 		}
+		s.audit(ctx, coffer.AuditPurseCreated, memberID, map[string]any{"purse": p.Number, "currency": p.Currency})
 		return p, nil
 	}
 }

@@ -45,7 +45,7 @@ func (db *DB) Check(ctx context.Context) (*coffer.CheckReport, error) {
 			`SELECT currency || ' sums to ' || SUM(balance) FROM purses GROUP BY currency HAVING SUM(balance) <> 0`},
 		{2, "no purse below zero, no issuing purse below minus its limit",
 			`SELECT number || ' has balance ' || balance FROM purses WHERE balance < CASE WHEN issuer = 1 THEN -lim ELSE 0 END`},
-		{3, "every transfer has exactly its two history entries",
+		{3, "every transfer has exactly its two history entries and its audit event",
 			`SELECT 'transfer ' || t.seq || ' (' || t.transfer_id || ')' FROM transfers t
 			 WHERE (SELECT COUNT(*) FROM entries e WHERE e.transfer_seq = t.seq) <> 2
 			    OR NOT EXISTS (SELECT 1 FROM entries e WHERE e.transfer_seq = t.seq AND e.purse = t.from_purse AND e.amount = -t.amount)
@@ -54,7 +54,11 @@ func (db *DB) Check(ctx context.Context) (*coffer.CheckReport, error) {
 			    OR (SELECT currency FROM purses WHERE number = t.from_purse) <> t.currency
 			    OR (SELECT currency FROM purses WHERE number = t.to_purse) <> t.currency
 			 UNION ALL
-			 SELECT 'entry ' || e.seq || ' has no transfer' FROM entries e WHERE NOT EXISTS (SELECT 1 FROM transfers t WHERE t.seq = e.transfer_seq)`},
+			 SELECT 'entry ' || e.seq || ' has no transfer' FROM entries e WHERE NOT EXISTS (SELECT 1 FROM transfers t WHERE t.seq = e.transfer_seq)
+			 UNION ALL
+			 SELECT 'transfer ' || t.seq || ' has no audit event' FROM transfers t
+			 LEFT JOIN (SELECT json_extract(detail, '$.transfer_seq') AS s FROM audit_events WHERE kind = 'transfer.applied') a ON a.s = t.seq
+			 WHERE a.s IS NULL`},
 		{4, "each (sender, transfer ID) applied at most once",
 			`SELECT sender || '/' || transfer_id FROM transfers GROUP BY sender, transfer_id HAVING COUNT(*) > 1`},
 		{6, "each balance equals the sum of its history, and every balance_after runs in order",
@@ -88,5 +92,11 @@ func (db *DB) Check(ctx context.Context) (*coffer.CheckReport, error) {
 		}
 		rep.Results = append(rep.Results, res)
 	}
+	n, bad, example, err := verifyAudit(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	rep.AuditEvents = n
+	rep.Results = append(rep.Results, coffer.InvariantResult{Number: 8, Name: "the audit chain verifies from its first event to its last", Violations: bad, Example: example})
 	return rep, nil
 }

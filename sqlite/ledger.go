@@ -87,6 +87,7 @@ func (l *ledgerTx) Purse(ctx context.Context, number string) (*coffer.Purse, err
 const insertChunk = 256
 
 func (l *ledgerTx) Insert(ctx context.Context, ts []coffer.Applied) error {
+	events := make([]*coffer.AuditEvent, 0, len(ts))
 	// The batch holds the write lock (BEGIN IMMEDIATE), so sequence numbers
 	// can be assigned here and both tables filled with multi-row INSERTs.
 	var tseq, eseq int64
@@ -117,6 +118,11 @@ func (l *ledgerTx) Insert(ctx context.Context, ts []coffer.Applied) error {
 			eargs = append(eargs, eseq+1, t.From, t.Seq, -t.Amount, a.FromAfter, at, eseq+2, t.To, t.Seq, t.Amount, a.ToAfter, at)
 			eseq += 2
 		}
+		for _, a := range chunk {
+			t := a.T
+			events = append(events, coffer.NewAuditEvent(t.CreatedAt, coffer.AuditTransferApplied, t.Sender, map[string]any{
+				"transfer_seq": t.Seq, "transfer_id": t.TransferID, "from": t.From, "to": t.To, "amount": t.Amount, "currency": t.Currency}))
+		}
 		if _, err := l.tx.ExecContext(ctx, tq.String(), targs...); err != nil {
 			return mapErr("sqlite.InsertTransfers", err)
 		}
@@ -124,7 +130,7 @@ func (l *ledgerTx) Insert(ctx context.Context, ts []coffer.Applied) error {
 			return mapErr("sqlite.InsertEntries", err)
 		}
 	}
-	return nil
+	return appendAudit(ctx, l.tx, events)
 }
 
 func (l *ledgerTx) SetBalance(ctx context.Context, number string, balance int64) error {

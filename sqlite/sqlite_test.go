@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/sqlite"
@@ -62,5 +63,101 @@ func TestDB_ReopenKeepsData(t *testing.T) {
 	defer db.Close()
 	if _, err := db.MemberByLogin(ctx, m.ID); err != nil {
 		t.Fatalf("member lost across reopen: %v", err)
+	}
+}
+
+// TestDB_CheckDetectsDamage damages a ledger in each way an invariant
+// forbids and expects Check to name that invariant.
+func TestDB_CheckDetectsDamage(t *testing.T) {
+	ctx := context.Background()
+	build := func(t *testing.T) (*sqlite.DB, *sql.DB) {
+		dir := t.TempDir()
+		db, err := sqlite.Open(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		a := &coffer.Member{ID: coffer.NewMemberID(), PasswordHash: "x"}
+		b := &coffer.Member{ID: coffer.NewMemberID(), PasswordHash: "x"}
+		for _, m := range []*coffer.Member{a, b} {
+			if err := db.CreateMember(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		iss := &coffer.Purse{Number: coffer.NewPurseNumber('Z'), Currency: "USD", Owner: a.ID, Issuer: true, Limit: 10000}
+		pb := &coffer.Purse{Number: coffer.NewPurseNumber('Z'), Currency: "USD", Owner: b.ID}
+		for _, p := range []*coffer.Purse{iss, pb} {
+			if err := db.CreatePurse(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.AppendAudit(ctx, coffer.NewAuditEvent(time.Now(), coffer.AuditMemberRegistered, a.ID, nil)); err != nil {
+			t.Fatal(err)
+		}
+		err = db.ApplyBatch(ctx, func(tx coffer.LedgerTx) error {
+			tr := &coffer.Transfer{Sender: a.ID, TransferID: "t1", From: iss.Number, To: pb.Number, Currency: "USD", Amount: 700, Payee: b.ID, CreatedAt: time.Now()}
+			if err := tx.Insert(ctx, []coffer.Applied{{T: tr, FromAfter: -700, ToAfter: 700}}); err != nil {
+				return err
+			}
+			if err := tx.SetBalance(ctx, iss.Number, -700); err != nil {
+				return err
+			}
+			return tx.SetBalance(ctx, pb.Number, 700)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := db.Check(ctx)
+		if err != nil || !rep.OK() {
+			t.Fatalf("undamaged ledger: Check = %+v, %v; want OK", rep, err)
+		}
+		raw, err := sql.Open("sqlite", "file:"+db.Path+"?_pragma=foreign_keys(0)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { raw.Close() })
+		return db, raw
+	}
+	cases := []struct {
+		name   string
+		damage string
+		want   []int
+	}{
+		{"balance changed", `UPDATE purses SET balance = balance + 1 WHERE issuer = 0`, []int{1, 6}},
+		{"both balances changed", `UPDATE purses SET balance = balance + CASE issuer WHEN 1 THEN -1 ELSE 1 END`, []int{6}},
+		{"entry deleted", `DELETE FROM entries WHERE seq = (SELECT MAX(seq) FROM entries)`, []int{3, 6}},
+		{"transfer duplicated", `INSERT INTO transfers (seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at) SELECT seq + 100, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at FROM transfers`, nil}, // UNIQUE (sender, transfer_id)
+		{"overdraft", `UPDATE purses SET lim = 0, issuer = 0 WHERE issuer = 1`, nil},
+		{"audit altered", `UPDATE audit_events SET detail = '{"forged":true}' WHERE seq = 1`, []int{8}},
+		{"audit deleted", `DELETE FROM audit_events WHERE seq = 1`, []int{8}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			db, raw := build(t)
+			if _, err := raw.Exec(c.damage); err != nil {
+				if c.want == nil {
+					return // the schema itself refuses this damage
+				}
+				t.Fatal(err)
+			}
+			if c.want == nil {
+				t.Fatalf("damage %q was accepted by the schema", c.damage)
+			}
+			rep, err := db.Check(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			failed := map[int]bool{}
+			for _, r := range rep.Results {
+				if r.Violations > 0 {
+					failed[r.Number] = true
+				}
+			}
+			for _, n := range c.want {
+				if !failed[n] {
+					t.Errorf("got failing invariants %v, want %d among them", failed, n)
+				}
+			}
+		})
 	}
 }

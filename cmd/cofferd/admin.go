@@ -90,6 +90,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			return err
 		}
+		if err := db.AppendAudit(ctx, coffer.NewAuditEvent(time.Now(), coffer.AuditCurrencyAdded, "", map[string]any{"code": c.Code, "letter": string(c.Letter), "decimals": c.Decimals})); err != nil {
+			return err
+		}
 		fmt.Fprintf(stdout, "added currency %s (purse letter %c, %d decimals)\n", c.Code, c.Letter, c.Decimals)
 		return nil
 	case "currency list":
@@ -128,6 +131,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer db.Close()
 		p, created, err := addIssuer(ctx, db, *member, strings.ToUpper(*currency), *limit)
 		if err != nil {
+			return err
+		}
+		if err := db.AppendAudit(ctx, coffer.NewAuditEvent(time.Now(), coffer.AuditIssuerSet, *member, map[string]any{"purse": p.Number, "currency": p.Currency, "limit": p.Limit})); err != nil {
 			return err
 		}
 		verb := "updated"

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// command is one subcommand of the keeper.
+type command struct {
+	name    string
+	args    string // synopsis after the name, flags included
+	summary string // one line for the command list
+	help    string // more text for "coffer help NAME", may be empty
+	run     func(a *app, args []string) error
+}
+
+// commands is the keeper's command table, in the order "coffer help"
+// lists them.
+var commands []*command
+
+func init() {
+	// Filled here rather than in the declaration because the commands
+	// refer back to the table for their usage text.
+	commands = []*command{
+		{name: "register", args: "[--email E] [--phone P]", summary: "create a new member ID and log in with it",
+			help: "The password is read from the terminal (asked twice), from one line of standard input,\nor from COFFER_PASSWORD.", run: cmdRegister},
+		{name: "login", args: "LOGIN", summary: "log in with a member ID, e-mail or phone and save the session",
+			help: "The password is read from the terminal, from one line of standard input, or from\nCOFFER_PASSWORD. A one-time code, when the server asks for one, likewise or from COFFER_CODE.\nSessions of several members are kept side by side; the last one logged in acts by default.", run: cmdLogin},
+		{name: "logout", summary: "end the session on the server and forget it here", run: cmdLogout},
+		{name: "whoami", summary: "show the member the keeper acts as", run: cmdWhoami},
+		{name: "sessions", args: "[revoke SESSION_ID]", summary: "list the member's open sessions, or revoke one", run: cmdSessions},
+		{name: "currencies", summary: "list the currencies the server keeps", run: cmdCurrencies},
+		{name: "purses", summary: "list your purses and balances", run: cmdPurses},
+		{name: "purse", args: "new CURRENCY | PURSE", summary: "open a purse in a currency, or show one purse", run: cmdPurse},
+		{name: "send", args: "--from PURSE --to PURSE --amount AMOUNT [--desc TEXT] [--id TRANSFER_ID]", summary: "send money",
+			help: "Without --id a transfer ID is made up and printed. Sending again with the same --id\nand the same details never pays twice, so after a network failure it is safe to repeat.", run: cmdSend},
+		{name: "history", args: "PURSE [--limit N] [--all] [--since T] [--until T] [--cursor C]", summary: "show a purse's movements, newest first",
+			help: "T is an RFC 3339 time (2030-01-31T12:00:00Z) or a date (2030-01-31, local midnight).", run: cmdHistory},
+		{name: "transfer", args: "TRANSFER_ID", summary: "show one transfer you sent or received", run: cmdTransfer},
+		{name: "whois", args: "PURSE", summary: "show which member ID owns a purse (check a payee)", run: cmdWhois},
+		{name: "help", args: "[COMMAND]", summary: "show help", run: cmdHelp},
+	}
+}
+
+// findCommand returns the command called name, or nil.
+func findCommand(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// printUsage writes the keeper's usage and command list to w.
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `coffer is the keeper: your command-line client for a coffer e-money server.
+
+Usage: coffer [--server URL] [--as MEMBER_ID] [--json] [--config DIR] COMMAND [ARGS]
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Global flags (also accepted after the command):
+`)
+	fs := flag.NewFlagSet("coffer", flag.ContinueOnError)
+	(&app{}).globalFlags(fs)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprint(w, "\nRun 'coffer help COMMAND' or 'coffer COMMAND -h' for a command's usage.\n")
+}
+
+// printUsage writes one command's usage, with its flags, to w.
+func (c *command) printUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: %s\n\n%s.\n", strings.TrimSpace("coffer "+c.name+" "+c.args), upperFirst(c.summary))
+	if c.help != "" {
+		fmt.Fprintf(w, "\n%s\n", c.help)
+	}
+	if fs != nil {
+		var own strings.Builder
+		fs.SetOutput(&own)
+		fs.VisitAll(func(f *flag.Flag) {
+			switch f.Name {
+			case "server", "as", "json", "config":
+				return
+			}
+			// Print one flag at a time through a throwaway set so the
+			// global flags stay out of the list.
+			one := flag.NewFlagSet("", flag.ContinueOnError)
+			one.Var(f.Value, f.Name, f.Usage)
+			one.Lookup(f.Name).DefValue = f.DefValue
+			one.SetOutput(&own)
+			one.PrintDefaults()
+		})
+		if own.Len() > 0 {
+			fmt.Fprintf(w, "\nFlags:\n%s", own.String())
+		}
+	}
+	fmt.Fprint(w, "\nGlobal flags --server, --as, --json and --config apply too; see 'coffer help'.\n")
+}
+
+// flags returns a flag set for command name that also knows the global
+// flags.
+func (a *app) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("coffer "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	a.globalFlags(fs)
+	return fs
+}
+
+// parse parses args for command name, letting flags and arguments mix
+// ("history Z1 --all" as well as "history --all Z1"). It prints the usage
+// and returns errHelpShown for -h, and a usage error for a bad flag or a
+// number of arguments outside [min, max] (max < 0: no limit).
+func (a *app) parse(fs *flag.FlagSet, name string, args []string, min, max int) ([]string, error) {
+	cmd := findCommand(name)
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				cmd.printUsage(a.stdout, fs)
+				return nil, errHelpShown
+			}
+			return nil, &usageError{msg: fmt.Sprintf("%s: %v", name, err), cmd: name}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		// A "--" ends the flags: everything after it is an argument.
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	switch {
+	case len(positional) < min:
+		return nil, &usageError{msg: fmt.Sprintf("%s: missing argument (usage: coffer %s %s)", name, name, cmd.args), cmd: name}
+	case max >= 0 && len(positional) > max:
+		return nil, &usageError{msg: fmt.Sprintf("%s: unexpected argument %q", name, positional[max]), cmd: name}
+	}
+	return positional, nil
+}
+
+func cmdHelp(a *app, args []string) error {
+	fs := a.flags("help")
+	pos, err := a.parse(fs, "help", args, 0, 1)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		printUsage(a.stdout)
+		return nil
+	}
+	c := findCommand(pos[0])
+	if c == nil {
+		return usagef("unknown command %q", pos[0])
+	}
+	// Run the command with -h so its usage lists its real flags.
+	return c.run(a, []string{"-h"})
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

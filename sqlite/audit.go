@@ -1,0 +1,111 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/coffer-money/coffer"
+)
+
+type execQuerier interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// appendAudit chains and inserts events inside the caller's write
+// transaction, which holds the write lock, so the chain cannot fork.
+func appendAudit(ctx context.Context, tx execQuerier, events []*coffer.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	var seq int64
+	var prev []byte
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return mapErr("sqlite.appendAudit", err)
+	}
+	if prev == nil {
+		prev = []byte{}
+	}
+	for len(events) > 0 {
+		n := min(len(events), insertChunk)
+		var q strings.Builder
+		q.WriteString(`INSERT INTO audit_events (seq, at, kind, member_id, detail, prev_hash, hash) VALUES `)
+		args := make([]any, 0, n*7)
+		for i, e := range events[:n] {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteString(`(?,?,?,?,?,?,?)`)
+			seq++
+			e.Seq, e.PrevHash = seq, prev
+			e.Hash = e.ChainHash(prev)
+			prev = e.Hash
+			args = append(args, e.Seq, ms(e.At), e.Kind, e.MemberID, e.Detail, e.PrevHash, e.Hash)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return mapErr("sqlite.appendAudit", err)
+		}
+		events = events[n:]
+	}
+	return nil
+}
+
+// AppendAudit records events in a transaction of their own.
+func (db *DB) AppendAudit(ctx context.Context, events ...*coffer.AuditEvent) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return mapErr("sqlite.AppendAudit", err)
+	}
+	defer tx.Rollback()
+	if err := appendAudit(ctx, tx, events); err != nil {
+		return err
+	}
+	return mapErr("sqlite.AppendAudit", tx.Commit())
+}
+
+// verifyAudit walks the whole chain in order and returns the number of
+// events and a description of the first break, if any.
+func verifyAudit(ctx context.Context, tx *sql.Tx) (int64, int, string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, at, kind, member_id, detail, prev_hash, hash FROM audit_events ORDER BY seq`)
+	if err != nil {
+		return 0, 0, "", mapErr("sqlite.verifyAudit", err)
+	}
+	defer rows.Close()
+	var n int64
+	bad := 0
+	example := ""
+	prev := []byte{}
+	var want int64 = 1
+	for rows.Next() {
+		var e coffer.AuditEvent
+		var at int64
+		if err := rows.Scan(&e.Seq, &at, &e.Kind, &e.MemberID, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
+			return 0, 0, "", mapErr("sqlite.verifyAudit", err)
+		}
+		e.At = fromMs(at)
+		n++
+		problem := ""
+		switch {
+		case e.Seq != want:
+			problem = fmt.Sprintf("event %d follows event %d (gap)", e.Seq, want-1)
+		case !bytes.Equal(e.PrevHash, prev):
+			problem = fmt.Sprintf("event %d does not link to the event before it", e.Seq)
+		case !bytes.Equal(e.Hash, e.ChainHash(prev)):
+			problem = fmt.Sprintf("event %d does not match its hash (altered)", e.Seq)
+		}
+		if problem != "" {
+			bad++
+			if example == "" {
+				example = problem
+			}
+		}
+		prev = e.Hash
+		want = e.Seq + 1
+	}
+	return n, bad, example, mapErr("sqlite.verifyAudit", rows.Err())
+}

@@ -1,0 +1,10 @@
+CREATE TABLE audit_events (
+	seq       INTEGER PRIMARY KEY,
+	at        INTEGER NOT NULL,
+	kind      TEXT NOT NULL,
+	member_id TEXT NOT NULL,
+	detail    TEXT NOT NULL,
+	prev_hash BLOB NOT NULL,
+	hash      BLOB NOT NULL
+) STRICT;
+CREATE INDEX audit_member ON audit_events(member_id, seq);

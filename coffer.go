@@ -160,8 +160,10 @@ type Store interface {
 	SetIssuer(ctx context.Context, number string, limit int64) error
 
 	// Transfer returns an applied transfer visible to memberID as sender or
-	// payee. Errors: ENOTFOUND.
-	Transfer(ctx context.Context, memberID, transferID string) (*Transfer, error)
+	// payee: the member's own transfer with that ID first, else the newest
+	// one paid to them; from, when not "", picks the one sent from that
+	// purse (transfer IDs are unique per sender only). Errors: ENOTFOUND.
+	Transfer(ctx context.Context, memberID, transferID, from string) (*Transfer, error)
 	History(ctx context.Context, purse string, f HistoryFilter) ([]*HistoryEntry, error)
 
 	// AppendAudit adds events to the hash-chained audit log, in order.

@@ -201,16 +201,25 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 	} else if err != nil {
 		return "", nil, err
 	}
+	// The member is throttled as well as the name typed, so that member ID,
+	// e-mail and phone do not each get a guessing budget of their own.
+	memberKey := "member:" + m.ID
+	if locked, wait := s.Throttle.Locked(memberKey, now); locked {
+		s.cfg.Hasher.DummyVerify(in.Password)
+		return "", nil, &coffer.Error{Code: coffer.ERATELIMITED, Message: "Too many login attempts; wait and try again.", Err: &RateLimitError{RetryAfter: wait}}
+	}
 	ok, rehash, err := s.cfg.Hasher.Verify(in.Password, m.PasswordHash)
 	if err != nil {
 		return "", nil, err
 	}
 	if !ok {
 		s.Throttle.Failure(login, now)
+		s.Throttle.Failure(memberKey, now)
 		s.audit(ctx, coffer.AuditLoginFailed, m.ID, map[string]any{"ip": in.IP})
 		return "", nil, ErrBadCredentials
 	}
 	s.Throttle.Success(login)
+	s.Throttle.Success(memberKey)
 	if rehash {
 		if h, err := s.cfg.Hasher.Hash(in.Password); err == nil {
 			if err := s.store.SetPasswordHash(ctx, m.ID, h); err != nil {

@@ -110,11 +110,11 @@ func (s *Service) Purse(ctx context.Context, memberID, number string) (*coffer.P
 		return nil, coffer.Errorf(coffer.EPURSENOTFOUND, "%q is not a purse number (a letter and 12 digits).", number)
 	}
 	p, err := s.store.Purse(ctx, number)
+	if coffer.ErrorCode(err) == coffer.EPURSENOTFOUND || (err == nil && p.Owner != memberID) {
+		return nil, coffer.Errorf(coffer.EPURSENOTFOUND, "You have no purse %s.", number)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if p.Owner != memberID {
-		return nil, coffer.Errorf(coffer.EPURSENOTFOUND, "Purse %s is not one of yours.", number)
 	}
 	return p, nil
 }
@@ -199,13 +199,15 @@ func (s *Service) ValidateTransfer(ctx context.Context, memberID string, in Tran
 		Amount: amount, Description: in.Description}, nil
 }
 
-// GetTransfer returns a transfer the member sent or received.
+// GetTransfer returns a transfer the member sent or received; from, when
+// set, names the sending purse, to tell apart transfers of different senders
+// that chose the same transfer ID.
 // Errors: ENOTFOUND.
-func (s *Service) GetTransfer(ctx context.Context, memberID, transferID string) (*coffer.Transfer, error) {
-	if !coffer.ValidTransferID(transferID) {
+func (s *Service) GetTransfer(ctx context.Context, memberID, transferID, from string) (*coffer.Transfer, error) {
+	if !coffer.ValidTransferID(transferID) || (from != "" && !coffer.ValidPurseNumber(from)) {
 		return nil, coffer.Errorf(coffer.ENOTFOUND, "No such transfer.")
 	}
-	t, err := s.store.Transfer(ctx, memberID, transferID)
+	t, err := s.store.Transfer(ctx, memberID, transferID, from)
 	if coffer.ErrorCode(err) == coffer.ENOTFOUND {
 		return nil, coffer.Errorf(coffer.ENOTFOUND, "No such transfer.")
 	}

@@ -67,6 +67,16 @@ func (t *Throttle) Allow(login, ip string, now time.Time) (bool, time.Duration) 
 	return true, 0
 }
 
+// Locked reports whether key is locked now, without taking an IP token.
+func (t *Throttle) Locked(key string, now time.Time) (bool, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if r := t.logins[key]; r != nil && now.Before(r.until) {
+		return true, r.until.Sub(now)
+	}
+	return false, 0
+}
+
 // Failure records a failed attempt for login.
 func (t *Throttle) Failure(login string, now time.Time) {
 	t.mu.Lock()

@@ -16,6 +16,7 @@ var statusOf = map[string]int{
 	coffer.EINVALID:             http.StatusBadRequest,
 	coffer.EINVALIDAMOUNT:       http.StatusBadRequest,
 	coffer.EWEAKPASSWORD:        http.StatusBadRequest,
+	coffer.ESAMEPURSE:           http.StatusBadRequest,
 	coffer.ECURRENCYNOTFOUND:    http.StatusBadRequest,
 	coffer.EUNAUTHORIZED:        http.StatusUnauthorized,
 	coffer.EFORBIDDEN:           http.StatusForbidden,

@@ -88,10 +88,48 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/purses/{purse}/owner", true, s.owner)
 	handle("POST /v1/transfers", true, s.transfer)
 	handle("GET /v1/transfers/{transfer_id}", true, s.getTransfer)
-	handle("/v1/", false, func(w http.ResponseWriter, r *http.Request, _ *coffer.Session) error {
-		return coffer.Errorf(coffer.ENOTFOUND, "There is no such API endpoint.")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" {
+			// No route: let the mux say whether the path exists under
+			// another method (405 with Allow) and answer as a problem.
+			rec := &captureWriter{h: http.Header{}}
+			mux.ServeHTTP(rec, r)
+			switch rec.status {
+			case http.StatusMethodNotAllowed:
+				w.Header().Set("Allow", rec.h.Get("Allow"))
+				writeError(w, r, s.log, coffer.Errorf("method_not_allowed", "%s is not allowed here; allowed: %s.", r.Method, rec.h.Get("Allow")))
+			case http.StatusNotFound:
+				writeError(w, r, s.log, coffer.Errorf(coffer.ENOTFOUND, "There is no such endpoint."))
+			default: // a redirect to a cleaned path
+				for k, v := range rec.h {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(rec.status)
+			}
+			s.metrics.observe("unmatched", rec.status, 0)
+			return
+		}
+		mux.ServeHTTP(w, r)
 	})
-	return mux
+}
+
+// captureWriter records what the mux would answer for an unmatched request.
+type captureWriter struct {
+	h      http.Header
+	status int
+}
+
+func (c *captureWriter) Header() http.Header { return c.h }
+func (c *captureWriter) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (c *captureWriter) WriteHeader(code int) {
+	if c.status == 0 {
+		c.status = code
+	}
 }
 
 type statusWriter struct {
@@ -427,7 +465,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, sess *coffer.Se
 	if err != nil {
 		return err
 	}
-	d := s.svc.Decimals(r.Context(), "")
+	d := 2
 	if cur, err := s.svc.CurrencyOfPurse(r.Context(), purse); err == nil {
 		d = cur.Decimals
 	}
@@ -481,7 +519,7 @@ func (s *Server) transfer(w http.ResponseWriter, r *http.Request, sess *coffer.S
 }
 
 func (s *Server) getTransfer(w http.ResponseWriter, r *http.Request, sess *coffer.Session) error {
-	t, err := s.svc.GetTransfer(r.Context(), sess.MemberID, r.PathValue("transfer_id"))
+	t, err := s.svc.GetTransfer(r.Context(), sess.MemberID, r.PathValue("transfer_id"), r.URL.Query().Get("from"))
 	if err != nil {
 		return err
 	}

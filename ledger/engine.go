@@ -239,7 +239,7 @@ func (b *batchState) one(r *coffer.TransferRequest) (Result, error) {
 		return Result{Err: coffer.Errorf(code, format, args...)}, nil
 	}
 	if r.From == r.To {
-		return refuse(coffer.EINVALID, "The sending and receiving purse must differ.")
+		return refuse(coffer.ESAMEPURSE, "The sending and receiving purse must differ.")
 	}
 	from, err := b.purse(r.From)
 	if err != nil {

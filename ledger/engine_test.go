@@ -112,7 +112,7 @@ func TestEngine_SequentialModel(t *testing.T) {
 			case prev != nil:
 				want = "replay"
 			case from.Number == to.Number:
-				want = coffer.EINVALID
+				want = coffer.ESAMEPURSE
 			case from.Owner != sender:
 				want = coffer.EFORBIDDEN
 			case from.Currency != to.Currency:
@@ -215,7 +215,7 @@ func TestEngine_ConcurrentInvariants(t *testing.T) {
 			rt.Fatal(failure)
 		}
 		for key, tr := range successes {
-			got, err := f.db.Transfer(ctx, key[0], key[1])
+			got, err := f.db.Transfer(ctx, key[0], key[1], "")
 			if err != nil || got.Seq != tr.Seq || got.Amount != tr.Amount {
 				rt.Fatalf("answered transfer %v not recorded as answered: %+v, %v", key, got, err)
 			}

@@ -381,11 +381,11 @@ func scanTransfer(row interface{ Scan(...any) error }) (*coffer.Transfer, error)
 	return &t, nil
 }
 
-func (db *DB) Transfer(ctx context.Context, memberID, transferID string) (*coffer.Transfer, error) {
+func (db *DB) Transfer(ctx context.Context, memberID, transferID, from string) (*coffer.Transfer, error) {
 	// The sender's own transfer wins; otherwise the newest one paid to them.
 	t, err := scanTransfer(db.r.QueryRowContext(ctx, `SELECT `+transferCols+` FROM transfers
-		WHERE transfer_id = ?1 AND (sender = ?2 OR payee = ?2)
-		ORDER BY (sender = ?2) DESC, seq DESC LIMIT 1`, transferID, memberID))
+		WHERE transfer_id = ?1 AND (sender = ?2 OR payee = ?2) AND (?3 = '' OR from_purse = ?3)
+		ORDER BY (sender = ?2) DESC, seq DESC LIMIT 1`, transferID, memberID, from))
 	if err != nil {
 		return nil, mapErr("sqlite.Transfer", err)
 	}

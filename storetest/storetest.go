@@ -216,16 +216,26 @@ func testLedger(t *testing.T, s coffer.Store) {
 		t.Fatalf("payee balance = %d, want 750", pur.Balance)
 	}
 	// The payee sees the transfer too; a stranger does not.
-	if got, err := s.Transfer(ctx, b.ID, "t1"); err != nil || got.Amount != 500 {
+	if got, err := s.Transfer(ctx, b.ID, "t1", ""); err != nil || got.Amount != 500 {
 		t.Fatalf("Transfer for payee = %+v, %v", got, err)
 	}
+	// Another sender may use the same transfer ID; from tells them apart.
+	pa := purse(t, s, b.ID, 'Z', "USD", false, 0)
+	tb := &coffer.Transfer{Sender: b.ID, TransferID: "t1", From: pb.Number, To: pa.Number, Currency: "USD", Amount: 5, Payee: b.ID, CreatedAt: now}
+	apply(t, s, coffer.Applied{T: tb, FromAfter: 745, ToAfter: 5})
+	if got, err := s.Transfer(ctx, b.ID, "t1", iss.Number); err != nil || got.Amount != 500 {
+		t.Fatalf("Transfer(from issuer) = %+v, %v; want the issuer's t1", got, err)
+	}
+	if got, err := s.Transfer(ctx, b.ID, "t1", ""); err != nil || got.Amount != 5 {
+		t.Fatalf("Transfer(no from) = %+v, %v; want the member's own t1 first", got, err)
+	}
 	c := member(t, s, "", "")
-	_, err = s.Transfer(ctx, c.ID, "t1")
+	_, err = s.Transfer(ctx, c.ID, "t1", "")
 	wantCode(t, err, coffer.ENOTFOUND)
 	// A failing batch leaves nothing behind.
 	t3 := &coffer.Transfer{Sender: a.ID, TransferID: "t3", From: iss.Number, To: pb.Number, Currency: "USD", Amount: 1, Payee: b.ID, CreatedAt: now}
 	err = s.ApplyBatch(ctx, func(tx coffer.LedgerTx) error {
-		if err := tx.Insert(ctx, []coffer.Applied{{T: t3, FromAfter: -751, ToAfter: 751}}); err != nil {
+		if err := tx.Insert(ctx, []coffer.Applied{{T: t3, FromAfter: -751, ToAfter: 746}}); err != nil {
 			return err
 		}
 		return fmt.Errorf("boom")
@@ -233,7 +243,7 @@ func testLedger(t *testing.T, s coffer.Store) {
 	if err == nil {
 		t.Fatal("ApplyBatch returned nil for a failing batch")
 	}
-	_, err = s.Transfer(ctx, a.ID, "t3")
+	_, err = s.Transfer(ctx, a.ID, "t3", "")
 	wantCode(t, err, coffer.ENOTFOUND)
 	// The store itself refuses a balance below the floor.
 	err = s.ApplyBatch(ctx, func(tx coffer.LedgerTx) error { return tx.SetBalance(ctx, pb.Number, -1) })
@@ -244,8 +254,8 @@ func testLedger(t *testing.T, s coffer.Store) {
 	if err != nil || !rep.OK() {
 		t.Fatalf("Check = %+v, %v; want all invariants to hold", rep, err)
 	}
-	if rep.Transfers != 2 || rep.Entries != 4 {
-		t.Fatalf("Check counted %d transfers, %d entries; want 2, 4", rep.Transfers, rep.Entries)
+	if rep.Transfers != 3 || rep.Entries != 6 {
+		t.Fatalf("Check counted %d transfers, %d entries; want 3, 6", rep.Transfers, rep.Entries)
 	}
 }
 

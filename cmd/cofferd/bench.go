@@ -1,11 +1,740 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"math"
+	mrand "math/rand/v2"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
 )
 
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("bench: not built yet")
+// benchOptions are the flags of `cofferd bench`.
+type benchOptions struct {
+	clients    int
+	duration   time.Duration
+	max        int64
+	workload   string
+	members    int
+	target     string
+	data       string
+	sweep      bool
+	json       bool
+	cpuprofile string
+}
+
+const benchUsage = `cofferd bench — load generator for the transfer path
+
+Registers --members members over the API, makes the first one an issuer of
+USD, funds every member's purse, then sends transfers between random members
+from -c concurrent clients for -d (or until -n transfers were sent), and
+reports throughput, latency and refusals. At the end it checks every ledger
+invariant and fails if one does not hold.
+
+Without --target it starts a server in this process on a loopback port, over
+real HTTP, with a temporary data directory (or --data DIR, which is kept).
+With --target URL it loads a running server; --data must then name that
+server's data directory, because the issuer is made there directly (as
+'cofferd admin issuer add' does) and the invariants are read from it. The
+target should run with --register-per-hour 0 and --no-login-ip-limit.
+
+Flags:
+`
+
+func (o *benchOptions) flags(fs *flag.FlagSet) {
+	fs.IntVar(&o.clients, "c", 16, "concurrent clients")
+	fs.DurationVar(&o.duration, "d", 10*time.Second, "how long each run sends transfers")
+	fs.Int64Var(&o.max, "n", 0, "stop each run after this many transfers (0: no cap)")
+	fs.StringVar(&o.workload, "workload", "uniform", "uniform (random payer and payee) or hot (90% of transfers touch one of 10 hot purses)")
+	fs.IntVar(&o.members, "members", 100, "members taking part, each with one USD purse")
+	fs.StringVar(&o.target, "target", "", "base URL of a running server (default: start one in this process)")
+	fs.StringVar(&o.data, "data", "", "data directory (in-process: default a temporary one, removed at the end; with --target: the server's, required)")
+	fs.BoolVar(&o.sweep, "sweep", false, "run C=1,16,64 × uniform,hot and print a table")
+	fs.BoolVar(&o.json, "json", false, "print the results as JSON")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the load phase (server included when in-process) to this file")
+}
+
+// benchRun is one load configuration and what it came to.
+type benchRun struct {
+	Workload   string           `json:"workload"`
+	Clients    int              `json:"clients"`
+	Seconds    float64          `json:"duration_seconds"`
+	Sent       int64            `json:"sent"`
+	Applied    int64            `json:"applied"`
+	PerSecond  float64          `json:"transfers_per_second"`
+	P50Ms      float64          `json:"p50_ms"`
+	P99Ms      float64          `json:"p99_ms"`
+	MaxMs      float64          `json:"max_ms"`
+	Errors     map[string]int64 `json:"errors"`
+	Batches    int64            `json:"batches,omitempty"`
+	MeanBatch  float64          `json:"mean_batch_size,omitempty"`
+	BatchMs    float64          `json:"mean_batch_ms,omitempty"`
+	EngineBusy float64          `json:"engine_busy,omitempty"` // share of the run the ledger engine spent applying batches
+	batchKnown bool
+}
+
+// benchCheck is the invariant check at the end.
+type benchCheck struct {
+	OK         bool     `json:"ok"`
+	Members    int64    `json:"members"`
+	Purses     int64    `json:"purses"`
+	Transfers  int64    `json:"transfers"`
+	Entries    int64    `json:"history_entries"`
+	Violations []string `json:"violations,omitempty"`
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	fs := flag.NewFlagSet("cofferd bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o benchOptions
+	o.flags(fs)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), benchUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case o.clients < 1:
+		return errors.New("bench: -c must be at least 1")
+	case o.duration <= 0:
+		return errors.New("bench: -d must be positive")
+	case o.max < 0:
+		return errors.New("bench: -n must not be negative")
+	case o.workload != "uniform" && o.workload != "hot":
+		return errors.New("bench: --workload must be uniform or hot")
+	case o.members < 2:
+		return errors.New("bench: --members must be at least 2")
+	case o.target != "" && o.data == "":
+		return errors.New("bench: with --target, --data must name the server's data directory (the issuer is made there and the invariants are read from it)")
+	}
+	progress := func(format string, a ...any) {
+		fmt.Fprintf(stderr, "bench: "+format+"\n", a...)
+	}
+
+	// The server, unless one was named.
+	base := strings.TrimRight(o.target, "/")
+	stopServer := func() error { return nil }
+	if o.target == "" {
+		if o.data == "" {
+			dir, err := os.MkdirTemp("", "cofferd-bench-")
+			if err != nil {
+				return fmt.Errorf("bench: %w", err)
+			}
+			defer os.RemoveAll(dir)
+			o.data = dir
+		}
+		addr, stop, err := startBenchServer(ctx, o.data, stderr)
+		if err != nil {
+			return err
+		}
+		stopServer = stop
+		defer func() {
+			if serr := stop(); serr != nil && err == nil {
+				err = serr
+			}
+		}()
+		base = "http://" + addr
+	}
+
+	progress("setting up %d members on %s", o.members, base)
+	start := time.Now()
+	env, err := benchSetup(ctx, base, o.data, o.members)
+	if err != nil {
+		return err
+	}
+	progress("setup done in %s", time.Since(start).Round(time.Millisecond))
+
+	type config struct {
+		workload string
+		clients  int
+	}
+	configs := []config{{o.workload, o.clients}}
+	if o.sweep {
+		configs = nil
+		for _, w := range []string{"uniform", "hot"} {
+			for _, c := range []int{1, 16, 64} {
+				configs = append(configs, config{w, c})
+			}
+		}
+	}
+
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	var runs []*benchRun
+	for _, c := range configs {
+		if ctx.Err() != nil {
+			break
+		}
+		if o.sweep {
+			progress("running %s with %d clients for %s", c.workload, c.clients, o.duration)
+		}
+		r := env.load(ctx, c.workload, c.clients, o.duration, o.max)
+		runs = append(runs, r)
+	}
+	if o.cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
+	env.closeIdle()
+
+	// The in-process server is stopped first so that the check sees the
+	// store as a restart would.
+	if err := stopServer(); err != nil {
+		return err
+	}
+	check, err := benchInvariants(context.WithoutCancel(ctx), o.data)
+	if err != nil {
+		return err
+	}
+
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"runs": runs, "check": check}); err != nil {
+			return err
+		}
+	} else {
+		if o.sweep {
+			printBenchTable(stdout, runs)
+		} else {
+			for _, r := range runs {
+				printBenchRun(stdout, r)
+			}
+		}
+		fmt.Fprintf(stdout, "check: members %d, purses %d, transfers %d, history entries %d: ", check.Members, check.Purses, check.Transfers, check.Entries)
+		if check.OK {
+			fmt.Fprintln(stdout, "all invariants hold")
+		} else {
+			fmt.Fprintln(stdout, "INVARIANTS VIOLATED")
+			for _, v := range check.Violations {
+				fmt.Fprintln(stdout, "  "+v)
+			}
+		}
+	}
+	if !check.OK {
+		return fmt.Errorf("bench: %d invariant(s) violated: %s", len(check.Violations), strings.Join(check.Violations, "; "))
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// startBenchServer runs `cofferd serve` in this process on a loopback port
+// and returns its address and a function that shuts it down gracefully and
+// waits for it.
+func startBenchServer(ctx context.Context, data string, stderr io.Writer) (string, func() error, error) {
+	// The server gets a context of its own: an interrupt ends the load,
+	// then the server is shut down in order and the ledger checked.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	addrc := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- runServe(sctx, []string{"--data", data, "--addr", "127.0.0.1:0", "--register-per-hour", "0",
+			"--no-login-ip-limit", "--log-level", "warn"}, io.Discard, stderr, func(addr string) { addrc <- addr })
+	}()
+	select {
+	case addr := <-addrc:
+		var once sync.Once
+		var serr error
+		stop := func() error {
+			once.Do(func() {
+				cancel()
+				serr = <-errc
+			})
+			return serr
+		}
+		return addr, stop, nil
+	case err := <-errc:
+		cancel()
+		return "", nil, fmt.Errorf("bench: server: %w", err)
+	case <-ctx.Done():
+		cancel()
+		<-errc
+		return "", nil, ctx.Err()
+	}
+}
+
+// benchMember is one member taking part.
+type benchMember struct {
+	id, token, purse string
+}
+
+type benchEnv struct {
+	base    string
+	members []benchMember
+	setup   *http.Client
+	runID   string
+	runs    int
+	clients []*http.Client
+}
+
+func newBenchTransport() *http.Transport {
+	return &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: 90 * time.Second,
+		DisableCompression: true}
+}
+
+// benchSetup registers the members, logs them in, opens their purses, makes
+// member 0 an issuer and funds every purse.
+func benchSetup(ctx context.Context, base, data string, n int) (*benchEnv, error) {
+	env := &benchEnv{base: base, members: make([]benchMember, n),
+		setup: &http.Client{Transport: newBenchTransport(), Timeout: time.Minute}, runID: randomHex(4)}
+
+	// Registration and login each cost an argon2id hash on the server, so
+	// a few at a time keep both cores busy.
+	err := parallel(ctx, n, 4, func(i int) error {
+		pw := randomHex(10)
+		var reg struct {
+			MemberID string `json:"member_id"`
+		}
+		if err := env.call(ctx, "POST", "/v1/members", "", map[string]string{"password": pw}, &reg, http.StatusCreated); err != nil {
+			return fmt.Errorf("register: %w", err)
+		}
+		var sess struct {
+			Token string `json:"token"`
+		}
+		if err := env.call(ctx, "POST", "/v1/sessions", "", map[string]string{"login": reg.MemberID, "password": pw}, &sess, http.StatusCreated); err != nil {
+			return fmt.Errorf("log in: %w", err)
+		}
+		var purse struct {
+			Purse string `json:"purse"`
+		}
+		if err := env.call(ctx, "POST", "/v1/purses", sess.Token, map[string]string{"currency": "USD"}, &purse, http.StatusCreated); err != nil {
+			return fmt.Errorf("open purse: %w", err)
+		}
+		env.members[i] = benchMember{id: reg.MemberID, token: sess.Token, purse: purse.Purse}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bench: setup: %w", err)
+	}
+
+	// The issuer is made on the store directly, as `cofferd admin issuer
+	// add` does; WAL lets this happen beside the running server.
+	db, err := openStore(ctx, data, "")
+	if err != nil {
+		return nil, fmt.Errorf("bench: setup: %w", err)
+	}
+	issuing, _, err := addIssuer(ctx, db, env.members[0].id, "USD", "1000000000.00")
+	db.Close()
+	if err != nil {
+		return nil, fmt.Errorf("bench: setup: make issuer: %w", err)
+	}
+
+	issuer := env.members[0]
+	err = parallel(ctx, n, 8, func(i int) error {
+		body := map[string]string{"transfer_id": fmt.Sprintf("bench-%s-fund-%d", env.runID, i),
+			"from": issuing.Number, "to": env.members[i].purse, "amount": "10000.00", "description": "bench funding"}
+		return env.call(ctx, "POST", "/v1/transfers", issuer.token, body, nil, http.StatusCreated)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bench: setup: fund purses: %w", err)
+	}
+	return env, nil
+}
+
+// parallel runs fn(0..n-1) on at most k goroutines and returns the first
+// error.
+func parallel(ctx context.Context, n, k int, fn func(i int) error) error {
+	var next atomic.Int64
+	var first error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range min(n, k) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					next.Store(int64(n)) // stop the others
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+// problem is the part of an RFC 9457 answer the bench reads.
+type problem struct {
+	Code   string `json:"code"`
+	Detail string `json:"detail"`
+	Title  string `json:"title"`
+}
+
+// call sends one JSON request of the setup and decodes the answer into out
+// when the status is the wanted one.
+func (env *benchEnv) call(ctx context.Context, method, path, token string, in, out any, want int) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, env.base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := env.setup.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		var p problem
+		json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&p)
+		return fmt.Errorf("%s %s: status %d %s %s", method, path, resp.StatusCode, p.Code, p.Detail)
+	}
+	if out == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// hotPurses is how many purses the hot workload concentrates on.
+const hotPurses = 10
+
+// benchTransfer is the body of POST /v1/transfers.
+type benchTransfer struct {
+	TransferID string `json:"transfer_id"`
+	From       string `json:"from"`
+	To         string `json:"to"`
+	Amount     string `json:"amount"`
+}
+
+// load sends transfers from c clients until d has passed, max were sent
+// (when max > 0) or ctx ends.
+func (env *benchEnv) load(ctx context.Context, workload string, c int, d time.Duration, max int64) *benchRun {
+	env.runs++
+	run := &benchRun{Workload: workload, Clients: c, Errors: map[string]int64{}}
+	before, okBefore := env.batchStats(ctx)
+
+	// reserved enforces -n; sent counts requests that went out.
+	var reserved, sent, applied atomic.Int64
+	lats := make([][]time.Duration, c)
+	errs := make([]map[string]int64, c)
+	hot := workload == "hot"
+	nHot := min(hotPurses, len(env.members))
+	var wg sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(d)
+	for w := range c {
+		client := &http.Client{Transport: newBenchTransport(), Timeout: time.Minute}
+		env.clients = append(env.clients, client)
+		rng := mrand.New(mrand.NewPCG(mrand.Uint64(), mrand.Uint64()))
+		prefix := fmt.Sprintf("bench-%s-%d-%d-", env.runID, env.runs, w)
+		lat := make([]time.Duration, 0, 4096)
+		errm := map[string]int64{}
+		wg.Go(func() {
+			defer func() { lats[w], errs[w] = lat, errm }()
+			n := len(env.members)
+			for seq := 0; ctx.Err() == nil && time.Now().Before(deadline); seq++ {
+				if max > 0 && reserved.Add(1) > max {
+					break
+				}
+				var a, b int
+				if hot && rng.Float64() < 0.9 {
+					h := rng.IntN(nHot)
+					o := rng.IntN(n - 1)
+					if o >= h {
+						o++
+					}
+					a, b = h, o
+					if rng.IntN(2) == 0 {
+						a, b = o, h
+					}
+				} else {
+					a = rng.IntN(n)
+					b = rng.IntN(n - 1)
+					if b >= a {
+						b++
+					}
+				}
+				cents := 1 + rng.IntN(100)
+				t := benchTransfer{TransferID: prefix + strconv.Itoa(seq), From: env.members[a].purse,
+					To: env.members[b].purse, Amount: fmt.Sprintf("%d.%02d", cents/100, cents%100)}
+				body, _ := json.Marshal(t)
+				req, err := http.NewRequestWithContext(ctx, "POST", env.base+"/v1/transfers", bytes.NewReader(body))
+				if err != nil {
+					errm["transport"]++
+					continue
+				}
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+env.members[a].token)
+				sent.Add(1)
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					if ctx.Err() == nil {
+						errm["transport"]++
+						// A server that is gone refuses at once; do not spin.
+						select {
+						case <-ctx.Done():
+						case <-time.After(10 * time.Millisecond):
+						}
+					}
+					continue
+				}
+				if resp.StatusCode == http.StatusCreated {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					lat = append(lat, time.Since(t0))
+					if err != nil {
+						errm["transport"]++
+						continue
+					}
+					applied.Add(1)
+					continue
+				}
+				var p problem
+				json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&p)
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				lat = append(lat, time.Since(t0))
+				code := p.Code
+				if code == "" {
+					code = "status_" + strconv.Itoa(resp.StatusCode)
+				}
+				errm[code]++
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	run.Seconds = elapsed.Seconds()
+	run.Applied = applied.Load()
+	run.Sent = sent.Load()
+	run.PerSecond = float64(run.Applied) / elapsed.Seconds()
+	var all []time.Duration
+	for i := range lats {
+		all = append(all, lats[i]...)
+		for k, v := range errs[i] {
+			run.Errors[k] += v
+		}
+	}
+	slices.Sort(all)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	run.P50Ms, run.P99Ms = ms(percentile(all, 0.50)), ms(percentile(all, 0.99))
+	if len(all) > 0 {
+		run.MaxMs = ms(all[len(all)-1])
+	}
+	if after, ok := env.batchStats(ctx); ok && okBefore && after.count > before.count {
+		run.batchKnown = true
+		run.Batches = after.count - before.count
+		run.MeanBatch = (after.sum - before.sum) / float64(run.Batches)
+		if d := after.seconds - before.seconds; !math.IsNaN(d) {
+			run.BatchMs = d * 1000 / float64(run.Batches)
+			run.EngineBusy = d / elapsed.Seconds()
+		}
+	}
+	return run
+}
+
+// percentile returns the q-quantile of sorted latencies (nearest rank).
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func (env *benchEnv) closeIdle() {
+	env.setup.CloseIdleConnections()
+	for _, c := range env.clients {
+		c.CloseIdleConnections()
+	}
+}
+
+// batchStats are the ledger's batch histograms as /metrics shows them.
+type batchStats struct {
+	sum     float64 // transfers
+	count   int64   // batches
+	seconds float64 // time spent applying and committing
+}
+
+// batchStats reads the ledger's batch-size histogram from /metrics. ok is
+// false when the server does not publish it.
+func (env *benchEnv) batchStats(ctx context.Context) (batchStats, bool) {
+	req, err := http.NewRequestWithContext(ctx, "GET", env.base+"/metrics", nil)
+	if err != nil {
+		return batchStats{}, false
+	}
+	resp, err := env.setup.Do(req)
+	if err != nil {
+		return batchStats{}, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return batchStats{}, false
+	}
+	var s batchStats
+	var haveSum, haveCount, haveSeconds bool
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		switch name {
+		case "coffer_ledger_batch_size_sum":
+			v, err := strconv.ParseFloat(val, 64)
+			s.sum, haveSum = v, err == nil
+		case "coffer_ledger_batch_size_count":
+			v, err := strconv.ParseFloat(val, 64)
+			s.count, haveCount = int64(v), err == nil
+		case "coffer_ledger_batch_duration_seconds_sum":
+			v, err := strconv.ParseFloat(val, 64)
+			s.seconds, haveSeconds = v, err == nil
+		}
+	}
+	if !haveSeconds {
+		s.seconds = math.NaN()
+	}
+	return s, haveSum && haveCount
+}
+
+// benchInvariants opens the store and checks every ledger invariant.
+func benchInvariants(ctx context.Context, data string) (*benchCheck, error) {
+	db, err := openStore(ctx, data, "")
+	if err != nil {
+		return nil, fmt.Errorf("bench: check: %w", err)
+	}
+	defer db.Close()
+	rep, err := db.Check(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bench: check: %w", err)
+	}
+	c := &benchCheck{OK: rep.OK(), Members: rep.Members, Purses: rep.Purses, Transfers: rep.Transfers, Entries: rep.Entries}
+	for _, r := range rep.Results {
+		if r.Violations > 0 {
+			c.Violations = append(c.Violations, fmt.Sprintf("invariant %d (%s): %d violation(s), e.g. %s", r.Number, r.Name, r.Violations, r.Example))
+		}
+	}
+	return c, nil
+}
+
+func fmtMs(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0fms", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1fms", v)
+	}
+	return fmt.Sprintf("%.2fms", v)
+}
+
+func fmtErrors(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+func fmtBatch(r *benchRun) string {
+	if !r.batchKnown {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f", r.MeanBatch)
+}
+
+func fmtBusy(r *benchRun) string {
+	if !r.batchKnown {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f%%", 100*r.EngineBusy)
+}
+
+func printBenchRun(w io.Writer, r *benchRun) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "workload\t%s\n", r.Workload)
+	fmt.Fprintf(tw, "clients\t%d\n", r.Clients)
+	fmt.Fprintf(tw, "duration\t%.2fs\n", r.Seconds)
+	fmt.Fprintf(tw, "transfers\t%d applied of %d sent\n", r.Applied, r.Sent)
+	fmt.Fprintf(tw, "throughput\t%.1f transfers/s\n", r.PerSecond)
+	fmt.Fprintf(tw, "latency\tp50 %s  p99 %s  max %s\n", fmtMs(r.P50Ms), fmtMs(r.P99Ms), fmtMs(r.MaxMs))
+	if r.batchKnown {
+		fmt.Fprintf(tw, "batches\t%d, mean %.1f transfers and %s each; engine busy %.0f%% of the run\n",
+			r.Batches, r.MeanBatch, fmtMs(r.BatchMs), 100*r.EngineBusy)
+	}
+	fmt.Fprintf(tw, "errors\t%s\n", fmtErrors(r.Errors))
+	tw.Flush()
+}
+
+func printBenchTable(w io.Writer, runs []*benchRun) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "WORKLOAD\tC\tAPPLIED\tTRANSFERS/S\tP50\tP99\tMAX\tMEAN BATCH\tBATCH TIME\tENGINE BUSY\tERRORS\t")
+	for _, r := range runs {
+		batchTime := "n/a"
+		if r.batchKnown {
+			batchTime = fmtMs(r.BatchMs)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Workload, r.Clients, r.Applied, r.PerSecond,
+			fmtMs(r.P50Ms), fmtMs(r.P99Ms), fmtMs(r.MaxMs), fmtBatch(r), batchTime, fmtBusy(r), fmtErrors(r.Errors))
+	}
+	tw.Flush()
 }

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBench_Smoke runs a short load against an in-process server. It checks
+// that the bench works end to end and that the ledger holds afterwards; it
+// asserts nothing about speed.
+func TestBench_Smoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and registers members")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	t.Run("text", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		if err := run(ctx, []string{"bench", "-c", "4", "-d", "1s", "--members", "6"}, &out, &errb); err != nil {
+			t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
+		}
+		got := out.String()
+		for _, want := range []string{"transfers/s", "p99", "all invariants hold"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("output lacks %q; got:\n%s", want, got)
+			}
+		}
+	})
+
+	t.Run("json hot capped", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		args := []string{"bench", "-c", "3", "-d", "30s", "-n", "50", "--members", "4", "--workload", "hot", "--json"}
+		if err := run(ctx, args, &out, &errb); err != nil {
+			t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
+		}
+		var res struct {
+			Runs []struct {
+				Workload string           `json:"workload"`
+				Sent     int64            `json:"sent"`
+				Applied  int64            `json:"applied"`
+				Errors   map[string]int64 `json:"errors"`
+			} `json:"runs"`
+			Check struct {
+				OK        bool  `json:"ok"`
+				Transfers int64 `json:"transfers"`
+			} `json:"check"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatalf("output is not JSON: %v\n%s", err, out.String())
+		}
+		if len(res.Runs) != 1 {
+			t.Fatalf("got %d runs, want 1", len(res.Runs))
+		}
+		r := res.Runs[0]
+		if r.Workload != "hot" || r.Sent != 50 {
+			t.Errorf("got workload %q, sent %d; want hot, 50", r.Workload, r.Sent)
+		}
+		if !res.Check.OK {
+			t.Errorf("invariants do not hold: %s", out.String())
+		}
+		// Funding gives one transfer per member; the load adds the rest.
+		if want := 4 + r.Applied; res.Check.Transfers != want {
+			t.Errorf("got %d transfers in the ledger, want %d", res.Check.Transfers, want)
+		}
+	})
+}
+
+func TestBench_Flags(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "--workload", "zipf"},
+		{"bench", "--members", "1"},
+		{"bench", "-c", "0"},
+		{"bench", "--target", "http://127.0.0.1:1"}, // --data missing
+	} {
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), args, &out, &errb); err == nil {
+			t.Errorf("%v: got no error, want one", args)
+		}
+	}
+}

@@ -131,6 +131,9 @@ type LedgerTx interface {
 // database transaction. Methods return *Error with the listed codes for
 // expected failures and wrapped errors for anything else.
 type Store interface {
+	KeyStore
+	CertStore
+
 	// CreateMember inserts a member. Errors: ECONFLICT when the ID, e-mail
 	// or phone is taken (Message says which of e-mail/phone).
 	CreateMember(ctx context.Context, m *Member) error
@@ -168,6 +171,9 @@ type Store interface {
 
 	// AppendAudit adds events to the hash-chained audit log, in order.
 	AppendAudit(ctx context.Context, events ...*AuditEvent) error
+	// AuditEvents returns a member's audit events, newest first, with Seq
+	// below before (0: from the newest).
+	AuditEvents(ctx context.Context, memberID string, before int64, limit int) ([]*AuditEvent, error)
 
 	// Check verifies the ledger invariants on committed data.
 	Check(ctx context.Context) (*CheckReport, error)

@@ -320,6 +320,18 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*coffer.Sessi
 	return sess, nil
 }
 
+// SecurityEvents returns a page of the member's own audit events (their
+// security log), newest first. Errors: EINVALID.
+func (s *Service) SecurityEvents(ctx context.Context, memberID string, before int64, limit int) ([]*coffer.AuditEvent, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	if limit > 500 {
+		return nil, coffer.Errorf(coffer.EINVALID, "limit must be between 1 and 500.")
+	}
+	return s.store.AuditEvents(ctx, memberID, before, limit)
+}
+
 // Logout ends the current session.
 func (s *Service) Logout(ctx context.Context, sess *coffer.Session) error {
 	s.forget(sess.ID)

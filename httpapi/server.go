@@ -44,6 +44,8 @@ type Server struct {
 	metrics *Metrics
 	handler http.Handler
 
+	authenticators []authenticator
+
 	regMu sync.Mutex
 	reg   map[string][]time.Time
 }
@@ -54,6 +56,7 @@ func New(svc *app.Service, log *slog.Logger, m *Metrics, cfg Config) *Server {
 	if cfg.NoLoginIPLimit {
 		svc.Throttle.IPRate, svc.Throttle.IPBurst = 1e9, 1e9
 	}
+	s.authenticators = []authenticator{s.certAuth, s.signatureAuth, s.bearerAuth}
 	s.handler = s.routes()
 	return s
 }
@@ -61,12 +64,16 @@ func New(svc *app.Service, log *slog.Logger, m *Metrics, cfg Config) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+// handler is an API endpoint: it returns an error instead of writing one.
+type handler func(w http.ResponseWriter, r *http.Request, p *Principal) error
+
+// routeAdder registers an endpoint; auth says whether it needs a member.
+type routeAdder func(pattern string, auth bool, h handler)
 
 // routes is the whole route table.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	handle := func(pattern string, auth bool, h func(w http.ResponseWriter, r *http.Request, sess *coffer.Session) error) {
+	handle := func(pattern string, auth bool, h handler) {
 		mux.Handle(pattern, s.wrap(pattern, auth, h))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -86,6 +93,9 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/purses/{purse}", true, s.getPurse)
 	handle("GET /v1/purses/{purse}/history", true, s.history)
 	handle("GET /v1/purses/{purse}/owner", true, s.owner)
+	handle("GET /v1/security/events", true, s.securityEvents)
+	s.keyRoutes(handle)
+	s.certRoutes(handle)
 	handle("POST /v1/transfers", true, s.transfer)
 	handle("GET /v1/transfers/{transfer_id}", true, s.getTransfer)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -152,7 +162,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // wrap adds authentication, error handling, metrics and logging.
-func (s *Server) wrap(pattern string, auth bool, h func(w http.ResponseWriter, r *http.Request, sess *coffer.Session) error) http.Handler {
+func (s *Server) wrap(pattern string, auth bool, h func(w http.ResponseWriter, r *http.Request, p *Principal) error) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		w := &statusWriter{ResponseWriter: rw}
@@ -170,13 +180,13 @@ func (s *Server) wrap(pattern string, auth bool, h func(w http.ResponseWriter, r
 			}
 			s.metrics.observe(pattern, w.status, time.Since(start))
 		}()
-		var sess *coffer.Session
+		var p *Principal
 		var err error
 		if auth {
-			sess, err = s.authenticate(r)
+			p, err = s.authenticate(w, r)
 		}
 		if err == nil {
-			err = h(w, r, sess)
+			err = h(w, r, p)
 		}
 		if err != nil {
 			writeError(w, r, s.log, err)
@@ -184,13 +194,45 @@ func (s *Server) wrap(pattern string, auth bool, h func(w http.ResponseWriter, r
 	})
 }
 
-func (s *Server) authenticate(r *http.Request) (*coffer.Session, error) {
+// Principal is who a request acts for and how that was proven.
+type Principal struct {
+	MemberID string
+	Method   string          // "session", "signature" or "certificate"
+	Session  *coffer.Session // set for Method "session"
+	KeyID    string          // the signing key, for Method "signature"
+	CertID   string          // the client certificate, for Method "certificate"
+}
+
+// authenticators are tried in order; each returns (nil, nil) when the
+// request does not carry its kind of credential. Request signing and client
+// certificates add theirs here.
+type authenticator func(w http.ResponseWriter, r *http.Request) (*Principal, error)
+
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*Principal, error) {
+	for _, a := range s.authenticators {
+		p, err := a(w, r)
+		if err != nil || p != nil {
+			return p, err
+		}
+	}
+	return nil, coffer.Errorf(coffer.EUNAUTHORIZED, "Log in first: send Authorization: Bearer <token>.")
+}
+
+// bearerAuth authenticates a session token.
+func (s *Server) bearerAuth(_ http.ResponseWriter, r *http.Request) (*Principal, error) {
 	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, nil
+	}
 	token, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || token == "" {
+	if !ok || strings.TrimSpace(token) == "" {
 		return nil, coffer.Errorf(coffer.EUNAUTHORIZED, "Log in first: send Authorization: Bearer <token>.")
 	}
-	return s.svc.Authenticate(r.Context(), strings.TrimSpace(token))
+	sess, err := s.svc.Authenticate(r.Context(), strings.TrimSpace(token))
+	if err != nil {
+		return nil, err
+	}
+	return &Principal{MemberID: sess.MemberID, Method: "session", Session: sess}, nil
 }
 
 func clientIP(r *http.Request) string {
@@ -288,7 +330,7 @@ func (s *Server) allowRegistration(ip string, now time.Time) bool {
 	return true
 }
 
-func (s *Server) register(w http.ResponseWriter, r *http.Request, _ *coffer.Session) error {
+func (s *Server) register(w http.ResponseWriter, r *http.Request, _ *Principal) error {
 	var in struct {
 		Password string `json:"password"`
 		Email    string `json:"email"`
@@ -312,7 +354,7 @@ func sessionJSON(sess *coffer.Session, idle time.Time) map[string]any {
 		"created_at": sess.CreatedAt, "last_used_at": sess.LastUsedAt, "expires_at": idle}
 }
 
-func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *coffer.Session) error {
+func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *Principal) error {
 	var in struct {
 		Login    string `json:"login"`
 		Password string `json:"password"`
@@ -331,30 +373,33 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *coffer.Session
 		"session_id": sess.ID, "expires_at": s.svc.IdleExpiry(sess)})
 }
 
-func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, cur *coffer.Session) error {
-	list, err := s.svc.Sessions(r.Context(), cur.MemberID)
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	list, err := s.svc.Sessions(r.Context(), p.MemberID)
 	if err != nil {
 		return err
 	}
 	out := make([]map[string]any, 0, len(list))
 	for _, x := range list {
 		j := sessionJSON(x, s.svc.IdleExpiry(x))
-		j["current"] = x.ID == cur.ID
+		j["current"] = p.Session != nil && x.ID == p.Session.ID
 		out = append(out, j)
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
 }
 
-func (s *Server) logout(w http.ResponseWriter, r *http.Request, cur *coffer.Session) error {
-	if err := s.svc.Logout(r.Context(), cur); err != nil {
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	if p.Session == nil {
+		return coffer.Errorf(coffer.EINVALID, "This request was not made with a session token; there is no session to end.")
+	}
+	if err := s.svc.Logout(r.Context(), p.Session); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
-func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request, cur *coffer.Session) error {
-	if err := s.svc.RevokeSession(r.Context(), cur.MemberID, r.PathValue("session_id")); err != nil {
+func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	if err := s.svc.RevokeSession(r.Context(), p.MemberID, r.PathValue("session_id")); err != nil {
 		if coffer.ErrorCode(err) == coffer.ENOTFOUND {
 			return coffer.Errorf(coffer.ENOTFOUND, "You have no such session.")
 		}
@@ -364,7 +409,7 @@ func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request, cur *coff
 	return nil
 }
 
-func (s *Server) currencies(w http.ResponseWriter, r *http.Request, _ *coffer.Session) error {
+func (s *Server) currencies(w http.ResponseWriter, r *http.Request, _ *Principal) error {
 	list, err := s.svc.Currencies(r.Context())
 	if err != nil {
 		return err
@@ -386,19 +431,19 @@ func (s *Server) purseJSON(ctx context.Context, p *coffer.Purse) map[string]any 
 	return j
 }
 
-func (s *Server) listPurses(w http.ResponseWriter, r *http.Request, sess *coffer.Session) error {
-	list, err := s.svc.Purses(r.Context(), sess.MemberID)
+func (s *Server) listPurses(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	list, err := s.svc.Purses(r.Context(), p.MemberID)
 	if err != nil {
 		return err
 	}
 	out := make([]map[string]any, 0, len(list))
-	for _, p := range list {
-		out = append(out, s.purseJSON(r.Context(), p))
+	for _, x := range list {
+		out = append(out, s.purseJSON(r.Context(), x))
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"purses": out})
 }
 
-func (s *Server) createPurse(w http.ResponseWriter, r *http.Request, sess *coffer.Session) error {
+func (s *Server) createPurse(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	var in struct {
 		Currency string `json:"currency"`
 	}
@@ -408,22 +453,22 @@ func (s *Server) createPurse(w http.ResponseWriter, r *http.Request, sess *coffe
 	if in.Currency == "" {
 		return coffer.Errorf(coffer.EINVALID, "currency is required.")
 	}
-	p, err := s.svc.CreatePurse(r.Context(), sess.MemberID, in.Currency)
+	x, err := s.svc.CreatePurse(r.Context(), p.MemberID, in.Currency)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, s.purseJSON(r.Context(), p))
+	return writeJSON(w, http.StatusCreated, s.purseJSON(r.Context(), x))
 }
 
-func (s *Server) getPurse(w http.ResponseWriter, r *http.Request, sess *coffer.Session) error {
-	p, err := s.svc.Purse(r.Context(), sess.MemberID, r.PathValue("purse"))
+func (s *Server) getPurse(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	x, err := s.svc.Purse(r.Context(), p.MemberID, r.PathValue("purse"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, s.purseJSON(r.Context(), p))
+	return writeJSON(w, http.StatusOK, s.purseJSON(r.Context(), x))
 }
 
-func (s *Server) owner(w http.ResponseWriter, r *http.Request, _ *coffer.Session) error {
+func (s *Server) owner(w http.ResponseWriter, r *http.Request, _ *Principal) error {
 	id, err := s.svc.Owner(r.Context(), r.PathValue("purse"))
 	if err != nil {
 		return err
@@ -431,7 +476,7 @@ func (s *Server) owner(w http.ResponseWriter, r *http.Request, _ *coffer.Session
 	return writeJSON(w, http.StatusOK, map[string]string{"member_id": id})
 }
 
-func (s *Server) history(w http.ResponseWriter, r *http.Request, sess *coffer.Session) error {
+func (s *Server) history(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	q := r.URL.Query()
 	var f coffer.HistoryFilter
 	if v := q.Get("limit"); v != "" {
@@ -461,7 +506,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, sess *coffer.Se
 		}
 	}
 	purse := r.PathValue("purse")
-	entries, err := s.svc.History(r.Context(), sess.MemberID, purse, f)
+	entries, err := s.svc.History(r.Context(), p.MemberID, purse, f)
 	if err != nil {
 		return err
 	}
@@ -501,12 +546,12 @@ type TransferBody struct {
 	Description string `json:"description"`
 }
 
-func (s *Server) transfer(w http.ResponseWriter, r *http.Request, sess *coffer.Session) error {
+func (s *Server) transfer(w http.ResponseWriter, r *http.Request, p *Principal) error {
 	var in TransferBody
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	t, replayed, err := s.svc.Transfer(r.Context(), sess.MemberID, app.TransferInput{TransferID: in.TransferID,
+	t, replayed, err := s.svc.Transfer(r.Context(), p.MemberID, app.TransferInput{TransferID: in.TransferID,
 		From: in.From, To: in.To, Amount: in.Amount, Description: in.Description})
 	if err != nil {
 		return err
@@ -518,10 +563,42 @@ func (s *Server) transfer(w http.ResponseWriter, r *http.Request, sess *coffer.S
 	return writeJSON(w, status, s.transferJSON(r.Context(), t))
 }
 
-func (s *Server) getTransfer(w http.ResponseWriter, r *http.Request, sess *coffer.Session) error {
-	t, err := s.svc.GetTransfer(r.Context(), sess.MemberID, r.PathValue("transfer_id"), r.URL.Query().Get("from"))
+func (s *Server) getTransfer(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	t, err := s.svc.GetTransfer(r.Context(), p.MemberID, r.PathValue("transfer_id"), r.URL.Query().Get("from"))
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, s.transferJSON(r.Context(), t))
+}
+
+func (s *Server) securityEvents(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	q := r.URL.Query()
+	limit, before := 50, int64(0)
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			return coffer.Errorf(coffer.EINVALID, "limit must be a whole number from 1 to 500.")
+		}
+		limit = n
+	}
+	if v := q.Get("cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return coffer.Errorf(coffer.EINVALID, "cursor is not one this server gave.")
+		}
+		before = n
+	}
+	list, err := s.svc.SecurityEvents(r.Context(), p.MemberID, before, limit)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, e := range list {
+		out = append(out, map[string]any{"event_id": e.Seq, "kind": e.Kind, "at": e.At, "detail": json.RawMessage(e.Detail)})
+	}
+	next := ""
+	if len(list) == limit {
+		next = strconv.FormatInt(list[len(list)-1].Seq, 10)
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"events": out, "next_cursor": next})
 }

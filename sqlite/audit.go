@@ -68,6 +68,30 @@ func (db *DB) AppendAudit(ctx context.Context, events ...*coffer.AuditEvent) err
 	return mapErr("sqlite.AppendAudit", tx.Commit())
 }
 
+// AuditEvents implements coffer.Store.
+func (db *DB) AuditEvents(ctx context.Context, memberID string, before int64, limit int) ([]*coffer.AuditEvent, error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT seq, at, kind, member_id, detail, prev_hash, hash FROM audit_events
+		WHERE member_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`, memberID, before, limit)
+	if err != nil {
+		return nil, mapErr("sqlite.AuditEvents", err)
+	}
+	defer rows.Close()
+	var out []*coffer.AuditEvent
+	for rows.Next() {
+		var e coffer.AuditEvent
+		var at int64
+		if err := rows.Scan(&e.Seq, &at, &e.Kind, &e.MemberID, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
+			return nil, mapErr("sqlite.AuditEvents", err)
+		}
+		e.At = fromMs(at)
+		out = append(out, &e)
+	}
+	return out, mapErr("sqlite.AuditEvents", rows.Err())
+}
+
 // verifyAudit walks the whole chain in order and returns the number of
 // events and a description of the first break, if any.
 func verifyAudit(ctx context.Context, tx *sql.Tx) (int64, int, string, error) {

@@ -111,6 +111,13 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	sort.Strings(names)
+	// Files are named NNNN_what.sql and numbered 1, 2, 3… without gaps, so
+	// a file's position is its version.
+	for i, n := range names {
+		if !strings.HasPrefix(filepath.Base(n), fmt.Sprintf("%04d_", i+1)) {
+			return fmt.Errorf("sqlite: migration %s is out of sequence (want %04d_…)", n, i+1)
+		}
+	}
 	if cur > len(names) {
 		return fmt.Errorf("sqlite: the database schema is version %d but this program knows only up to %d; run a newer cofferd", cur, len(names))
 	}

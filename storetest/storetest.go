@@ -250,6 +250,13 @@ func testLedger(t *testing.T, s coffer.Store) {
 	if err == nil {
 		t.Fatal("SetBalance(-1) on an ordinary purse committed; want a refusal")
 	}
+	evs, err := s.AuditEvents(ctx, a.ID, 0, 10)
+	if err != nil || len(evs) != 2 || evs[0].Kind != coffer.AuditTransferApplied || evs[0].Seq <= evs[1].Seq {
+		t.Fatalf("AuditEvents(sender) = %d events, %v; want its 2 transfer events, newest first", len(evs), err)
+	}
+	if older, err := s.AuditEvents(ctx, a.ID, evs[0].Seq, 10); err != nil || len(older) != 1 || older[0].Seq != evs[1].Seq {
+		t.Fatalf("AuditEvents(before newest) = %v, %v; want the older one", older, err)
+	}
 	rep, err := s.Check(ctx)
 	if err != nil || !rep.OK() {
 		t.Fatalf("Check = %+v, %v; want all invariants to hold", rep, err)

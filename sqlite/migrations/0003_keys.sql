@@ -1,0 +1,1 @@
+-- signing keys (key files); filled in by the key-file work

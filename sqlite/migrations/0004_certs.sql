@@ -1,0 +1,1 @@
+-- client certificates and the operator CA; filled in by the certificate work

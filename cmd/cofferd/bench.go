@@ -215,18 +215,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if err := stopServer(); err != nil {
 		return err
 	}
-	check, err := benchInvariants(context.WithoutCancel(ctx), o.data)
-	if err != nil {
-		return err
-	}
-
-	if o.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(map[string]any{"runs": runs, "check": check}); err != nil {
-			return err
-		}
-	} else {
+	// Figures first: the check reads the whole ledger and can take a while.
+	if !o.json {
 		if o.sweep {
 			printBenchTable(stdout, runs)
 		} else {
@@ -234,6 +224,25 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 				printBenchRun(stdout, r)
 			}
 		}
+	}
+	// An interrupt during the load still gets its check; one during the
+	// check ends it.
+	cctx := ctx
+	if ctx.Err() != nil {
+		cctx = context.WithoutCancel(ctx)
+	}
+	progress("checking the ledger invariants")
+	check, err := benchInvariants(cctx, o.data)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(map[string]any{"runs": runs, "check": check}); err != nil {
+			return err
+		}
+	} else {
 		fmt.Fprintf(stdout, "check: members %d, purses %d, transfers %d, history entries %d: ", check.Members, check.Purses, check.Transfers, check.Entries)
 		if check.OK {
 			fmt.Fprintln(stdout, "all invariants hold")

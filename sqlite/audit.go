@@ -6,19 +6,19 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/coffer-money/coffer"
 )
 
-type execQuerier interface {
-	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
-	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
-}
-
 // appendAudit chains and inserts events inside the caller's write
 // transaction, which holds the write lock, so the chain cannot fork.
-func appendAudit(ctx context.Context, tx execQuerier, events []*coffer.AuditEvent) error {
+func appendAudit(ctx context.Context, tx *sql.Tx, events []*coffer.AuditEvent) error {
+	return appendAuditWith(ctx, nil, tx, events)
+}
+
+// appendAuditWith is appendAudit using the ledger's prepared multi-row
+// statements when ls is not nil (the hot path).
+func appendAuditWith(ctx context.Context, ls *ledgerStmts, tx *sql.Tx, events []*coffer.AuditEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -32,22 +32,21 @@ func appendAudit(ctx context.Context, tx execQuerier, events []*coffer.AuditEven
 		prev = []byte{}
 	}
 	for len(events) > 0 {
-		n := min(len(events), insertChunk)
-		var q strings.Builder
-		q.WriteString(`INSERT INTO audit_events (seq, at, kind, member_id, detail, prev_hash, hash) VALUES `)
+		n, shape := shapeFor(len(events))
 		args := make([]any, 0, n*7)
-		for i, e := range events[:n] {
-			if i > 0 {
-				q.WriteByte(',')
-			}
-			q.WriteString(`(?,?,?,?,?,?,?)`)
+		for _, e := range events[:n] {
 			seq++
 			e.Seq, e.PrevHash = seq, prev
 			e.Hash = e.ChainHash(prev)
 			prev = e.Hash
 			args = append(args, e.Seq, ms(e.At), e.Kind, e.MemberID, e.Detail, e.PrevHash, e.Hash)
 		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		if ls == nil {
+			_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (seq, at, kind, member_id, detail, prev_hash, hash) VALUES `+rows(`(?,?,?,?,?,?,?)`, n), args...)
+		} else {
+			_, err = tx.StmtContext(ctx, ls.insA[shape]).ExecContext(ctx, args...)
+		}
+		if err != nil {
 			return mapErr("sqlite.appendAudit", err)
 		}
 		events = events[n:]
@@ -74,7 +73,7 @@ func (db *DB) AuditEvents(ctx context.Context, memberID string, before int64, li
 		before = 1<<63 - 1
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT seq, at, kind, member_id, detail, prev_hash, hash FROM audit_events
-		WHERE member_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`, memberID, before, limit)
+		WHERE member_id = ? AND kind <> 'transfer.applied' AND seq < ? ORDER BY seq DESC LIMIT ?`, memberID, before, limit)
 	if err != nil {
 		return nil, mapErr("sqlite.AuditEvents", err)
 	}

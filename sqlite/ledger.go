@@ -5,14 +5,29 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/coffer-money/coffer"
 )
 
 // ledger statements, prepared once on the writer and reused by every batch.
 type ledgerStmts struct {
-	find, purse, maxSeq, setBal *sql.Stmt
+	find, purse, maxSeq, setBal, dataVer *sql.Stmt
+	// Multi-row INSERTs for 1, 2, 4, … insertChunk rows. A batch of n rows
+	// is written as the binary decomposition of n, so a handful of
+	// statements prepared once (before any transaction holds the single
+	// writer connection) serve every batch size without re-parsing SQL.
+	insT, insE, insA [shapeCount]*sql.Stmt
+}
+
+const shapeCount = 9 // 1 << 8 == insertChunk
+
+// shapeFor returns the largest power-of-two chunk not above n, and its index.
+func shapeFor(n int) (int, int) {
+	i := 0
+	for i+1 < shapeCount && 1<<(i+1) <= n {
+		i++
+	}
+	return 1 << i, i
 }
 
 func (db *DB) stmts(ctx context.Context) (*ledgerStmts, error) {
@@ -35,6 +50,12 @@ func (db *DB) stmts(ctx context.Context) (*ledgerStmts, error) {
 	s.purse = prep(`SELECT ` + purseCols + ` FROM purses WHERE number = ?`)
 	s.maxSeq = prep(`SELECT COALESCE((SELECT MAX(seq) FROM transfers), 0), COALESCE((SELECT MAX(seq) FROM entries), 0)`)
 	s.setBal = prep(`UPDATE purses SET balance = ? WHERE number = ?`)
+	s.dataVer = prep(`PRAGMA data_version`)
+	for i := 0; i < shapeCount; i++ {
+		s.insT[i] = prep(`INSERT INTO transfers (seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at) VALUES ` + rows(`(?,?,?,?,?,?,?,?,?,?)`, 1<<i))
+		s.insE[i] = prep(`INSERT INTO entries (seq, purse, transfer_seq, amount, balance_after, created_at) VALUES ` + rows(`(?,?,?,?,?,?)`, 2<<i))
+		s.insA[i] = prep(`INSERT INTO audit_events (seq, at, kind, member_id, detail, prev_hash, hash) VALUES ` + rows(`(?,?,?,?,?,?,?)`, 1<<i))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: prepare ledger statements: %w", err)
 	}
@@ -43,8 +64,10 @@ func (db *DB) stmts(ctx context.Context) (*ledgerStmts, error) {
 }
 
 type ledgerTx struct {
-	tx *sql.Tx
-	s  *ledgerStmts
+	db      *DB
+	tx      *sql.Tx
+	s       *ledgerStmts
+	pending map[string]int64 // balances written in this batch
 }
 
 // ApplyBatch implements coffer.Store. The transaction is BEGIN IMMEDIATE (from
@@ -60,10 +83,41 @@ func (db *DB) ApplyBatch(ctx context.Context, fn func(coffer.LedgerTx) error) er
 		return mapErr("sqlite.ApplyBatch", err)
 	}
 	defer tx.Rollback()
-	if err := fn(&ledgerTx{tx: tx, s: s}); err != nil {
+	db.pcMu.Lock()
+	defer db.pcMu.Unlock()
+	// data_version changes when another connection (another process, such
+	// as `cofferd admin`) has committed: then cached purses may be stale.
+	var ver int64
+	if err := tx.StmtContext(ctx, s.dataVer).QueryRowContext(ctx).Scan(&ver); err != nil {
+		return mapErr("sqlite.ApplyBatch", err)
+	}
+	if ver != db.pcVer || db.pc == nil {
+		db.pc, db.pcVer = map[string]coffer.Purse{}, ver
+	}
+	l := &ledgerTx{db: db, tx: tx, s: s, pending: map[string]int64{}}
+	if err := fn(l); err != nil {
+		db.pc = nil
 		return err
 	}
-	return mapErr("sqlite.ApplyBatch", tx.Commit())
+	if err := tx.Commit(); err != nil {
+		db.pc = nil // the balances in the cache may not have committed
+		return mapErr("sqlite.ApplyBatch", err)
+	}
+	for n, b := range l.pending {
+		if p, ok := db.pc[n]; ok {
+			p.Balance = b
+			db.pc[n] = p
+		}
+	}
+	return nil
+}
+
+// forgetPurses drops the ledger's purse cache; every write to purses outside
+// the ledger on this connection must call it.
+func (db *DB) forgetPurses() {
+	db.pcMu.Lock()
+	db.pc = nil
+	db.pcMu.Unlock()
 }
 
 func (l *ledgerTx) FindTransfer(ctx context.Context, sender, id string) (*coffer.Transfer, error) {
@@ -75,11 +129,20 @@ func (l *ledgerTx) FindTransfer(ctx context.Context, sender, id string) (*coffer
 }
 
 func (l *ledgerTx) Purse(ctx context.Context, number string) (*coffer.Purse, error) {
+	if p, ok := l.db.pc[number]; ok {
+		return &p, nil // a copy: the engine changes its balance as it goes
+	}
 	p, err := scanPurse(l.tx.StmtContext(ctx, l.s.purse).QueryRowContext(ctx, number))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
-	return p, mapErr("sqlite.LedgerPurse", err)
+	if err != nil {
+		return nil, mapErr("sqlite.LedgerPurse", err)
+	}
+	if len(l.db.pc) < 1<<20 {
+		l.db.pc[number] = *p
+	}
+	return p, nil
 }
 
 // insertChunk bounds rows per multi-row INSERT, well under SQLite's limit
@@ -95,21 +158,12 @@ func (l *ledgerTx) Insert(ctx context.Context, ts []coffer.Applied) error {
 		return mapErr("sqlite.Insert", err)
 	}
 	for len(ts) > 0 {
-		n := min(len(ts), insertChunk)
+		n, shape := shapeFor(len(ts))
 		chunk := ts[:n]
 		ts = ts[n:]
-		var tq, eq strings.Builder
-		tq.WriteString(`INSERT INTO transfers (seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at) VALUES `)
-		eq.WriteString(`INSERT INTO entries (seq, purse, transfer_seq, amount, balance_after, created_at) VALUES `)
 		targs := make([]any, 0, n*10)
 		eargs := make([]any, 0, n*12)
-		for i, a := range chunk {
-			if i > 0 {
-				tq.WriteByte(',')
-				eq.WriteByte(',')
-			}
-			tq.WriteString(`(?,?,?,?,?,?,?,?,?,?)`)
-			eq.WriteString(`(?,?,?,?,?,?),(?,?,?,?,?,?)`)
+		for _, a := range chunk {
 			t := a.T
 			tseq++
 			t.Seq = tseq
@@ -117,23 +171,23 @@ func (l *ledgerTx) Insert(ctx context.Context, ts []coffer.Applied) error {
 			targs = append(targs, t.Seq, t.Sender, t.TransferID, t.From, t.To, t.Currency, t.Amount, t.Description, t.Payee, at)
 			eargs = append(eargs, eseq+1, t.From, t.Seq, -t.Amount, a.FromAfter, at, eseq+2, t.To, t.Seq, t.Amount, a.ToAfter, at)
 			eseq += 2
-		}
-		for _, a := range chunk {
-			t := a.T
 			events = append(events, coffer.NewAuditEvent(t.CreatedAt, coffer.AuditTransferApplied, t.Sender, map[string]any{
 				"transfer_seq": t.Seq, "transfer_id": t.TransferID, "from": t.From, "to": t.To, "amount": t.Amount, "currency": t.Currency}))
 		}
-		if _, err := l.tx.ExecContext(ctx, tq.String(), targs...); err != nil {
+		if _, err := l.tx.StmtContext(ctx, l.s.insT[shape]).ExecContext(ctx, targs...); err != nil {
 			return mapErr("sqlite.InsertTransfers", err)
 		}
-		if _, err := l.tx.ExecContext(ctx, eq.String(), eargs...); err != nil {
+		if _, err := l.tx.StmtContext(ctx, l.s.insE[shape]).ExecContext(ctx, eargs...); err != nil {
 			return mapErr("sqlite.InsertEntries", err)
 		}
 	}
-	return appendAudit(ctx, l.tx, events)
+	return appendAuditWith(ctx, l.s, l.tx, events)
 }
 
 func (l *ledgerTx) SetBalance(ctx context.Context, number string, balance int64) error {
 	_, err := l.tx.StmtContext(ctx, l.s.setBal).ExecContext(ctx, balance, number)
+	if err == nil {
+		l.pending[number] = balance
+	}
 	return mapErr("sqlite.SetBalance", err)
 }

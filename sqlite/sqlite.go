@@ -32,6 +32,16 @@ type DB struct {
 	Path   string
 	ls     *ledgerStmts
 	stmtMu sync.Mutex
+
+	// The ledger's cache of purses (owner, currency, limit, balance) as
+	// last committed, valid while data_version is pcVer.
+	pcMu  sync.Mutex
+	pc    map[string]coffer.Purse
+	pcVer int64
+
+	ck     *sql.DB // checkpointer connection
+	stopCk chan struct{}
+	ckDone chan struct{}
 }
 
 var _ coffer.Store = (*DB)(nil)
@@ -39,17 +49,36 @@ var _ coffer.Store = (*DB)(nil)
 // FileName is the database file inside a data directory.
 const FileName = "coffer.db"
 
-func dsn(path string, readOnly bool) string {
+type connRole int
+
+const (
+	roleWriter connRole = iota
+	roleReader
+	roleCheckpointer
+)
+
+func dsn(path string, role connRole) string {
 	q := url.Values{}
 	// Pragmas live in the DSN so every pooled connection gets them.
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
-	if readOnly {
+	switch role {
+	case roleReader:
 		q.Add("_pragma", "query_only(1)")
-	} else {
+	case roleWriter:
 		q.Set("_txlock", "immediate")
+		// A large page cache keeps the indexes the ledger touches in
+		// memory. Checkpoints run on their own connection (checkpointLoop)
+		// so commits do not pay for them; the automatic one is only a
+		// backstop should that loop fall behind.
+		q.Add("_pragma", "cache_size(-65536)")
+		// Statement journals (kept for multi-row INSERTs so that one failing
+		// row can be undone) live in memory, not in a temp file written
+		// page by page; the WAL still makes every commit durable.
+		q.Add("_pragma", "temp_store(MEMORY)")
+		q.Add("_pragma", "wal_autocheckpoint(20000)")
 	}
 	return "file:" + path + "?" + q.Encode()
 }
@@ -64,7 +93,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 
 // OpenFile opens the store at an explicit file path.
 func OpenFile(ctx context.Context, path string) (*DB, error) {
-	w, err := sql.Open("sqlite", dsn(path, false))
+	w, err := sql.Open("sqlite", dsn(path, roleWriter))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
@@ -76,7 +105,7 @@ func OpenFile(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
-	r, err := sql.Open("sqlite", dsn(path, true))
+	r, err := sql.Open("sqlite", dsn(path, roleReader))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open readers: %w", err)
@@ -84,12 +113,44 @@ func OpenFile(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	db.r = r
+	ck, err := sql.Open("sqlite", dsn(path, roleCheckpointer))
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open checkpointer: %w", err)
+	}
+	ck.SetMaxOpenConns(1)
+	db.ck, db.stopCk, db.ckDone = ck, make(chan struct{}), make(chan struct{})
+	go db.checkpointLoop()
 	return db, nil
 }
 
-// Close closes both pools.
+// checkpointLoop copies the WAL into the database file in the background,
+// off the ledger's commit path. PASSIVE never blocks writers or readers.
+func (db *DB) checkpointLoop() {
+	defer close(db.ckDone)
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.stopCk:
+			return
+		case <-t.C:
+			db.ck.Exec(`PRAGMA wal_checkpoint(PASSIVE)`) // best effort; the autocheckpoint is the backstop
+		}
+	}
+}
+
+// Close stops the checkpointer and closes every pool.
 func (db *DB) Close() error {
-	return errors.Join(db.r.Close(), db.w.Close())
+	close(db.stopCk)
+	<-db.ckDone
+	return errors.Join(db.ck.Close(), db.r.Close(), db.w.Close())
+}
+
+// rows returns n copies of a VALUES tuple joined by commas.
+func rows(tuple string, n int) string {
+	return strings.TrimSuffix(strings.Repeat(tuple+",", n), ",")
 }
 
 // SchemaVersion is the newest migration this program knows.
@@ -363,6 +424,7 @@ func (db *DB) Purses(ctx context.Context, memberID string) ([]*coffer.Purse, err
 }
 
 func (db *DB) SetIssuer(ctx context.Context, number string, limit int64) error {
+	defer db.forgetPurses()
 	res, err := db.w.ExecContext(ctx, `UPDATE purses SET issuer = 1, lim = ? WHERE number = ?`, limit, number)
 	if err != nil {
 		if strings.Contains(err.Error(), "CHECK constraint") {

@@ -161,3 +161,55 @@ func TestDB_CheckDetectsDamage(t *testing.T) {
 		})
 	}
 }
+
+// TestDB_PurseCacheSeesOtherConnections checks that the ledger's purse cache
+// notices a change committed through another handle on the same file (as
+// `cofferd admin` does on a running server).
+func TestDB_PurseCacheSeesOtherConnections(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	m := &coffer.Member{ID: coffer.NewMemberID(), PasswordHash: "x"}
+	if err := db.CreateMember(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	p := &coffer.Purse{Number: coffer.NewPurseNumber('Z'), Currency: "USD", Owner: m.ID}
+	if err := db.CreatePurse(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	read := func() *coffer.Purse {
+		var got *coffer.Purse
+		if err := db.ApplyBatch(ctx, func(tx coffer.LedgerTx) error {
+			var err error
+			got, err = tx.Purse(ctx, p.Number)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := read(); got.Issuer {
+		t.Fatalf("fresh purse is an issuer")
+	}
+	other, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.SetIssuer(ctx, p.Number, 5000); err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	if got := read(); !got.Issuer || got.Limit != 5000 {
+		t.Fatalf("after another process made it an issuer: got issuer=%v limit=%d, want true 5000", got.Issuer, got.Limit)
+	}
+	if err := db.SetIssuer(ctx, p.Number, 7000); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got.Limit != 7000 {
+		t.Fatalf("after SetIssuer on the same handle: got limit %d, want 7000", got.Limit)
+	}
+}

@@ -62,4 +62,3 @@ CREATE TABLE entries (
 	created_at    INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX entries_purse ON entries(purse, seq);
-CREATE INDEX entries_transfer ON entries(transfer_seq);

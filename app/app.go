@@ -26,6 +26,7 @@ type Config struct {
 	SessionMax  time.Duration // a session expires this long after login
 	Now         func() time.Time
 	Hasher      password.Hasher
+	Certs       CertConfig // personal client certificates; see certs.go
 }
 
 // Service is the application. Create it with New.
@@ -43,6 +44,9 @@ type Service struct {
 
 	sessMu   sync.Mutex
 	sessions map[string]*cachedSession
+
+	cert certState // see certs.go
+	keys keyState  // see keys.go
 }
 
 type cachedSession struct {

@@ -45,6 +45,7 @@ type Server struct {
 	handler http.Handler
 
 	authenticators []authenticator
+	certConns      *connTracker // connections per client certificate; see certauth.go
 
 	regMu sync.Mutex
 	reg   map[string][]time.Time

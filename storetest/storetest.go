@@ -20,6 +20,8 @@ func Run(t *testing.T, open func(t *testing.T) coffer.Store) {
 	t.Run("Purses", func(t *testing.T) { testPurses(t, open(t)) })
 	t.Run("Ledger", func(t *testing.T) { testLedger(t, open(t)) })
 	t.Run("History", func(t *testing.T) { testHistory(t, open(t)) })
+	t.Run("Keys", func(t *testing.T) { testKeys(t, open(t)) })
+	t.Run("Certificates", func(t *testing.T) { testCertificates(t, open(t)) })
 }
 
 var ctx = context.Background()
@@ -250,9 +252,13 @@ func testLedger(t *testing.T, s coffer.Store) {
 	if err == nil {
 		t.Fatal("SetBalance(-1) on an ordinary purse committed; want a refusal")
 	}
+	// The security log holds security events; transfers are in history.
+	if err := s.AppendAudit(ctx, coffer.NewAuditEvent(now, coffer.AuditLoginSucceeded, a.ID, nil), coffer.NewAuditEvent(now, coffer.AuditPurseCreated, a.ID, nil)); err != nil {
+		t.Fatal(err)
+	}
 	evs, err := s.AuditEvents(ctx, a.ID, 0, 10)
-	if err != nil || len(evs) != 2 || evs[0].Kind != coffer.AuditTransferApplied || evs[0].Seq <= evs[1].Seq {
-		t.Fatalf("AuditEvents(sender) = %d events, %v; want its 2 transfer events, newest first", len(evs), err)
+	if err != nil || len(evs) != 2 || evs[0].Kind != coffer.AuditPurseCreated || evs[0].Seq <= evs[1].Seq {
+		t.Fatalf("AuditEvents(sender) = %d events, %v; want its 2 security events, newest first", len(evs), err)
 	}
 	if older, err := s.AuditEvents(ctx, a.ID, evs[0].Seq, 10); err != nil || len(older) != 1 || older[0].Seq != evs[1].Seq {
 		t.Fatalf("AuditEvents(before newest) = %v, %v; want the older one", older, err)

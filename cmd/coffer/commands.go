@@ -41,6 +41,10 @@ func init() {
 			help: "T is an RFC 3339 time (2030-01-31T12:00:00Z) or a date (2030-01-31, local midnight).", run: cmdHistory},
 		{name: "transfer", args: "TRANSFER_ID", summary: "show one transfer you sent or received", run: cmdTransfer},
 		{name: "whois", args: "PURSE", summary: "show which member ID owns a purse (check a payee)", run: cmdWhois},
+		{name: "cert", args: "request [--out DIR] | list | revoke CERTIFICATE_ID", summary: "get a personal client certificate, list yours, or revoke one",
+			help: certHelp, run: cmdCert},
+		{name: "keys", args: "new [--name N] [--out FILE] | list | rename KEY_ID NAME | revoke KEY_ID | backup --to DIR | restore --from DIR | passwd",
+			summary: "make and manage key files that sign requests instead of a session", help: keysHelp, run: cmdKeys},
 		{name: "help", args: "[COMMAND]", summary: "show help", run: cmdHelp},
 	}
 }
@@ -87,7 +91,7 @@ func (c *command) printUsage(w io.Writer, fs *flag.FlagSet) {
 		fs.SetOutput(&own)
 		fs.VisitAll(func(f *flag.Flag) {
 			switch f.Name {
-			case "server", "as", "json", "config":
+			case "server", "as", "json", "config", "cert", "cert-key", "ca", "key", "passphrase-fd":
 				return
 			}
 			// Print one flag at a time through a throwaway set so the

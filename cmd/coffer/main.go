@@ -50,6 +50,11 @@ type app struct {
 	json      bool
 	configDir string
 
+	// Client certificate and server CA (see cert.go).
+	certFile, certKeyFile, caFile string
+
+	keys keyOpts // --key, --passphrase-fd and key file settings (see keys.go)
+
 	// clientOpts are added to every client's options; tests shorten the
 	// retry waits with them.
 	clientOpts []client.Option
@@ -72,6 +77,7 @@ func newApp(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, env 
 	return &app{
 		ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, env: env, now: time.Now,
 		server: env("COFFER_SERVER"), as: env("COFFER_MEMBER"), configDir: env("COFFER_CONFIG"),
+		certFile: env("COFFER_CERT"), certKeyFile: env("COFFER_CERT_KEY"), caFile: env("COFFER_CA"),
 	}
 }
 
@@ -111,6 +117,8 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.as, "as", a.as, "act as the saved `MEMBER_ID` (env COFFER_MEMBER; default: the last one logged in)")
 	fs.BoolVar(&a.json, "json", a.json, "print the server's JSON instead of text")
 	fs.StringVar(&a.configDir, "config", a.configDir, "keep sessions in `DIR` (env COFFER_CONFIG; default: the user config dir + /coffer)")
+	a.certFlags(fs) // --cert, --cert-key, --ca; see cert.go
+	a.keyFlags(fs)  // --key, --passphrase-fd; see keys.go
 }
 
 // store returns the session store in the chosen config directory.
@@ -141,7 +149,11 @@ func (a *app) newClient(server, token string) (*client.Client, error) {
 		return nil, usagef("%v", err)
 	}
 	opts := append([]client.Option{client.WithToken(token), client.WithUserAgent(userAgent())}, a.clientOpts...)
-	return client.New(server, opts...), nil
+	tlsOpts, err := a.tlsOptions() // see cert.go
+	if err != nil {
+		return nil, err
+	}
+	return client.New(server, append(opts, tlsOpts...)...), nil
 }
 
 // serverFor picks the server: the one asked for, else the saved session's,
@@ -159,6 +171,12 @@ func (a *app) serverFor(c *credentials) string {
 // session returns the saved session to act as and a client that sends its
 // token. It fails with a sentence when none is saved.
 func (a *app) session() (*client.Client, *credentials, error) {
+	if a.keyFilePath() != "" {
+		return a.keySession() // see keys.go
+	}
+	if a.certFile != "" || a.certKeyFile != "" {
+		return a.certSession() // see cert.go
+	}
 	st, err := a.store()
 	if err != nil {
 		return nil, nil, err

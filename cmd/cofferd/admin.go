@@ -52,6 +52,9 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "ca" {
+		return runAdminCA(ctx, args[1:], stdout, stderr) // see ca.go
+	}
 	if len(args) < 2 {
 		fmt.Fprint(stderr, usage)
 		return exitCode(2)

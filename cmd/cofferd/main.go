@@ -40,6 +40,10 @@ Usage:
   cofferd admin currency add --code C --letter L --decimals N
   cofferd admin currency list
   cofferd admin issuer add --member ID --currency C --limit AMOUNT
+  cofferd admin ca init [--cert FILE --key FILE]     make (or import) the CA for members' certificates
+  cofferd admin ca server-cert --host H --out-cert F --out-key F
+  cofferd serve --tls-cert F --tls-key F [--tls-client-ca F] [--tls-addr HOST:PORT]
+                                                     add an HTTPS listener that accepts client certificates
   cofferd bench [flags]                              load generator (see cofferd bench -h)
 
 Every command takes --data DIR (default ./coffer-data); admin commands work

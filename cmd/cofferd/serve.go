@@ -26,6 +26,7 @@ type serveOptions struct {
 	registerPerHour     int
 	noLoginIPLimit      bool
 	maxBatch            int
+	tls                 tlsOptions // HTTPS listener and client certificates; see ca.go
 }
 
 func (o *serveOptions) flags(fs *flag.FlagSet) {
@@ -39,6 +40,7 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&o.registerPerHour, "register-per-hour", 20, "registrations allowed per client IP per hour (0: no limit)")
 	fs.BoolVar(&o.noLoginIPLimit, "no-login-ip-limit", false, "turn off the per-IP login rate limit (load tests only)")
 	fs.IntVar(&o.maxBatch, "max-batch", 1024, "largest ledger batch")
+	o.tls.flags(fs)
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -81,11 +83,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		return err
 	}
 	defer db.Close()
+	certs, err := o.tls.certConfig(o.data, log)
+	if err != nil {
+		return err
+	}
 
 	metrics := httpapi.NewMetrics()
 	engine := ledger.New(db, log, ledger.Config{MaxBatch: o.maxBatch, Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome}})
 	go engine.Run()
-	svc := app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax})
+	svc := app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs})
 	api := httpapi.New(svc, log, metrics, httpapi.Config{RegisterPerHour: o.registerPerHour, NoLoginIPLimit: o.noLoginIPLimit})
 
 	ln, err := net.Listen("tcp", o.addr)
@@ -97,16 +103,31 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// The HTTPS listener, when configured, runs beside the plain one.
+	tsrv, tln, err := o.tls.listen(api, certs, log)
+	if err != nil {
+		ln.Close()
+		engine.Close()
+		<-engine.Done()
+		return err
+	}
 	log.Info("cofferd listening", "addr", ln.Addr().String(), "data", o.data)
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+	if tsrv != nil {
+		log.Info("cofferd listening (TLS)", "addr", tln.Addr().String(), "client_certificates", svc.AcceptsClientCertificates())
+		fmt.Fprintf(stdout, "listening on https://%s\n", tln.Addr())
+	}
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
 
 	go sweepSessions(ctx, db, log)
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if tsrv != nil {
+		go func() { errc <- tsrv.ServeTLS(tln, "", "") }()
+	}
 	select {
 	case err := <-errc:
 		engine.Close()
@@ -121,6 +142,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown", "err", err)
+	}
+	if tsrv != nil {
+		if err := tsrv.Shutdown(sctx); err != nil {
+			log.Warn("shutdown (TLS)", "err", err)
+		}
 	}
 	engine.Close()
 	<-engine.Done()

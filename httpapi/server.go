@@ -97,6 +97,8 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/security/events", true, s.securityEvents)
 	s.keyRoutes(handle)
 	s.certRoutes(handle)
+	s.confirmRoutes(handle)
+	s.settingsRoutes(handle)
 	handle("POST /v1/transfers", true, s.transfer)
 	handle("GET /v1/transfers/{transfer_id}", true, s.getTransfer)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,1 @@
+-- second factors and confirmations; filled in by the confirmation work

@@ -1,0 +1,1 @@
+-- security settings: IP ranges, purse limits, notifications; filled in by the settings work

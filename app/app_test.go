@@ -48,3 +48,39 @@ func TestService_LoginThrottleIsPerMember(t *testing.T) {
 		t.Fatalf("right password while the member is locked: got %q, want %q", got, coffer.ERATELIMITED)
 	}
 }
+
+// TestService_LoginRehashesOldParameters checks that a password hashed with
+// older argon2id parameters is rehashed with the current ones at the next
+// successful login.
+func TestService_LoginRehashesOldParameters(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng := ledger.New(db, log, ledger.Config{})
+	go eng.Run()
+	t.Cleanup(func() { eng.Close(); <-eng.Done(); db.Close() })
+	old := password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
+	cur := password.Params{Memory: 128, Time: 2, Threads: 1, KeyLen: 32, SaltLen: 16}
+	m, err := app.New(db, eng, log, app.Config{Hasher: password.Hasher{Params: old}}).
+		Register(ctx, app.RegisterInput{Password: "a long enough secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := app.New(db, eng, log, app.Config{Hasher: password.Hasher{Params: cur}})
+	if _, _, err := svc.Login(ctx, app.LoginInput{Login: m.ID, Password: "a long enough secret"}); err != nil {
+		t.Fatalf("login with old-parameter hash: %v", err)
+	}
+	stored, err := db.MemberByLogin(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "$argon2id$v=19$m=128,t=2,p=1$"; len(stored.PasswordHash) < len(want) || stored.PasswordHash[:len(want)] != want {
+		t.Fatalf("stored hash %q, want one with the current parameters (%s…)", stored.PasswordHash, want)
+	}
+	if _, _, err := svc.Login(ctx, app.LoginInput{Login: m.ID, Password: "a long enough secret"}); err != nil {
+		t.Fatalf("login after rehash: %v", err)
+	}
+}

@@ -125,6 +125,14 @@ type LedgerTx interface {
 	Insert(ctx context.Context, ts []Applied) error
 	// SetBalance stores a purse's new balance.
 	SetBalance(ctx context.Context, number string, balance int64) error
+	// PurseLimits returns a purse's outgoing limits as committed, nil when
+	// it has none; cheap for a purse without limits.
+	PurseLimits(ctx context.Context, number string) (*PurseLimits, error)
+	// PurseSpend returns the spend counters of a purse with limits for the
+	// UTC day and month named by day and month (DayKey, MonthKey).
+	PurseSpend(ctx context.Context, number, day, month string) (daySpent, monthSpent int64, err error)
+	// AddSpend adds amount to both counters.
+	AddSpend(ctx context.Context, number, day, month string, amount int64) error
 }
 
 // Store is the persistence the application needs. Every method is one
@@ -133,6 +141,8 @@ type LedgerTx interface {
 type Store interface {
 	KeyStore
 	CertStore
+	FactorStore
+	SettingsStore
 
 	// CreateMember inserts a member. Errors: ECONFLICT when the ID, e-mail
 	// or phone is taken (Message says which of e-mail/phone).

@@ -26,7 +26,9 @@ type Config struct {
 	SessionMax  time.Duration // a session expires this long after login
 	Now         func() time.Time
 	Hasher      password.Hasher
-	Certs       CertConfig // personal client certificates; see certs.go
+	Certs       CertConfig   // personal client certificates; see certs.go
+	Factors     FactorConfig // second factors and confirmations; see factors.go
+	Mail        Mailer       // e-mail for unblock codes and notifications; nil: none sent
 }
 
 // Service is the application. Create it with New.
@@ -45,8 +47,10 @@ type Service struct {
 	sessMu   sync.Mutex
 	sessions map[string]*cachedSession
 
-	cert certState // see certs.go
-	keys keyState  // see keys.go
+	cert certState     // see certs.go
+	keys keyState      // see keys.go
+	fac  factorState   // see factors.go
+	set  settingsState // see settings.go
 }
 
 type cachedSession struct {
@@ -73,8 +77,10 @@ func New(store coffer.Store, engine *ledger.Engine, log *slog.Logger, cfg Config
 	if cfg.Hasher.Params.Memory == 0 {
 		cfg.Hasher.Params = password.DefaultParams
 	}
-	return &Service{store: store, engine: engine, log: log, cfg: cfg, Throttle: NewThrottle(),
+	s := &Service{store: store, engine: engine, log: log, cfg: cfg, Throttle: NewThrottle(),
 		sessions: map[string]*cachedSession{}}
+	s.initSettings()
+	return s
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
@@ -216,6 +222,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 	if err != nil {
 		return "", nil, err
 	}
+	if err := s.loginIPCheck(ctx, login, m, in.IP, ok); err != nil {
+		return "", nil, err
+	}
 	if !ok {
 		s.Throttle.Failure(login, now)
 		s.Throttle.Failure(memberKey, now)
@@ -231,9 +240,15 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 			}
 		}
 	}
+	// A member whose policy asks for a second factor gets a challenge
+	// (ECONFIRMATIONREQUIRED carrying *Pending) instead of a session.
+	if err := s.loginChallenge(ctx, m.ID, in.IP, in.UserAgent); err != nil {
+		return "", nil, err
+	}
 	token, sess, err := s.openSession(ctx, m.ID, in.IP, in.UserAgent)
 	if err == nil {
 		s.audit(ctx, coffer.AuditLoginSucceeded, m.ID, map[string]any{"ip": in.IP, "session_id": sess.ID, "method": "password"})
+		s.loginSucceeded(ctx, m.ID, in.IP, "password")
 	}
 	return token, sess, err
 }

@@ -101,8 +101,14 @@ func newCertID() string {
 // alternative names and extensions are ignored, and the certificate names
 // the member ID (see ca.ClientTemplate). The request's signature must
 // verify, proving the member holds the private key.
-// Errors: ECERTDISABLED, EINVALIDCSR, EKEYREJECTED, ELIMITEXCEEDED.
-func (s *Service) IssueCertificate(ctx context.Context, memberID, csrPEM, ip string) (*coffer.Certificate, error) {
+// proof is the step-up proof (Coffer-Confirmation) a member with a second
+// factor needs.
+// Errors: ECERTDISABLED, EINVALIDCSR, EKEYREJECTED, ELIMITEXCEEDED,
+// ECONFIRMATIONREQUIRED.
+func (s *Service) IssueCertificate(ctx context.Context, memberID, csrPEM, ip, proof string) (*coffer.Certificate, error) {
+	if err := s.RequireConfirmation(ctx, memberID, ActionIssueCert, proof); err != nil {
+		return nil, err
+	}
 	st := s.certs()
 	auth := st.cfg.Authority
 	now := s.now()

@@ -172,6 +172,7 @@ type AddKeyInput struct {
 	Name      string
 	PublicKey string // see ParsePublicKey
 	IP        string // for the audit event
+	Proof     string // step-up proof (Coffer-Confirmation), needed once the member has a second factor
 }
 
 // AddKey registers a signing key for the member. The caller must have
@@ -185,6 +186,9 @@ func (s *Service) AddKey(ctx context.Context, memberID string, in AddKeyInput) (
 	}
 	pub, err := ParsePublicKey(in.PublicKey)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.RequireConfirmation(ctx, memberID, ActionAddKey, in.Proof); err != nil {
 		return nil, err
 	}
 	k := &coffer.SigningKey{MemberID: memberID, Name: in.Name, PublicKey: pub, CreatedAt: s.now().Truncate(time.Millisecond)}

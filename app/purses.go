@@ -156,16 +156,28 @@ type TransferInput struct {
 	From, To    string
 	Amount      string
 	Description string
+	// Strong is true when the request was authenticated by a key-file
+	// signature or a client certificate: such transfers are exempt from
+	// confirmation unless the member's policy says ConfirmSigned.
+	Strong bool
+	// Resend asks for a new SMS code for a pending transfer.
+	Resend bool
 }
 
 // Transfer validates a transfer and applies it through the ledger engine.
 // replayed is true when the same transfer ID had already applied it.
 // Errors: EINVALID, EINVALIDAMOUNT, EPURSENOTFOUND, EFORBIDDEN,
 // ECURRENCYMISMATCH, EINSUFFICIENTFUNDS, EIDEMPOTENCYCONFLICT,
-// ELIMITEXCEEDED, EUNAVAILABLE.
+// ELIMITEXCEEDED, EUNAVAILABLE, ECONFIRMATIONREQUIRED (carrying *Pending
+// when the transfer waits for confirmation; see confirm.go).
 func (s *Service) Transfer(ctx context.Context, memberID string, in TransferInput) (t *coffer.Transfer, replayed bool, err error) {
 	req, err := s.ValidateTransfer(ctx, memberID, in)
 	if err != nil {
+		return nil, false, err
+	}
+	// Confirmation policy: may answer ECONFIRMATIONREQUIRED carrying the
+	// pending transfer (*Pending); see confirm.go.
+	if err := s.gateTransfer(ctx, req, in.Strong, in.Resend); err != nil {
 		return nil, false, err
 	}
 	res := s.engine.Submit(ctx, req)

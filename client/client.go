@@ -173,6 +173,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if err != nil {
 		return 0, err
 	}
+	if proof, ok := ctx.Value(confirmationKey{}).(string); ok {
+		req.Header.Set("Coffer-Confirmation", proof) // see WithConfirmation
+	}
 	if raw != nil {
 		req.Header.Set("Content-Type", "application/json")
 		// Lets net/http resend the body itself when a reused keep-alive

@@ -82,7 +82,8 @@ func (c *Client) Login(ctx context.Context, login, password string) (*Auth, erro
 }
 
 // ConfirmLogin answers a login's second-factor challenge with a code and
-// returns the opened session. Codes: unauthorized (wrong or expired code),
+// returns the opened session. Codes: confirmation_failed (wrong code),
+// confirmation_void (expired, or too many wrong codes), not_found,
 // rate_limited.
 func (c *Client) ConfirmLogin(ctx context.Context, challengeID, code string) (*Auth, error) {
 	if err := need("challenge ID", challengeID); err != nil {

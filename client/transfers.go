@@ -48,6 +48,9 @@ type Transfer struct {
 
 	ConfirmationID string `json:"confirmation_id,omitempty"`
 	Method         string `json:"method,omitempty"`
+	// Challenge is the OCRA challenge for Method "ocra": it names the payee
+	// purse and amount; a code generator answers it ('coffer otp answer').
+	Challenge string `json:"challenge,omitempty"`
 
 	// Replayed is true when the server had already applied this transfer
 	// ID with the same body and answered with the first result (200
@@ -105,8 +108,9 @@ func (c *Client) Transfer(ctx context.Context, req TransferRequest) (*Transfer, 
 }
 
 // ConfirmTransfer answers a pending transfer's confirmation with a one-time
-// code and returns the applied transfer. Codes: unauthorized (wrong or
-// expired code), not_found, insufficient_funds, rate_limited.
+// code and returns the applied transfer. Codes: confirmation_failed (wrong
+// code), confirmation_void (expired, or too many wrong codes), not_found,
+// insufficient_funds, rate_limited.
 func (c *Client) ConfirmTransfer(ctx context.Context, transferID, code string) (*Transfer, error) {
 	if err := need("transfer ID", transferID); err != nil {
 		return nil, fmt.Errorf("confirm transfer: %w", err)

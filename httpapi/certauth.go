@@ -137,7 +137,7 @@ func (s *Server) requestCertificate(w http.ResponseWriter, r *http.Request, p *P
 	if in.CSR == "" {
 		return coffer.Errorf(coffer.EINVALID, "csr is required: a PKCS #10 certificate request in PEM.")
 	}
-	c, err := s.svc.IssueCertificate(r.Context(), p.MemberID, in.CSR, clientIP(r))
+	c, err := s.svc.IssueCertificate(r.Context(), p.MemberID, in.CSR, clientIP(r), proof(r))
 	if err != nil {
 		return err
 	}

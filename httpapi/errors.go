@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/app"
@@ -13,41 +14,45 @@ import (
 
 // statusOf is the one table from error code to HTTP status.
 var statusOf = map[string]int{
-	coffer.EINVALID:             http.StatusBadRequest,
-	coffer.EINVALIDAMOUNT:       http.StatusBadRequest,
-	coffer.EWEAKPASSWORD:        http.StatusBadRequest,
-	coffer.ESAMEPURSE:           http.StatusBadRequest,
-	coffer.ECURRENCYNOTFOUND:    http.StatusBadRequest,
-	coffer.EUNAUTHORIZED:        http.StatusUnauthorized,
-	coffer.EFORBIDDEN:           http.StatusForbidden,
-	coffer.ENOTFOUND:            http.StatusNotFound,
-	coffer.EPURSENOTFOUND:       http.StatusNotFound,
-	coffer.ECONFLICT:            http.StatusConflict,
-	coffer.EIDEMPOTENCYCONFLICT: http.StatusConflict,
-	coffer.ETOOLARGE:            http.StatusRequestEntityTooLarge,
-	coffer.EINSUFFICIENTFUNDS:   http.StatusUnprocessableEntity,
-	coffer.ECURRENCYMISMATCH:    http.StatusUnprocessableEntity,
-	coffer.ELIMITEXCEEDED:       http.StatusUnprocessableEntity,
-	coffer.ERATELIMITED:         http.StatusTooManyRequests,
-	coffer.EUNAVAILABLE:         http.StatusServiceUnavailable,
-	coffer.EINTERNAL:            http.StatusInternalServerError,
-	coffer.ECERTREVOKED:         http.StatusUnauthorized,
-	coffer.ECERTEXPIRED:         http.StatusUnauthorized,
-	coffer.ECERTUNKNOWN:         http.StatusUnauthorized,
-	coffer.ECERTINVALID:         http.StatusUnauthorized,
-	coffer.EINVALIDCSR:          http.StatusBadRequest,
-	coffer.EKEYREJECTED:         http.StatusBadRequest,
-	coffer.ECERTDISABLED:        http.StatusForbidden,
-	coffer.ESIGMALFORMED:        http.StatusUnauthorized,
-	coffer.ESIGINVALID:          http.StatusUnauthorized,
-	coffer.ESIGEXPIRED:          http.StatusUnauthorized,
-	coffer.ESIGFUTURE:           http.StatusUnauthorized,
-	coffer.ESIGREPLAYED:         http.StatusUnauthorized,
-	coffer.EDIGESTMISMATCH:      http.StatusUnauthorized,
-	coffer.EKEYUNKNOWN:          http.StatusUnauthorized,
-	coffer.EKEYREVOKED:          http.StatusUnauthorized,
-	"method_not_allowed":        http.StatusMethodNotAllowed,
-	"unsupported_media_type":    http.StatusUnsupportedMediaType,
+	coffer.EINVALID:              http.StatusBadRequest,
+	coffer.EINVALIDAMOUNT:        http.StatusBadRequest,
+	coffer.EWEAKPASSWORD:         http.StatusBadRequest,
+	coffer.ESAMEPURSE:            http.StatusBadRequest,
+	coffer.ECURRENCYNOTFOUND:     http.StatusBadRequest,
+	coffer.EUNAUTHORIZED:         http.StatusUnauthorized,
+	coffer.EFORBIDDEN:            http.StatusForbidden,
+	coffer.ENOTFOUND:             http.StatusNotFound,
+	coffer.EPURSENOTFOUND:        http.StatusNotFound,
+	coffer.ECONFLICT:             http.StatusConflict,
+	coffer.EIDEMPOTENCYCONFLICT:  http.StatusConflict,
+	coffer.ETOOLARGE:             http.StatusRequestEntityTooLarge,
+	coffer.EINSUFFICIENTFUNDS:    http.StatusUnprocessableEntity,
+	coffer.ECURRENCYMISMATCH:     http.StatusUnprocessableEntity,
+	coffer.ELIMITEXCEEDED:        http.StatusUnprocessableEntity,
+	coffer.EIPNOTALLOWED:         http.StatusForbidden,
+	coffer.ECONFIRMATIONREQUIRED: http.StatusForbidden,
+	coffer.ECONFIRMATIONFAILED:   http.StatusUnauthorized,
+	coffer.ECONFIRMATIONVOID:     http.StatusGone,
+	coffer.ERATELIMITED:          http.StatusTooManyRequests,
+	coffer.EUNAVAILABLE:          http.StatusServiceUnavailable,
+	coffer.EINTERNAL:             http.StatusInternalServerError,
+	coffer.ECERTREVOKED:          http.StatusUnauthorized,
+	coffer.ECERTEXPIRED:          http.StatusUnauthorized,
+	coffer.ECERTUNKNOWN:          http.StatusUnauthorized,
+	coffer.ECERTINVALID:          http.StatusUnauthorized,
+	coffer.EINVALIDCSR:           http.StatusBadRequest,
+	coffer.EKEYREJECTED:          http.StatusBadRequest,
+	coffer.ECERTDISABLED:         http.StatusForbidden,
+	coffer.ESIGMALFORMED:         http.StatusUnauthorized,
+	coffer.ESIGINVALID:           http.StatusUnauthorized,
+	coffer.ESIGEXPIRED:           http.StatusUnauthorized,
+	coffer.ESIGFUTURE:            http.StatusUnauthorized,
+	coffer.ESIGREPLAYED:          http.StatusUnauthorized,
+	coffer.EDIGESTMISMATCH:       http.StatusUnauthorized,
+	coffer.EKEYUNKNOWN:           http.StatusUnauthorized,
+	coffer.EKEYREVOKED:           http.StatusUnauthorized,
+	"method_not_allowed":         http.StatusMethodNotAllowed,
+	"unsupported_media_type":     http.StatusUnsupportedMediaType,
 }
 
 // Problem is an RFC 9457 problem document.
@@ -57,6 +62,15 @@ type Problem struct {
 	Status int    `json:"status"`
 	Detail string `json:"detail,omitempty"`
 	Code   string `json:"code"`
+	// Remaining is what may still leave the purse, on a purse limit's
+	// limit_exceeded.
+	Remaining string `json:"remaining,omitempty"`
+	// ConfirmationID, Methods, Challenge and ExpiresAt name the
+	// confirmation to answer, on confirmation_required.
+	ConfirmationID string     `json:"confirmation_id,omitempty"`
+	Methods        []string   `json:"methods,omitempty"`
+	Challenge      string     `json:"challenge,omitempty"`
+	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
 }
 
 // writeError turns any error into a problem+json answer. Internal errors are
@@ -80,6 +94,13 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	p := Problem{Type: "urn:coffer:problem:" + code, Title: http.StatusText(status), Status: status,
 		Detail: coffer.ErrorMessage(err), Code: code}
+	var le *coffer.LimitError
+	if errors.As(err, &le) {
+		p.Remaining = coffer.FormatAmount(le.Remaining, le.Decimals)
+	}
+	if pe, ok := app.IsPending(err); ok {
+		p.ConfirmationID, p.Methods, p.Challenge, p.ExpiresAt = pe.ID, pe.Methods, pe.Challenge, &pe.ExpiresAt
+	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)

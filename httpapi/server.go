@@ -214,6 +214,10 @@ type authenticator func(w http.ResponseWriter, r *http.Request) (*Principal, err
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*Principal, error) {
 	for _, a := range s.authenticators {
 		p, err := a(w, r)
+		if err == nil && p != nil {
+			// Allowed IP ranges bind every way of proving who one is.
+			err = s.svc.CheckIP(r.Context(), p.MemberID, clientIP(r), p.Method)
+		}
 		if err != nil || p != nil {
 			return p, err
 		}
@@ -369,6 +373,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *Principal) err
 		return coffer.Errorf(coffer.EINVALID, "login and password are required.")
 	}
 	token, sess, err := s.svc.Login(r.Context(), app.LoginInput{Login: in.Login, Password: in.Password, IP: clientIP(r), UserAgent: r.UserAgent()})
+	if pe, ok := app.IsPending(err); ok {
+		return writeJSON(w, http.StatusAccepted, loginChallengeJSON(pe))
+	}
 	if err != nil {
 		return err
 	}
@@ -555,7 +562,11 @@ func (s *Server) transfer(w http.ResponseWriter, r *http.Request, p *Principal) 
 		return err
 	}
 	t, replayed, err := s.svc.Transfer(r.Context(), p.MemberID, app.TransferInput{TransferID: in.TransferID,
-		From: in.From, To: in.To, Amount: in.Amount, Description: in.Description})
+		From: in.From, To: in.To, Amount: in.Amount, Description: in.Description,
+		Strong: p.Method != "session", Resend: r.URL.Query().Get("resend") == "true"})
+	if pe, ok := app.IsPending(err); ok {
+		return writeJSON(w, http.StatusAccepted, pendingTransferJSON(pe))
+	}
 	if err != nil {
 		return err
 	}

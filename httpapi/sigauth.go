@@ -203,7 +203,7 @@ func (s *Server) addKey(w http.ResponseWriter, r *http.Request, p *Principal) er
 	if in.PublicKey == "" {
 		return coffer.Errorf(coffer.EINVALID, "public_key is required.")
 	}
-	k, err := s.svc.AddKey(r.Context(), p.MemberID, app.AddKeyInput{Name: in.Name, PublicKey: in.PublicKey, IP: clientIP(r)})
+	k, err := s.svc.AddKey(r.Context(), p.MemberID, app.AddKeyInput{Name: in.Name, PublicKey: in.PublicKey, IP: clientIP(r), Proof: proof(r)})
 	if err != nil {
 		return err
 	}

@@ -6,8 +6,10 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coffer-money/coffer"
@@ -44,7 +46,14 @@ type Engine struct {
 	mu      sync.RWMutex
 	closed  bool
 	stopped chan struct{}
+
+	onApplied atomic.Pointer[func([]coffer.Applied)]
 }
+
+// OnApplied sets a function called with each committed batch's newly
+// applied transfers, on the engine's goroutine: it must not block (hand the
+// work to a goroutine of its own through a bounded queue).
+func (e *Engine) OnApplied(fn func([]coffer.Applied)) { e.onApplied.Store(&fn) }
 
 // Config holds the engine's tunables.
 type Config struct {
@@ -146,8 +155,10 @@ func (e *Engine) apply(batch []request) {
 	// A commit can fail for reasons outside the batch (disk full, another
 	// process holding the lock too long). Nothing was applied then; every
 	// member of the batch gets an error it can retry with the same ID.
+	var applied []coffer.Applied
 	err := e.store.ApplyBatch(context.Background(), func(tx coffer.LedgerTx) error {
 		b := batchState{tx: tx, purses: map[string]*coffer.Purse{}, seen: map[[2]string]*coffer.Transfer{}, now: e.now().UTC().Truncate(time.Millisecond)}
+		b.day, b.month = coffer.DayKey(b.now), coffer.MonthKey(b.now)
 		for i, r := range batch {
 			res, err := b.one(r.req)
 			if err != nil {
@@ -155,9 +166,17 @@ func (e *Engine) apply(batch []request) {
 			}
 			out[i] = res
 		}
+		applied = b.applied
 		if len(b.applied) > 0 {
 			if err := tx.Insert(context.Background(), b.applied); err != nil {
 				return err
+			}
+		}
+		for n, l := range b.limits {
+			if l != nil && l.added > 0 {
+				if err := tx.AddSpend(context.Background(), n, b.day, b.month, l.added); err != nil {
+					return err
+				}
 			}
 		}
 		for n, p := range b.purses {
@@ -179,6 +198,9 @@ func (e *Engine) apply(batch []request) {
 	if e.obs.Batch != nil {
 		e.obs.Batch(len(batch), time.Since(start))
 	}
+	if fn := e.onApplied.Load(); fn != nil && err == nil && len(applied) > 0 {
+		(*fn)(applied)
+	}
 	for i, r := range batch {
 		if e.obs.Outcome != nil {
 			code := coffer.ErrorCode(out[i].Err)
@@ -198,6 +220,70 @@ type batchState struct {
 	seen    map[[2]string]*coffer.Transfer
 	now     time.Time
 	applied []coffer.Applied
+
+	day, month string                 // spend periods of now
+	limits     map[string]*limitState // by purse; nil value: no limits
+}
+
+// limitState is a limited purse's spend within this batch: the counters as
+// committed plus what this batch has applied so far. Because the batch holds
+// the write lock and checks its transfers in order, concurrent transfers
+// cannot together pass a limit.
+type limitState struct {
+	lim        *coffer.PurseLimits
+	day, month int64 // spent in the period, including this batch
+	added      int64 // applied in this batch, not yet written to the counters
+}
+
+func (b *batchState) limitsOf(n string) (*limitState, error) {
+	if l, ok := b.limits[n]; ok {
+		return l, nil
+	}
+	if b.limits == nil {
+		b.limits = map[string]*limitState{}
+	}
+	lim, err := b.tx.PurseLimits(context.Background(), n)
+	if err != nil {
+		return nil, err
+	}
+	if lim.Empty() {
+		b.limits[n] = nil
+		return nil, nil
+	}
+	l := &limitState{lim: lim}
+	if l.day, l.month, err = b.tx.PurseSpend(context.Background(), n, b.day, b.month); err != nil {
+		return nil, err
+	}
+	b.limits[n] = l
+	return l, nil
+}
+
+// check refuses amount when it would pass one of the limits, saying how much
+// may still leave the purse.
+func (l *limitState) check(purse string, amount int64) error {
+	remaining := int64(coffer.MaxAmount)
+	which := ""
+	consider := func(period string, limit *int64, spent int64) {
+		if limit == nil {
+			return
+		}
+		left := max(*limit-spent, 0)
+		if amount > left && which == "" {
+			which = period
+		}
+		remaining = min(remaining, left)
+	}
+	consider("transfer", l.lim.PerTransfer, 0)
+	consider("day", l.lim.PerDay, l.day)
+	consider("month", l.lim.PerMonth, l.month)
+	if which == "" {
+		return nil
+	}
+	d := l.lim.Decimals
+	text := map[string]string{"transfer": "per-transfer", "day": "daily", "month": "monthly"}[which]
+	return &coffer.Error{Code: coffer.ELIMITEXCEEDED,
+		Message: fmt.Sprintf("The transfer exceeds the %s limit of purse %s; at most %s may leave it now.", text, purse, coffer.FormatAmount(remaining, d)),
+		Err:     &coffer.LimitError{Period: which, Remaining: remaining, Decimals: d}}
 }
 
 func (b *batchState) purse(n string) (*coffer.Purse, error) {
@@ -275,6 +361,18 @@ func (b *batchState) one(r *coffer.TransferRequest) (Result, error) {
 	}
 	if to.Balance > coffer.MaxAmount-r.Amount {
 		return refuse(coffer.ELIMITEXCEEDED, "Purse %s cannot hold that much.", to.Number)
+	}
+	lim, err := b.limitsOf(from.Number)
+	if err != nil {
+		return Result{}, err
+	}
+	if lim != nil {
+		if err := lim.check(from.Number, r.Amount); err != nil {
+			return Result{Err: err}, nil
+		}
+		lim.day += r.Amount
+		lim.month += r.Amount
+		lim.added += r.Amount
 	}
 	t := &coffer.Transfer{Sender: r.Sender, TransferID: r.TransferID, From: r.From, To: r.To,
 		Currency: from.Currency, Amount: r.Amount, Description: r.Description, Payee: to.Owner, CreatedAt: b.now}

@@ -12,6 +12,7 @@ import (
 // ledger statements, prepared once on the writer and reused by every batch.
 type ledgerStmts struct {
 	find, purse, maxSeq, setBal, dataVer *sql.Stmt
+	limits, spend, addSpend              *sql.Stmt
 	// Multi-row INSERTs for 1, 2, 4, … insertChunk rows. A batch of n rows
 	// is written as the binary decomposition of n, so a handful of
 	// statements prepared once (before any transaction holds the single
@@ -51,6 +52,9 @@ func (db *DB) stmts(ctx context.Context) (*ledgerStmts, error) {
 	s.maxSeq = prep(`SELECT COALESCE((SELECT MAX(seq) FROM transfers), 0), COALESCE((SELECT MAX(seq) FROM entries), 0)`)
 	s.setBal = prep(`UPDATE purses SET balance = ? WHERE number = ?`)
 	s.dataVer = prep(`PRAGMA data_version`)
+	s.limits = prep(limitsQuery)
+	s.spend = prep(`SELECT COALESCE((SELECT amount FROM purse_spend WHERE purse = ? AND period = ?), 0), COALESCE((SELECT amount FROM purse_spend WHERE purse = ? AND period = ?), 0)`)
+	s.addSpend = prep(`INSERT INTO purse_spend (purse, period, amount) VALUES (?, ?, ?), (?, ?, ?) ON CONFLICT (purse, period) DO UPDATE SET amount = amount + excluded.amount`)
 	for i := 0; i < shapeCount; i++ {
 		s.insT[i] = prep(`INSERT INTO transfers (seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at) VALUES ` + rows(`(?,?,?,?,?,?,?,?,?,?)`, 1<<i))
 		s.insE[i] = prep(`INSERT INTO entries (seq, purse, transfer_seq, amount, balance_after, created_at) VALUES ` + rows(`(?,?,?,?,?,?)`, 2<<i))
@@ -93,14 +97,18 @@ func (db *DB) ApplyBatch(ctx context.Context, fn func(coffer.LedgerTx) error) er
 	}
 	if ver != db.pcVer || db.pc == nil {
 		db.pc, db.pcVer = map[string]coffer.Purse{}, ver
+		db.lc = nil
+	}
+	if db.lc == nil {
+		db.lc = map[string]*coffer.PurseLimits{}
 	}
 	l := &ledgerTx{db: db, tx: tx, s: s, pending: map[string]int64{}}
 	if err := fn(l); err != nil {
-		db.pc = nil
+		db.pc, db.lc = nil, nil
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		db.pc = nil // the balances in the cache may not have committed
+		db.pc, db.lc = nil, nil // the balances in the cache may not have committed
 		return mapErr("sqlite.ApplyBatch", err)
 	}
 	for n, b := range l.pending {
@@ -116,7 +124,7 @@ func (db *DB) ApplyBatch(ctx context.Context, fn func(coffer.LedgerTx) error) er
 // the ledger on this connection must call it.
 func (db *DB) forgetPurses() {
 	db.pcMu.Lock()
-	db.pc = nil
+	db.pc, db.lc = nil, nil
 	db.pcMu.Unlock()
 }
 
@@ -190,4 +198,33 @@ func (l *ledgerTx) SetBalance(ctx context.Context, number string, balance int64)
 		l.pending[number] = balance
 	}
 	return mapErr("sqlite.SetBalance", err)
+}
+
+// PurseLimits implements coffer.LedgerTx, cached like the purses: a purse
+// without limits costs one map lookup after its first batch.
+func (l *ledgerTx) PurseLimits(ctx context.Context, number string) (*coffer.PurseLimits, error) {
+	if lim, ok := l.db.lc[number]; ok {
+		return lim, nil
+	}
+	lim, err := scanLimits(l.tx.StmtContext(ctx, l.s.limits).QueryRowContext(ctx, number), number)
+	if err != nil {
+		return nil, mapErr("sqlite.LedgerPurseLimits", err)
+	}
+	if len(l.db.lc) < 1<<20 {
+		l.db.lc[number] = lim
+	}
+	return lim, nil
+}
+
+// PurseSpend implements coffer.LedgerTx.
+func (l *ledgerTx) PurseSpend(ctx context.Context, number, day, month string) (int64, int64, error) {
+	var d, m int64
+	err := l.tx.StmtContext(ctx, l.s.spend).QueryRowContext(ctx, number, day, number, month).Scan(&d, &m)
+	return d, m, mapErr("sqlite.PurseSpend", err)
+}
+
+// AddSpend implements coffer.LedgerTx.
+func (l *ledgerTx) AddSpend(ctx context.Context, number, day, month string, amount int64) error {
+	_, err := l.tx.StmtContext(ctx, l.s.addSpend).ExecContext(ctx, number, day, amount, number, month, amount)
+	return mapErr("sqlite.AddSpend", err)
 }

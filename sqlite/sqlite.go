@@ -38,6 +38,9 @@ type DB struct {
 	pcMu  sync.Mutex
 	pc    map[string]coffer.Purse
 	pcVer int64
+	// Outgoing limits by purse (nil: none), reset with pc and by
+	// SetPurseLimits.
+	lc map[string]*coffer.PurseLimits
 
 	ck     *sql.DB // checkpointer connection
 	stopCk chan struct{}

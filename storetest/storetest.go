@@ -22,6 +22,8 @@ func Run(t *testing.T, open func(t *testing.T) coffer.Store) {
 	t.Run("History", func(t *testing.T) { testHistory(t, open(t)) })
 	t.Run("Keys", func(t *testing.T) { testKeys(t, open(t)) })
 	t.Run("Certificates", func(t *testing.T) { testCertificates(t, open(t)) })
+	t.Run("Factors", func(t *testing.T) { testFactors(t, open(t)) })
+	t.Run("Settings", func(t *testing.T) { testSettings(t, open(t)) })
 }
 
 var ctx = context.Background()

@@ -106,7 +106,7 @@ func (a *app) logIn(c *client.Client, server, login, password string) (*client.A
 			return nil, err
 		}
 		if auth, err = c.ConfirmLogin(a.ctx, auth.ChallengeID, strings.TrimSpace(code)); err != nil {
-			if client.IsCode(err, "unauthorized") {
+			if client.IsCode(err, "unauthorized") || client.IsCode(err, "confirmation_failed") || client.IsCode(err, "confirmation_void") {
 				return nil, sentence(err, "login refused: the one-time code is wrong or has expired")
 			}
 			return nil, a.explain(err, server, "")

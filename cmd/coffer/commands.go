@@ -34,7 +34,7 @@ func init() {
 		{name: "sessions", args: "[revoke SESSION_ID]", summary: "list the member's open sessions, or revoke one", run: cmdSessions},
 		{name: "currencies", summary: "list the currencies the server keeps", run: cmdCurrencies},
 		{name: "purses", summary: "list your purses and balances", run: cmdPurses},
-		{name: "purse", args: "new CURRENCY | PURSE", summary: "open a purse in a currency, or show one purse", run: cmdPurse},
+		{name: "purse", args: "new CURRENCY | PURSE | limits PURSE [--per-transfer A|none] [--per-day A|none] [--per-month A|none]", summary: "open a purse in a currency, show one purse, or show or set its outgoing limits", run: cmdPurse},
 		{name: "send", args: "--from PURSE --to PURSE --amount AMOUNT [--desc TEXT] [--id TRANSFER_ID]", summary: "send money",
 			help: "Without --id a transfer ID is made up and printed. Sending again with the same --id\nand the same details never pays twice, so after a network failure it is safe to repeat.", run: cmdSend},
 		{name: "history", args: "PURSE [--limit N] [--all] [--since T] [--until T] [--cursor C]", summary: "show a purse's movements, newest first",
@@ -45,6 +45,11 @@ func init() {
 			help: certHelp, run: cmdCert},
 		{name: "keys", args: "new [--name N] [--out FILE] | list | rename KEY_ID NAME | revoke KEY_ID | backup --to DIR | restore --from DIR | passwd",
 			summary: "make and manage key files that sign requests instead of a session", help: keysHelp, run: cmdKeys},
+		{name: "security", args: "ip-ranges [set CIDR...|clear] | unblock --member ID --code C | notifications [...] | log",
+			summary: "allowed IP ranges, e-mail notifications and the security log", help: securityHelp, run: cmdSecurity},
+		{name: "otp", args: "enroll [--confirm ID:CODE] | code | answer CHALLENGE", summary: "act as your code generator: enrol it, print a code, answer a transfer challenge",
+			help: otpHelp, run: cmdOTP},
+		{name: "dev", args: "sms [--data DIR] [--to PHONE] | mail [--data DIR] [-n N]", summary: "development: show the last SMS or e-mail in a server's outbox", run: cmdDevMail},
 		{name: "help", args: "[COMMAND]", summary: "show help", run: cmdHelp},
 	}
 }

@@ -82,6 +82,9 @@ func cmdPurses(a *app, args []string) error {
 }
 
 func cmdPurse(a *app, args []string) error {
+	if len(args) > 0 && args[0] == "limits" {
+		return cmdPurseLimits(a, args[1:])
+	}
 	fs := a.flags("purse")
 	pos, err := a.parse(fs, "purse", args, 1, 2)
 	if err != nil {
@@ -174,12 +177,15 @@ func cmdSend(a *app, args []string) error {
 		if how == "" {
 			how = "your second factor"
 		}
+		if t.Challenge != "" {
+			how += ", challenge " + t.Challenge + ": 'coffer otp answer " + t.Challenge + "' answers it"
+		}
 		code, err := a.readSecret("COFFER_CODE", "One-time code to confirm the transfer ("+how+"): ", "one-time code")
 		if err != nil {
 			return fmt.Errorf("transfer %s waits for a one-time code (%s) and is not applied: %w", t.TransferID, how, err)
 		}
 		if t, err = c.ConfirmTransfer(a.ctx, req.TransferID, strings.TrimSpace(code)); err != nil {
-			if client.IsCode(err, "unauthorized") {
+			if client.IsCode(err, "unauthorized") || client.IsCode(err, "confirmation_failed") || client.IsCode(err, "confirmation_void") {
 				return sentence(err, "transfer %s is not applied: the one-time code is wrong or has expired", req.TransferID)
 			}
 			return a.sendError(err, c.BaseURL(), cr.MemberID, req)

@@ -26,7 +26,9 @@ type serveOptions struct {
 	registerPerHour     int
 	noLoginIPLimit      bool
 	maxBatch            int
-	tls                 tlsOptions // HTTPS listener and client certificates; see ca.go
+	tls                 tlsOptions    // HTTPS listener and client certificates; see ca.go
+	mail                mailOptions   // e-mail adapter; see mail.go
+	factors             factorOptions // SMS gateway, secrets key, second-factor rules; see factors.go
 }
 
 func (o *serveOptions) flags(fs *flag.FlagSet) {
@@ -41,6 +43,8 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.noLoginIPLimit, "no-login-ip-limit", false, "turn off the per-IP login rate limit (load tests only)")
 	fs.IntVar(&o.maxBatch, "max-batch", 1024, "largest ledger batch")
 	o.tls.flags(fs)
+	o.mail.flags(fs)
+	o.factors.flags(fs)
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -88,10 +92,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		return err
 	}
 
+	factors, err := o.factors.config(o.data)
+	if err != nil {
+		return err
+	}
+	mq, err := o.mail.start(o.data, log)
+	if err != nil {
+		return err
+	}
+	defer mq.Close()
+
 	metrics := httpapi.NewMetrics()
 	engine := ledger.New(db, log, ledger.Config{MaxBatch: o.maxBatch, Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome}})
 	go engine.Run()
-	svc := app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs})
+	svc := app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors})
 	api := httpapi.New(svc, log, metrics, httpapi.Config{RegisterPerHour: o.registerPerHour, NoLoginIPLimit: o.noLoginIPLimit})
 
 	ln, err := net.Listen("tcp", o.addr)
@@ -130,6 +144,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	}
 	select {
 	case err := <-errc:
+		// One listener failed: stop the other before the engine and the
+		// store go away under it.
+		srv.Close()
+		if tsrv != nil {
+			tsrv.Close()
+		}
 		engine.Close()
 		<-engine.Done()
 		return fmt.Errorf("serve: %w", err)

@@ -1,0 +1,495 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/otp"
+)
+
+// Pending is a confirmation the member has to answer. It travels as the
+// cause of an ECONFIRMATIONREQUIRED error, so that the HTTP layer can
+// answer 202 for logins and transfers and name the confirmation in the
+// problem of a step-up.
+type Pending struct {
+	ID         string
+	Purpose    string
+	Method     string   // the method offered first
+	Methods    []string // every method that can answer it
+	Challenge  string   // the OCRA challenge, for transfers with a generator
+	TransferID string
+	ExpiresAt  time.Time
+}
+
+func (p *Pending) Error() string { return "confirmation " + p.ID + " pending" }
+
+func pendingError(p *Pending, msg string) error {
+	return &coffer.Error{Code: coffer.ECONFIRMATIONREQUIRED, Message: msg, Err: p}
+}
+
+var (
+	// errWrongCode is the one answer for a code that does not confirm,
+	// whatever factor it was meant for.
+	errExpired = coffer.Errorf(coffer.ECONFIRMATIONVOID, "The confirmation has expired; start over.")
+)
+
+func errVoid(err error) error {
+	if err != nil {
+		return err
+	}
+	return coffer.Errorf(coffer.ECONFIRMATIONVOID, "The confirmation is no longer pending; start over.")
+}
+
+// wrongCode counts a wrong code and says how it stands. The answer never
+// tells which factor the code was checked against.
+func (s *Service) wrongCode(ctx context.Context, c *coffer.Confirmation) error {
+	ev := coffer.NewAuditEvent(s.now(), coffer.AuditConfirmationVoid, c.MemberID,
+		map[string]any{"confirmation_id": c.ID, "purpose": c.Purpose, "ref": c.Ref, "reason": "too_many_wrong_codes"})
+	after, err := s.store.FailConfirmation(ctx, c.ID, coffer.MaxConfirmAttempts, ev)
+	if err != nil {
+		return err
+	}
+	if after.State != coffer.ConfirmPending {
+		if after.Attempts == coffer.MaxConfirmAttempts {
+			s.notifyVoid(ctx, after)
+		}
+		return coffer.Errorf(coffer.ECONFIRMATIONVOID, "Too many wrong codes: this confirmation is void. Start over.")
+	}
+	left := coffer.MaxConfirmAttempts - after.Attempts
+	return coffer.Errorf(coffer.ECONFIRMATIONFAILED, "The code does not confirm this request; %d attempts left.", left)
+}
+
+// notifyVoid tells the member by SMS, when they have a phone, that a
+// confirmation was voided after too many wrong codes.
+func (s *Service) notifyVoid(ctx context.Context, c *coffer.Confirmation) {
+	m, err := s.memberFactors(ctx, c.MemberID)
+	if err != nil || m.phone == nil {
+		return
+	}
+	if err := s.sendSMS(ctx, m.phone.Phone, "coffer: a "+c.Purpose+" confirmation on your account was blocked after 5 wrong codes. If this was not you, change your password."); err != nil {
+		s.log.Warn("sms", "err", err)
+	}
+}
+
+// checkCode reports whether code answers c with any of the member's
+// factors: the SMS code sent for it, the generator (an OCRA answer for a
+// transfer, a TOTP code otherwise) or an unused recovery code.
+func (s *Service) checkCode(ctx context.Context, m *memberFactors, c *coffer.Confirmation, code string) (bool, error) {
+	code = strings.TrimSpace(code)
+	if code == "" || len(code) > 64 {
+		return false, nil
+	}
+	if c.CodeHash != nil && subtle.ConstantTimeCompare(saltedHash(c.Salt, code), c.CodeHash) == 1 {
+		return true, nil
+	}
+	if m.generator != nil {
+		seed, err := s.generatorSeed(m)
+		if err != nil {
+			return false, err
+		}
+		if c.Purpose == coffer.PurposeTransfer {
+			if c.Challenge != "" && len(code) == 8 {
+				want, err := s.factorInit().suite.Answer(seed, otp.Inputs{Question: c.Challenge})
+				if err != nil {
+					return false, err
+				}
+				if subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+					return true, nil
+				}
+			}
+		} else if len(code) == otp.TOTPDigits {
+			if step, ok := otp.ValidateTOTP(seed, code, s.now(), m.generator.LastStep); ok {
+				fresh, err := s.store.AdvanceStep(ctx, c.MemberID, step)
+				if err != nil {
+					return false, err
+				}
+				s.forgetFactors(c.MemberID)
+				if fresh {
+					return true, nil
+				}
+			}
+		}
+	}
+	if rc, ok := normalizeRecovery(code); ok {
+		codes, err := s.store.RecoveryCodes(ctx, c.MemberID)
+		if err != nil {
+			return false, err
+		}
+		for _, x := range codes {
+			if subtle.ConstantTimeCompare(saltedHash(x.Salt, rc), x.Hash) == 1 {
+				return s.store.UseRecoveryCode(ctx, c.MemberID, x.ID, s.now(),
+					coffer.NewAuditEvent(s.now(), coffer.AuditRecoveryCodeUsed, c.MemberID, map[string]any{"confirmation_id": c.ID}))
+			}
+		}
+	}
+	return false, nil
+}
+
+// answer checks a code for a live confirmation and marks it done. won is
+// false when another request finished it first with a correct code.
+func (s *Service) answer(ctx context.Context, c *coffer.Confirmation, code string) (won bool, err error) {
+	if c.State == coffer.ConfirmPending && !s.now().Before(c.ExpiresAt) {
+		s.store.FinishConfirmation(ctx, c.ID, coffer.ConfirmExpired)
+		return false, errExpired
+	}
+	if c.State != coffer.ConfirmPending {
+		return false, errVoid(nil)
+	}
+	m, err := s.memberFactors(ctx, c.MemberID)
+	if err != nil {
+		return false, err
+	}
+	ok, err := s.checkCode(ctx, m, c, code)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return false, s.wrongCode(ctx, c)
+	}
+	return s.store.FinishConfirmation(ctx, c.ID, coffer.ConfirmDone)
+}
+
+// newConfirmation creates a confirmation for m and sends the SMS code
+// when the member's first method is SMS.
+func (s *Service) newConfirmation(ctx context.Context, m *memberFactors, memberID, purpose, ref, body, smsText string) (*coffer.Confirmation, error) {
+	now := s.now()
+	c := &coffer.Confirmation{ID: coffer.NewConfirmationID(), MemberID: memberID, Purpose: purpose, Ref: ref, Body: body,
+		State: coffer.ConfirmPending, CreatedAt: now, ExpiresAt: now.Add(coffer.ConfirmationTTL)}
+	if ref == "" {
+		c.Ref = c.ID
+	}
+	methods := m.methods(purpose, false)
+	c.Method = methods[0]
+	var code string
+	if m.phone != nil && c.Method == coffer.MethodSMS {
+		code = newDigitCode(6)
+		c.Salt = newSalt()
+		c.CodeHash = saltedHash(c.Salt, code)
+	}
+	if purpose == coffer.PurposeTransfer && m.generator != nil {
+		var t coffer.TransferRequest
+		json.Unmarshal([]byte(body), &t)
+		c.Challenge = s.transferChallenge(c.ID, &t)
+	}
+	if err := s.store.CreateConfirmation(ctx, c); err != nil {
+		return nil, err
+	}
+	if code != "" {
+		if err := s.sendSMS(ctx, m.phone.Phone, strings.ReplaceAll(smsText, "{code}", code)); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// transferChallenge derives the OCRA challenge of a transfer from what it
+// pays and to whom, so the member's generator shows and binds them:
+// "<payee purse>/<amount>/<number>", the number tied to the confirmation
+// and transfer IDs. A changed payee or amount changes the challenge.
+func (s *Service) transferChallenge(confirmationID string, t *coffer.TransferRequest) string {
+	h := sha256.Sum256([]byte(confirmationID + "\x00" + t.TransferID + "\x00" + t.From + "\x00" + t.To + "\x00" + fmt.Sprint(t.Amount)))
+	n := binary.BigEndian.Uint64(h[:8]) % 100000000
+	cur, _ := s.CurrencyOfPurse(context.Background(), t.From)
+	amount := fmt.Sprint(t.Amount)
+	if cur != nil {
+		amount = coffer.FormatAmount(t.Amount, cur.Decimals) + cur.Code
+	}
+	return fmt.Sprintf("%s/%s/%08d", t.To, amount, n)
+}
+
+func (s *Service) pendingOf(m *memberFactors, c *coffer.Confirmation) *Pending {
+	p := &Pending{ID: c.ID, Purpose: c.Purpose, Method: c.Method, Methods: m.methods(c.Purpose, true),
+		Challenge: c.Challenge, ExpiresAt: c.ExpiresAt}
+	if c.Purpose == coffer.PurposeTransfer {
+		p.TransferID = c.Ref
+	}
+	return p
+}
+
+// loginChallenge is called after a correct password. It returns a
+// ECONFIRMATIONREQUIRED error carrying the challenge when the member's
+// policy wants a second factor, and nil when the password is enough.
+func (s *Service) loginChallenge(ctx context.Context, memberID, ip, ua string) error {
+	m, err := s.memberFactors(ctx, memberID)
+	if err != nil {
+		return err
+	}
+	if !m.any() || m.policy.Login != coffer.LoginSecondFactor {
+		return nil
+	}
+	b, _ := json.Marshal(map[string]string{"ip": ip, "user_agent": ua})
+	c, err := s.newConfirmation(ctx, m, memberID, coffer.PurposeLogin, "", string(b),
+		"coffer: your login code is {code}. It is valid for 5 minutes. Never tell it to anyone.")
+	if err != nil {
+		return err
+	}
+	s.audit(ctx, coffer.AuditLoginChallenged, memberID, map[string]any{"ip": ip, "challenge_id": c.ID})
+	return pendingError(s.pendingOf(m, c), "Enter a one-time code to finish logging in.")
+}
+
+// ConfirmLogin answers a login challenge and opens the session.
+// Errors: ENOTFOUND, ECONFIRMATIONFAILED, ECONFIRMATIONVOID.
+func (s *Service) ConfirmLogin(ctx context.Context, challengeID, code, ip, ua string) (string, *coffer.Session, error) {
+	c, err := s.store.Confirmation(ctx, challengeID)
+	if coffer.ErrorCode(err) == coffer.ENOTFOUND || (err == nil && c.Purpose != coffer.PurposeLogin) {
+		return "", nil, coffer.Errorf(coffer.ENOTFOUND, "There is no such login challenge.")
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	won, err := s.answer(ctx, c, code)
+	if err != nil {
+		return "", nil, err
+	}
+	if !won {
+		return "", nil, errVoid(nil)
+	}
+	token, sess, err := s.openSession(ctx, c.MemberID, ip, ua)
+	if err == nil {
+		s.audit(ctx, coffer.AuditLoginSucceeded, c.MemberID, map[string]any{"ip": ip, "session_id": sess.ID, "method": "password+second_factor"})
+	}
+	return token, sess, err
+}
+
+// needsConfirmation applies the member's policy to a transfer.
+func (s *Service) needsConfirmation(ctx context.Context, m *memberFactors, req *coffer.TransferRequest, strong bool) (bool, error) {
+	p := m.policy
+	if strong && !p.ConfirmSigned {
+		return false, nil
+	}
+	for _, x := range p.ExemptPayees {
+		if x == req.To {
+			return false, nil
+		}
+	}
+	switch p.Transfers {
+	case coffer.TransfersNever:
+		return false, nil
+	case coffer.TransfersAbove:
+		cur, err := s.CurrencyOfPurse(ctx, req.From)
+		if err != nil {
+			return false, err
+		}
+		limit, err := coffer.ParseAmount(p.Threshold, cur.Decimals)
+		if err != nil {
+			return true, nil
+		}
+		return req.Amount > limit, nil
+	case coffer.TransfersNewPayee:
+		paid, err := s.store.PaidBefore(ctx, req.Sender, req.To)
+		return !paid, err
+	}
+	return true, nil
+}
+
+// gateTransfer decides whether a validated transfer may go to the ledger
+// now. It returns nil to go ahead, or ECONFIRMATIONREQUIRED with the
+// pending transfer, or EIDEMPOTENCYCONFLICT when the transfer ID waits for
+// confirmation with another body.
+func (s *Service) gateTransfer(ctx context.Context, req *coffer.TransferRequest, strong, resend bool) error {
+	m, err := s.memberFactors(ctx, req.Sender)
+	if err != nil {
+		return err
+	}
+	if !m.any() {
+		if s.cfg.Factors.RequireSecondFactor && !strong {
+			return coffer.Errorf(coffer.ECONFIRMATIONREQUIRED, "This server requires a second factor for transfers: add a phone or a code generator under /v1/security first.")
+		}
+		return nil
+	}
+	need, err := s.needsConfirmation(ctx, m, req, strong)
+	if err != nil || !need {
+		return err
+	}
+	// Already applied (or applied by a confirm): let the engine answer
+	// the retry or the conflict.
+	if t, err := s.store.Transfer(ctx, req.Sender, req.TransferID, req.From); err == nil && t.Sender == req.Sender {
+		return nil
+	} else if err != nil && coffer.ErrorCode(err) != coffer.ENOTFOUND {
+		return err
+	}
+	if err := s.precheck(ctx, req); err != nil {
+		return err
+	}
+	body, _ := json.Marshal(req)
+	c, err := s.store.ConfirmationByRef(ctx, req.Sender, coffer.PurposeTransfer, req.TransferID)
+	if err == nil && c.State == coffer.ConfirmPending && !c.Live(s.now()) {
+		// Expired unconfirmed: it moved nothing; the ID is free again.
+		if _, err := s.store.FinishConfirmation(ctx, c.ID, coffer.ConfirmExpired); err != nil {
+			return err
+		}
+		c.State = coffer.ConfirmExpired
+	}
+	switch {
+	case coffer.ErrorCode(err) == coffer.ENOTFOUND:
+	case err != nil:
+		return err
+	case c.Body != string(body) && (c.State == coffer.ConfirmPending || c.State == coffer.ConfirmDone):
+		return coffer.Errorf(coffer.EIDEMPOTENCYCONFLICT, "Transfer ID %s is already used for a different transfer.", req.TransferID)
+	case c.State == coffer.ConfirmDone:
+		return nil // confirmed: the engine applies it or answers the replay
+	case c.Live(s.now()):
+		if resend && c.CodeHash != nil && m.phone != nil {
+			code := newDigitCode(6)
+			salt := newSalt()
+			if ok, err := s.store.ResendConfirmation(ctx, c.ID, salt, saltedHash(salt, code), s.now().Add(coffer.ConfirmationTTL)); err != nil {
+				return err
+			} else if ok {
+				if err := s.sendSMS(ctx, m.phone.Phone, s.transferSMS(ctx, req, code)); err != nil {
+					return err
+				}
+				c, _ = s.store.Confirmation(ctx, c.ID)
+			}
+		}
+		return pendingError(s.pendingOf(m, c), "Confirm the transfer with a one-time code.")
+	}
+	c, err = s.newConfirmation(ctx, m, req.Sender, coffer.PurposeTransfer, req.TransferID, string(body), s.transferSMS(ctx, req, "{code}"))
+	if coffer.ErrorCode(err) == coffer.ECONFLICT {
+		// A parallel identical request created it first: answer the same.
+		return s.gateTransfer(ctx, req, strong, false)
+	}
+	if err != nil {
+		return err
+	}
+	s.audit(ctx, coffer.AuditTransferPending, req.Sender, map[string]any{"transfer_id": req.TransferID, "confirmation_id": c.ID, "method": c.Method})
+	return pendingError(s.pendingOf(m, c), "Confirm the transfer with a one-time code.")
+}
+
+// precheck refuses, before asking for a code, a transfer the ledger would
+// refuse anyway for its shape: the same codes and texts as the engine.
+// Balances and limits are left to the engine, which sees them in order.
+func (s *Service) precheck(ctx context.Context, req *coffer.TransferRequest) error {
+	if req.From == req.To {
+		return coffer.Errorf(coffer.ESAMEPURSE, "The sending and receiving purse must differ.")
+	}
+	from, err := s.store.Purse(ctx, req.From)
+	if coffer.ErrorCode(err) == coffer.EPURSENOTFOUND {
+		return coffer.Errorf(coffer.EPURSENOTFOUND, "Purse %s does not exist.", req.From)
+	} else if err != nil {
+		return err
+	}
+	if from.Owner != req.Sender {
+		return coffer.Errorf(coffer.EFORBIDDEN, "Purse %s is not yours.", req.From)
+	}
+	to, err := s.store.Purse(ctx, req.To)
+	if coffer.ErrorCode(err) == coffer.EPURSENOTFOUND {
+		return coffer.Errorf(coffer.EPURSENOTFOUND, "Purse %s does not exist.", req.To)
+	} else if err != nil {
+		return err
+	}
+	if from.Currency != to.Currency {
+		return coffer.Errorf(coffer.ECURRENCYMISMATCH, "Purse %s holds %s and purse %s holds %s.", from.Number, from.Currency, to.Number, to.Currency)
+	}
+	if req.Amount <= 0 || req.Amount > coffer.MaxAmount {
+		return coffer.Errorf(coffer.EINVALIDAMOUNT, "The amount is out of range.")
+	}
+	return nil
+}
+
+func (s *Service) transferSMS(ctx context.Context, req *coffer.TransferRequest, code string) string {
+	amount := fmt.Sprint(req.Amount)
+	if cur, err := s.CurrencyOfPurse(ctx, req.From); err == nil {
+		amount = coffer.FormatAmount(req.Amount, cur.Decimals) + " " + cur.Code
+	}
+	return "coffer: code " + code + " confirms paying " + amount + " to " + req.To + ". Valid for 5 minutes. Never tell it to anyone."
+}
+
+// ConfirmTransfer answers a pending transfer's confirmation and applies
+// the transfer through the ledger engine with its transfer ID, so a retry
+// after success returns the applied transfer (replayed true).
+// Errors: ENOTFOUND, ECONFIRMATIONFAILED, ECONFIRMATIONVOID and those of
+// Transfer.
+func (s *Service) ConfirmTransfer(ctx context.Context, memberID, transferID, code string) (*coffer.Transfer, bool, error) {
+	c, err := s.store.ConfirmationByRef(ctx, memberID, coffer.PurposeTransfer, transferID)
+	if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+		return nil, false, coffer.Errorf(coffer.ENOTFOUND, "No transfer %s waits for confirmation.", transferID)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if c.State != coffer.ConfirmDone {
+		won, err := s.answer(ctx, c, code)
+		if err != nil {
+			return nil, false, err
+		}
+		if !won {
+			// Another request confirmed it at the same moment, or voided it.
+			if c, err = s.store.Confirmation(ctx, c.ID); err != nil {
+				return nil, false, err
+			}
+			if c.State != coffer.ConfirmDone {
+				return nil, false, errVoid(nil)
+			}
+		}
+	}
+	var req coffer.TransferRequest
+	if err := json.Unmarshal([]byte(c.Body), &req); err != nil {
+		return nil, false, fmt.Errorf("confirm transfer: %w", err)
+	}
+	res := s.engine.Submit(ctx, &req)
+	if res.Err != nil && ctx.Err() != nil {
+		return nil, false, &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The request ended before the transfer was confirmed; retry to learn its outcome.", Err: res.Err}
+	}
+	return res.Transfer, res.Replayed, res.Err
+}
+
+// RequireConfirmation checks that a sensitive action by a member (changing
+// a security setting, adding a key, phone or generator, turning
+// confirmation off) carries a valid confirmation by an already enrolled
+// factor. proof is what the client sent in the Coffer-Confirmation header:
+// "<confirmation_id>:<code>". A member without any factor (bootstrap) needs
+// none. Without a valid proof it creates a confirmation for the action and
+// returns ECONFIRMATIONREQUIRED carrying a *Pending.
+// Errors: ECONFIRMATIONREQUIRED, ECONFIRMATIONFAILED, ECONFIRMATIONVOID.
+func (s *Service) RequireConfirmation(ctx context.Context, memberID, action, proof string) error {
+	m, err := s.memberFactors(ctx, memberID)
+	if err != nil {
+		return err
+	}
+	if !m.any() {
+		return nil
+	}
+	ref := "stepup:" + action
+	if id, code, ok := strings.Cut(strings.TrimSpace(proof), ":"); ok {
+		c, err := s.store.Confirmation(ctx, strings.TrimSpace(id))
+		if err == nil && c.MemberID == memberID && c.Purpose == coffer.PurposeAction && c.Ref == ref {
+			won, err := s.answer(ctx, c, code)
+			if err != nil {
+				return err
+			}
+			if won {
+				return nil
+			}
+			return errVoid(nil)
+		} else if err != nil && coffer.ErrorCode(err) != coffer.ENOTFOUND {
+			return err
+		}
+	}
+	if old, err := s.store.ConfirmationByRef(ctx, memberID, coffer.PurposeAction, ref); err == nil && old.State == coffer.ConfirmPending {
+		if _, err := s.store.FinishConfirmation(ctx, old.ID, coffer.ConfirmExpired); err != nil {
+			return err
+		}
+	}
+	c, err := s.newConfirmation(ctx, m, memberID, coffer.PurposeAction, ref, "{}",
+		"coffer: your code to confirm a change of your security settings ("+action+") is {code}. Valid for 5 minutes.")
+	if err != nil {
+		return err
+	}
+	p := s.pendingOf(m, c)
+	return pendingError(p, "This change needs a confirmation: repeat the request with the header Coffer-Confirmation: "+c.ID+":<code>, the code from your "+strings.Join(p.Methods, ", ")+".")
+}
+
+// IsPending returns the pending confirmation an error carries.
+func IsPending(err error) (*Pending, bool) {
+	var p *Pending
+	ok := errors.As(err, &p)
+	return p, ok
+}

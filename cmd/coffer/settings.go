@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/coffer-money/coffer/client"
+	"github.com/coffer-money/coffer/mail"
+)
+
+const securityHelp = `  security ip-ranges                     list the allowed IP ranges (none: any address)
+  security ip-ranges set CIDR...         allow only these ranges (e.g. 203.0.113.0/24 2001:db8::/32)
+  security ip-ranges clear               allow any address again
+  security unblock --member ID --code C  allow this address with the code e-mailed after a refused login
+  security notifications [--login on|off] [--incoming-payment on|off] [--security on|off]
+  security log [--limit N]               the security log, newest first
+A change the server asks to confirm is repeated with --confirm CONFIRMATION_ID:CODE.`
+
+// confirmed returns the command's context carrying the confirmation given
+// with --confirm CONFIRMATION_ID:CODE, for a change the server asked to
+// confirm.
+func confirmed(a *app, cmd, confirm string) (context.Context, error) {
+	if confirm == "" {
+		return a.ctx, nil
+	}
+	id, code, ok := strings.Cut(confirm, ":")
+	if !ok {
+		return nil, &usageError{msg: cmd + ": --confirm wants CONFIRMATION_ID:CODE", cmd: cmd}
+	}
+	return client.WithConfirmation(a.ctx, id, code), nil
+}
+
+func cmdSecurity(a *app, args []string) error {
+	fs := a.flags("security")
+	confirm := fs.String("confirm", "", "CONFIRMATION_ID:CODE answering a confirmation the server asked for")
+	member := fs.String("member", "", "member ID (unblock)")
+	code := fs.String("code", "", "unblock code from the e-mail (unblock)")
+	limit := fs.Int("limit", 50, "events to show (log)")
+	var login, incoming, security *bool
+	onOff := func(dst **bool) func(string) error {
+		return func(s string) error {
+			switch strings.ToLower(s) {
+			case "on", "true", "yes", "1":
+				v := true
+				*dst = &v
+			case "off", "false", "no", "0":
+				v := false
+				*dst = &v
+			default:
+				return fmt.Errorf("want on or off, not %q", s)
+			}
+			return nil
+		}
+	}
+	fs.Func("login", "e-mail on a login from a new address: on or off (notifications)", onOff(&login))
+	fs.Func("incoming-payment", "e-mail on incoming payments: on or off (notifications)", onOff(&incoming))
+	fs.Func("security", "e-mail on security events: on or off (notifications)", onOff(&security))
+	pos, err := a.parse(fs, "security", args, 1, -1)
+	if err != nil {
+		return err
+	}
+	ctx, err := confirmed(a, "security", *confirm)
+	if err != nil {
+		return err
+	}
+	switch pos[0] {
+	case "ip-ranges":
+		return securityIPRanges(a, ctx, pos[1:])
+	case "unblock":
+		if *member == "" || *code == "" {
+			return &usageError{msg: "security unblock: --member and --code are required", cmd: "security"}
+		}
+		c, err := a.optionalSession()
+		if err != nil {
+			return err
+		}
+		added, err := c.Unblock(a.ctx, *member, *code)
+		if err != nil {
+			return a.explain(err, c.BaseURL(), *member)
+		}
+		fmt.Fprintf(a.stdout, "Allowed %s.\n", added)
+		return nil
+	case "notifications":
+		c, cr, err := a.session()
+		if err != nil {
+			return err
+		}
+		var n *client.Notifications
+		if login == nil && incoming == nil && security == nil {
+			n, err = c.Notifications(a.ctx)
+		} else {
+			n, err = c.SetNotifications(ctx, client.NotificationsUpdate{Login: login, IncomingPayment: incoming, Security: security})
+		}
+		if err != nil {
+			return a.explain(err, c.BaseURL(), cr.MemberID)
+		}
+		if a.json {
+			return a.printJSON(n)
+		}
+		word := map[bool]string{true: "on", false: "off"}
+		fmt.Fprintf(a.stdout, "login from a new address  %s\nincoming payments         %s\nsecurity events           %s\n",
+			word[n.Login], word[n.IncomingPayment], word[n.Security])
+		return nil
+	case "log":
+		c, cr, err := a.session()
+		if err != nil {
+			return err
+		}
+		events, _, err := c.SecurityEvents(a.ctx, *limit, "")
+		if err != nil {
+			return a.explain(err, c.BaseURL(), cr.MemberID)
+		}
+		if a.json {
+			return a.printJSON(events)
+		}
+		tw := a.table()
+		fmt.Fprintln(tw, "TIME\tEVENT\tDETAIL")
+		for _, e := range events {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", humanTime(e.At), e.Kind, oneLine(string(e.Detail)))
+		}
+		return tw.Flush()
+	}
+	return &usageError{msg: fmt.Sprintf("security: unknown subcommand %q", pos[0]), cmd: "security"}
+}
+
+func securityIPRanges(a *app, ctx context.Context, args []string) error {
+	c, cr, err := a.session()
+	if err != nil {
+		return err
+	}
+	var r *client.IPRanges
+	switch {
+	case len(args) == 0:
+		r, err = c.IPRanges(a.ctx)
+	case args[0] == "clear" && len(args) == 1:
+		r, err = c.SetIPRanges(ctx, nil)
+	case args[0] == "set" && len(args) > 1:
+		r, err = c.SetIPRanges(ctx, args[1:])
+	default:
+		return &usageError{msg: "security ip-ranges: use no argument, 'set CIDR...' or 'clear'", cmd: "security"}
+	}
+	if err != nil {
+		return a.explain(err, c.BaseURL(), cr.MemberID)
+	}
+	if a.json {
+		return a.printJSON(r)
+	}
+	if len(r.IPRanges) == 0 {
+		fmt.Fprintln(a.stdout, "Any address may be used (no IP ranges set).")
+	}
+	for _, p := range r.IPRanges {
+		fmt.Fprintln(a.stdout, p)
+	}
+	if r.YourIP != "" {
+		fmt.Fprintf(a.stdout, "(the server sees you at %s)\n", r.YourIP)
+	}
+	return nil
+}
+
+// cmdPurseLimits is "coffer purse limits PURSE [--per-transfer A]
+// [--per-day A] [--per-month A]"; "none" removes a limit, a flag left out
+// keeps it.
+func cmdPurseLimits(a *app, args []string) error {
+	fs := a.flags("purse")
+	confirm := fs.String("confirm", "", "CONFIRMATION_ID:CODE answering a confirmation the server asked for (raising a limit)")
+	var set [3]*string
+	for i, name := range []string{"per-transfer", "per-day", "per-month"} {
+		fs.Func(name, "limit as a decimal amount, or none", func(s string) error {
+			set[i] = &s
+			return nil
+		})
+	}
+	pos, err := a.parse(fs, "purse", args, 1, 1)
+	if err != nil {
+		return err
+	}
+	ctx, err := confirmed(a, "purse", *confirm)
+	if err != nil {
+		return err
+	}
+	c, cr, err := a.session()
+	if err != nil {
+		return err
+	}
+	l, err := c.PurseLimits(a.ctx, pos[0])
+	if err == nil && (set[0] != nil || set[1] != nil || set[2] != nil) {
+		u := client.LimitsUpdate{PerTransfer: l.PerTransfer, PerDay: l.PerDay, PerMonth: l.PerMonth}
+		for i, dst := range []**string{&u.PerTransfer, &u.PerDay, &u.PerMonth} {
+			if set[i] == nil {
+				continue
+			}
+			if strings.EqualFold(*set[i], "none") {
+				*dst = nil
+			} else {
+				*dst = set[i]
+			}
+		}
+		l, err = c.SetPurseLimits(ctx, pos[0], u)
+	}
+	if err != nil {
+		return a.explain(err, c.BaseURL(), cr.MemberID)
+	}
+	if a.json {
+		return a.printJSON(l)
+	}
+	show := func(v *string) string {
+		if v == nil {
+			return "none"
+		}
+		return *v + " " + l.Currency
+	}
+	fmt.Fprintf(a.stdout, "purse %s\nper transfer  %s\nper day       %s   (spent today %s, remaining %s)\nper month     %s   (spent this month %s, remaining %s)\n",
+		l.Purse, show(l.PerTransfer), show(l.PerDay), l.SpentToday, show(l.RemainingToday),
+		show(l.PerMonth), l.SpentThisMonth, show(l.RemainingThisMonth))
+	return nil
+}
+
+// devMail is "coffer dev mail --data DIR [-n N]": the last messages of the
+// development outbox of a server running on DIR.
+func devMail(a *app, args []string) error {
+	fs := a.flags("dev")
+	data := fs.String("data", "./coffer-data", "the server's data directory")
+	n := fs.Int("n", 1, "how many of the last messages to show")
+	if _, err := a.parse(fs, "dev", args, 0, 0); err != nil {
+		return err
+	}
+	msgs, err := mail.ReadOutbox(mail.OutboxPath(*data))
+	if err != nil {
+		return err
+	}
+	if len(msgs) == 0 {
+		return fmt.Errorf("the outbox %s is empty", mail.OutboxPath(*data))
+	}
+	for _, m := range msgs[max(0, len(msgs)-*n):] {
+		fmt.Fprint(a.stdout, strings.TrimLeft(m, "\n"))
+	}
+	return nil
+}
+
+// cmdDevMail adds "coffer dev mail" to the dev tools.
+func cmdDevMail(a *app, args []string) error {
+	if len(args) > 0 && args[0] == "mail" {
+		return devMail(a, args[1:])
+	}
+	return cmdDev(a, args)
+}

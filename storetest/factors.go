@@ -1,0 +1,138 @@
+package storetest
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coffer-money/coffer"
+)
+
+func testFactors(t *testing.T, s coffer.Store) {
+	a := member(t, s, "", "").ID
+	now := time.Now().UTC().Truncate(time.Millisecond)
+
+	t.Run("PutDeleteFactor", func(t *testing.T) {
+		f := &coffer.Factor{MemberID: a, Kind: coffer.FactorGenerator, Secret: []byte("sealed"), CreatedAt: now}
+		if err := s.PutFactor(ctx, f, coffer.NewAuditEvent(now, coffer.AuditFactorEnrolled, a, nil)); err != nil {
+			t.Fatal(err)
+		}
+		f.Verified, f.VerifiedAt = true, now
+		if err := s.PutFactor(ctx, f, nil); err != nil {
+			t.Fatal(err)
+		}
+		list, err := s.Factors(ctx, a)
+		if err != nil || len(list) != 1 || !list[0].Verified || string(list[0].Secret) != "sealed" {
+			t.Fatalf("got %+v, %v; want one verified generator", list, err)
+		}
+		if ok, err := s.AdvanceStep(ctx, a, 100); !ok || err != nil {
+			t.Fatalf("AdvanceStep(100) = %v, %v; want true", ok, err)
+		}
+		for _, step := range []int64{100, 99} {
+			if ok, err := s.AdvanceStep(ctx, a, step); ok || err != nil {
+				t.Fatalf("AdvanceStep(%d) again = %v, %v; want false", step, ok, err)
+			}
+		}
+		if err := s.DeleteFactor(ctx, a, coffer.FactorPhone, nil); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+			t.Fatalf("DeleteFactor of a missing factor: got %v, want not_found", err)
+		}
+		if err := s.DeleteFactor(ctx, a, coffer.FactorGenerator, nil); err != nil {
+			t.Fatal(err)
+		}
+		if list, _ := s.Factors(ctx, a); len(list) != 0 {
+			t.Fatalf("got %d factors after delete, want 0", len(list))
+		}
+	})
+
+	t.Run("RecoveryCodes", func(t *testing.T) {
+		codes := []*coffer.RecoveryCode{{Salt: []byte("s1"), Hash: []byte("h1")}, {Salt: []byte("s2"), Hash: []byte("h2")}}
+		if err := s.SetRecoveryCodes(ctx, a, codes, nil); err != nil {
+			t.Fatal(err)
+		}
+		list, err := s.RecoveryCodes(ctx, a)
+		if err != nil || len(list) != 2 {
+			t.Fatalf("got %d codes, %v; want 2", len(list), err)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins := 0
+		for range 8 {
+			wg.Go(func() {
+				ok, err := s.UseRecoveryCode(ctx, a, list[0].ID, now, coffer.NewAuditEvent(now, coffer.AuditRecoveryCodeUsed, a, nil))
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Fatalf("a recovery code was used %d times, want 1", wins)
+		}
+		if list, _ := s.RecoveryCodes(ctx, a); len(list) != 1 {
+			t.Fatalf("got %d unused codes, want 1", len(list))
+		}
+	})
+
+	t.Run("Confirmations", func(t *testing.T) {
+		c := &coffer.Confirmation{ID: coffer.NewConfirmationID(), MemberID: a, Purpose: coffer.PurposeTransfer, Ref: "t1",
+			Body: "{}", Method: coffer.MethodSMS, Salt: []byte("s"), CodeHash: []byte("h"), State: coffer.ConfirmPending,
+			CreatedAt: now, ExpiresAt: now.Add(coffer.ConfirmationTTL)}
+		if err := s.CreateConfirmation(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		dup := *c
+		dup.ID = coffer.NewConfirmationID()
+		if err := s.CreateConfirmation(ctx, &dup); coffer.ErrorCode(err) != coffer.ECONFLICT {
+			t.Fatalf("second pending confirmation: got %v, want conflict", err)
+		}
+		got, err := s.ConfirmationByRef(ctx, a, coffer.PurposeTransfer, "t1")
+		if err != nil || got.ID != c.ID || !got.ExpiresAt.Equal(c.ExpiresAt) {
+			t.Fatalf("got %+v, %v", got, err)
+		}
+		for i := 1; i <= coffer.MaxConfirmAttempts; i++ {
+			got, err = s.FailConfirmation(ctx, c.ID, coffer.MaxConfirmAttempts, coffer.NewAuditEvent(now, coffer.AuditConfirmationVoid, a, nil))
+			if err != nil || got.Attempts != i {
+				t.Fatalf("attempt %d: got %+v, %v", i, got, err)
+			}
+		}
+		if got.State != coffer.ConfirmVoid {
+			t.Fatalf("state after %d failures: got %q, want void", coffer.MaxConfirmAttempts, got.State)
+		}
+		if ok, _ := s.FinishConfirmation(ctx, c.ID, coffer.ConfirmDone); ok {
+			t.Fatal("a void confirmation was finished")
+		}
+		dup.ID = coffer.NewConfirmationID()
+		if err := s.CreateConfirmation(ctx, &dup); err != nil {
+			t.Fatalf("new confirmation after a void one: %v", err)
+		}
+		if ok, err := s.ResendConfirmation(ctx, dup.ID, []byte("s2"), []byte("h2"), now.Add(time.Hour)); !ok || err != nil {
+			t.Fatalf("ResendConfirmation = %v, %v", ok, err)
+		}
+		if ok, _ := s.FinishConfirmation(ctx, dup.ID, coffer.ConfirmDone); !ok {
+			t.Fatal("FinishConfirmation of a pending confirmation reported false")
+		}
+		if _, err := s.Confirmation(ctx, "cnf_none"); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+			t.Fatalf("unknown confirmation: got %v, want not_found", err)
+		}
+	})
+
+	t.Run("Policy", func(t *testing.T) {
+		if p, err := s.Policy(ctx, a); p != nil || err != nil {
+			t.Fatalf("got %+v, %v; want nil", p, err)
+		}
+		p := coffer.DefaultPolicy()
+		p.Transfers, p.Threshold, p.ExemptPayees = coffer.TransfersAbove, "10.00", []string{"Z123456789012"}
+		if err := s.SetPolicy(ctx, a, p, nil); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Policy(ctx, a)
+		if err != nil || got.Transfers != coffer.TransfersAbove || got.Threshold != "10.00" || len(got.ExemptPayees) != 1 {
+			t.Fatalf("got %+v, %v", got, err)
+		}
+	})
+}

@@ -156,9 +156,19 @@ func sealKeyFile(k *keyFile, passphrase string, workFactor int) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	r, err := age.NewScryptRecipient(passphrase)
+	out, err := sealWithPassphrase(plain, passphrase, workFactor)
 	if err != nil {
 		return nil, fmt.Errorf("encrypt key file: %w", err)
+	}
+	return out, nil
+}
+
+// sealWithPassphrase encrypts plain to passphrase with age's scrypt
+// recipient, ASCII-armored, so the standard age tool opens it.
+func sealWithPassphrase(plain []byte, passphrase string, workFactor int) ([]byte, error) {
+	r, err := age.NewScryptRecipient(passphrase)
+	if err != nil {
+		return nil, err
 	}
 	if workFactor <= 0 {
 		workFactor = defaultWorkFactor
@@ -168,16 +178,16 @@ func sealKeyFile(k *keyFile, passphrase string, workFactor int) ([]byte, error) 
 	aw := armor.NewWriter(&out)
 	w, err := age.Encrypt(aw, r)
 	if err != nil {
-		return nil, fmt.Errorf("encrypt key file: %w", err)
+		return nil, err
 	}
 	if _, err := w.Write(plain); err != nil {
-		return nil, fmt.Errorf("encrypt key file: %w", err)
+		return nil, err
 	}
 	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("encrypt key file: %w", err)
+		return nil, err
 	}
 	if err := aw.Close(); err != nil {
-		return nil, fmt.Errorf("encrypt key file: %w", err)
+		return nil, err
 	}
 	return out.Bytes(), nil
 }

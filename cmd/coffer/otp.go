@@ -197,26 +197,9 @@ func (a *app) loadCredentials() (string, error) {
 }
 
 func sealSeed(seed []byte, pass string, workFactor int) ([]byte, error) {
-	r, err := age.NewScryptRecipient(pass)
+	out, err := sealWithPassphrase(seed, pass, workFactor)
 	if err != nil {
 		return nil, fmt.Errorf("encrypt seed: %w", err)
 	}
-	if workFactor <= 0 {
-		workFactor = defaultWorkFactor
-	}
-	r.SetWorkFactor(workFactor)
-	var out bytes.Buffer
-	aw := armor.NewWriter(&out)
-	w, err := age.Encrypt(aw, r)
-	if err != nil {
-		return nil, fmt.Errorf("encrypt seed: %w", err)
-	}
-	w.Write(seed)
-	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("encrypt seed: %w", err)
-	}
-	if err := aw.Close(); err != nil {
-		return nil, fmt.Errorf("encrypt seed: %w", err)
-	}
-	return out.Bytes(), nil
+	return out, nil
 }

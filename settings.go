@@ -212,6 +212,9 @@ type SettingsStore interface {
 	// SeenIP records that the member used ip and reports whether it was the
 	// first time.
 	SeenIP(ctx context.Context, memberID, ip string, at time.Time) (bool, error)
+	// KnownIP reports, without recording anything, whether the member has
+	// logged in from ip before.
+	KnownIP(ctx context.Context, memberID, ip string) (bool, error)
 
 	// PurseLimits returns a purse's outgoing limits, nil when it has none.
 	PurseLimits(ctx context.Context, purse string) (*PurseLimits, error)

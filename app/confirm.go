@@ -222,8 +222,19 @@ func (s *Service) loginChallenge(ctx context.Context, memberID, ip, ua string) e
 	if err != nil {
 		return err
 	}
-	if !m.any() || m.policy.Login != coffer.LoginSecondFactor {
+	if !m.any() {
 		return nil
+	}
+	if m.policy.Login != coffer.LoginSecondFactor {
+		// Password alone is the member's choice, except from an address
+		// never seen before when they asked for new-device activation.
+		newDevice, err := s.unknownDevice(ctx, memberID, ip)
+		if err != nil {
+			return err
+		}
+		if !newDevice {
+			return nil
+		}
 	}
 	b, _ := json.Marshal(map[string]string{"ip": ip, "user_agent": ua})
 	c, err := s.newConfirmation(ctx, m, memberID, coffer.PurposeLogin, "", string(b),
@@ -255,6 +266,7 @@ func (s *Service) ConfirmLogin(ctx context.Context, challengeID, code, ip, ua st
 	token, sess, err := s.openSession(ctx, c.MemberID, ip, ua)
 	if err == nil {
 		s.audit(ctx, coffer.AuditLoginSucceeded, c.MemberID, map[string]any{"ip": ip, "session_id": sess.ID, "method": "password+second_factor"})
+		s.loginSucceeded(ctx, c.MemberID, ip, "password+second_factor")
 	}
 	return token, sess, err
 }

@@ -343,3 +343,45 @@ func (s *Service) SetPurseLimits(ctx context.Context, a Actor, purse string, in 
 			p.Number, show(n.PerTransfer), show(n.PerDay), show(n.PerMonth), a.IP, a.Method))
 	return s.PurseLimits(ctx, a.MemberID, p.Number)
 }
+
+// unknownDevice reports whether a login from ip needs activation: the member
+// turned new-device confirmation on and has never logged in from ip.
+func (s *Service) unknownDevice(ctx context.Context, memberID, ip string) (bool, error) {
+	st, err := s.settings(ctx, memberID)
+	if err != nil {
+		return false, err
+	}
+	if !st.st.NewDeviceConfirmation {
+		return false, nil
+	}
+	known, err := s.store.KnownIP(ctx, memberID, ip)
+	return !known, err
+}
+
+// SetNewDeviceConfirmation turns new-device activation on or off: with it
+// on, a login from an address the member never logged in from needs a
+// one-time code from an enrolled factor even when the password alone is
+// otherwise enough. Turning it on needs an enrolled factor; both ways need
+// a confirmation. Errors: EINVALID, ECONFIRMATIONREQUIRED.
+func (s *Service) SetNewDeviceConfirmation(ctx context.Context, a Actor, on bool) error {
+	if on {
+		m, err := s.memberFactors(ctx, a.MemberID)
+		if err != nil {
+			return err
+		}
+		if !m.any() {
+			return coffer.Errorf(coffer.EINVALID, "Enrol a second factor (a phone or a code generator) first: activation codes come from it.")
+		}
+	}
+	if err := s.RequireConfirmation(ctx, a.MemberID, "new_device.set", a.Proof); err != nil {
+		return err
+	}
+	if err := s.store.SetNewDeviceConfirmation(ctx, a.MemberID, on, s.now()); err != nil {
+		return err
+	}
+	s.forgetSettings(a.MemberID)
+	s.audit(ctx, coffer.AuditNewDeviceChanged, a.MemberID, a.detail(map[string]any{"enabled": on}))
+	s.securityMail(ctx, a.MemberID, "coffer: new-device confirmation changed",
+		fmt.Sprintf("New-device confirmation is now %v, changed from %s (%s).\n", on, a.IP, a.Method))
+	return nil
+}

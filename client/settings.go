@@ -54,6 +54,16 @@ func (c *Client) Unblock(ctx context.Context, memberID, code string) (string, er
 	return r.Added, nil
 }
 
+// SetNewDeviceConfirmation turns new-device activation on or off: with it
+// on, a login from an address never used before needs a one-time code.
+// Codes: invalid_request (no factor enrolled), confirmation_required.
+func (c *Client) SetNewDeviceConfirmation(ctx context.Context, on bool) error {
+	if _, err := c.do(ctx, http.MethodPut, "/v1/security/new-device", nil, map[string]bool{"enabled": on}, nil); err != nil {
+		return fmt.Errorf("set new-device confirmation: %w", err)
+	}
+	return nil
+}
+
 // Notifications are the e-mails a member chose.
 type Notifications struct {
 	Login           bool `json:"login"`

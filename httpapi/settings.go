@@ -18,6 +18,7 @@ func (s *Server) settingsRoutes(handle routeAdder) {
 	handle("GET /v1/security/ip-ranges", true, s.getIPRanges)
 	handle("PUT /v1/security/ip-ranges", true, s.putIPRanges)
 	handle("POST /v1/security/ip-ranges/unblock", false, s.unblock)
+	handle("PUT /v1/security/new-device", true, s.putNewDevice)
 	handle("GET /v1/security/notifications", true, s.getNotifications)
 	handle("PUT /v1/security/notifications", true, s.putNotifications)
 	handle("GET /v1/purses/{purse}/limits", true, s.getLimits)
@@ -37,7 +38,24 @@ func (s *Server) getSettings(w http.ResponseWriter, r *http.Request, p *Principa
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"ip_ranges": st.IPRanges, "notifications": notificationsJSON(st.Notify)})
+	return writeJSON(w, http.StatusOK, map[string]any{"ip_ranges": st.IPRanges, "notifications": notificationsJSON(st.Notify),
+		"new_device_confirmation": st.NewDeviceConfirmation})
+}
+
+func (s *Server) putNewDevice(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	var in struct {
+		Enabled *bool `json:"enabled"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	if in.Enabled == nil {
+		return coffer.Errorf(coffer.EINVALID, "enabled (true or false) is required.")
+	}
+	if err := s.svc.SetNewDeviceConfirmation(r.Context(), actor(r, p), *in.Enabled); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"new_device_confirmation": *in.Enabled})
 }
 
 func (s *Server) getIPRanges(w http.ResponseWriter, r *http.Request, p *Principal) error {

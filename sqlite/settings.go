@@ -105,6 +105,16 @@ func (db *DB) SetNewDeviceConfirmation(ctx context.Context, memberID string, on 
 	return db.updateSettings(ctx, "sqlite.SetNewDeviceConfirmation", "new_device = ?", at, on, memberID)
 }
 
+// KnownIP implements coffer.SettingsStore.
+func (db *DB) KnownIP(ctx context.Context, memberID, ip string) (bool, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM member_ips WHERE member_id = ? AND ip = ?`, memberID, ip).Scan(&n)
+	if err != nil {
+		return false, mapErr("sqlite.KnownIP", err)
+	}
+	return n > 0, nil
+}
+
 // SeenIP implements coffer.SettingsStore.
 func (db *DB) SeenIP(ctx context.Context, memberID, ip string, at time.Time) (bool, error) {
 	res, err := db.w.ExecContext(ctx, `INSERT INTO member_ips (member_id, ip, first_seen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, memberID, ip, ms(at))

@@ -58,10 +58,16 @@ func testSettings(t *testing.T, s coffer.Store) {
 		}
 	})
 	t.Run("SeenIP", func(t *testing.T) {
+		if known, err := s.KnownIP(ctx, m.ID, "192.0.2.1"); err != nil || known {
+			t.Fatalf("KnownIP before any login = %v, %v; want false", known, err)
+		}
 		for i, want := range []bool{true, false} {
 			if first, err := s.SeenIP(ctx, m.ID, "192.0.2.1", now); err != nil || first != want {
 				t.Fatalf("SeenIP #%d = %v, %v; want %v", i, first, err, want)
 			}
+		}
+		if known, err := s.KnownIP(ctx, m.ID, "192.0.2.1"); err != nil || !known {
+			t.Fatalf("KnownIP after a login = %v, %v; want true", known, err)
 		}
 	})
 	t.Run("Unblock", func(t *testing.T) {

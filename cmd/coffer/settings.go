@@ -13,6 +13,7 @@ const securityHelp = `  security ip-ranges                     list the allowed 
   security ip-ranges set CIDR...         allow only these ranges (e.g. 203.0.113.0/24 2001:db8::/32)
   security ip-ranges clear               allow any address again
   security unblock --member ID --code C  allow this address with the code e-mailed after a refused login
+  security new-device on|off             ask a one-time code for a login from an address never used before
   security notifications [--login on|off] [--incoming-payment on|off] [--security on|off]
   security log [--limit N]               the security log, newest first
 A change the server asks to confirm is repeated with --confirm CONFIRMATION_ID:CODE.`
@@ -80,6 +81,23 @@ func cmdSecurity(a *app, args []string) error {
 			return a.explain(err, c.BaseURL(), *member)
 		}
 		fmt.Fprintf(a.stdout, "Allowed %s.\n", added)
+		return nil
+	case "new-device":
+		if len(pos) != 2 {
+			return &usageError{msg: "security new-device: say on or off", cmd: "security"}
+		}
+		var on *bool
+		if err := onOff(&on)(pos[1]); err != nil {
+			return &usageError{msg: "security new-device: " + err.Error(), cmd: "security"}
+		}
+		c, cr, err := a.session()
+		if err != nil {
+			return err
+		}
+		if err := c.SetNewDeviceConfirmation(ctx, *on); err != nil {
+			return a.explain(err, c.BaseURL(), cr.MemberID)
+		}
+		fmt.Fprintf(a.stdout, "New-device confirmation is %s.\n", map[bool]string{true: "on", false: "off"}[*on])
 		return nil
 	case "notifications":
 		c, cr, err := a.session()

@@ -13,6 +13,12 @@ const securityHelp = `  security ip-ranges                     list the allowed 
   security ip-ranges set CIDR...         allow only these ranges (e.g. 203.0.113.0/24 2001:db8::/32)
   security ip-ranges clear               allow any address again
   security unblock --member ID --code C  allow this address with the code e-mailed after a refused login
+  security confirmation                  show when a second factor is asked for
+  security confirmation set KEY=VALUE... login=password|second_factor transfers=always|above|new_payee|never
+                                         threshold=AMOUNT exempt=PURSE,PURSE confirm_signed=on|off
+  security phone add +E164               add a phone for SMS codes (a code is sent to it)
+  security phone verify CODE             activate it with that code
+  security recovery-codes                replace the recovery codes with a new set, shown once
   security new-device on|off             ask a one-time code for a login from an address never used before
   security notifications [--login on|off] [--incoming-payment on|off] [--security on|off]
   security log [--limit N]               the security log, newest first
@@ -82,6 +88,23 @@ func cmdSecurity(a *app, args []string) error {
 		}
 		fmt.Fprintf(a.stdout, "Allowed %s.\n", added)
 		return nil
+	case "confirmation":
+		return securityPolicy(a, ctx, pos[1:])
+	case "phone":
+		return securityPhone(a, ctx, pos[1:])
+	case "recovery-codes":
+		if len(pos) != 1 {
+			return &usageError{msg: "security recovery-codes takes no argument", cmd: "security"}
+		}
+		c, cr, err := a.session()
+		if err != nil {
+			return err
+		}
+		codes, err := c.NewRecoveryCodes(ctx)
+		if err != nil {
+			return a.explain(err, c.BaseURL(), cr.MemberID)
+		}
+		return printRecoveryCodes(a, codes)
 	case "new-device":
 		if len(pos) != 2 {
 			return &usageError{msg: "security new-device: say on or off", cmd: "security"}
@@ -262,4 +285,104 @@ func cmdDevMail(a *app, args []string) error {
 		return devMail(a, args[1:])
 	}
 	return cmdDev(a, args)
+}
+
+func printRecoveryCodes(a *app, codes []string) error {
+	if a.json {
+		return a.printJSON(map[string]any{"recovery_codes": codes})
+	}
+	if len(codes) == 0 {
+		fmt.Fprintln(a.stdout, "Done.")
+		return nil
+	}
+	fmt.Fprintln(a.stdout, "Recovery codes (each works once; store them offline, they are not shown again):")
+	for _, c := range codes {
+		fmt.Fprintln(a.stdout, "  "+c)
+	}
+	return nil
+}
+
+func securityPhone(a *app, ctx context.Context, args []string) error {
+	if len(args) != 2 || (args[0] != "add" && args[0] != "verify") {
+		return &usageError{msg: "security phone: use 'add +E164' or 'verify CODE'", cmd: "security"}
+	}
+	c, cr, err := a.session()
+	if err != nil {
+		return err
+	}
+	if args[0] == "add" {
+		if err := c.AddPhone(ctx, args[1]); err != nil {
+			return a.explain(err, c.BaseURL(), cr.MemberID)
+		}
+		fmt.Fprintln(a.stdout, "A code was sent to the phone; finish with: coffer security phone verify CODE")
+		return nil
+	}
+	codes, err := c.VerifyPhone(a.ctx, args[1])
+	if err != nil {
+		return a.explain(err, c.BaseURL(), cr.MemberID)
+	}
+	fmt.Fprintln(a.stdout, "The phone is verified.")
+	return printRecoveryCodes(a, codes)
+}
+
+// securityPolicy shows or changes the confirmation policy. Changes are
+// KEY=VALUE words, so that they do not clash with the command's flags.
+func securityPolicy(a *app, ctx context.Context, args []string) error {
+	c, cr, err := a.session()
+	if err != nil {
+		return err
+	}
+	p, err := c.Policy(a.ctx)
+	if err != nil {
+		return a.explain(err, c.BaseURL(), cr.MemberID)
+	}
+	if len(args) > 0 {
+		if args[0] != "set" || len(args) == 1 {
+			return &usageError{msg: "security confirmation: use no argument, or 'set KEY=VALUE...'", cmd: "security"}
+		}
+		for _, kv := range args[1:] {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				return &usageError{msg: fmt.Sprintf("security confirmation set: %q is not KEY=VALUE", kv), cmd: "security"}
+			}
+			switch k {
+			case "login":
+				p.Login = v
+			case "transfers":
+				p.Transfers = v
+			case "threshold":
+				p.Threshold = v
+			case "exempt":
+				p.ExemptPayees = []string{}
+				for _, x := range strings.Split(v, ",") {
+					if x = strings.TrimSpace(x); x != "" {
+						p.ExemptPayees = append(p.ExemptPayees, x)
+					}
+				}
+			case "confirm_signed":
+				switch strings.ToLower(v) {
+				case "on", "true", "yes", "1":
+					p.ConfirmSigned = true
+				case "off", "false", "no", "0":
+					p.ConfirmSigned = false
+				default:
+					return &usageError{msg: "security confirmation set: confirm_signed is on or off", cmd: "security"}
+				}
+			default:
+				return &usageError{msg: fmt.Sprintf("security confirmation set: unknown key %q", k), cmd: "security"}
+			}
+		}
+		if p, err = c.SetPolicy(ctx, p); err != nil {
+			return a.explain(err, c.BaseURL(), cr.MemberID)
+		}
+	}
+	if a.json {
+		return a.printJSON(p)
+	}
+	fmt.Fprintf(a.stdout, "login              %s\ntransfers          %s", p.Login, p.Transfers)
+	if p.Threshold != "" {
+		fmt.Fprintf(a.stdout, " (above %s)", p.Threshold)
+	}
+	fmt.Fprintf(a.stdout, "\nexempt payees      %s\nconfirm signed     %v\n", strings.Join(p.ExemptPayees, ", "), p.ConfirmSigned)
+	return nil
 }

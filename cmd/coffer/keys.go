@@ -138,7 +138,7 @@ func (a *app) secretLine(envName, prompt string) (string, error) {
 			if fd == 0 {
 				a.keys.fdReader = a.input()
 			} else {
-				f := os.NewFile(uintptr(fd), "passphrase-fd")
+				f := openFD(fd)
 				if f == nil {
 					return "", usagef("--passphrase-fd %d is not an open file descriptor", fd)
 				}

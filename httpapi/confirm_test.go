@@ -393,7 +393,7 @@ func TestConfirm_StepUp(t *testing.T) {
 
 func TestConfirm_OathtoolEnrol(t *testing.T) {
 	if _, err := exec.LookPath("oathtool"); err != nil {
-		t.Skip("oathtool is not installed; skipping the cross-check with an independent generator")
+		missingTool(t, "oathtool is not installed; skipping the cross-check with an independent generator")
 	}
 	e := newConfirmEnv(t)
 	m, _ := e.funded(t)

@@ -58,7 +58,7 @@ func TestValidateTOTP(t *testing.T) {
 
 func TestValidateTOTP_Oathtool(t *testing.T) {
 	if _, err := exec.LookPath("oathtool"); err != nil {
-		t.Skip("oathtool is not installed; skipping the cross-check")
+		missingTool(t, "oathtool is not installed; skipping the cross-check")
 	}
 	key := NewSecret()
 	out, err := exec.Command("oathtool", "--totp", "-b", EncodeSecret(key)).Output()

@@ -105,7 +105,7 @@ func ageDecrypt(t *testing.T, age, file, passphrase string) ([]byte, string, err
 func TestKeyFile_AgeDecrypts(t *testing.T) {
 	age, err := exec.LookPath("age")
 	if err != nil {
-		t.Skip("the age tool is not installed (apt-get install age); skipping the check with an independent decrypter")
+		missingTool(t, "the age tool is not installed (apt-get install age); skipping the check with an independent decrypter")
 	}
 	s := newKeyServer(t, false)
 	k := newKeyKeeper(t, s.srv.URL)

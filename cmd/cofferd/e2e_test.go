@@ -769,7 +769,7 @@ func TestCofferd_Curl(t *testing.T) {
 	needBinaries(t)
 	curl, err := exec.LookPath("curl")
 	if err != nil {
-		t.Skip("curl is not on PATH")
+		missingTool(t, "curl is not on PATH")
 	}
 	t.Parallel()
 	s := startServer(t, t.TempDir())

@@ -105,11 +105,11 @@ func TestCofferd_SignedWithOpenSSL(t *testing.T) {
 	needBinaries(t)
 	openssl, err := exec.LookPath("openssl")
 	if err != nil {
-		t.Skip("openssl is not on PATH")
+		missingTool(t, "openssl is not on PATH")
 	}
 	curl, err := exec.LookPath("curl")
 	if err != nil {
-		t.Skip("curl is not on PATH")
+		missingTool(t, "curl is not on PATH")
 	}
 	t.Parallel()
 	data := t.TempDir()

@@ -231,11 +231,11 @@ func TestCofferd_CertificateCurl(t *testing.T) {
 	needBinaries(t)
 	curl, err := exec.LookPath("curl")
 	if err != nil {
-		t.Skip("curl is not on PATH")
+		missingTool(t, "curl is not on PATH")
 	}
 	openssl, err := exec.LookPath("openssl")
 	if err != nil {
-		t.Skip("openssl is not on PATH")
+		missingTool(t, "openssl is not on PATH")
 	}
 	t.Parallel()
 	f := newTLSFixture(t)

@@ -96,6 +96,13 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 
 // OpenFile opens the store at an explicit file path.
 func OpenFile(ctx context.Context, path string) (*DB, error) {
+	// The file holds password and token hashes: readable by its owner only.
+	// SQLite gives the -wal and -shm files the same mode.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		return nil, fmt.Errorf("sqlite: create database file: %w", err)
+	} else {
+		f.Close()
+	}
 	w, err := sql.Open("sqlite", dsn(path, roleWriter))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)

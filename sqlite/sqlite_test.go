@@ -3,6 +3,8 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -211,5 +213,28 @@ func TestDB_PurseCacheSeesOtherConnections(t *testing.T) {
 	}
 	if got := read(); got.Limit != 7000 {
 		t.Fatalf("after SetIssuer on the same handle: got limit %d, want 7000", got.Limit)
+	}
+}
+
+// TestDB_FilesPrivate checks that the database and its WAL are readable by
+// their owner only.
+func TestDB_FilesPrivate(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sqlite.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateMember(context.Background(), &coffer.Member{ID: coffer.NewMemberID(), PasswordHash: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{sqlite.FileName, sqlite.FileName + "-wal"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no access for group or others", name, perm)
+		}
 	}
 }

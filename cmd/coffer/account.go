@@ -136,15 +136,7 @@ func cmdLogout(a *app, args []string) error {
 	if _, err := a.parse(fs, "logout", args, 0, 0); err != nil {
 		return err
 	}
-	st, err := a.store()
-	if err != nil {
-		return err
-	}
-	cfg, err := st.load()
-	if err != nil {
-		return err
-	}
-	cr, err := cfg.pick(a.as)
+	st, cfg, cr, err := a.saved()
 	if err != nil {
 		return err
 	}
@@ -177,15 +169,7 @@ func cmdWhoami(a *app, args []string) error {
 	if _, err := a.parse(fs, "whoami", args, 0, 0); err != nil {
 		return err
 	}
-	st, err := a.store()
-	if err != nil {
-		return err
-	}
-	cfg, err := st.load()
-	if err != nil {
-		return err
-	}
-	cr, err := cfg.pick(a.as)
+	_, cfg, cr, err := a.saved()
 	if err != nil {
 		return err
 	}

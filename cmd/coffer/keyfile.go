@@ -43,6 +43,7 @@ import (
 	"filippo.io/age/armor"
 
 	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/ca"
 	"github.com/coffer-money/coffer/client"
 )
 
@@ -244,25 +245,10 @@ func readKeyFileBytes(path string, warn io.Writer) ([]byte, error) {
 // writeNewFile creates path with data and mode, refusing to overwrite an
 // existing file, and makes both the file and its directory entry durable.
 func writeNewFile(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
+	if err := ca.WriteNewFile(path, data, mode); err != nil {
+		if errors.Is(err, ca.ErrExists) {
 			return fmt.Errorf("%s already exists; refusing to overwrite it", path)
 		}
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
 		return err
 	}
 	return syncDir(filepath.Dir(path))

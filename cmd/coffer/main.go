@@ -134,6 +134,25 @@ func (a *app) store() (*store, error) {
 	return &store{dir: dir, warn: a.stderr}, nil
 }
 
+// saved returns the session store, its contents, and the saved member to
+// act as (--as, else the default). It fails with a sentence when none is
+// saved.
+func (a *app) saved() (*store, *config, *credentials, error) {
+	st, err := a.store()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg, err := st.load()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cr, err := cfg.pick(a.as)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return st, cfg, cr, nil
+}
+
 // userAgent names the keeper and its version in every request.
 func userAgent() string {
 	v := "devel"
@@ -177,15 +196,7 @@ func (a *app) session() (*client.Client, *credentials, error) {
 	if a.certFile != "" || a.certKeyFile != "" {
 		return a.certSession() // see cert.go
 	}
-	st, err := a.store()
-	if err != nil {
-		return nil, nil, err
-	}
-	cfg, err := st.load()
-	if err != nil {
-		return nil, nil, err
-	}
-	cr, err := cfg.pick(a.as)
+	_, _, cr, err := a.saved()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -181,15 +181,7 @@ func (a *app) otpSeed() ([]byte, error) {
 
 // loadCredentials returns the member ID the keeper acts as.
 func (a *app) loadCredentials() (string, error) {
-	st, err := a.store()
-	if err != nil {
-		return "", err
-	}
-	cfg, err := st.load()
-	if err != nil {
-		return "", err
-	}
-	cr, err := cfg.pick(a.as)
+	_, _, cr, err := a.saved()
 	if err != nil {
 		return "", err
 	}

@@ -112,9 +112,16 @@ var listeningLine = regexp.MustCompile(`listening on (http://\S+)`)
 // waits until it listens.
 func startServer(t *testing.T, dir string) *e2eServer {
 	t.Helper()
+	return startServerWith(t, dir)
+}
+
+// startServerWith is startServer with further flags for `cofferd serve`.
+func startServerWith(t *testing.T, dir string, extra ...string) *e2eServer {
+	t.Helper()
 	s := &e2eServer{t: t, data: dir, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(cofferdBin, "serve", "--data", dir, "--addr", "127.0.0.1:0",
-		"--register-per-hour", "0", "--no-login-ip-limit", "--log-level", "warn")
+	args := append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0",
+		"--register-per-hour", "0", "--no-login-ip-limit", "--log-level", "warn"}, extra...)
+	s.cmd = exec.Command(cofferdBin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start cofferd: %v", err)

@@ -70,48 +70,6 @@ func newTLSFixture(t *testing.T) *tlsFixture {
 	}
 }
 
-// startServerWith is startServer with further flags for `cofferd serve`.
-func startServerWith(t *testing.T, dir string, extra ...string) *e2eServer {
-	t.Helper()
-	s := &e2eServer{t: t, data: dir, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	args := append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0",
-		"--register-per-hour", "0", "--no-login-ip-limit", "--log-level", "warn"}, extra...)
-	s.cmd = exec.Command(cofferdBin, args...)
-	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start cofferd: %v", err)
-	}
-	go func() {
-		s.err = s.cmd.Wait()
-		close(s.done)
-	}()
-	t.Cleanup(func() {
-		s.cmd.Process.Kill()
-		<-s.done
-		if t.Failed() {
-			t.Logf("cofferd (%s) stderr:\n%s", dir, tail(s.stderr.String(), 40))
-		}
-	})
-	deadline := time.After(20 * time.Second)
-	for {
-		if m := listeningLine.FindStringSubmatch(s.stdout.String()); m != nil {
-			s.url = m[1]
-			break
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("cofferd exited before listening: %v\nstdout:\n%s\nstderr:\n%s", s.err, s.stdout, s.stderr)
-		case <-deadline:
-			t.Fatalf("cofferd did not say where it listens within 20 s\nstdout:\n%s\nstderr:\n%s", s.stdout, s.stderr)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	s.http = &http.Client{Timeout: 15 * time.Second, Transport: tr}
-	return s
-}
-
 // issued is the answer to POST /v1/certificates.
 type issued struct {
 	CertificateID string `json:"certificate_id"`

@@ -379,31 +379,20 @@ func (s *Service) gateTransfer(ctx context.Context, req *coffer.TransferRequest,
 // refuse anyway for its shape: the same codes and texts as the engine.
 // Balances and limits are left to the engine, which sees them in order.
 func (s *Service) precheck(ctx context.Context, req *coffer.TransferRequest) error {
-	if req.From == req.To {
-		return coffer.Errorf(coffer.ESAMEPURSE, "The sending and receiving purse must differ.")
+	var from, to *coffer.Purse
+	if req.From != req.To {
+		for _, x := range []struct {
+			number string
+			dst    **coffer.Purse
+		}{{req.From, &from}, {req.To, &to}} {
+			p, err := s.store.Purse(ctx, x.number)
+			if err != nil && coffer.ErrorCode(err) != coffer.EPURSENOTFOUND {
+				return err
+			}
+			*x.dst = p
+		}
 	}
-	from, err := s.store.Purse(ctx, req.From)
-	if coffer.ErrorCode(err) == coffer.EPURSENOTFOUND {
-		return coffer.Errorf(coffer.EPURSENOTFOUND, "Purse %s does not exist.", req.From)
-	} else if err != nil {
-		return err
-	}
-	if from.Owner != req.Sender {
-		return coffer.Errorf(coffer.EFORBIDDEN, "Purse %s is not yours.", req.From)
-	}
-	to, err := s.store.Purse(ctx, req.To)
-	if coffer.ErrorCode(err) == coffer.EPURSENOTFOUND {
-		return coffer.Errorf(coffer.EPURSENOTFOUND, "Purse %s does not exist.", req.To)
-	} else if err != nil {
-		return err
-	}
-	if from.Currency != to.Currency {
-		return coffer.Errorf(coffer.ECURRENCYMISMATCH, "Purse %s holds %s and purse %s holds %s.", from.Number, from.Currency, to.Number, to.Currency)
-	}
-	if req.Amount <= 0 || req.Amount > coffer.MaxAmount {
-		return coffer.Errorf(coffer.EINVALIDAMOUNT, "The amount is out of range.")
-	}
-	return nil
+	return coffer.CheckTransfer(req, from, to)
 }
 
 func (s *Service) transferSMS(ctx context.Context, req *coffer.TransferRequest, code string) string {

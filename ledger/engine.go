@@ -324,34 +324,18 @@ func (b *batchState) one(r *coffer.TransferRequest) (Result, error) {
 	refuse := func(code, format string, args ...any) (Result, error) {
 		return Result{Err: coffer.Errorf(code, format, args...)}, nil
 	}
-	if r.From == r.To {
-		return refuse(coffer.ESAMEPURSE, "The sending and receiving purse must differ.")
-	}
-	from, err := b.purse(r.From)
-	if err != nil {
-		return Result{}, err
-	}
-	if from == nil || from.Owner != r.Sender {
-		// The same answer for a purse that does not exist and one that is
-		// not the sender's would hide existence, but purse owners are
-		// public (payee check), so say what is wrong.
-		if from == nil {
-			return refuse(coffer.EPURSENOTFOUND, "Purse %s does not exist.", r.From)
+	var from, to *coffer.Purse
+	if r.From != r.To {
+		var err error
+		if from, err = b.purse(r.From); err != nil {
+			return Result{}, err
 		}
-		return refuse(coffer.EFORBIDDEN, "Purse %s is not yours.", r.From)
+		if to, err = b.purse(r.To); err != nil {
+			return Result{}, err
+		}
 	}
-	to, err := b.purse(r.To)
-	if err != nil {
-		return Result{}, err
-	}
-	if to == nil {
-		return refuse(coffer.EPURSENOTFOUND, "Purse %s does not exist.", r.To)
-	}
-	if from.Currency != to.Currency {
-		return refuse(coffer.ECURRENCYMISMATCH, "Purse %s holds %s and purse %s holds %s.", from.Number, from.Currency, to.Number, to.Currency)
-	}
-	if r.Amount <= 0 || r.Amount > coffer.MaxAmount {
-		return refuse(coffer.EINVALIDAMOUNT, "The amount is out of range.")
+	if err := coffer.CheckTransfer(r, from, to); err != nil {
+		return Result{Err: err}, nil
 	}
 	if from.Balance-r.Amount < from.Floor() {
 		if from.Issuer {

@@ -18,6 +18,11 @@ func TestConfirm_NewDeviceActivation(t *testing.T) {
 	e := newConfirmEnv(t)
 	m, _ := e.funded(t)
 
+	// Bad bodies are refused and change nothing.
+	wantProblem(t, e.request(t, "PUT", "/v1/security/new-device", m.token, map[string]any{}), http.StatusBadRequest, "invalid_request")
+	wantProblem(t, e.request(t, "PUT", "/v1/security/new-device", m.token, map[string]any{"enabled": "yes"}), http.StatusBadRequest, "invalid_request")
+	wantProblem(t, e.request(t, "PUT", "/v1/security/new-device", "", map[string]any{"enabled": true}), http.StatusUnauthorized, "unauthorized")
+
 	// Without a factor there is nothing to send an activation code from.
 	wantProblem(t, e.request(t, "PUT", "/v1/security/new-device", m.token, map[string]bool{"enabled": true}), http.StatusBadRequest, "invalid_request")
 

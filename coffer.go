@@ -135,6 +135,15 @@ type LedgerTx interface {
 	AddSpend(ctx context.Context, number, day, month string, amount int64) error
 }
 
+// LedgerPrefetcher is a LedgerTx that can load, in one round trip, what a
+// batch of requests is going to ask for (their earlier transfers, their
+// purses, limits and spend). A store that talks to a server over the network
+// offers it; the engine calls Prefetch once at the start of each batch, and
+// the LedgerTx methods then answer from what it loaded.
+type LedgerPrefetcher interface {
+	Prefetch(ctx context.Context, reqs []*TransferRequest, day, month string) error
+}
+
 // Store is the persistence the application needs. Every method is one
 // database transaction. Methods return *Error with the listed codes for
 // expected failures and wrapped errors for anything else.

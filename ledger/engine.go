@@ -159,6 +159,15 @@ func (e *Engine) apply(batch []request) {
 	err := e.store.ApplyBatch(context.Background(), func(tx coffer.LedgerTx) error {
 		b := batchState{tx: tx, purses: map[string]*coffer.Purse{}, seen: map[[2]string]*coffer.Transfer{}, now: e.now().UTC().Truncate(time.Millisecond)}
 		b.day, b.month = coffer.DayKey(b.now), coffer.MonthKey(b.now)
+		if p, ok := tx.(coffer.LedgerPrefetcher); ok {
+			reqs := make([]*coffer.TransferRequest, len(batch))
+			for i, r := range batch {
+				reqs[i] = r.req
+			}
+			if err := p.Prefetch(context.Background(), reqs, b.day, b.month); err != nil {
+				return err
+			}
+		}
 		for i, r := range batch {
 			res, err := b.one(r.req)
 			if err != nil {

@@ -11,25 +11,21 @@ import (
 
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/ledger"
-	"github.com/coffer-money/coffer/sqlite"
 	"pgregory.net/rapid"
 )
 
 type fixture struct {
-	db      *sqlite.DB
+	db      testStore
 	eng     *ledger.Engine
 	members []string
 	purses  []*coffer.Purse // purses[0] is the USD issuing purse
 }
 
-// newFixture opens a real SQLite file, starts an engine and makes members
+// newFixture opens a store, starts an engine and makes members
 // each with one USD purse, one EUR purse for member 1, and member 0 an issuer.
-func newFixture(t testing.TB, dir string, nMembers int, maxBatch int) *fixture {
+func newFixture(t testing.TB, open opener, nMembers int, maxBatch int) *fixture {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := open(t)
 	eng := ledger.New(db, slog.New(slog.NewTextHandler(io.Discard, nil)), ledger.Config{MaxBatch: maxBatch})
 	go eng.Run()
 	f := &fixture{db: db, eng: eng}
@@ -83,9 +79,11 @@ func (f *fixture) check(t testing.TB) {
 // TestEngine_SequentialModel applies random transfers one at a time and
 // compares every outcome and every balance with an in-memory model of the
 // rules.
-func TestEngine_SequentialModel(t *testing.T) {
+func TestEngine_SequentialModel(t *testing.T) { eachStore(t, testSequentialModel) }
+
+func testSequentialModel(t *testing.T, open opener) {
 	rapid.Check(t, func(rt *rapid.T) {
-		f := newFixture(t, t.TempDir(), 4, 64)
+		f := newFixture(t, open, 4, 64)
 		defer f.close()
 		model := map[string]int64{}
 		floor := func(p *coffer.Purse) int64 { return p.Floor() }
@@ -150,9 +148,11 @@ func TestEngine_SequentialModel(t *testing.T) {
 // conflicting reuses of IDs from many goroutines at once; afterwards every
 // invariant holds, every success is recorded once, and every replay returned
 // the transfer first applied.
-func TestEngine_ConcurrentInvariants(t *testing.T) {
+func TestEngine_ConcurrentInvariants(t *testing.T) { eachStore(t, testConcurrentInvariants) }
+
+func testConcurrentInvariants(t *testing.T, open opener) {
 	rapid.Check(t, func(rt *rapid.T) {
-		f := newFixture(t, t.TempDir(), 6, rapid.IntRange(1, 32).Draw(rt, "maxBatch"))
+		f := newFixture(t, open, 6, rapid.IntRange(1, 32).Draw(rt, "maxBatch"))
 		defer f.close()
 		ctx := context.Background()
 		// Fund everyone from the issuer first.
@@ -224,10 +224,12 @@ func TestEngine_ConcurrentInvariants(t *testing.T) {
 	})
 }
 
-func BenchmarkEngine_Submit(b *testing.B) {
+func BenchmarkEngine_Submit(b *testing.B) { eachStoreB(b, benchmarkSubmit) }
+
+func benchmarkSubmit(b *testing.B, open opener) {
 	for _, c := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("C=%d", c), func(b *testing.B) {
-			f := newFixture(b, b.TempDir(), 65, 1024)
+			f := newFixture(b, open, 65, 1024)
 			defer f.close()
 			ctx := context.Background()
 			var seq sync.Mutex

@@ -13,24 +13,20 @@ import (
 
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/ledger"
-	"github.com/coffer-money/coffer/sqlite"
 )
 
 // limitFixture is an issuer funding a payer whose purse gets limits, with
 // an engine on a clock the test moves.
 type limitFixture struct {
-	db                   *sqlite.DB
+	db                   testStore
 	eng                  *ledger.Engine
 	now                  atomic.Int64 // unix ms
 	issuer, payer, payee *coffer.Purse
 }
 
-func newLimitFixture(t *testing.T, start time.Time) *limitFixture {
+func newLimitFixture(t *testing.T, open opener, start time.Time) *limitFixture {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := open(t)
 	f := &limitFixture{db: db}
 	f.now.Store(start.UnixMilli())
 	f.eng = ledger.New(db, slog.New(slog.NewTextHandler(io.Discard, nil)), ledger.Config{Now: f.clock})
@@ -79,10 +75,12 @@ func (f *limitFixture) setLimits(t *testing.T, perTransfer, perDay, perMonth *in
 
 func ptr(v int64) *int64 { return &v }
 
-func TestEngine_LimitEdges(t *testing.T) {
+func TestEngine_LimitEdges(t *testing.T) { eachStore(t, testLimitEdges) }
+
+func testLimitEdges(t *testing.T, open opener) {
 	start := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
 	t.Run("PerTransfer", func(t *testing.T) {
-		f := newLimitFixture(t, start)
+		f := newLimitFixture(t, open, start)
 		f.setLimits(t, ptr(5000), nil, nil)
 		f.send(t, f.payer, f.payee, 5000, "")
 		res := f.send(t, f.payer, f.payee, 5001, coffer.ELIMITEXCEEDED)
@@ -92,7 +90,7 @@ func TestEngine_LimitEdges(t *testing.T) {
 		}
 	})
 	t.Run("PerDayCountsEarlierSpend", func(t *testing.T) {
-		f := newLimitFixture(t, start)
+		f := newLimitFixture(t, open, start)
 		f.send(t, f.payer, f.payee, 3000, "") // before the limit: still counts
 		f.setLimits(t, nil, ptr(10000), nil)
 		f.send(t, f.payer, f.payee, 6999, "")
@@ -112,7 +110,7 @@ func TestEngine_LimitEdges(t *testing.T) {
 		f.send(t, f.payer, f.payee, 1, coffer.ELIMITEXCEEDED)
 	})
 	t.Run("PerMonthAcrossDays", func(t *testing.T) {
-		f := newLimitFixture(t, start.Add(-24*time.Hour)) // 30 March
+		f := newLimitFixture(t, open, start.Add(-24*time.Hour)) // 30 March
 		f.setLimits(t, nil, nil, ptr(20000))
 		f.send(t, f.payer, f.payee, 15000, "")
 		f.now.Store(start.UnixMilli()) // 31 March: same month
@@ -122,7 +120,7 @@ func TestEngine_LimitEdges(t *testing.T) {
 		f.send(t, f.payer, f.payee, 20000, "")
 	})
 	t.Run("LoweredAtOnceAndRemoved", func(t *testing.T) {
-		f := newLimitFixture(t, start)
+		f := newLimitFixture(t, open, start)
 		f.setLimits(t, nil, ptr(100000), nil)
 		f.send(t, f.payer, f.payee, 4000, "")
 		f.setLimits(t, nil, ptr(4000), nil)
@@ -137,8 +135,10 @@ func TestEngine_LimitEdges(t *testing.T) {
 
 // Many transfers racing for one daily limit: what is applied never passes
 // it, and the refusals are exactly the rest.
-func TestEngine_LimitConcurrent(t *testing.T) {
-	f := newLimitFixture(t, time.Now())
+func TestEngine_LimitConcurrent(t *testing.T) { eachStore(t, testLimitConcurrent) }
+
+func testLimitConcurrent(t *testing.T, open opener) {
+	f := newLimitFixture(t, open, time.Now())
 	const limit, amount, n = 10_000, 300, 200
 	f.setLimits(t, nil, ptr(limit), nil)
 	var wg sync.WaitGroup
@@ -176,10 +176,12 @@ func TestEngine_LimitConcurrent(t *testing.T) {
 
 // BenchmarkEngine_Limited measures transfers from purses that all have
 // limits (set high enough never to refuse), against the same without.
-func BenchmarkEngine_Limited(b *testing.B) {
+func BenchmarkEngine_Limited(b *testing.B) { eachStoreB(b, benchmarkLimited) }
+
+func benchmarkLimited(b *testing.B, open opener) {
 	for _, limited := range []bool{false, true} {
 		b.Run(fmt.Sprintf("limits=%v", limited), func(b *testing.B) {
-			f := newFixture(b, b.TempDir(), 65, 1024)
+			f := newFixture(b, open, 65, 1024)
 			defer f.close()
 			ctx := context.Background()
 			for i := 1; i < 65; i++ {

@@ -11,21 +11,13 @@ import (
 	"time"
 
 	"github.com/coffer-money/coffer"
-	"github.com/coffer-money/coffer/sqlite"
 )
-
-func openStore(ctx context.Context, data, db string) (*sqlite.DB, error) {
-	if db != "" {
-		return nil, errors.New("--db (PostgreSQL) is not supported by this version")
-	}
-	return sqlite.Open(ctx, data)
-}
 
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cofferd check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "./coffer-data", "data directory")
-	dbURL := fs.String("db", "", "PostgreSQL URL (reserved)")
+	dbURL := fs.String("db", "", dbFlagHelp)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,7 +54,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("cofferd admin "+args[0]+" "+args[1], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "./coffer-data", "data directory")
-	dbURL := fs.String("db", "", "PostgreSQL URL (reserved)")
+	dbURL := fs.String("db", "", dbFlagHelp)
 	switch args[0] + " " + args[1] {
 	case "currency add":
 		code := fs.String("code", "", "currency code, 3 upper-case letters (e.g. GBP)")
@@ -152,7 +144,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // addIssuer gives a member an issuing purse in a currency, or changes the
 // limit of the one it has.
-func addIssuer(ctx context.Context, db *sqlite.DB, member, currency, limitText string) (*coffer.Purse, bool, error) {
+func addIssuer(ctx context.Context, db store, member, currency, limitText string) (*coffer.Purse, bool, error) {
 	list, err := db.Currencies(ctx)
 	if err != nil {
 		return nil, false, err

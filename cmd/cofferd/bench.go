@@ -35,6 +35,7 @@ type benchOptions struct {
 	members    int
 	target     string
 	data       string
+	db         string
 	sweep      bool
 	json       bool
 	cpuprofile string
@@ -66,6 +67,7 @@ func (o *benchOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&o.members, "members", 100, "members taking part, each with one USD purse")
 	fs.StringVar(&o.target, "target", "", "base URL of a running server (default: start one in this process)")
 	fs.StringVar(&o.data, "data", "", "data directory (in-process: default a temporary one, removed at the end; with --target: the server's, required)")
+	fs.StringVar(&o.db, "db", "", "PostgreSQL URL: the in-process server (or, with --target, the running one) uses this database; default: $COFFER_DB, else SQLite in --data")
 	fs.BoolVar(&o.sweep, "sweep", false, "run C=1,16,64 × uniform,hot and print a table")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the load phase (server included when in-process) to this file")
@@ -126,8 +128,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		return errors.New("bench: --workload must be uniform or hot")
 	case o.members < 2:
 		return errors.New("bench: --members must be at least 2")
-	case o.target != "" && o.data == "":
-		return errors.New("bench: with --target, --data must name the server's data directory (the issuer is made there and the invariants are read from it)")
+	case o.target != "" && o.data == "" && o.db == "" && os.Getenv("COFFER_DB") == "":
+		return errors.New("bench: with --target, --data (or --db) must name the server's store (the issuer is made there and the invariants are read from it)")
 	}
 	progress := func(format string, a ...any) {
 		fmt.Fprintf(stderr, "bench: "+format+"\n", a...)
@@ -145,7 +147,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 			defer os.RemoveAll(dir)
 			o.data = dir
 		}
-		addr, stop, err := startBenchServer(ctx, o.data, stderr)
+		addr, stop, err := startBenchServer(ctx, o.data, o.db, stderr)
 		if err != nil {
 			return err
 		}
@@ -160,7 +162,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 
 	progress("setting up %d members on %s", o.members, base)
 	start := time.Now()
-	env, err := benchSetup(ctx, base, o.data, o.members)
+	env, err := benchSetup(ctx, base, o.data, o.db, o.members)
 	if err != nil {
 		return err
 	}
@@ -232,7 +234,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		cctx = context.WithoutCancel(ctx)
 	}
 	progress("checking the ledger invariants")
-	check, err := benchInvariants(cctx, o.data)
+	check, err := benchInvariants(cctx, o.data, o.db)
 	if err != nil {
 		return err
 	}
@@ -265,14 +267,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 // startBenchServer runs `cofferd serve` in this process on a loopback port
 // and returns its address and a function that shuts it down gracefully and
 // waits for it.
-func startBenchServer(ctx context.Context, data string, stderr io.Writer) (string, func() error, error) {
+func startBenchServer(ctx context.Context, data, db string, stderr io.Writer) (string, func() error, error) {
 	// The server gets a context of its own: an interrupt ends the load,
 	// then the server is shut down in order and the ledger checked.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	addrc := make(chan string, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- runServe(sctx, []string{"--data", data, "--addr", "127.0.0.1:0", "--register-per-hour", "0",
+		errc <- runServe(sctx, []string{"--data", data, "--db", db, "--addr", "127.0.0.1:0", "--register-per-hour", "0",
 			"--no-login-ip-limit", "--log-level", "warn"}, io.Discard, stderr, func(addr string) { addrc <- addr })
 	}()
 	select {
@@ -318,7 +320,7 @@ func newBenchTransport() *http.Transport {
 
 // benchSetup registers the members, logs them in, opens their purses, makes
 // member 0 an issuer and funds every purse.
-func benchSetup(ctx context.Context, base, data string, n int) (*benchEnv, error) {
+func benchSetup(ctx context.Context, base, data, dbURL string, n int) (*benchEnv, error) {
 	env := &benchEnv{base: base, members: make([]benchMember, n),
 		setup: &http.Client{Transport: newBenchTransport(), Timeout: time.Minute}, runID: randomHex(4)}
 
@@ -353,7 +355,7 @@ func benchSetup(ctx context.Context, base, data string, n int) (*benchEnv, error
 
 	// The issuer is made on the store directly, as `cofferd admin issuer
 	// add` does; WAL lets this happen beside the running server.
-	db, err := openStore(ctx, data, "")
+	db, err := openStore(ctx, data, dbURL)
 	if err != nil {
 		return nil, fmt.Errorf("bench: setup: %w", err)
 	}
@@ -659,8 +661,8 @@ func (env *benchEnv) batchStats(ctx context.Context) (batchStats, bool) {
 }
 
 // benchInvariants opens the store and checks every ledger invariant.
-func benchInvariants(ctx context.Context, data string) (*benchCheck, error) {
-	db, err := openStore(ctx, data, "")
+func benchInvariants(ctx context.Context, data, dbURL string) (*benchCheck, error) {
+	db, err := openStore(ctx, data, dbURL)
 	if err != nil {
 		return nil, fmt.Errorf("bench: check: %w", err)
 	}

@@ -59,7 +59,7 @@ func runAdminCA(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fset := flag.NewFlagSet("cofferd admin ca "+args[0], flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	data := fset.String("data", "./coffer-data", "data directory")
-	dbURL := fset.String("db", "", "PostgreSQL URL (reserved)")
+	dbURL := fset.String("db", "", dbFlagHelp)
 	switch args[0] {
 	case "init":
 		certFile := fset.String("cert", "", "import this CA certificate (PEM) instead of making one")

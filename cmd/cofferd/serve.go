@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,12 +13,14 @@ import (
 	"github.com/coffer-money/coffer/app"
 	"github.com/coffer-money/coffer/httpapi"
 	"github.com/coffer-money/coffer/ledger"
-	"github.com/coffer-money/coffer/sqlite"
+	"github.com/coffer-money/coffer/postgres"
 )
 
 // serveOptions are the flags of `cofferd serve`.
 type serveOptions struct {
 	data, addr, db      string
+	dbIsolation         string
+	dbConns             int
 	logLevel, logFormat string
 	sessionIdle         time.Duration
 	sessionMax          time.Duration
@@ -34,7 +35,9 @@ type serveOptions struct {
 func (o *serveOptions) flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.data, "data", "./coffer-data", "data directory for the embedded SQLite store")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
-	fs.StringVar(&o.db, "db", "", "PostgreSQL URL (reserved; not supported yet)")
+	fs.StringVar(&o.db, "db", "", dbFlagHelp)
+	fs.StringVar(&o.dbIsolation, "db-isolation", "read committed", "PostgreSQL isolation of write transactions: read committed or serializable (both correct; serializable retries conflicts)")
+	fs.IntVar(&o.dbConns, "db-conns", 16, "PostgreSQL connection pool size")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&o.sessionIdle, "session-idle", 30*time.Minute, "a session unused this long expires")
@@ -79,10 +82,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if err != nil {
 		return err
 	}
-	if o.db != "" {
-		return errors.New("serve: --db (PostgreSQL) is not supported by this version; omit it to use the embedded SQLite store")
-	}
-	db, err := sqlite.Open(ctx, o.data)
+	db, err := openStoreWith(ctx, o.data, o.db, postgres.Options{Isolation: o.dbIsolation, MaxConns: int32(o.dbConns)})
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	return nil
 }
 
-func sweepSessions(ctx context.Context, db *sqlite.DB, log *slog.Logger) {
+func sweepSessions(ctx context.Context, db store, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {

@@ -1,0 +1,56 @@
+package ledger_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/postgres"
+	"github.com/coffer-money/coffer/postgres/pgtest"
+	"github.com/coffer-money/coffer/sqlite"
+)
+
+// testStore is a store the engine tests can open and close.
+type testStore interface {
+	coffer.Store
+	Close() error
+}
+
+type opener func(t testing.TB) testStore
+
+// stores are the stores every engine test runs against: a real SQLite
+// file, and a fresh schema on a real PostgreSQL server (skipped with a
+// message when none is configured; scripts/test starts one).
+var stores = []struct {
+	name string
+	open opener
+}{
+	{"sqlite", func(t testing.TB) testStore {
+		db, err := sqlite.Open(context.Background(), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}},
+	{"postgres", func(t testing.TB) testStore {
+		db, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}},
+}
+
+// eachStore runs fn as one subtest per store.
+func eachStore(t *testing.T, fn func(t *testing.T, open opener)) {
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) { fn(t, s.open) })
+	}
+}
+
+// eachStoreB is eachStore for benchmarks.
+func eachStoreB(b *testing.B, fn func(b *testing.B, open opener)) {
+	for _, s := range stores {
+		b.Run(s.name, func(b *testing.B) { fn(b, s.open) })
+	}
+}

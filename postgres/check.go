@@ -1,0 +1,104 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/coffer-money/coffer"
+	"github.com/jackc/pgx/v5"
+)
+
+// Check verifies ledger invariants 1–6 and the audit chain on the committed
+// state, read in one consistent snapshot (REPEATABLE READ, read only). It
+// returns a report whether or not they hold; err is only for failures to
+// read.
+func (db *DB) Check(ctx context.Context) (*coffer.CheckReport, error) {
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, mapErr("postgres.Check", err)
+	}
+	defer tx.Rollback(ctx)
+	rep := &coffer.CheckReport{}
+	for _, c := range []struct {
+		dst *int64
+		q   string
+	}{
+		{&rep.Members, `SELECT COUNT(*) FROM members`},
+		{&rep.Purses, `SELECT COUNT(*) FROM purses`},
+		{&rep.Transfers, `SELECT COUNT(*) FROM transfers`},
+		{&rep.Entries, `SELECT COUNT(*) FROM entries`},
+	} {
+		if err := tx.QueryRow(ctx, c.q).Scan(c.dst); err != nil {
+			return nil, mapErr("postgres.Check", err)
+		}
+	}
+	probes := []struct {
+		inv   int
+		name  string
+		query string
+	}{
+		{1, "balances of each currency sum to zero",
+			`SELECT currency || ' sums to ' || SUM(balance) FROM purses GROUP BY currency HAVING SUM(balance) <> 0`},
+		{2, "no purse below zero, no issuing purse below minus its limit",
+			`SELECT number || ' has balance ' || balance FROM purses WHERE balance < CASE WHEN issuer THEN -lim ELSE 0 END`},
+		{3, "every transfer has exactly its two history entries and its audit event",
+			`SELECT 'transfer ' || t.seq || ' (' || t.transfer_id || ') has wrong history entries' FROM entries e
+			   JOIN transfers t ON t.seq = e.transfer_seq
+			 GROUP BY e.transfer_seq, t.seq, t.transfer_id
+			 HAVING COUNT(*) <> 2
+			    OR COUNT(*) FILTER (WHERE e.purse = t.from_purse AND e.amount = -t.amount) <> 1
+			    OR COUNT(*) FILTER (WHERE e.purse = t.to_purse AND e.amount = t.amount) <> 1
+			 UNION ALL
+			 SELECT 'transfer ' || t.seq || ' (' || t.transfer_id || ') is malformed' FROM transfers t
+			 WHERE t.amount <= 0 OR t.from_purse = t.to_purse
+			    OR (SELECT currency FROM purses WHERE number = t.from_purse) <> t.currency
+			    OR (SELECT currency FROM purses WHERE number = t.to_purse) <> t.currency
+			    OR NOT EXISTS (SELECT 1 FROM entries e WHERE e.transfer_seq = t.seq)
+			 UNION ALL
+			 SELECT 'entry ' || e.seq || ' has no transfer' FROM entries e WHERE NOT EXISTS (SELECT 1 FROM transfers t WHERE t.seq = e.transfer_seq)
+			 UNION ALL
+			 SELECT 'transfer ' || t.seq || ' has no audit event' FROM transfers t
+			 WHERE NOT EXISTS (SELECT 1 FROM audit_events a WHERE a.kind = 'transfer.applied'
+			                   AND (a.detail::jsonb->>'transfer_seq')::bigint = t.seq)`},
+		{4, "each (sender, transfer ID) applied at most once",
+			`SELECT sender || '/' || transfer_id FROM transfers GROUP BY sender, transfer_id HAVING COUNT(*) > 1`},
+		{6, "each balance equals the sum of its history, and every balance_after runs in order",
+			`SELECT p.number || ' balance ' || p.balance || ' but history sums to ' || COALESCE(s.total, 0)
+			 FROM purses p LEFT JOIN (SELECT purse, SUM(amount) AS total FROM entries GROUP BY purse) s ON s.purse = p.number
+			 WHERE p.balance <> COALESCE(s.total, 0)
+			 UNION ALL
+			 SELECT 'entry ' || seq || ' of ' || purse || ' balance_after ' || balance_after || ' but running sum ' || run FROM (
+			   SELECT seq, purse, balance_after, SUM(amount) OVER (PARTITION BY purse ORDER BY seq) AS run FROM entries) r
+			 WHERE run <> balance_after`},
+	}
+	for _, p := range probes {
+		res := coffer.InvariantResult{Number: p.inv, Name: p.name}
+		rows, err := tx.Query(ctx, p.query)
+		if err != nil {
+			return nil, mapErr(fmt.Sprintf("postgres.Check invariant %d", p.inv), err)
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return nil, mapErr("postgres.Check", err)
+			}
+			res.Violations++
+			if res.Example == "" {
+				res.Example = s
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, mapErr("postgres.Check", err)
+		}
+		rep.Results = append(rep.Results, res)
+	}
+	n, bad, example, err := verifyAudit(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	rep.AuditEvents = n
+	rep.Results = append(rep.Results, coffer.InvariantResult{Number: 8, Name: "the audit chain verifies from its first event to its last", Violations: bad, Example: example})
+	return rep, nil
+}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -222,4 +223,22 @@ func (db *DB) History(ctx context.Context, purse string, f coffer.HistoryFilter)
 		h.CreatedAt = fromMs(c)
 		return &h, nil
 	})
+}
+
+// PinKey records the fingerprint of a key that every process on this
+// database must share, the first time one is started, and refuses a
+// process whose key has another fingerprint.
+func (db *DB) PinKey(ctx context.Context, name, fingerprint string) error {
+	if _, err := db.pool.Exec(ctx, `INSERT INTO instance_keys (name, fingerprint, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`,
+		name, fingerprint, ms(time.Now())); err != nil {
+		return mapErr("postgres.PinKey", err)
+	}
+	var pinned string
+	if err := db.pool.QueryRow(ctx, `SELECT fingerprint FROM instance_keys WHERE name = $1`, name).Scan(&pinned); err != nil {
+		return mapErr("postgres.PinKey", err)
+	}
+	if pinned != fingerprint {
+		return fmt.Errorf("postgres: this database was first served with another %s (fingerprint %s, this one %s); every cofferd on one database must use the same one", name, pinned, fingerprint)
+	}
+	return nil
 }

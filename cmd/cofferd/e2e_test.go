@@ -97,6 +97,7 @@ func (l *lockedBuffer) String() string {
 type e2eServer struct {
 	t      *testing.T
 	data   string
+	db     string // the --db URL it was started with, if any
 	url    string
 	cmd    *exec.Cmd
 	stdout *lockedBuffer
@@ -119,6 +120,13 @@ func startServer(t *testing.T, dir string) *e2eServer {
 func startServerWith(t *testing.T, dir string, extra ...string) *e2eServer {
 	t.Helper()
 	s := &e2eServer{t: t, data: dir, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	for i, a := range extra {
+		if a == "--db" && i+1 < len(extra) {
+			s.db = extra[i+1]
+		} else if v, ok := strings.CutPrefix(a, "--db="); ok {
+			s.db = v
+		}
+	}
 	args := append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0",
 		"--register-per-hour", "0", "--no-login-ip-limit", "--log-level", "warn"}, extra...)
 	s.cmd = exec.Command(cofferdBin, args...)
@@ -163,6 +171,15 @@ func tail(s string, lines int) string {
 		l = l[len(l)-lines:]
 	}
 	return strings.Join(l, "\n")
+}
+
+// dbFlags is the --db flag naming the server's database for the other
+// cofferd commands; nil when it uses the SQLite store in its data directory.
+func (s *e2eServer) dbFlags() []string {
+	if s.db == "" {
+		return nil
+	}
+	return []string{"--db", s.db}
 }
 
 // kill ends the server with SIGKILL, as a crash would.
@@ -301,10 +318,12 @@ func cofferd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 
 var issuingPurseLine = regexp.MustCompile(`(?:created|updated) issuing purse ([A-Z][0-9]{12})`)
 
-// adminIssuerAdd runs `cofferd admin issuer add` and returns the issuing purse.
-func adminIssuerAdd(t *testing.T, data, member, currency, limit string) string {
+// adminIssuerAdd runs `cofferd admin issuer add` and returns the issuing
+// purse; extra flags (such as --db) are passed on.
+func adminIssuerAdd(t *testing.T, data, member, currency, limit string, extra ...string) string {
 	t.Helper()
-	out, errOut, code := cofferd(t, "admin", "issuer", "add", "--data", data, "--member", member, "--currency", currency, "--limit", limit)
+	args := append([]string{"admin", "issuer", "add", "--data", data, "--member", member, "--currency", currency, "--limit", limit}, extra...)
+	out, errOut, code := cofferd(t, args...)
 	if code != 0 {
 		t.Fatalf("cofferd admin issuer add: got exit %d, want 0\n%s%s", code, out, errOut)
 	}
@@ -327,7 +346,7 @@ type economy struct {
 func newEconomy(t *testing.T, s *e2eServer, n int) *economy {
 	t.Helper()
 	e := &economy{issuer: registerMember(t, s)}
-	e.issuer.purse = adminIssuerAdd(t, s.data, e.issuer.id, "USD", "1000000.00")
+	e.issuer.purse = adminIssuerAdd(t, s.data, e.issuer.id, "USD", "1000000.00", s.dbFlags()...)
 	for i := range n {
 		m := registerMember(t, s)
 		m.purse = newPurse(t, s, m, "USD")
@@ -546,10 +565,11 @@ func verifyLedger(t *testing.T, s *e2eServer, e *economy, sent []*sentTransfer) 
 	return int(lost.Load())
 }
 
-// checkLedger runs `cofferd check` and fails unless every invariant holds.
-func checkLedger(t *testing.T, data string) {
+// checkLedger runs `cofferd check` and fails unless every invariant holds;
+// extra flags (such as --db) are passed on.
+func checkLedger(t *testing.T, data string, extra ...string) {
 	t.Helper()
-	out, errOut, code := cofferd(t, "check", "--data", data)
+	out, errOut, code := cofferd(t, append([]string{"check", "--data", data}, extra...)...)
 	if code != 0 || !strings.Contains(out, "all invariants hold") {
 		t.Errorf("cofferd check: got exit %d, want 0 and \"all invariants hold\"\n%s%s", code, out, errOut)
 	}

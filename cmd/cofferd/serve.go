@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -95,6 +97,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	factors, err := o.factors.config(o.data)
 	if err != nil {
 		return err
+	}
+	// Every process on a shared database must seal and open generator
+	// seeds with the same key (copy DATA/secrets.key to each).
+	if p, ok := db.(interface {
+		PinKey(ctx context.Context, name, fingerprint string) error
+	}); ok {
+		sum := sha256.Sum256(append([]byte("coffer secrets key fingerprint\x00"), factors.Key...))
+		if err := p.PinKey(ctx, "secrets key ("+secretsKeyFile+")", hex.EncodeToString(sum[:8])); err != nil {
+			return err
+		}
 	}
 	mq, err := o.mail.start(o.data, log)
 	if err != nil {

@@ -144,6 +144,14 @@ type LedgerPrefetcher interface {
 	Prefetch(ctx context.Context, reqs []*TransferRequest, day, month string) error
 }
 
+// NonceStore is offered by a store that several server processes share:
+// it remembers a request-signature nonce until expires and reports whether
+// it was new, so a signed request replayed to another process is refused
+// as it is by the one that saw it first.
+type NonceStore interface {
+	UseNonce(ctx context.Context, keyID, nonce string, now, expires time.Time) (bool, error)
+}
+
 // Store is the persistence the application needs. Every method is one
 // database transaction. Methods return *Error with the listed codes for
 // expected failures and wrapped errors for anything else.

@@ -31,10 +31,9 @@ const (
 // within the acceptance window and when each (key, address) was last noted.
 // Its zero value is ready to use.
 //
-// The replay cache lives in this process. Several server processes that
-// share one database need a shared nonce store (the database or a cache
-// server) before they can accept signatures; until then run one process,
-// or route each key to one process.
+// The replay cache lives in this process. When several server processes
+// share one database, the store remembers nonces too (coffer.NonceStore),
+// so a replay to another process is refused as well.
 type keyState struct {
 	mu     sync.Mutex
 	nonces map[nonceKey]struct{}
@@ -313,6 +312,12 @@ func (s *Service) AuthenticateSignature(ctx context.Context, in SignedRequest) (
 	fresh, err := s.keys.checkNonce(k.ID, in.Nonce, now)
 	if err != nil {
 		return nil, err
+	}
+	// A shared store also remembers the nonce, for the other processes.
+	if ns, ok := s.store.(coffer.NonceStore); ok && fresh {
+		if fresh, err = ns.UseNonce(ctx, k.ID, in.Nonce, now, now.Add(coffer.SignatureMaxAge+coffer.SignatureMaxSkew)); err != nil {
+			return nil, err
+		}
 	}
 	if !fresh {
 		return nil, coffer.Errorf(coffer.ESIGREPLAYED, "This nonce was already used with key %s; sign each request with a new nonce.", k.ID)

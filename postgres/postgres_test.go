@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/postgres"
@@ -90,5 +91,31 @@ func TestDB_MigratesConcurrently(t *testing.T) {
 	}
 	if n != postgres.SchemaVersion() || max != postgres.SchemaVersion() {
 		t.Fatalf("schema_migrations has %d rows up to %d, want %d", n, max, postgres.SchemaVersion())
+	}
+}
+
+// TestDB_UseNonce: a nonce is new once per key until it expires, for every
+// process on the database.
+func TestDB_UseNonce(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.URL(t)
+	a, b := openURL(t, u, postgres.Options{}), openURL(t, u, postgres.Options{})
+	now := time.Now()
+	exp := now.Add(time.Minute)
+	for _, c := range []struct {
+		db        *postgres.DB
+		key, n    string
+		at        time.Time
+		wantFresh bool
+	}{
+		{a, "k1", "n1", now, true},
+		{b, "k1", "n1", now, false}, // replayed to another process
+		{a, "k2", "n1", now, true},  // another key
+		{b, "k1", "n1", exp.Add(time.Second), true},
+	} {
+		got, err := c.db.UseNonce(ctx, c.key, c.n, c.at, c.at.Add(time.Minute))
+		if err != nil || got != c.wantFresh {
+			t.Fatalf("UseNonce(%s, %s, %v) = %v, %v; want %v", c.key, c.n, c.at, got, err, c.wantFresh)
+		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,8 +47,9 @@ func TestCofferd_PostgresCrashRecovery(t *testing.T) {
 	s.kill() // mid-load: requests and a ledger transaction are in flight
 	<-loaded
 
-	// Another data directory: everything the API needs is in the database.
-	s2 := startServerWith(t, t.TempDir(), "--db", db)
+	// Another data directory (with the same secrets key): everything else
+	// the API needs is in the database.
+	s2 := startServerWith(t, dataDirLike(t, data), "--db", db)
 	// Sessions survive the crash too: the same tokens work.
 	verifyLedger(t, s2, e, sent)
 	if code := s2.stop(); code != 0 {
@@ -116,7 +119,7 @@ func TestCofferd_PostgresTwoProcesses(t *testing.T) {
 	t.Parallel()
 	db := pgtest.URL(t)
 	s1 := startServerWith(t, t.TempDir(), "--db", db)
-	s2 := startServerWith(t, t.TempDir(), "--db", db)
+	s2 := startServerWith(t, dataDirLike(t, s1.data), "--db", db)
 	e := newEconomy(t, s1, 8) // members, sessions and purses made on s1
 
 	// A session made on either process works on the other.
@@ -177,6 +180,21 @@ func TestCofferd_PostgresTwoProcesses(t *testing.T) {
 		}
 	}
 	checkLedger(t, s1.data, s1.dbFlags()...)
+}
+
+// dataDirLike returns a new data directory holding the secrets key of the
+// one in from, as every cofferd serving one database must.
+func dataDirLike(t *testing.T, from string) string {
+	t.Helper()
+	dir := t.TempDir()
+	key, err := os.ReadFile(filepath.Join(from, secretsKeyFile))
+	if err != nil {
+		t.Fatalf("copy the secrets key: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, secretsKeyFile), key, 0o600); err != nil {
+		t.Fatalf("copy the secrets key: %v", err)
+	}
+	return dir
 }
 
 // pgLoadStats counts what pgLoad's clients met.

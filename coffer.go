@@ -29,7 +29,8 @@ type Purse struct {
 	Number    string
 	Currency  string
 	Owner     string // member ID; never disclosed except as a payee check
-	Balance   int64
+	Balance   int64 // available money
+	Held      int64 // money of protected transfers waiting for this purse's owner to release them
 	Issuer    bool
 	Limit     int64
 	CreatedAt time.Time
@@ -51,6 +52,18 @@ type TransferRequest struct {
 	From, To    string
 	Amount      int64
 	Description string
+
+	// At most one of the following payment forms.
+	Protect   *Protection // a protected transfer (Until is the end of the period)
+	InvoiceID string      // pays this invoice (the payer's)
+	TrustID   string      // a merchant's debit under this trust: From is the member's purse
+	RefundOf  int64       // refunds (part of) this transfer, which the sender received
+}
+
+// ProtectDays is the length of a protection period in whole days, as the
+// sender asked for it.
+func ProtectDays(from, until time.Time) int {
+	return int((until.Sub(from) + 12*time.Hour) / (24 * time.Hour))
 }
 
 // Transfer is an applied transfer.
@@ -64,12 +77,33 @@ type Transfer struct {
 	Description string
 	Payee       string // member ID owning To; internal, used for authorization
 	CreatedAt   time.Time
+
+	Kind       string // KindTransfer, KindProtected or KindRefund
+	Status     string // StatusCompleted, or a protected transfer's StatusHeld/Released/Returned
+	Fee        int64  // paid by the sender on top of Amount into FeePurse
+	FeePurse   string
+	InvoiceID  string
+	TrustID    string
+	RefundOf   int64       // Seq of the transfer this refunds
+	Refunded   int64       // total refunded of this transfer so far
+	Protection *Protection // for KindProtected
 }
 
 // Matches reports whether r asks for exactly what t did, which decides
 // between a safe retry and an idempotency conflict.
 func (t *Transfer) Matches(r *TransferRequest) bool {
-	return t.From == r.From && t.To == r.To && t.Amount == r.Amount && t.Description == r.Description
+	if t.From != r.From || t.To != r.To || t.Amount != r.Amount || t.Description != r.Description ||
+		t.InvoiceID != r.InvoiceID || t.TrustID != r.TrustID || t.RefundOf != r.RefundOf {
+		return false
+	}
+	if (t.Protection == nil) != (r.Protect == nil) {
+		return false
+	}
+	if p := t.Protection; p != nil {
+		// The code is stored salted, so a retry is told by kind and period.
+		return p.ByCode == r.Protect.ByCode && ProtectDays(t.CreatedAt, p.Until) == ProtectDays(t.CreatedAt, r.Protect.Until)
+	}
+	return true
 }
 
 // Applied is a transfer the engine has accepted, with the balances of both
@@ -86,6 +120,8 @@ type HistoryEntry struct {
 	TransferID   string
 	Counterparty string
 	Amount       int64 // signed: negative when money left the purse
+	Kind         string // EntryTransfer, EntryFee, EntryHold, EntryRelease, EntryReturn
+	Held         bool   // the entry moves held money; BalanceAfter is then the held amount
 	BalanceAfter int64
 	Description  string
 	CreatedAt    time.Time
@@ -117,22 +153,33 @@ type LedgerTx interface {
 	// FindTransfer returns the transfer recorded for (sender, transferID),
 	// or nil when there is none.
 	FindTransfer(ctx context.Context, sender, transferID string) (*Transfer, error)
-	// Purse returns the purse with its current committed balance, or nil.
+	// TransferBySeq returns a transfer by its position in the ledger, with
+	// its Protection and Refunded, or nil.
+	TransferBySeq(ctx context.Context, seq int64) (*Transfer, error)
+	// Purse returns the purse with its current committed balance and held
+	// money, or nil.
 	Purse(ctx context.Context, number string) (*Purse, error)
-	// Insert records applied transfers, in order, each with its two history
-	// entries and its audit event, using as few statements as the store
-	// can. It sets each Seq.
-	Insert(ctx context.Context, ts []Applied) error
-	// SetBalance stores a purse's new balance.
-	SetBalance(ctx context.Context, number string, balance int64) error
 	// PurseLimits returns a purse's outgoing limits as committed, nil when
 	// it has none; cheap for a purse without limits.
 	PurseLimits(ctx context.Context, number string) (*PurseLimits, error)
-	// PurseSpend returns the spend counters of a purse with limits for the
-	// UTC day and month named by day and month (DayKey, MonthKey).
-	PurseSpend(ctx context.Context, number, day, month string) (daySpent, monthSpent int64, err error)
-	// AddSpend adds amount to both counters.
-	AddSpend(ctx context.Context, number, day, month string, amount int64) error
+	// PurseSpend returns the spend counters under key (a purse number, or a
+	// Trust.SpendKey) for the UTC day and month named by day and month
+	// (DayKey, MonthKey).
+	PurseSpend(ctx context.Context, key, day, month string) (daySpent, monthSpent int64, err error)
+	// AddSpend adds amount to both counters of key.
+	AddSpend(ctx context.Context, key, day, month string, amount int64) error
+	// Invoice returns an invoice, or nil. A store that lets other
+	// transactions run beside the batch locks it until the batch ends.
+	Invoice(ctx context.Context, id string) (*Invoice, error)
+	// Trust returns a trust, or nil; locked like Invoice.
+	Trust(ctx context.Context, id string) (*Trust, error)
+	// FeeRule returns a currency's fee rule, nil when there is none.
+	FeeRule(ctx context.Context, currency string) (*FeeRule, error)
+	// Write records what the batch decided, using as few statements as
+	// the store can: the new transfers (setting each Seq) each with a
+	// transfer.applied audit event, then the entries (setting each Seq), the
+	// updated transfers and invoices, the other events, and the balances.
+	Write(ctx context.Context, w *BatchWrites) error
 }
 
 // LedgerPrefetcher is a LedgerTx that can load, in one round trip, what a
@@ -156,6 +203,7 @@ type NonceStore interface {
 // database transaction. Methods return *Error with the listed codes for
 // expected failures and wrapped errors for anything else.
 type Store interface {
+	PaymentStore
 	KeyStore
 	CertStore
 	FactorStore

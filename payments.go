@@ -256,4 +256,17 @@ const (
 	ENOTHELD           = "transfer_not_held"   // the protected transfer is no longer held
 	EWRONGCODE         = "wrong_protection_code"
 	ETRUSTINVALID      = "trust_invalid" // no such trust for this merchant and purse, or revoked
+	ENOTAPPLIED        = "not_applied"   // an all-or-nothing batch in which another transfer was refused
+)
+
+// Audit event kinds of the payment forms.
+const (
+	AuditTransferReleased = "transfer.released" // a protected transfer reached its payee
+	AuditTransferReturned = "transfer.returned" // a protected transfer went back to its sender
+	AuditInvoiceCreated   = "invoice.created"
+	AuditInvoiceEnded     = "invoice.ended" // refused, cancelled or expired
+	AuditTrustCreated     = "trust.created"
+	AuditTrustRevoked     = "trust.revoked"
+	AuditFeeRuleSet       = "admin.fee_rule_set"
+	AuditFeeRuleDeleted   = "admin.fee_rule_deleted"
 )

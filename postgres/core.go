@@ -126,12 +126,12 @@ func (db *DB) CreatePurse(ctx context.Context, p *coffer.Purse) error {
 	return mapErr("postgres.CreatePurse", err)
 }
 
-const purseCols = `number, currency, owner, balance, issuer, lim, created_at`
+const purseCols = `number, currency, owner, balance, held, issuer, lim, created_at`
 
 func scanPurse(row rowScanner) (*coffer.Purse, error) {
 	var p coffer.Purse
 	var c int64
-	if err := row.Scan(&p.Number, &p.Currency, &p.Owner, &p.Balance, &p.Issuer, &p.Limit, &c); err != nil {
+	if err := row.Scan(&p.Number, &p.Currency, &p.Owner, &p.Balance, &p.Held, &p.Issuer, &p.Limit, &c); err != nil {
 		return nil, err
 	}
 	p.CreatedAt = fromMs(c)
@@ -175,16 +175,41 @@ func (db *DB) SetIssuer(ctx context.Context, number string, limit int64) error {
 	return nil
 }
 
-const transferCols = `seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at`
+const transferCols = `seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at,
+	kind, status, fee, fee_purse, invoice_id, trust_id, refund_of, refunded,
+	protect_by_code, protect_salt, protect_hash, protect_until, protect_attempts`
 
 func scanTransfer(row rowScanner) (*coffer.Transfer, error) {
 	var t coffer.Transfer
 	var c int64
-	if err := row.Scan(&t.Seq, &t.Sender, &t.TransferID, &t.From, &t.To, &t.Currency, &t.Amount, &t.Description, &t.Payee, &c); err != nil {
+	var byCode bool
+	var salt, hash []byte
+	var until *int64
+	var attempts int
+	if err := row.Scan(&t.Seq, &t.Sender, &t.TransferID, &t.From, &t.To, &t.Currency, &t.Amount, &t.Description, &t.Payee, &c,
+		&t.Kind, &t.Status, &t.Fee, &t.FeePurse, &t.InvoiceID, &t.TrustID, &t.RefundOf, &t.Refunded,
+		&byCode, &salt, &hash, &until, &attempts); err != nil {
 		return nil, err
 	}
 	t.CreatedAt = fromMs(c)
+	if t.Kind == coffer.KindProtected {
+		t.Protection = &coffer.Protection{ByCode: byCode, CodeSalt: salt, CodeHash: hash, Until: fromNullMs(until), Attempts: attempts}
+	}
 	return &t, nil
+}
+
+// copyTransfer returns a copy the caller may change without changing the
+// original (or its Protection).
+func copyTransfer(t *coffer.Transfer) *coffer.Transfer {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	if t.Protection != nil {
+		p := *t.Protection
+		c.Protection = &p
+	}
+	return &c
 }
 
 func (db *DB) Transfer(ctx context.Context, memberID, transferID, from string) (*coffer.Transfer, error) {
@@ -210,15 +235,18 @@ func (db *DB) History(ctx context.Context, purse string, f coffer.HistoryFilter)
 	if !f.Until.IsZero() {
 		until = ms(f.Until)
 	}
-	rows, err := db.pool.Query(ctx, `SELECT e.seq, e.purse, t.transfer_id, CASE WHEN e.purse = t.from_purse THEN t.to_purse ELSE t.from_purse END,
-		e.amount, e.balance_after, t.description, e.created_at
+	// Entries written before the payment forms have no counterparty of
+	// their own: the other purse of their transfer is.
+	rows, err := db.pool.Query(ctx, `SELECT e.seq, e.purse, t.transfer_id,
+		CASE WHEN e.counterparty <> '' THEN e.counterparty WHEN e.purse = t.from_purse THEN t.to_purse ELSE t.from_purse END,
+		e.amount, e.kind, e.held, e.balance_after, t.description, e.created_at
 		FROM entries e JOIN transfers t ON t.seq = e.transfer_seq
 		WHERE e.purse = $1 AND e.seq < $2 AND e.created_at >= $3 AND e.created_at < $4
 		ORDER BY e.seq DESC LIMIT $5`, purse, before, since, until, f.Limit)
 	return collect(rows, err, "postgres.History", func(r rowScanner) (*coffer.HistoryEntry, error) {
 		var h coffer.HistoryEntry
 		var c int64
-		if err := r.Scan(&h.Seq, &h.Purse, &h.TransferID, &h.Counterparty, &h.Amount, &h.BalanceAfter, &h.Description, &c); err != nil {
+		if err := r.Scan(&h.Seq, &h.Purse, &h.TransferID, &h.Counterparty, &h.Amount, &h.Kind, &h.Held, &h.BalanceAfter, &h.Description, &c); err != nil {
 			return nil, err
 		}
 		h.CreatedAt = fromMs(c)

@@ -41,15 +41,18 @@ type ledgerTx struct {
 
 	// What Prefetch loaded; a key present with a nil value is known absent.
 	transfers map[[2]string]*coffer.Transfer
+	bySeq     map[int64]*coffer.Transfer
 	purses    map[string]*coffer.Purse
 	limits    map[string]*coffer.PurseLimits
 	spend     map[spendKey]int64
-	spendOf   map[string]bool // purses whose counters for the batch's periods are loaded
+	spendOf   map[string]bool // keys whose counters for the batch's periods are loaded
+	invoices  map[string]*coffer.Invoice
+	trusts    map[string]*coffer.Trust
+	fees      map[string]*coffer.FeeRule // every fee rule, once loaded (nil before)
 
 	// What the batch decided, written by flush.
-	applied  []coffer.Applied
-	balances map[string]int64
-	adds     map[spendKey]int64
+	writes []*coffer.BatchWrites
+	adds   map[spendKey]int64
 }
 
 func (db *DB) isoSQL() string {
@@ -144,13 +147,19 @@ func scanLimitsRow(r rowScanner) (*coffer.PurseLimits, error) {
 	return &lim, nil
 }
 
-// Prefetch implements coffer.LedgerPrefetcher.
+// Prefetch implements coffer.LedgerPrefetcher. Besides what every batch
+// needs (earlier transfers by ID, purses, limits, spend counters) it loads
+// every fee rule and the purses they pay into, and, only when a request
+// names them, the transfers being refunded and the invoices and trusts
+// (locked FOR UPDATE, after the head locks) with the trusts' spend counters.
 func (l *ledgerTx) Prefetch(ctx context.Context, reqs []*coffer.TransferRequest, day, month string) error {
-	var senders, ids, numbers, froms []string
+	var senders, ids, numbers, froms, invoiceIDs, trustIDs []string
+	var refundOf []int64
 	l.transfers = make(map[[2]string]*coffer.Transfer, len(reqs))
 	l.purses = make(map[string]*coffer.Purse, 2*len(reqs))
 	l.limits = make(map[string]*coffer.PurseLimits, len(reqs))
 	l.spend, l.spendOf = map[spendKey]int64{}, map[string]bool{}
+	l.bySeq, l.invoices, l.trusts = map[int64]*coffer.Transfer{}, map[string]*coffer.Invoice{}, map[string]*coffer.Trust{}
 	for _, r := range reqs {
 		k := [2]string{r.Sender, r.TransferID}
 		if _, ok := l.transfers[k]; !ok {
@@ -168,8 +177,30 @@ func (l *ledgerTx) Prefetch(ctx context.Context, reqs []*coffer.TransferRequest,
 			l.spendOf[r.From] = true
 			froms = append(froms, r.From)
 		}
+		if r.RefundOf != 0 {
+			if _, ok := l.bySeq[r.RefundOf]; !ok {
+				l.bySeq[r.RefundOf] = nil
+				refundOf = append(refundOf, r.RefundOf)
+			}
+		}
+		if r.InvoiceID != "" {
+			if _, ok := l.invoices[r.InvoiceID]; !ok {
+				l.invoices[r.InvoiceID] = nil
+				invoiceIDs = append(invoiceIDs, r.InvoiceID)
+			}
+		}
+		if r.TrustID != "" {
+			if _, ok := l.trusts[r.TrustID]; !ok {
+				l.trusts[r.TrustID] = nil
+				trustIDs = append(trustIDs, r.TrustID)
+				key := (&coffer.Trust{ID: r.TrustID}).SpendKey()
+				l.spendOf[key] = true
+				froms = append(froms, key) // spend counters only: no purse has this number
+			}
+		}
 	}
 	l.spendOf[""] = false
+	fees := map[string]*coffer.FeeRule{}
 	return l.start(ctx, func(b *pgx.Batch) {
 		b.Queue(`SELECT `+transferCols+` FROM transfers t JOIN unnest($1::text[], $2::text[]) AS k(s, i) ON t.sender = k.s AND t.transfer_id = k.i`,
 			senders, ids).Query(func(rows pgx.Rows) error {
@@ -182,7 +213,19 @@ func (l *ledgerTx) Prefetch(ctx context.Context, reqs []*coffer.TransferRequest,
 			}
 			return rows.Err()
 		})
-		b.Queue(`SELECT `+purseCols+` FROM purses WHERE number = ANY($1)`, numbers).Query(func(rows pgx.Rows) error {
+		b.Queue(feeRulesQuery).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				f, err := scanFeeRule(rows)
+				if err != nil {
+					return err
+				}
+				fees[f.Currency] = f
+			}
+			l.fees = fees
+			return rows.Err()
+		})
+		// The fee purses too: most transfers credit one.
+		b.Queue(`SELECT `+purseCols+` FROM purses WHERE number = ANY($1::text[] || ARRAY(SELECT purse FROM fee_rules))`, numbers).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				p, err := scanPurse(rows)
 				if err != nil {
@@ -213,6 +256,42 @@ func (l *ledgerTx) Prefetch(ctx context.Context, reqs []*coffer.TransferRequest,
 			}
 			return rows.Err()
 		})
+		if len(refundOf) > 0 {
+			b.Queue(`SELECT `+transferCols+` FROM transfers WHERE seq = ANY($1)`, refundOf).Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					t, err := scanTransfer(rows)
+					if err != nil {
+						return err
+					}
+					l.bySeq[t.Seq] = t
+				}
+				return rows.Err()
+			})
+		}
+		if len(invoiceIDs) > 0 {
+			b.Queue(`SELECT `+invoiceCols+` FROM invoices WHERE id = ANY($1) ORDER BY id FOR UPDATE`, invoiceIDs).Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					inv, err := scanInvoice(rows)
+					if err != nil {
+						return err
+					}
+					l.invoices[inv.ID] = inv
+				}
+				return rows.Err()
+			})
+		}
+		if len(trustIDs) > 0 {
+			b.Queue(`SELECT `+trustCols+` FROM trusts WHERE id = ANY($1) ORDER BY id FOR UPDATE`, trustIDs).Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					t, err := scanTrust(rows)
+					if err != nil {
+						return err
+					}
+					l.trusts[t.ID] = t
+				}
+				return rows.Err()
+			})
+		}
 	})
 }
 
@@ -275,81 +354,262 @@ func (l *ledgerTx) PurseSpend(ctx context.Context, number, day, month string) (i
 	return d, m, err
 }
 
-// Insert implements coffer.LedgerTx: it numbers the transfers and keeps them
-// for flush.
-func (l *ledgerTx) Insert(ctx context.Context, ts []coffer.Applied) error {
+func (l *ledgerTx) TransferBySeq(ctx context.Context, seq int64) (*coffer.Transfer, error) {
+	if t, ok := l.bySeq[seq]; ok {
+		return copyTransfer(t), nil
+	}
 	if err := l.start(ctx, nil); err != nil {
-		return err
+		return nil, err
 	}
-	for _, a := range ts {
-		l.tseq++
-		a.T.Seq = l.tseq
+	t, err := scanTransfer(l.conn.QueryRow(ctx, `SELECT `+transferCols+` FROM transfers WHERE seq = $1`, seq))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
 	}
-	l.applied = append(l.applied, ts...)
-	return nil
+	return t, err
 }
 
-func (l *ledgerTx) SetBalance(ctx context.Context, number string, balance int64) error {
-	if l.balances == nil {
-		l.balances = map[string]int64{}
+// Invoice implements coffer.LedgerTx: the row stays locked until the batch
+// ends, so a concurrent cancel waits for it (and then finds it paid).
+func (l *ledgerTx) Invoice(ctx context.Context, id string) (*coffer.Invoice, error) {
+	if inv, ok := l.invoices[id]; ok {
+		if inv == nil {
+			return nil, nil
+		}
+		c := *inv
+		return &c, nil
 	}
-	l.balances[number] = balance
-	return nil
+	if err := l.start(ctx, nil); err != nil {
+		return nil, err
+	}
+	inv, err := scanInvoice(l.conn.QueryRow(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE id = $1 FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return inv, err
 }
 
-func (l *ledgerTx) AddSpend(ctx context.Context, number, day, month string, amount int64) error {
+// Trust implements coffer.LedgerTx, locking the row like Invoice.
+func (l *ledgerTx) Trust(ctx context.Context, id string) (*coffer.Trust, error) {
+	if t, ok := l.trusts[id]; ok {
+		if t == nil {
+			return nil, nil
+		}
+		c := *t
+		return &c, nil
+	}
+	if err := l.start(ctx, nil); err != nil {
+		return nil, err
+	}
+	t, err := scanTrust(l.conn.QueryRow(ctx, `SELECT `+trustCols+` FROM trusts WHERE id = $1 FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return t, err
+}
+
+// FeeRule implements coffer.LedgerTx from the rules Prefetch loaded (or
+// loads them all once).
+func (l *ledgerTx) FeeRule(ctx context.Context, currency string) (*coffer.FeeRule, error) {
+	if l.fees == nil {
+		if err := l.start(ctx, nil); err != nil {
+			return nil, err
+		}
+		rows, err := l.conn.Query(ctx, feeRulesQuery)
+		list, err := collect(rows, err, "postgres.FeeRule", scanFeeRule)
+		if err != nil {
+			return nil, err
+		}
+		l.fees = make(map[string]*coffer.FeeRule, len(list))
+		for _, f := range list {
+			l.fees[f.Currency] = f
+		}
+	}
+	f := l.fees[currency]
+	if f == nil {
+		return nil, nil
+	}
+	c := *f
+	return &c, nil
+}
+
+func (l *ledgerTx) AddSpend(ctx context.Context, key, day, month string, amount int64) error {
 	if l.adds == nil {
 		l.adds = map[spendKey]int64{}
 	}
-	l.adds[spendKey{number, day}] += amount
-	l.adds[spendKey{number, month}] += amount
+	l.adds[spendKey{key, day}] += amount
+	l.adds[spendKey{key, month}] += amount
 	return nil
 }
 
-// flush writes what the batch decided and commits, in one round trip.
+// Write implements coffer.LedgerTx: it numbers the new transfers and
+// entries from the ledger head and keeps everything for flush, which sends
+// it with the COMMIT.
+func (l *ledgerTx) Write(ctx context.Context, w *coffer.BatchWrites) error {
+	if w == nil {
+		return nil
+	}
+	if err := l.start(ctx, nil); err != nil {
+		return err
+	}
+	for _, t := range w.Transfers {
+		l.tseq++
+		t.Seq = l.tseq
+		if t.Kind == "" {
+			t.Kind = coffer.KindTransfer
+		}
+		if t.Status == "" {
+			t.Status = coffer.StatusCompleted
+		}
+	}
+	for _, e := range w.Entries {
+		l.eseq++
+		e.Seq = l.eseq
+		if e.Kind == "" {
+			e.Kind = coffer.EntryTransfer
+		}
+	}
+	l.writes = append(l.writes, w)
+	return nil
+}
+
+// flush writes what the batch decided and commits, in one round trip:
+// transfers, entries, transfer updates, invoices, the audit events (each new
+// transfer's transfer.applied, then the batch's others), the ledger head,
+// balances and held money, spend counters, COMMIT.
 func (l *ledgerTx) flush(ctx context.Context) error {
 	b := &pgx.Batch{}
-	if n := len(l.applied); n > 0 {
+	var ts []*coffer.Transfer
+	var es []*coffer.Entry
+	var events []*coffer.AuditEvent
+	updates := map[int64]*coffer.Transfer{}
+	var updateOrder []int64
+	invoices := map[string]*coffer.Invoice{}
+	var invoiceOrder []string
+	balances, held := map[string]int64{}, map[string]int64{}
+	for _, w := range l.writes {
+		ts = append(ts, w.Transfers...)
+		es = append(es, w.Entries...)
+		for _, t := range w.Transfers {
+			events = append(events, coffer.NewAuditEvent(t.CreatedAt, coffer.AuditTransferApplied, t.Sender, map[string]any{
+				"transfer_seq": t.Seq, "transfer_id": t.TransferID, "from": t.From, "to": t.To, "amount": t.Amount, "currency": t.Currency, "kind": t.Kind}))
+		}
+		for _, e := range w.Events {
+			if e != nil {
+				events = append(events, e)
+			}
+		}
+		for _, t := range w.Updates { // the last word on a transfer wins
+			if _, ok := updates[t.Seq]; !ok {
+				updateOrder = append(updateOrder, t.Seq)
+			}
+			updates[t.Seq] = t
+		}
+		for _, inv := range w.Invoices {
+			if _, ok := invoices[inv.ID]; !ok {
+				invoiceOrder = append(invoiceOrder, inv.ID)
+			}
+			invoices[inv.ID] = inv
+		}
+		for n, v := range w.Balances {
+			balances[n] = v
+		}
+		for n, v := range w.Held {
+			held[n] = v
+		}
+	}
+	if n := len(ts); n > 0 {
 		seq, sender, tid, from, to, cur, desc, payee := make([]int64, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		amount, at := make([]int64, n), make([]int64, n)
-		eseq, epurse, etseq, eamount, eafter, eat := make([]int64, 2*n), make([]string, 2*n), make([]int64, 2*n), make([]int64, 2*n), make([]int64, 2*n), make([]int64, 2*n)
-		events := make([]*coffer.AuditEvent, n)
-		for i, a := range l.applied {
-			t := a.T
+		kind, status, feePurse, invoiceID, trustID := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		fee, refundOf, refunded := make([]int64, n), make([]int64, n), make([]int64, n)
+		byCode, salt, hash, until, attempts := make([]bool, n), make([][]byte, n), make([][]byte, n), make([]*int64, n), make([]int32, n)
+		for i, t := range ts {
 			seq[i], sender[i], tid[i], from[i], to[i], cur[i], amount[i], desc[i], payee[i], at[i] = t.Seq, t.Sender, t.TransferID, t.From, t.To, t.Currency, t.Amount, t.Description, t.Payee, ms(t.CreatedAt)
-			for j, e := range [2]struct {
-				purse         string
-				amount, after int64
-			}{{t.From, -t.Amount, a.FromAfter}, {t.To, t.Amount, a.ToAfter}} {
-				l.eseq++
-				k := 2*i + j
-				eseq[k], epurse[k], etseq[k], eamount[k], eafter[k], eat[k] = l.eseq, e.purse, t.Seq, e.amount, e.after, at[i]
+			kind[i], status[i], fee[i], feePurse[i], invoiceID[i], trustID[i], refundOf[i], refunded[i] = t.Kind, t.Status, t.Fee, t.FeePurse, t.InvoiceID, t.TrustID, t.RefundOf, t.Refunded
+			if p := t.Protection; p != nil {
+				byCode[i], salt[i], hash[i], attempts[i] = p.ByCode, p.CodeSalt, p.CodeHash, int32(p.Attempts)
+				if !p.Until.IsZero() {
+					u := ms(p.Until)
+					until[i] = &u
+				}
 			}
-			events[i] = coffer.NewAuditEvent(t.CreatedAt, coffer.AuditTransferApplied, t.Sender, map[string]any{
-				"transfer_seq": t.Seq, "transfer_id": t.TransferID, "from": t.From, "to": t.To, "amount": t.Amount, "currency": t.Currency})
 		}
-		b.Queue(`INSERT INTO transfers (seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bigint[])`,
-			seq, sender, tid, from, to, cur, amount, desc, payee, at)
-		b.Queue(`INSERT INTO entries (seq, purse, transfer_seq, amount, balance_after, created_at)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])`,
-			eseq, epurse, etseq, eamount, eafter, eat)
+		b.Queue(`INSERT INTO transfers (seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at,
+				kind, status, fee, fee_purse, invoice_id, trust_id, refund_of, refunded,
+				protect_by_code, protect_salt, protect_hash, protect_until, protect_attempts)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bigint[],
+				$11::text[], $12::text[], $13::bigint[], $14::text[], $15::text[], $16::text[], $17::bigint[], $18::bigint[],
+				$19::boolean[], $20::bytea[], $21::bytea[], $22::bigint[], $23::integer[])`,
+			seq, sender, tid, from, to, cur, amount, desc, payee, at,
+			kind, status, fee, feePurse, invoiceID, trustID, refundOf, refunded,
+			byCode, salt, hash, until, attempts)
+	}
+	if n := len(es); n > 0 {
+		seq, purse, tseq, kind, cp := make([]int64, n), make([]string, n), make([]int64, n), make([]string, n), make([]string, n)
+		eheld, amount, after, at := make([]bool, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		for i, e := range es {
+			if e.Transfer == nil || e.Transfer.Seq == 0 {
+				return fmt.Errorf("postgres: entry %d of purse %s names no recorded transfer", e.Seq, e.Purse)
+			}
+			seq[i], purse[i], tseq[i], kind[i], eheld[i], amount[i], after[i], cp[i], at[i] = e.Seq, e.Purse, e.Transfer.Seq, e.Kind, e.Held, e.Amount, e.BalanceAfter, e.Counterparty, ms(e.CreatedAt)
+		}
+		b.Queue(`INSERT INTO entries (seq, purse, transfer_seq, kind, held, amount, balance_after, counterparty, created_at)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::boolean[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[])`,
+			seq, purse, tseq, kind, eheld, amount, after, cp, at)
+	}
+	if n := len(updateOrder); n > 0 {
+		seq, status, refunded, attempts := make([]int64, n), make([]string, n), make([]int64, n), make([]int32, n)
+		for i, s := range updateOrder {
+			t := updates[s]
+			seq[i], status[i], refunded[i] = t.Seq, t.Status, t.Refunded
+			if t.Protection != nil {
+				attempts[i] = int32(t.Protection.Attempts)
+			}
+		}
+		b.Queue(`UPDATE transfers SET status = v.s, refunded = v.r, protect_attempts = v.a
+			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::integer[]) AS v(q, s, r, a) WHERE transfers.seq = v.q`,
+			seq, status, refunded, attempts).Exec(rowsAffected("transfer updates", n))
+	}
+	if n := len(invoiceOrder); n > 0 {
+		id, state, tseq, upd := make([]string, n), make([]string, n), make([]int64, n), make([]int64, n)
+		for i, k := range invoiceOrder {
+			inv := invoices[k]
+			id[i], state[i], tseq[i], upd[i] = inv.ID, inv.State, inv.TransferSeq, ms(inv.UpdatedAt)
+		}
+		b.Queue(`UPDATE invoices SET state = v.s, transfer_seq = v.t, updated_at = v.u
+			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS v(i, s, t, u) WHERE invoices.id = v.i`,
+			id, state, tseq, upd).Exec(rowsAffected("invoice updates", n))
+	}
+	if len(events) > 0 {
 		args, aseq, ahash := chain(events, l.aseq, l.ahash)
 		b.Queue(insertAudit, args...)
 		b.Queue(setAuditHead, aseq, ahash)
+	}
+	if len(ts) > 0 || len(es) > 0 {
 		b.Queue(`UPDATE ledger_head SET transfer_seq = $1, entry_seq = $2 WHERE id = 1`, l.tseq, l.eseq)
 	}
-	if len(l.balances) > 0 {
-		nums, bals := make([]string, 0, len(l.balances)), make([]int64, 0, len(l.balances))
-		for n, v := range l.balances {
-			nums, bals = append(nums, n), append(bals, v)
-		}
-		b.Queue(`UPDATE purses SET balance = v.b FROM unnest($1::text[], $2::bigint[]) AS v(n, b) WHERE purses.number = v.n`, nums, bals).Exec(func(tag pgconn.CommandTag) error {
-			if int(tag.RowsAffected()) != len(nums) {
-				return fmt.Errorf("postgres: %d of %d purse balances updated", tag.RowsAffected(), len(nums))
+	if n := len(balances) + len(held); n > 0 {
+		// One statement for both; NULL leaves a column as it is.
+		nums, bals, helds := make([]string, 0, n), make([]*int64, 0, n), make([]*int64, 0, n)
+		for num, v := range balances {
+			v := v
+			nums, bals = append(nums, num), append(bals, &v)
+			if h, ok := held[num]; ok {
+				helds = append(helds, &h)
+			} else {
+				helds = append(helds, nil)
 			}
-			return nil
-		})
+		}
+		for num, h := range held {
+			if _, ok := balances[num]; ok {
+				continue
+			}
+			h := h
+			nums, bals, helds = append(nums, num), append(bals, nil), append(helds, &h)
+		}
+		b.Queue(`UPDATE purses SET balance = COALESCE(v.b, purses.balance), held = COALESCE(v.h, purses.held)
+			FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(n, b, h) WHERE purses.number = v.n`,
+			nums, bals, helds).Exec(rowsAffected("purse balances", len(nums)))
 	}
 	if len(l.adds) > 0 {
 		ps, pers, amts := make([]string, 0, len(l.adds)), make([]string, 0, len(l.adds)), make([]int64, 0, len(l.adds))
@@ -361,4 +621,14 @@ func (l *ledgerTx) flush(ctx context.Context) error {
 	}
 	b.Queue("COMMIT")
 	return l.conn.SendBatch(ctx, b).Close()
+}
+
+// rowsAffected fails a statement that did not touch every row it names.
+func rowsAffected(what string, want int) func(pgconn.CommandTag) error {
+	return func(tag pgconn.CommandTag) error {
+		if int(tag.RowsAffected()) != want {
+			return fmt.Errorf("postgres: %d of %d %s applied", tag.RowsAffected(), want, what)
+		}
+		return nil
+	}
 }

@@ -63,13 +63,14 @@ func (f *ledgerFixture) batch(id string, amount int64, cut func() error) error {
 			return err
 		}
 		t := &coffer.Transfer{Sender: f.owner, TransferID: id, From: from.Number, To: to.Number, Currency: "USD", Amount: amount, Payee: f.dest, CreatedAt: now}
-		if err := tx.Insert(ctx, []coffer.Applied{{T: t, FromAfter: from.Balance - amount, ToAfter: to.Balance + amount}}); err != nil {
-			return err
-		}
-		if err := tx.SetBalance(ctx, from.Number, from.Balance-amount); err != nil {
-			return err
-		}
-		if err := tx.SetBalance(ctx, to.Number, to.Balance+amount); err != nil {
+		if err := tx.Write(ctx, &coffer.BatchWrites{
+			Transfers: []*coffer.Transfer{t},
+			Entries: []*coffer.Entry{
+				{Purse: from.Number, Transfer: t, Kind: coffer.EntryTransfer, Amount: -amount, BalanceAfter: from.Balance - amount, Counterparty: to.Number, CreatedAt: now},
+				{Purse: to.Number, Transfer: t, Kind: coffer.EntryTransfer, Amount: amount, BalanceAfter: to.Balance + amount, Counterparty: from.Number, CreatedAt: now},
+			},
+			Balances: map[string]int64{from.Number: from.Balance - amount, to.Number: to.Balance + amount},
+		}); err != nil {
 			return err
 		}
 		if cut != nil {

@@ -22,9 +22,13 @@ type Result struct {
 	Err      error
 }
 
+// request is one unit of work for the engine: a transfer, an action on a
+// held transfer, or a group of transfers applied all or nothing.
 type request struct {
-	req  *coffer.TransferRequest
-	done chan Result
+	req   *coffer.TransferRequest
+	act   *coffer.HoldAction
+	group []*coffer.TransferRequest
+	done  chan []Result
 }
 
 // Observer receives engine events, for metrics. All methods may be nil.
@@ -41,6 +45,7 @@ type Engine struct {
 	now      func() time.Time
 	obs      Observer
 	maxBatch int
+	dec      func(string) int
 	in       chan request
 
 	mu      sync.RWMutex
@@ -60,6 +65,9 @@ type Config struct {
 	MaxBatch int              // largest batch; default 1024
 	Now      func() time.Time // clock; default time.Now
 	Observer Observer
+	// Decimals gives a currency's decimals, for amounts in messages;
+	// default 2 for every currency.
+	Decimals func(currency string) int
 }
 
 // New returns an engine over store.
@@ -70,7 +78,10 @@ func New(store coffer.Store, log *slog.Logger, cfg Config) *Engine {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Engine{store: store, log: log, now: cfg.Now, obs: cfg.Observer, maxBatch: cfg.MaxBatch,
+	if cfg.Decimals == nil {
+		cfg.Decimals = func(string) int { return 2 }
+	}
+	return &Engine{store: store, log: log, now: cfg.Now, obs: cfg.Observer, maxBatch: cfg.MaxBatch, dec: cfg.Decimals,
 		in: make(chan request, cfg.MaxBatch*4), stopped: make(chan struct{})}
 }
 
@@ -82,24 +93,83 @@ var ErrStopped = &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The server i
 // first the transfer may still be applied; a retry with the same transfer ID
 // tells.
 func (e *Engine) Submit(ctx context.Context, r *coffer.TransferRequest) Result {
+	return e.do(ctx, request{req: r}, 1)[0]
+}
+
+// Act applies an action on a held protected transfer (release by code,
+// refusal by the payee, expiry by the scheduler). The result carries the
+// transfer as it is afterwards. A wrong code is counted even though the
+// action fails.
+func (e *Engine) Act(ctx context.Context, a *coffer.HoldAction) Result {
+	return e.do(ctx, request{act: a}, 1)[0]
+}
+
+// SubmitAll applies up to coffer.MaxBatchTransfers transfers. Each is
+// applied or refused on its own, or, with all, either every one is applied
+// or none (the refused ones carry their reason, the others ENOTAPPLIED).
+// Retries are safe per transfer ID, as with Submit.
+func (e *Engine) SubmitAll(ctx context.Context, rs []*coffer.TransferRequest, all bool) []Result {
+	if len(rs) == 0 {
+		return nil
+	}
+	if all {
+		return e.do(ctx, request{group: rs}, len(rs))
+	}
+	// Each on its own: queued back to back, so they share batches.
+	out := make([]Result, len(rs))
+	dones := make([]chan []Result, len(rs))
+	for i, r := range rs {
+		dones[i] = make(chan []Result, 1)
+		if err := e.enqueue(ctx, request{req: r, done: dones[i]}); err != nil {
+			for j := i; j < len(rs); j++ {
+				out[j] = Result{Err: err}
+			}
+			dones = dones[:i]
+			break
+		}
+	}
+	for i, d := range dones {
+		select {
+		case res := <-d:
+			out[i] = res[0]
+		case <-ctx.Done():
+			out[i] = Result{Err: ctx.Err()}
+		}
+	}
+	return out
+}
+
+func (e *Engine) enqueue(ctx context.Context, r request) error {
 	e.mu.RLock()
+	defer e.mu.RUnlock()
 	if e.closed {
-		e.mu.RUnlock()
-		return Result{Err: ErrStopped}
+		return ErrStopped
 	}
-	done := make(chan Result, 1)
 	select {
-	case e.in <- request{req: r, done: done}:
+	case e.in <- r:
+		return nil
 	case <-ctx.Done():
-		e.mu.RUnlock()
-		return Result{Err: ctx.Err()}
+		return ctx.Err()
 	}
-	e.mu.RUnlock()
+}
+
+func (e *Engine) do(ctx context.Context, r request, n int) []Result {
+	fail := func(err error) []Result {
+		out := make([]Result, n)
+		for i := range out {
+			out[i] = Result{Err: err}
+		}
+		return out
+	}
+	r.done = make(chan []Result, 1)
+	if err := e.enqueue(ctx, r); err != nil {
+		return fail(err)
+	}
 	select {
-	case res := <-done:
+	case res := <-r.done:
 		return res
 	case <-ctx.Done():
-		return Result{Err: ctx.Err()}
+		return fail(ctx.Err())
 	}
 }
 
@@ -128,14 +198,16 @@ func (e *Engine) Run() {
 			return
 		}
 		batch = append(batch[:0], r)
+		size := r.size()
 	fill:
-		for len(batch) < e.maxBatch {
+		for size < e.maxBatch {
 			select {
 			case r, ok := <-e.in:
 				if !ok {
 					break fill
 				}
 				batch = append(batch, r)
+				size += r.size()
 			default:
 				break fill
 			}
@@ -144,64 +216,67 @@ func (e *Engine) Run() {
 	}
 }
 
-type pending struct {
-	r   request
-	res Result
+func (r *request) size() int {
+	if r.group != nil {
+		return len(r.group)
+	}
+	return 1
 }
 
 func (e *Engine) apply(batch []request) {
 	start := time.Now()
-	out := make([]Result, len(batch))
-	// A commit can fail for reasons outside the batch (disk full, another
-	// process holding the lock too long). Nothing was applied then; every
-	// member of the batch gets an error it can retry with the same ID.
+	out := make([][]Result, len(batch))
+	// A commit can fail for reasons outside the batch (disk full, a lost
+	// database connection). Nothing was applied then; every member of the
+	// batch gets an error it can retry with the same ID.
 	var applied []coffer.Applied
 	err := e.store.ApplyBatch(context.Background(), func(tx coffer.LedgerTx) error {
-		b := batchState{tx: tx, purses: map[string]*coffer.Purse{}, seen: map[[2]string]*coffer.Transfer{}, now: e.now().UTC().Truncate(time.Millisecond)}
-		b.day, b.month = coffer.DayKey(b.now), coffer.MonthKey(b.now)
+		b := newBatchState(tx, e.now().UTC().Truncate(time.Millisecond), e.dec)
 		if p, ok := tx.(coffer.LedgerPrefetcher); ok {
-			reqs := make([]*coffer.TransferRequest, len(batch))
-			for i, r := range batch {
-				reqs[i] = r.req
+			var reqs []*coffer.TransferRequest
+			for _, r := range batch {
+				if r.req != nil {
+					reqs = append(reqs, r.req)
+				}
+				reqs = append(reqs, r.group...)
 			}
 			if err := p.Prefetch(context.Background(), reqs, b.day, b.month); err != nil {
 				return err
 			}
 		}
 		for i, r := range batch {
-			res, err := b.one(r.req)
+			var err error
+			switch {
+			case r.req != nil:
+				var res Result
+				res, err = b.one(r.req)
+				out[i] = []Result{res}
+			case r.act != nil:
+				var res Result
+				res, err = b.hold(r.act)
+				out[i] = []Result{res}
+			default:
+				out[i], err = b.all(r.group)
+			}
 			if err != nil {
 				return err
 			}
-			out[i] = res
 		}
 		applied = b.applied
-		if len(b.applied) > 0 {
-			if err := tx.Insert(context.Background(), b.applied); err != nil {
-				return err
-			}
+		w, err := b.writes()
+		if err != nil {
+			return err
 		}
-		for n, l := range b.limits {
-			if l != nil && l.added > 0 {
-				if err := tx.AddSpend(context.Background(), n, b.day, b.month, l.added); err != nil {
-					return err
-				}
-			}
-		}
-		for n, p := range b.purses {
-			if p.Balance != b.orig[n] {
-				if err := tx.SetBalance(context.Background(), n, p.Balance); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return tx.Write(context.Background(), w)
 	})
 	if err != nil {
 		e.log.Error("ledger batch failed", "size", len(batch), "err", err)
 		ae := &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The transfer could not be committed; retry with the same transfer ID.", Op: "ledger.apply", Err: err}
-		for i := range out {
-			out[i] = Result{Err: ae}
+		for i, r := range batch {
+			out[i] = make([]Result, r.size())
+			for j := range out[i] {
+				out[i][j] = Result{Err: ae}
+			}
 		}
 	}
 	if e.obs.Batch != nil {
@@ -212,64 +287,149 @@ func (e *Engine) apply(batch []request) {
 	}
 	for i, r := range batch {
 		if e.obs.Outcome != nil {
-			code := coffer.ErrorCode(out[i].Err)
-			if out[i].Replayed {
-				code = "replayed"
+			for _, res := range out[i] {
+				code := coffer.ErrorCode(res.Err)
+				if res.Replayed {
+					code = "replayed"
+				}
+				e.obs.Outcome(code)
 			}
-			e.obs.Outcome(code)
 		}
 		r.done <- out[i]
 	}
 }
 
+// batchState is one batch's view of the ledger: what it loaded, what it
+// changed, and what it will write. Inside an all-or-nothing group every
+// change is journalled so the group can be undone.
 type batchState struct {
-	tx      coffer.LedgerTx
-	purses  map[string]*coffer.Purse
-	orig    map[string]int64
-	seen    map[[2]string]*coffer.Transfer
-	now     time.Time
-	applied []coffer.Applied
+	tx  coffer.LedgerTx
+	now time.Time
+	dec func(string) int
 
-	day, month string                 // spend periods of now
-	limits     map[string]*limitState // by purse; nil value: no limits
+	purses   map[string]*coffer.Purse
+	orig     map[string][2]int64 // committed balance and held of each loaded purse
+	seen     map[[2]string]*coffer.Transfer
+	bySeq    map[int64]*coffer.Transfer // earlier transfers loaded by Seq (refunds, holds)
+	invoices map[string]*coffer.Invoice
+	trusts   map[string]*coffer.Trust
+	fees     map[string]*coffer.FeeRule // by currency; nil value: none
+	applied  []coffer.Applied
+	w        coffer.BatchWrites
+	updated  map[*coffer.Transfer]bool
+	day      string
+	month    string
+	limits   map[string]*limitState // by spend key; nil value: no limits
+	journal  []func()
+	grouping bool
 }
 
-// limitState is a limited purse's spend within this batch: the counters as
-// committed plus what this batch has applied so far. Because the batch holds
-// the write lock and checks its transfers in order, concurrent transfers
-// cannot together pass a limit.
+func newBatchState(tx coffer.LedgerTx, now time.Time, dec func(string) int) *batchState {
+	return &batchState{tx: tx, now: now, dec: dec, purses: map[string]*coffer.Purse{}, orig: map[string][2]int64{},
+		seen: map[[2]string]*coffer.Transfer{}, day: coffer.DayKey(now), month: coffer.MonthKey(now)}
+}
+
+// undo records how to take back a change, when inside a group.
+func (b *batchState) undo(fn func()) {
+	if b.grouping {
+		b.journal = append(b.journal, fn)
+	}
+}
+
+// add changes *p by d, journalled.
+func (b *batchState) add(p *int64, d int64) {
+	*p += d
+	b.undo(func() { *p -= d })
+}
+
+// writes gathers the batch's writes; balances are written only for purses
+// whose money changed.
+func (b *batchState) writes() (*coffer.BatchWrites, error) {
+	w := &b.w
+	for n, p := range b.purses {
+		o := b.orig[n]
+		if p.Balance != o[0] {
+			if w.Balances == nil {
+				w.Balances = map[string]int64{}
+			}
+			w.Balances[n] = p.Balance
+		}
+		if p.Held != o[1] {
+			if w.Held == nil {
+				w.Held = map[string]int64{}
+			}
+			w.Held[n] = p.Held
+		}
+	}
+	for t := range b.updated {
+		w.Updates = append(w.Updates, t)
+	}
+	for _, l := range b.limits {
+		if l != nil && l.added > 0 {
+			if err := b.tx.AddSpend(context.Background(), l.key, b.day, b.month, l.added); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return w, nil
+}
+
+// limitState is the spend within this batch of a purse (or trust) with
+// limits: the counters as committed plus what this batch has applied so
+// far. Because the batch holds the write lock and checks its transfers in
+// order, concurrent transfers cannot together pass a limit.
 type limitState struct {
+	key        string
 	lim        *coffer.PurseLimits
 	day, month int64 // spent in the period, including this batch
 	added      int64 // applied in this batch, not yet written to the counters
 }
 
-func (b *batchState) limitsOf(n string) (*limitState, error) {
-	if l, ok := b.limits[n]; ok {
+func (b *batchState) spendOf(key string, lim *coffer.PurseLimits) (*limitState, error) {
+	if l, ok := b.limits[key]; ok {
 		return l, nil
 	}
 	if b.limits == nil {
 		b.limits = map[string]*limitState{}
 	}
-	lim, err := b.tx.PurseLimits(context.Background(), n)
-	if err != nil {
-		return nil, err
-	}
 	if lim.Empty() {
-		b.limits[n] = nil
+		b.limits[key] = nil
 		return nil, nil
 	}
-	l := &limitState{lim: lim}
-	if l.day, l.month, err = b.tx.PurseSpend(context.Background(), n, b.day, b.month); err != nil {
+	l := &limitState{key: key, lim: lim}
+	var err error
+	if l.day, l.month, err = b.tx.PurseSpend(context.Background(), key, b.day, b.month); err != nil {
 		return nil, err
 	}
-	b.limits[n] = l
+	b.limits[key] = l
 	return l, nil
 }
 
+func (b *batchState) limitsOf(purse string) (*limitState, error) {
+	if l, ok := b.limits[purse]; ok {
+		return l, nil
+	}
+	lim, err := b.tx.PurseLimits(context.Background(), purse)
+	if err != nil {
+		return nil, err
+	}
+	return b.spendOf(purse, lim)
+}
+
+// trustLimits turns a trust's limits into the purse-limit shape.
+func (b *batchState) trustLimits(t *coffer.Trust, decimals int) (*limitState, error) {
+	opt := func(v int64) *int64 {
+		if v <= 0 {
+			return nil
+		}
+		return &v
+	}
+	return b.spendOf(t.SpendKey(), &coffer.PurseLimits{Purse: t.Purse, PerTransfer: opt(t.PerTransfer), PerDay: opt(t.PerDay), PerMonth: opt(t.PerMonth), Decimals: decimals})
+}
+
 // check refuses amount when it would pass one of the limits, saying how much
-// may still leave the purse.
-func (l *limitState) check(purse string, amount int64) error {
+// may still leave. what names the subject in the message.
+func (l *limitState) check(what string, amount int64) error {
 	remaining := int64(coffer.MaxAmount)
 	which := ""
 	consider := func(period string, limit *int64, spent int64) {
@@ -291,8 +451,14 @@ func (l *limitState) check(purse string, amount int64) error {
 	d := l.lim.Decimals
 	text := map[string]string{"transfer": "per-transfer", "day": "daily", "month": "monthly"}[which]
 	return &coffer.Error{Code: coffer.ELIMITEXCEEDED,
-		Message: fmt.Sprintf("The transfer exceeds the %s limit of purse %s; at most %s may leave it now.", text, purse, coffer.FormatAmount(remaining, d)),
+		Message: fmt.Sprintf("The transfer exceeds the %s limit of %s; at most %s may leave it now.", text, what, coffer.FormatAmount(remaining, d)),
 		Err:     &coffer.LimitError{Period: which, Remaining: remaining, Decimals: d}}
+}
+
+func (b *batchState) spend(l *limitState, amount int64) {
+	b.add(&l.day, amount)
+	b.add(&l.month, amount)
+	b.add(&l.added, amount)
 }
 
 func (b *batchState) purse(n string) (*coffer.Purse, error) {
@@ -303,12 +469,98 @@ func (b *batchState) purse(n string) (*coffer.Purse, error) {
 	if err != nil || p == nil {
 		return nil, err
 	}
-	if b.orig == nil {
-		b.orig = map[string]int64{}
-	}
-	b.orig[n] = p.Balance
+	b.orig[n] = [2]int64{p.Balance, p.Held}
 	b.purses[n] = p
 	return p, nil
+}
+
+func (b *batchState) transferBySeq(seq int64) (*coffer.Transfer, error) {
+	if t, ok := b.bySeq[seq]; ok {
+		return t, nil
+	}
+	if b.bySeq == nil {
+		b.bySeq = map[int64]*coffer.Transfer{}
+	}
+	t, err := b.tx.TransferBySeq(context.Background(), seq)
+	if err != nil {
+		return nil, err
+	}
+	b.bySeq[seq] = t
+	return t, nil
+}
+
+func (b *batchState) invoice(id string) (*coffer.Invoice, error) {
+	if inv, ok := b.invoices[id]; ok {
+		return inv, nil
+	}
+	if b.invoices == nil {
+		b.invoices = map[string]*coffer.Invoice{}
+	}
+	inv, err := b.tx.Invoice(context.Background(), id)
+	if err != nil {
+		return nil, err
+	}
+	b.invoices[id] = inv
+	return inv, nil
+}
+
+func (b *batchState) trust(id string) (*coffer.Trust, error) {
+	if t, ok := b.trusts[id]; ok {
+		return t, nil
+	}
+	if b.trusts == nil {
+		b.trusts = map[string]*coffer.Trust{}
+	}
+	t, err := b.tx.Trust(context.Background(), id)
+	if err != nil {
+		return nil, err
+	}
+	b.trusts[id] = t
+	return t, nil
+}
+
+func (b *batchState) feeRule(currency string) (*coffer.FeeRule, error) {
+	if f, ok := b.fees[currency]; ok {
+		return f, nil
+	}
+	if b.fees == nil {
+		b.fees = map[string]*coffer.FeeRule{}
+	}
+	f, err := b.tx.FeeRule(context.Background(), currency)
+	if err != nil {
+		return nil, err
+	}
+	b.fees[currency] = f
+	return f, nil
+}
+
+// move changes a purse's available (or held) money by d and records the
+// history entry.
+func (b *batchState) move(p *coffer.Purse, held bool, d int64, kind string, t *coffer.Transfer, counterparty string) {
+	target := &p.Balance
+	if held {
+		target = &p.Held
+	}
+	b.add(target, d)
+	b.w.Entries = append(b.w.Entries, &coffer.Entry{Purse: p.Number, Transfer: t, Kind: kind, Held: held, Amount: d,
+		BalanceAfter: *target, Counterparty: counterparty, CreatedAt: b.now})
+}
+
+func (b *batchState) markUpdated(t *coffer.Transfer) {
+	if t.Seq == 0 {
+		return // new in this batch: written whole
+	}
+	if b.updated == nil {
+		b.updated = map[*coffer.Transfer]bool{}
+	}
+	if !b.updated[t] {
+		b.updated[t] = true
+		b.undo(func() { delete(b.updated, t) })
+	}
+}
+
+func refuse(code, format string, args ...any) (Result, error) {
+	return Result{Err: coffer.Errorf(code, format, args...)}, nil
 }
 
 // one applies a single request inside the batch. A refusal is returned in
@@ -326,12 +578,18 @@ func (b *batchState) one(r *coffer.TransferRequest) (Result, error) {
 	}
 	if prev != nil {
 		if !prev.Matches(r) {
-			return Result{Err: coffer.Errorf(coffer.EIDEMPOTENCYCONFLICT, "Transfer ID %s was already used for a different transfer.", r.TransferID)}, nil
+			return refuse(coffer.EIDEMPOTENCYCONFLICT, "Transfer ID %s was already used for a different transfer.", r.TransferID)
 		}
 		return Result{Transfer: prev, Replayed: true}, nil
 	}
-	refuse := func(code, format string, args ...any) (Result, error) {
-		return Result{Err: coffer.Errorf(code, format, args...)}, nil
+	forms := 0
+	for _, set := range []bool{r.Protect != nil, r.InvoiceID != "", r.TrustID != "", r.RefundOf != 0} {
+		if set {
+			forms++
+		}
+	}
+	if forms > 1 {
+		return refuse(coffer.EINVALID, "A transfer may be protected, pay an invoice, use a trust or refund, but only one of these.")
 	}
 	var from, to *coffer.Purse
 	if r.From != r.To {
@@ -346,13 +604,109 @@ func (b *batchState) one(r *coffer.TransferRequest) (Result, error) {
 	if err := coffer.CheckTransfer(r, from, to); err != nil {
 		return Result{Err: err}, nil
 	}
-	if from.Balance-r.Amount < from.Floor() {
+	t := &coffer.Transfer{Sender: r.Sender, TransferID: r.TransferID, From: r.From, To: r.To, Currency: from.Currency,
+		Amount: r.Amount, Description: r.Description, Payee: to.Owner, CreatedAt: b.now,
+		Kind: coffer.KindTransfer, Status: coffer.StatusCompleted, InvoiceID: r.InvoiceID, TrustID: r.TrustID, RefundOf: r.RefundOf}
+
+	// The payment form's own rules.
+	var orig *coffer.Transfer
+	var inv *coffer.Invoice
+	var trustLim *limitState
+	switch {
+	case r.RefundOf != 0:
+		var err error
+		if orig, err = b.transferBySeq(r.RefundOf); err != nil {
+			return Result{}, err
+		}
+		if orig == nil || orig.Payee != r.Sender {
+			return refuse(coffer.EREFUNDNOTALLOWED, "There is no transfer to you to refund.")
+		}
+		if r.From != orig.To || r.To != orig.From {
+			return refuse(coffer.EREFUNDNOTALLOWED, "A refund goes from purse %s back to purse %s.", orig.To, orig.From)
+		}
+		if orig.Kind == coffer.KindRefund {
+			return refuse(coffer.EREFUNDNOTALLOWED, "A refund cannot be refunded.")
+		}
+		if orig.Status != coffer.StatusCompleted && orig.Status != coffer.StatusReleased {
+			return refuse(coffer.EREFUNDNOTALLOWED, "Only money you have received can be refunded; this transfer is %s.", orig.Status)
+		}
+		if b.now.Sub(orig.CreatedAt) > coffer.RefundWindow {
+			return refuse(coffer.EREFUNDNOTALLOWED, "The transfer is older than 90 days and can no longer be refunded.")
+		}
+		if left := orig.Amount - orig.Refunded; r.Amount > left {
+			return refuse(coffer.EREFUNDNOTALLOWED, "At most %s of this transfer is left to refund.", coffer.FormatAmount(left, b.decimals(from)))
+		}
+		t.Kind = coffer.KindRefund
+	case r.InvoiceID != "":
+		var err error
+		if inv, err = b.invoice(r.InvoiceID); err != nil {
+			return Result{}, err
+		}
+		if inv == nil || inv.Payer != r.Sender {
+			return refuse(coffer.ENOTFOUND, "There is no such invoice to you.")
+		}
+		if st := inv.EffectiveState(b.now); st != coffer.InvoicePending {
+			return refuse(coffer.EINVOICENOTPAYABLE, "The invoice is %s and cannot be paid.", st)
+		}
+		if r.To != inv.Purse || r.Amount != inv.Amount || from.Currency != inv.Currency {
+			return refuse(coffer.EINVALID, "The payment must send exactly the invoice's amount to purse %s.", inv.Purse)
+		}
+	case r.TrustID != "":
+		tr, err := b.trust(r.TrustID)
+		if err != nil {
+			return Result{}, err
+		}
+		if !tr.Active() || tr.Merchant != r.Sender || tr.Purse != r.From || from.Owner != tr.Owner {
+			return refuse(coffer.ETRUSTINVALID, "No active trust lets you debit purse %s.", r.From)
+		}
+		if trustLim, err = b.trustLimits(tr, b.decimals(from)); err != nil {
+			return Result{}, err
+		}
+		if trustLim != nil {
+			if err := trustLim.check("trust "+tr.ID, r.Amount); err != nil {
+				return Result{Err: err}, nil
+			}
+		}
+	case r.Protect != nil:
+		if !r.Protect.Until.After(b.now) {
+			return refuse(coffer.EINVALID, "The protection period must end in the future.")
+		}
+		p := *r.Protect
+		p.Attempts = 0
+		t.Kind, t.Status, t.Protection = coffer.KindProtected, coffer.StatusHeld, &p
+	}
+
+	// The fee: none for refunds or between one member's purses.
+	var feePurse *coffer.Purse
+	if t.Kind != coffer.KindRefund && from.Owner != to.Owner {
+		rule, err := b.feeRule(from.Currency)
+		if err != nil {
+			return Result{}, err
+		}
+		if rule != nil && rule.Purse != from.Number && rule.Purse != to.Number {
+			if t.Fee = rule.Fee(r.Amount); t.Fee > 0 {
+				if feePurse, err = b.purse(rule.Purse); err != nil {
+					return Result{}, err
+				}
+				if feePurse == nil || feePurse.Currency != from.Currency {
+					return refuse(coffer.EUNAVAILABLE, "Fees for %s are misconfigured; the operator has been told.", from.Currency)
+				}
+				t.FeePurse = feePurse.Number
+			}
+		}
+	}
+
+	total := r.Amount + t.Fee
+	if from.Balance-total < from.Floor() {
 		if from.Issuer {
 			return refuse(coffer.EINSUFFICIENTFUNDS, "The transfer would take issuing purse %s past its limit.", from.Number)
 		}
+		if t.Fee > 0 {
+			return refuse(coffer.EINSUFFICIENTFUNDS, "Purse %s holds less than the amount and the fee of %s.", from.Number, coffer.FormatAmount(t.Fee, b.decimals(from)))
+		}
 		return refuse(coffer.EINSUFFICIENTFUNDS, "Purse %s holds less than the amount.", from.Number)
 	}
-	if to.Balance > coffer.MaxAmount-r.Amount {
+	if to.Balance+to.Held > coffer.MaxAmount-r.Amount || (feePurse != nil && feePurse.Balance+feePurse.Held > coffer.MaxAmount-t.Fee) {
 		return refuse(coffer.ELIMITEXCEEDED, "Purse %s cannot hold that much.", to.Number)
 	}
 	lim, err := b.limitsOf(from.Number)
@@ -360,20 +714,172 @@ func (b *batchState) one(r *coffer.TransferRequest) (Result, error) {
 		return Result{}, err
 	}
 	if lim != nil {
-		if err := lim.check(from.Number, r.Amount); err != nil {
+		if err := lim.check("purse "+from.Number, r.Amount); err != nil {
 			return Result{Err: err}, nil
 		}
-		lim.day += r.Amount
-		lim.month += r.Amount
-		lim.added += r.Amount
 	}
-	t := &coffer.Transfer{Sender: r.Sender, TransferID: r.TransferID, From: r.From, To: r.To,
-		Currency: from.Currency, Amount: r.Amount, Description: r.Description, Payee: to.Owner, CreatedAt: b.now}
-	b.applied = append(b.applied, coffer.Applied{T: t, FromAfter: from.Balance - r.Amount, ToAfter: to.Balance + r.Amount})
-	from.Balance -= r.Amount
-	to.Balance += r.Amount
+
+	// Apply.
+	if lim != nil {
+		b.spend(lim, r.Amount)
+	}
+	if trustLim != nil {
+		b.spend(trustLim, r.Amount)
+	}
+	b.w.Transfers = append(b.w.Transfers, t)
+	b.move(from, false, -r.Amount, coffer.EntryTransfer, t, to.Number)
+	if t.Kind == coffer.KindProtected {
+		b.move(to, true, r.Amount, coffer.EntryHold, t, from.Number)
+	} else {
+		b.move(to, false, r.Amount, coffer.EntryTransfer, t, from.Number)
+	}
+	if t.Fee > 0 {
+		b.move(from, false, -t.Fee, coffer.EntryFee, t, feePurse.Number)
+		// A protected transfer's fee is held too, so it can go back whole.
+		b.move(feePurse, t.Kind == coffer.KindProtected, t.Fee, coffer.EntryFee, t, from.Number)
+	}
+	if orig != nil {
+		b.add(&orig.Refunded, r.Amount)
+		b.markUpdated(orig)
+	}
+	if inv != nil {
+		old := *inv
+		inv.State, inv.UpdatedAt = coffer.InvoicePaid, b.now
+		b.w.Invoices = append(b.w.Invoices, inv)
+		b.undo(func() { *inv = old })
+	}
+	b.applied = append(b.applied, coffer.Applied{T: t, FromAfter: from.Balance, ToAfter: to.Balance})
 	b.seen[key] = t
+	b.undo(func() { delete(b.seen, key) })
 	return Result{Transfer: t}, nil
+}
+
+func (b *batchState) decimals(p *coffer.Purse) int { return b.dec(p.Currency) }
+
+// all applies a group all or nothing: the first refusal undoes the group.
+func (b *batchState) all(group []*coffer.TransferRequest) ([]Result, error) {
+	out := make([]Result, len(group))
+	b.grouping = true
+	b.journal = b.journal[:0]
+	marks := [5]int{len(b.w.Transfers), len(b.w.Entries), len(b.w.Invoices), len(b.w.Events), len(b.applied)}
+	defer func() { b.grouping = false; b.journal = b.journal[:0] }()
+	failed := -1
+	for i, r := range group {
+		res, err := b.one(r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = res
+		if res.Err != nil && failed < 0 {
+			failed = i
+			break
+		}
+	}
+	if failed < 0 {
+		return out, nil
+	}
+	for i := len(b.journal) - 1; i >= 0; i-- {
+		b.journal[i]()
+	}
+	b.w.Transfers, b.w.Entries, b.w.Invoices, b.w.Events, b.applied = b.w.Transfers[:marks[0]], b.w.Entries[:marks[1]], b.w.Invoices[:marks[2]], b.w.Events[:marks[3]], b.applied[:marks[4]]
+	for i := range out {
+		if i != failed {
+			out[i] = Result{Err: coffer.Errorf(coffer.ENOTAPPLIED, "Not applied: transfer %d of the batch (%s) was refused, and the batch is all or nothing.", failed+1, group[failed].TransferID)}
+		}
+	}
+	return out, nil
+}
+
+// hold acts on a held protected transfer.
+func (b *batchState) hold(a *coffer.HoldAction) (Result, error) {
+	t, err := b.transferBySeq(a.Seq)
+	if err != nil {
+		return Result{}, err
+	}
+	// Only the payee (or the scheduler) may act; anyone else learns nothing.
+	if t == nil || (a.Actor != "" && a.Actor != t.Payee) || (a.Actor == "" && a.Action != coffer.HoldExpire) {
+		return refuse(coffer.ENOTFOUND, "There is no such protected transfer to you.")
+	}
+	if t.Kind != coffer.KindProtected || t.Status != coffer.StatusHeld {
+		return refuse(coffer.ENOTHELD, "The transfer is not held (it is %s).", t.Status)
+	}
+	p := t.Protection
+	switch a.Action {
+	case coffer.HoldRefuse:
+		return b.settle(t, false)
+	case coffer.HoldExpire:
+		if b.now.Before(p.Until) {
+			return refuse(coffer.ENOTHELD, "The protection period has not ended.")
+		}
+		// Code protection ends by going back; time protection by arriving.
+		return b.settle(t, !p.ByCode)
+	case coffer.HoldRelease:
+		if !p.ByCode {
+			return refuse(coffer.EINVALID, "This transfer is protected by time; it reaches you when its period ends.")
+		}
+		if !b.now.Before(p.Until) {
+			return refuse(coffer.ENOTHELD, "The protection period has ended; the transfer goes back to its sender.")
+		}
+		if p.CheckCode(a.Code) {
+			return b.settle(t, true)
+		}
+		p.Attempts++ // hold actions never run inside a group: no journal
+		b.markUpdated(t)
+		if p.Attempts >= coffer.MaxProtectAttempts {
+			if _, err := b.settle(t, false); err != nil {
+				return Result{}, err
+			}
+			return refuse(coffer.EWRONGCODE, "Wrong protection code, %d times: the transfer went back to its sender.", p.Attempts)
+		}
+		return refuse(coffer.EWRONGCODE, "Wrong protection code; %d attempts left.", coffer.MaxProtectAttempts-p.Attempts)
+	}
+	return refuse(coffer.EINVALID, "Unknown action %q.", a.Action)
+}
+
+// settle ends a held transfer: released to the payee, or returned to the
+// sender with its fee.
+func (b *batchState) settle(t *coffer.Transfer, release bool) (Result, error) {
+	from, err := b.purse(t.From)
+	if err != nil {
+		return Result{}, err
+	}
+	to, err := b.purse(t.To)
+	if err != nil {
+		return Result{}, err
+	}
+	var fee *coffer.Purse
+	if t.Fee > 0 {
+		if fee, err = b.purse(t.FeePurse); err != nil {
+			return Result{}, err
+		}
+	}
+	if from == nil || to == nil || (t.Fee > 0 && fee == nil) {
+		return Result{}, fmt.Errorf("ledger: purses of held transfer %d are missing", t.Seq)
+	}
+	kind := coffer.AuditTransferReturned
+	if release {
+		t.Status = coffer.StatusReleased
+		kind = coffer.AuditTransferReleased
+		b.move(to, true, -t.Amount, coffer.EntryRelease, t, from.Number)
+		b.move(to, false, t.Amount, coffer.EntryRelease, t, from.Number)
+		if fee != nil {
+			b.move(fee, true, -t.Fee, coffer.EntryRelease, t, from.Number)
+			b.move(fee, false, t.Fee, coffer.EntryRelease, t, from.Number)
+		}
+	} else {
+		t.Status = coffer.StatusReturned
+		b.move(to, true, -t.Amount, coffer.EntryReturn, t, from.Number)
+		b.move(from, false, t.Amount, coffer.EntryReturn, t, to.Number)
+		if fee != nil {
+			b.move(fee, true, -t.Fee, coffer.EntryReturn, t, from.Number)
+			b.move(from, false, t.Fee, coffer.EntryReturn, t, fee.Number)
+		}
+	}
+	b.markUpdated(t)
+	b.w.Events = append(b.w.Events, coffer.NewAuditEvent(b.now, kind, t.Sender, map[string]any{
+		"transfer_seq": t.Seq, "transfer_id": t.TransferID, "from": t.From, "to": t.To, "amount": t.Amount, "fee": t.Fee, "currency": t.Currency}))
+	c := *t
+	return Result{Transfer: &c}, nil
 }
 
 // IsRetryable reports whether a transfer error may be retried with the same

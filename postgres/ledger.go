@@ -354,18 +354,53 @@ func (l *ledgerTx) PurseSpend(ctx context.Context, number, day, month string) (i
 	return d, m, err
 }
 
+// TransferBySeq implements coffer.LedgerTx. A transfer Prefetch did not
+// load (one a hold action names) comes in one round trip with the purses
+// it moved money between, which the batch reads next.
 func (l *ledgerTx) TransferBySeq(ctx context.Context, seq int64) (*coffer.Transfer, error) {
 	if t, ok := l.bySeq[seq]; ok {
 		return copyTransfer(t), nil
 	}
-	if err := l.start(ctx, nil); err != nil {
+	if l.bySeq == nil {
+		l.bySeq = map[int64]*coffer.Transfer{}
+	}
+	if l.purses == nil {
+		l.purses = map[string]*coffer.Purse{}
+	}
+	l.bySeq[seq] = nil
+	purses := map[string]*coffer.Purse{}
+	err := l.start(ctx, func(b *pgx.Batch) {
+		b.Queue(`SELECT `+transferCols+` FROM transfers WHERE seq = $1`, seq).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				t, err := scanTransfer(rows)
+				if err != nil {
+					return err
+				}
+				l.bySeq[t.Seq] = t
+			}
+			return rows.Err()
+		})
+		b.Queue(`SELECT `+purseCols+` FROM purses WHERE number IN (SELECT unnest(ARRAY[from_purse, to_purse, fee_purse]) FROM transfers WHERE seq = $1)`, seq).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				p, err := scanPurse(rows)
+				if err != nil {
+					return err
+				}
+				purses[p.Number] = p
+			}
+			return rows.Err()
+		})
+	})
+	if err != nil {
+		delete(l.bySeq, seq)
 		return nil, err
 	}
-	t, err := scanTransfer(l.conn.QueryRow(ctx, `SELECT `+transferCols+` FROM transfers WHERE seq = $1`, seq))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+	for n, p := range purses {
+		if _, ok := l.purses[n]; !ok {
+			l.purses[n] = p
+		}
 	}
-	return t, err
+	return copyTransfer(l.bySeq[seq]), nil
 }
 
 // Invoice implements coffer.LedgerTx: the row stays locked until the batch

@@ -496,6 +496,15 @@ func (l *ledgerTx) Write(ctx context.Context, w *coffer.BatchWrites) error {
 			t.Status = coffer.StatusCompleted
 		}
 	}
+	for _, inv := range w.Invoices {
+		if inv.TransferSeq == 0 { // paid by a transfer of this batch, numbered just now
+			for _, t := range w.Transfers {
+				if t.InvoiceID == inv.ID {
+					inv.TransferSeq = t.Seq
+				}
+			}
+		}
+	}
 	for _, e := range w.Entries {
 		l.eseq++
 		e.Seq = l.eseq

@@ -32,7 +32,7 @@ func appendAuditWith(ctx context.Context, ls *ledgerStmts, tx *sql.Tx, events []
 		prev = []byte{}
 	}
 	for len(events) > 0 {
-		n, shape := shapeFor(len(events))
+		n, shape := shapeFor(len(events), shapeCount)
 		args := make([]any, 0, n*7)
 		for _, e := range events[:n] {
 			seq++

@@ -5,27 +5,35 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/coffer-money/coffer"
 )
 
 // ledger statements, prepared once on the writer and reused by every batch.
 type ledgerStmts struct {
-	find, purse, maxSeq, setBal, dataVer *sql.Stmt
-	limits, spend, addSpend              *sql.Stmt
-	// Multi-row INSERTs for 1, 2, 4, … insertChunk rows. A batch of n rows
-	// is written as the binary decomposition of n, so a handful of
-	// statements prepared once (before any transaction holds the single
-	// writer connection) serve every batch size without re-parsing SQL.
-	insT, insE, insA [shapeCount]*sql.Stmt
+	find, bySeq, purse, maxSeq, dataVer *sql.Stmt
+	limits, spend, addSpend             *sql.Stmt
+	invoice, trust, feeRules            *sql.Stmt
+	updT, updInv                        *sql.Stmt
+	// Multi-row statements for 1, 2, 4, … rows. A batch of n rows is
+	// written as the binary decomposition of n, so a handful of statements
+	// prepared once (before any transaction holds the single writer
+	// connection) serve every batch size without re-parsing SQL.
+	insT, insA, setP [shapeCount]*sql.Stmt
+	insE             [entryShapeCount]*sql.Stmt
 }
 
-const shapeCount = 9 // 1 << 8 == insertChunk
+const (
+	shapeCount      = 9  // 1 << 8 == insertChunk
+	entryShapeCount = 10 // entries come two or more per transfer: up to 512 rows
+)
 
-// shapeFor returns the largest power-of-two chunk not above n, and its index.
-func shapeFor(n int) (int, int) {
+// shapeFor returns the largest power-of-two chunk not above n among count
+// shapes, and its index.
+func shapeFor(n, count int) (int, int) {
 	i := 0
-	for i+1 < shapeCount && 1<<(i+1) <= n {
+	for i+1 < count && 1<<(i+1) <= n {
 		i++
 	}
 	return 1 << i, i
@@ -48,17 +56,27 @@ func (db *DB) stmts(ctx context.Context) (*ledgerStmts, error) {
 		return st
 	}
 	s.find = prep(`SELECT ` + transferCols + ` FROM transfers WHERE sender = ? AND transfer_id = ?`)
+	s.bySeq = prep(`SELECT ` + transferCols + ` FROM transfers WHERE seq = ?`)
 	s.purse = prep(`SELECT ` + purseCols + ` FROM purses WHERE number = ?`)
 	s.maxSeq = prep(`SELECT COALESCE((SELECT MAX(seq) FROM transfers), 0), COALESCE((SELECT MAX(seq) FROM entries), 0)`)
-	s.setBal = prep(`UPDATE purses SET balance = ? WHERE number = ?`)
 	s.dataVer = prep(`PRAGMA data_version`)
 	s.limits = prep(limitsQuery)
 	s.spend = prep(`SELECT COALESCE((SELECT amount FROM purse_spend WHERE purse = ? AND period = ?), 0), COALESCE((SELECT amount FROM purse_spend WHERE purse = ? AND period = ?), 0)`)
 	s.addSpend = prep(`INSERT INTO purse_spend (purse, period, amount) VALUES (?, ?, ?), (?, ?, ?) ON CONFLICT (purse, period) DO UPDATE SET amount = amount + excluded.amount`)
+	s.invoice = prep(`SELECT ` + invoiceCols + ` FROM invoices WHERE id = ?`)
+	s.trust = prep(`SELECT ` + trustCols + ` FROM trusts WHERE id = ?`)
+	s.feeRules = prep(`SELECT ` + feeRuleCols + ` FROM fee_rules`)
+	s.updT = prep(`UPDATE transfers SET status = ?, refunded = ?, protect_attempts = COALESCE(?, protect_attempts) WHERE seq = ?`)
+	s.updInv = prep(`UPDATE invoices SET state = ?, transfer_seq = ?, updated_at = ? WHERE id = ?`)
 	for i := 0; i < shapeCount; i++ {
-		s.insT[i] = prep(`INSERT INTO transfers (seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at) VALUES ` + rows(`(?,?,?,?,?,?,?,?,?,?)`, 1<<i))
-		s.insE[i] = prep(`INSERT INTO entries (seq, purse, transfer_seq, amount, balance_after, created_at) VALUES ` + rows(`(?,?,?,?,?,?)`, 2<<i))
+		s.insT[i] = prep(`INSERT INTO transfers (` + transferCols + `) VALUES ` + rows(transferTuple, 1<<i))
 		s.insA[i] = prep(`INSERT INTO audit_events (seq, at, kind, member_id, detail, prev_hash, hash) VALUES ` + rows(`(?,?,?,?,?,?,?)`, 1<<i))
+		// A purse's balance, held money or both (NULL: unchanged).
+		s.setP[i] = prep(`WITH v(n, b, h) AS (VALUES ` + rows(`(?,?,?)`, 1<<i) + `)
+			UPDATE purses SET balance = COALESCE(v.b, purses.balance), held = COALESCE(v.h, purses.held) FROM v WHERE purses.number = v.n`)
+	}
+	for i := 0; i < entryShapeCount; i++ {
+		s.insE[i] = prep(`INSERT INTO entries (seq, purse, transfer_seq, kind, held, amount, balance_after, counterparty, created_at) VALUES ` + rows(`(?,?,?,?,?,?,?,?,?)`, 1<<i))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: prepare ledger statements: %w", err)
@@ -67,11 +85,15 @@ func (db *DB) stmts(ctx context.Context) (*ledgerStmts, error) {
 	return db.ls, nil
 }
 
+// transferTuple has one placeholder per column of transferCols.
+var transferTuple = "(" + strings.TrimSuffix(strings.Repeat("?,", strings.Count(transferCols, ",")+1), ",") + ")"
+
 type ledgerTx struct {
-	db      *DB
-	tx      *sql.Tx
-	s       *ledgerStmts
-	pending map[string]int64 // balances written in this batch
+	db   *DB
+	tx   *sql.Tx
+	s    *ledgerStmts
+	bal  map[string]int64 // balances written in this batch
+	held map[string]int64 // held money written in this batch
 }
 
 // ApplyBatch implements coffer.Store. The transaction is BEGIN IMMEDIATE (from
@@ -97,34 +119,40 @@ func (db *DB) ApplyBatch(ctx context.Context, fn func(coffer.LedgerTx) error) er
 	}
 	if ver != db.pcVer || db.pc == nil {
 		db.pc, db.pcVer = map[string]coffer.Purse{}, ver
-		db.lc = nil
+		db.lc, db.fc = nil, nil
 	}
 	if db.lc == nil {
 		db.lc = map[string]*coffer.PurseLimits{}
 	}
-	l := &ledgerTx{db: db, tx: tx, s: s, pending: map[string]int64{}}
+	l := &ledgerTx{db: db, tx: tx, s: s, bal: map[string]int64{}, held: map[string]int64{}}
 	if err := fn(l); err != nil {
-		db.pc, db.lc = nil, nil
+		db.pc, db.lc, db.fc = nil, nil, nil
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		db.pc, db.lc = nil, nil // the balances in the cache may not have committed
+		db.pc, db.lc, db.fc = nil, nil, nil // the balances in the cache may not have committed
 		return mapErr("sqlite.ApplyBatch", err)
 	}
-	for n, b := range l.pending {
+	for n, b := range l.bal {
 		if p, ok := db.pc[n]; ok {
 			p.Balance = b
+			db.pc[n] = p
+		}
+	}
+	for n, h := range l.held {
+		if p, ok := db.pc[n]; ok {
+			p.Held = h
 			db.pc[n] = p
 		}
 	}
 	return nil
 }
 
-// forgetPurses drops the ledger's purse cache; every write to purses outside
-// the ledger on this connection must call it.
+// forgetPurses drops the ledger's caches (purses, limits, fee rules); every
+// write to them outside the ledger on this connection must call it.
 func (db *DB) forgetPurses() {
 	db.pcMu.Lock()
-	db.pc, db.lc = nil, nil
+	db.pc, db.lc, db.fc = nil, nil, nil
 	db.pcMu.Unlock()
 }
 
@@ -134,6 +162,15 @@ func (l *ledgerTx) FindTransfer(ctx context.Context, sender, id string) (*coffer
 		return nil, nil
 	}
 	return t, mapErr("sqlite.FindTransfer", err)
+}
+
+// TransferBySeq implements coffer.LedgerTx.
+func (l *ledgerTx) TransferBySeq(ctx context.Context, seq int64) (*coffer.Transfer, error) {
+	t, err := scanTransfer(l.tx.StmtContext(ctx, l.s.bySeq).QueryRowContext(ctx, seq))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return t, mapErr("sqlite.LedgerTransferBySeq", err)
 }
 
 func (l *ledgerTx) Purse(ctx context.Context, number string) (*coffer.Purse, error) {
@@ -153,51 +190,182 @@ func (l *ledgerTx) Purse(ctx context.Context, number string) (*coffer.Purse, err
 	return p, nil
 }
 
-// insertChunk bounds rows per multi-row INSERT, well under SQLite's limit
-// on bound parameters.
-const insertChunk = 256
-
-func (l *ledgerTx) Insert(ctx context.Context, ts []coffer.Applied) error {
-	events := make([]*coffer.AuditEvent, 0, len(ts))
-	// The batch holds the write lock (BEGIN IMMEDIATE), so sequence numbers
-	// can be assigned here and both tables filled with multi-row INSERTs.
-	var tseq, eseq int64
-	if err := l.tx.StmtContext(ctx, l.s.maxSeq).QueryRowContext(ctx).Scan(&tseq, &eseq); err != nil {
-		return mapErr("sqlite.Insert", err)
+// Invoice implements coffer.LedgerTx. The batch holds the write lock, so
+// the invoice cannot change before it commits.
+func (l *ledgerTx) Invoice(ctx context.Context, id string) (*coffer.Invoice, error) {
+	inv, err := scanInvoice(l.tx.StmtContext(ctx, l.s.invoice).QueryRowContext(ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
 	}
-	for len(ts) > 0 {
-		n, shape := shapeFor(len(ts))
-		chunk := ts[:n]
-		ts = ts[n:]
-		targs := make([]any, 0, n*10)
-		eargs := make([]any, 0, n*12)
-		for _, a := range chunk {
-			t := a.T
-			tseq++
-			t.Seq = tseq
-			at := ms(t.CreatedAt)
-			targs = append(targs, t.Seq, t.Sender, t.TransferID, t.From, t.To, t.Currency, t.Amount, t.Description, t.Payee, at)
-			eargs = append(eargs, eseq+1, t.From, t.Seq, -t.Amount, a.FromAfter, at, eseq+2, t.To, t.Seq, t.Amount, a.ToAfter, at)
-			eseq += 2
-			events = append(events, coffer.NewAuditEvent(t.CreatedAt, coffer.AuditTransferApplied, t.Sender, map[string]any{
-				"transfer_seq": t.Seq, "transfer_id": t.TransferID, "from": t.From, "to": t.To, "amount": t.Amount, "currency": t.Currency}))
-		}
-		if _, err := l.tx.StmtContext(ctx, l.s.insT[shape]).ExecContext(ctx, targs...); err != nil {
-			return mapErr("sqlite.InsertTransfers", err)
-		}
-		if _, err := l.tx.StmtContext(ctx, l.s.insE[shape]).ExecContext(ctx, eargs...); err != nil {
-			return mapErr("sqlite.InsertEntries", err)
-		}
-	}
-	return appendAuditWith(ctx, l.s, l.tx, events)
+	return inv, mapErr("sqlite.LedgerInvoice", err)
 }
 
-func (l *ledgerTx) SetBalance(ctx context.Context, number string, balance int64) error {
-	_, err := l.tx.StmtContext(ctx, l.s.setBal).ExecContext(ctx, balance, number)
-	if err == nil {
-		l.pending[number] = balance
+// Trust implements coffer.LedgerTx, locked like Invoice.
+func (l *ledgerTx) Trust(ctx context.Context, id string) (*coffer.Trust, error) {
+	t, err := scanTrust(l.tx.StmtContext(ctx, l.s.trust).QueryRowContext(ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
 	}
-	return mapErr("sqlite.SetBalance", err)
+	return t, mapErr("sqlite.LedgerTrust", err)
+}
+
+// FeeRule implements coffer.LedgerTx from a cache of all the rules (a tiny
+// table), loaded by the first batch that asks and reset with the purses.
+func (l *ledgerTx) FeeRule(ctx context.Context, currency string) (*coffer.FeeRule, error) {
+	if l.db.fc == nil {
+		rows, err := l.tx.StmtContext(ctx, l.s.feeRules).QueryContext(ctx)
+		if err != nil {
+			return nil, mapErr("sqlite.LedgerFeeRule", err)
+		}
+		list, err := scanFeeRules(rows, "sqlite.LedgerFeeRule")
+		if err != nil {
+			return nil, err
+		}
+		fc := make(map[string]*coffer.FeeRule, len(list))
+		for _, f := range list {
+			fc[f.Currency] = f
+		}
+		l.db.fc = fc
+	}
+	f, ok := l.db.fc[currency]
+	if !ok {
+		return nil, nil
+	}
+	c := *f
+	return &c, nil
+}
+
+// insertChunk bounds rows per multi-row INSERT of transfers, well under
+// SQLite's limit on bound parameters.
+const insertChunk = 256
+
+// Write implements coffer.LedgerTx: multi-row INSERTs of prepared shapes
+// for transfers, entries and audit events, one UPDATE per changed transfer
+// and paid invoice, and multi-row UPDATEs of the purses.
+func (l *ledgerTx) Write(ctx context.Context, w *coffer.BatchWrites) error {
+	const op = "sqlite.Write"
+	events := make([]*coffer.AuditEvent, 0, len(w.Transfers)+len(w.Events))
+	if len(w.Transfers) > 0 || len(w.Entries) > 0 {
+		// The batch holds the write lock (BEGIN IMMEDIATE), so sequence
+		// numbers can be assigned here.
+		var tseq, eseq int64
+		if err := l.tx.StmtContext(ctx, l.s.maxSeq).QueryRowContext(ctx).Scan(&tseq, &eseq); err != nil {
+			return mapErr(op, err)
+		}
+		for ts := w.Transfers; len(ts) > 0; {
+			n, shape := shapeFor(len(ts), shapeCount)
+			args := make([]any, 0, n*transferColCount)
+			for _, t := range ts[:n] {
+				tseq++
+				t.Seq = tseq
+				args = transferArgs(args, t)
+				events = append(events, coffer.NewAuditEvent(t.CreatedAt, coffer.AuditTransferApplied, t.Sender, map[string]any{
+					"transfer_seq": t.Seq, "transfer_id": t.TransferID, "from": t.From, "to": t.To, "amount": t.Amount, "currency": t.Currency,
+					"kind": kindOf(t)}))
+			}
+			if _, err := l.tx.StmtContext(ctx, l.s.insT[shape]).ExecContext(ctx, args...); err != nil {
+				return mapErr("sqlite.InsertTransfers", err)
+			}
+			ts = ts[n:]
+		}
+		for es := w.Entries; len(es) > 0; {
+			n, shape := shapeFor(len(es), entryShapeCount)
+			args := make([]any, 0, n*9)
+			for _, e := range es[:n] {
+				if e.Transfer == nil || e.Transfer.Seq == 0 {
+					return fmt.Errorf("%s: entry of %s without a written transfer", op, e.Purse)
+				}
+				eseq++
+				e.Seq = eseq
+				kind := e.Kind
+				if kind == "" {
+					kind = coffer.EntryTransfer
+				}
+				args = append(args, e.Seq, e.Purse, e.Transfer.Seq, kind, e.Held, e.Amount, e.BalanceAfter, e.Counterparty, ms(e.CreatedAt))
+			}
+			if _, err := l.tx.StmtContext(ctx, l.s.insE[shape]).ExecContext(ctx, args...); err != nil {
+				return mapErr("sqlite.InsertEntries", err)
+			}
+			es = es[n:]
+		}
+	}
+	if len(w.Updates) > 0 {
+		st := l.tx.StmtContext(ctx, l.s.updT)
+		for _, t := range w.Updates {
+			var attempts any
+			if t.Protection != nil {
+				attempts = t.Protection.Attempts
+			}
+			if _, err := st.ExecContext(ctx, t.Status, t.Refunded, attempts, t.Seq); err != nil {
+				return mapErr("sqlite.UpdateTransfers", err)
+			}
+		}
+	}
+	if len(w.Invoices) > 0 {
+		st := l.tx.StmtContext(ctx, l.s.updInv)
+		for _, inv := range w.Invoices {
+			if inv.TransferSeq == 0 {
+				// Paid by a transfer of this batch, whose Seq is known only now.
+				for _, t := range w.Transfers {
+					if t.InvoiceID == inv.ID {
+						inv.TransferSeq = t.Seq
+					}
+				}
+			}
+			if _, err := st.ExecContext(ctx, inv.State, inv.TransferSeq, ms(inv.UpdatedAt), inv.ID); err != nil {
+				return mapErr("sqlite.UpdateInvoices", err)
+			}
+		}
+	}
+	events = append(events, w.Events...)
+	if err := appendAuditWith(ctx, l.s, l.tx, events); err != nil {
+		return err
+	}
+	return l.setPurses(ctx, w.Balances, w.Held)
+}
+
+// transferColCount is the number of columns in transferCols.
+var transferColCount = strings.Count(transferCols, ",") + 1
+
+func kindOf(t *coffer.Transfer) string {
+	if t.Kind == "" {
+		return coffer.KindTransfer
+	}
+	return t.Kind
+}
+
+// setPurses writes new balances and held money, one row per purse.
+func (l *ledgerTx) setPurses(ctx context.Context, bal, held map[string]int64) error {
+	if len(bal) == 0 && len(held) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 3*(len(bal)+len(held)))
+	for n, b := range bal {
+		var h any
+		if v, ok := held[n]; ok {
+			h = v
+		}
+		args = append(args, n, b, h)
+	}
+	for n, h := range held {
+		if _, ok := bal[n]; !ok {
+			args = append(args, n, nil, h)
+		}
+	}
+	for len(args) > 0 {
+		n, shape := shapeFor(len(args)/3, shapeCount)
+		if _, err := l.tx.StmtContext(ctx, l.s.setP[shape]).ExecContext(ctx, args[:3*n]...); err != nil {
+			return mapErr("sqlite.SetBalances", err)
+		}
+		args = args[3*n:]
+	}
+	for n, b := range bal {
+		l.bal[n] = b
+	}
+	for n, h := range held {
+		l.held[n] = h
+	}
+	return nil
 }
 
 // PurseLimits implements coffer.LedgerTx, cached like the purses: a purse
@@ -216,15 +384,16 @@ func (l *ledgerTx) PurseLimits(ctx context.Context, number string) (*coffer.Purs
 	return lim, nil
 }
 
-// PurseSpend implements coffer.LedgerTx.
-func (l *ledgerTx) PurseSpend(ctx context.Context, number, day, month string) (int64, int64, error) {
+// PurseSpend implements coffer.LedgerTx. key is a purse number or a
+// Trust.SpendKey.
+func (l *ledgerTx) PurseSpend(ctx context.Context, key, day, month string) (int64, int64, error) {
 	var d, m int64
-	err := l.tx.StmtContext(ctx, l.s.spend).QueryRowContext(ctx, number, day, number, month).Scan(&d, &m)
+	err := l.tx.StmtContext(ctx, l.s.spend).QueryRowContext(ctx, key, day, key, month).Scan(&d, &m)
 	return d, m, mapErr("sqlite.PurseSpend", err)
 }
 
 // AddSpend implements coffer.LedgerTx.
-func (l *ledgerTx) AddSpend(ctx context.Context, number, day, month string, amount int64) error {
-	_, err := l.tx.StmtContext(ctx, l.s.addSpend).ExecContext(ctx, number, day, amount, number, month, amount)
+func (l *ledgerTx) AddSpend(ctx context.Context, key, day, month string, amount int64) error {
+	_, err := l.tx.StmtContext(ctx, l.s.addSpend).ExecContext(ctx, key, day, amount, key, month, amount)
 	return mapErr("sqlite.AddSpend", err)
 }

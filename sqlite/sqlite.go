@@ -33,14 +33,17 @@ type DB struct {
 	ls     *ledgerStmts
 	stmtMu sync.Mutex
 
-	// The ledger's cache of purses (owner, currency, limit, balance) as
-	// last committed, valid while data_version is pcVer.
+	// The ledger's cache of purses (owner, currency, limit, balance, held)
+	// as last committed, valid while data_version is pcVer.
 	pcMu  sync.Mutex
 	pc    map[string]coffer.Purse
 	pcVer int64
 	// Outgoing limits by purse (nil: none), reset with pc and by
 	// SetPurseLimits.
 	lc map[string]*coffer.PurseLimits
+	// Fee rules by currency (nil: not loaded), reset with pc and by
+	// SetFeeRule and DeleteFeeRule.
+	fc map[string]*coffer.FeeRule
 
 	ck     *sql.DB // checkpointer connection
 	stopCk chan struct{}
@@ -396,12 +399,12 @@ func (db *DB) CreatePurse(ctx context.Context, p *coffer.Purse) error {
 	return mapErr("sqlite.CreatePurse", err)
 }
 
-const purseCols = `number, currency, owner, balance, issuer, lim, created_at`
+const purseCols = `number, currency, owner, balance, held, issuer, lim, created_at`
 
 func scanPurse(row interface{ Scan(...any) error }) (*coffer.Purse, error) {
 	var p coffer.Purse
 	var c int64
-	if err := row.Scan(&p.Number, &p.Currency, &p.Owner, &p.Balance, &p.Issuer, &p.Limit, &c); err != nil {
+	if err := row.Scan(&p.Number, &p.Currency, &p.Owner, &p.Balance, &p.Held, &p.Issuer, &p.Limit, &c); err != nil {
 		return nil, err
 	}
 	p.CreatedAt = fromMs(c)
@@ -448,16 +451,68 @@ func (db *DB) SetIssuer(ctx context.Context, number string, limit int64) error {
 	return nil
 }
 
-const transferCols = `seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at`
+const transferCols = `seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at,
+	kind, status, fee, fee_purse, invoice_id, trust_id, refund_of, refunded,
+	protect_by_code, protect_salt, protect_hash, protect_until, protect_attempts`
+
+// transferArgs returns the values of transferCols for t, in order.
+func transferArgs(args []any, t *coffer.Transfer) []any {
+	kind, status := t.Kind, t.Status
+	if kind == "" {
+		kind = coffer.KindTransfer
+	}
+	if status == "" {
+		status = coffer.StatusCompleted
+	}
+	var byCode bool
+	var salt, hash []byte
+	var until any
+	var attempts int
+	if p := t.Protection; p != nil {
+		byCode, salt, hash, until, attempts = p.ByCode, p.CodeSalt, p.CodeHash, ms(p.Until), p.Attempts
+	}
+	return append(args, t.Seq, t.Sender, t.TransferID, t.From, t.To, t.Currency, t.Amount, t.Description, t.Payee, ms(t.CreatedAt),
+		kind, status, t.Fee, t.FeePurse, t.InvoiceID, t.TrustID, t.RefundOf, t.Refunded,
+		byCode, salt, hash, until, attempts)
+}
 
 func scanTransfer(row interface{ Scan(...any) error }) (*coffer.Transfer, error) {
 	var t coffer.Transfer
 	var c int64
-	if err := row.Scan(&t.Seq, &t.Sender, &t.TransferID, &t.From, &t.To, &t.Currency, &t.Amount, &t.Description, &t.Payee, &c); err != nil {
+	var byCode bool
+	var salt, hash []byte
+	var until sql.NullInt64
+	var attempts int
+	if err := row.Scan(&t.Seq, &t.Sender, &t.TransferID, &t.From, &t.To, &t.Currency, &t.Amount, &t.Description, &t.Payee, &c,
+		&t.Kind, &t.Status, &t.Fee, &t.FeePurse, &t.InvoiceID, &t.TrustID, &t.RefundOf, &t.Refunded,
+		&byCode, &salt, &hash, &until, &attempts); err != nil {
 		return nil, err
 	}
 	t.CreatedAt = fromMs(c)
+	if t.Kind == coffer.KindProtected {
+		p := &coffer.Protection{ByCode: byCode, Attempts: attempts}
+		if len(salt) > 0 || len(hash) > 0 {
+			p.CodeSalt, p.CodeHash = salt, hash
+		}
+		if until.Valid {
+			p.Until = fromMs(until.Int64)
+		}
+		t.Protection = p
+	}
 	return &t, nil
+}
+
+func scanTransfers(rows *sql.Rows, op string) ([]*coffer.Transfer, error) {
+	defer rows.Close()
+	var out []*coffer.Transfer
+	for rows.Next() {
+		t, err := scanTransfer(rows)
+		if err != nil {
+			return nil, mapErr(op, err)
+		}
+		out = append(out, t)
+	}
+	return out, mapErr(op, rows.Err())
 }
 
 func (db *DB) Transfer(ctx context.Context, memberID, transferID, from string) (*coffer.Transfer, error) {
@@ -472,8 +527,11 @@ func (db *DB) Transfer(ctx context.Context, memberID, transferID, from string) (
 }
 
 func (db *DB) History(ctx context.Context, purse string, f coffer.HistoryFilter) ([]*coffer.HistoryEntry, error) {
-	q := `SELECT e.seq, e.purse, t.transfer_id, CASE WHEN e.purse = t.from_purse THEN t.to_purse ELSE t.from_purse END,
-		e.amount, e.balance_after, t.description, e.created_at
+	// Entries written before the payment forms have no counterparty of
+	// their own: it is the transfer's other purse.
+	q := `SELECT e.seq, e.purse, t.transfer_id,
+		CASE WHEN e.counterparty <> '' THEN e.counterparty WHEN e.purse = t.from_purse THEN t.to_purse ELSE t.from_purse END,
+		e.amount, e.kind, e.held, e.balance_after, t.description, e.created_at
 		FROM entries e JOIN transfers t ON t.seq = e.transfer_seq WHERE e.purse = ?`
 	args := []any{purse}
 	if f.Before > 0 {
@@ -499,7 +557,7 @@ func (db *DB) History(ctx context.Context, purse string, f coffer.HistoryFilter)
 	for rows.Next() {
 		var h coffer.HistoryEntry
 		var c int64
-		if err := rows.Scan(&h.Seq, &h.Purse, &h.TransferID, &h.Counterparty, &h.Amount, &h.BalanceAfter, &h.Description, &c); err != nil {
+		if err := rows.Scan(&h.Seq, &h.Purse, &h.TransferID, &h.Counterparty, &h.Amount, &h.Kind, &h.Held, &h.BalanceAfter, &h.Description, &c); err != nil {
 			return nil, mapErr("sqlite.History", err)
 		}
 		h.CreatedAt = fromMs(c)

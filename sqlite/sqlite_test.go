@@ -96,16 +96,39 @@ func TestDB_CheckDetectsDamage(t *testing.T) {
 		if err := db.AppendAudit(ctx, coffer.NewAuditEvent(time.Now(), coffer.AuditMemberRegistered, a.ID, nil)); err != nil {
 			t.Fatal(err)
 		}
-		err = db.ApplyBatch(ctx, func(tx coffer.LedgerTx) error {
-			tr := &coffer.Transfer{Sender: a.ID, TransferID: "t1", From: iss.Number, To: pb.Number, Currency: "USD", Amount: 700, Payee: b.ID, CreatedAt: time.Now()}
-			if err := tx.Insert(ctx, []coffer.Applied{{T: tr, FromAfter: -700, ToAfter: 700}}); err != nil {
-				return err
-			}
-			if err := tx.SetBalance(ctx, iss.Number, -700); err != nil {
-				return err
-			}
-			return tx.SetBalance(ctx, pb.Number, 700)
-		})
+		fee := &coffer.Purse{Number: coffer.NewPurseNumber('Z'), Currency: "USD", Owner: a.ID}
+		if err := db.CreatePurse(ctx, fee); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		// t1: a plain transfer; t2: protected with a fee, still held; t3: a
+		// refund of part of t1.
+		t1 := &coffer.Transfer{Sender: a.ID, TransferID: "t1", From: iss.Number, To: pb.Number, Currency: "USD", Amount: 700, Payee: b.ID, CreatedAt: now,
+			Kind: coffer.KindTransfer, Status: coffer.StatusCompleted, Refunded: 100}
+		t2 := &coffer.Transfer{Sender: b.ID, TransferID: "t2", From: pb.Number, To: iss.Number, Currency: "USD", Amount: 300, Payee: a.ID, CreatedAt: now,
+			Kind: coffer.KindProtected, Status: coffer.StatusHeld, Fee: 5, FeePurse: fee.Number,
+			Protection: &coffer.Protection{Until: now.Add(time.Hour)}}
+		t3 := &coffer.Transfer{Sender: b.ID, TransferID: "t3", From: pb.Number, To: iss.Number, Currency: "USD", Amount: 100, Payee: a.ID, CreatedAt: now,
+			Kind: coffer.KindRefund, Status: coffer.StatusCompleted, RefundOf: 1}
+		e := func(t *coffer.Transfer, purse, kind string, held bool, amount, after int64) *coffer.Entry {
+			return &coffer.Entry{Purse: purse, Transfer: t, Kind: kind, Held: held, Amount: amount, BalanceAfter: after, CreatedAt: now}
+		}
+		w := &coffer.BatchWrites{
+			Transfers: []*coffer.Transfer{t1, t2, t3},
+			Entries: []*coffer.Entry{
+				e(t1, iss.Number, coffer.EntryTransfer, false, -700, -700),
+				e(t1, pb.Number, coffer.EntryTransfer, false, 700, 700),
+				e(t2, pb.Number, coffer.EntryTransfer, false, -300, 400),
+				e(t2, iss.Number, coffer.EntryHold, true, 300, 300),
+				e(t2, pb.Number, coffer.EntryFee, false, -5, 395),
+				e(t2, fee.Number, coffer.EntryFee, false, 5, 5),
+				e(t3, pb.Number, coffer.EntryTransfer, false, -100, 295),
+				e(t3, iss.Number, coffer.EntryTransfer, false, 100, -600),
+			},
+			Balances: map[string]int64{iss.Number: -600, pb.Number: 295, fee.Number: 5},
+			Held:     map[string]int64{iss.Number: 300},
+		}
+		err = db.ApplyBatch(ctx, func(tx coffer.LedgerTx) error { return tx.Write(ctx, w) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,9 +148,21 @@ func TestDB_CheckDetectsDamage(t *testing.T) {
 		damage string
 		want   []int
 	}{
-		{"balance changed", `UPDATE purses SET balance = balance + 1 WHERE issuer = 0`, []int{1, 6}},
-		{"both balances changed", `UPDATE purses SET balance = balance + CASE issuer WHEN 1 THEN -1 ELSE 1 END`, []int{6}},
+		{"balance changed", `UPDATE purses SET balance = balance + 1 WHERE issuer = 0 AND balance > 100`, []int{1, 6}},
+		{"both balances changed", `UPDATE purses SET balance = balance + CASE issuer WHEN 1 THEN -1 ELSE 1 END WHERE balance > 100 OR issuer = 1`, []int{6}},
+		{"held changed", `UPDATE purses SET held = held + 1 WHERE issuer = 1`, []int{1, 6}},
+		{"held moved to the balance", `UPDATE purses SET held = held - 1, balance = balance + 1 WHERE issuer = 1`, []int{6}},
+		{"held below zero", `UPDATE purses SET held = -1 WHERE issuer = 0`, nil}, // CHECK (held >= 0)
 		{"entry deleted", `DELETE FROM entries WHERE seq = (SELECT MAX(seq) FROM entries)`, []int{3, 6}},
+		{"fee entry deleted", `DELETE FROM entries WHERE kind = 'fee' AND amount > 0`, []int{3, 6}},
+		{"entry kind unknown", `UPDATE entries SET kind = 'gift' WHERE kind = 'hold'`, []int{3}},
+		{"hold entry made available", `UPDATE entries SET held = 0 WHERE kind = 'hold'`, []int{3, 6}},
+		{"protected transfer completed", `UPDATE transfers SET status = 'completed' WHERE kind = 'protected'`, []int{3}},
+		{"fee raised", `UPDATE transfers SET fee = fee + 1 WHERE fee > 0`, []int{3}},
+		{"refunded beyond its refunds", `UPDATE transfers SET refunded = refunded + 1 WHERE refunded > 0`, []int{3}},
+		{"refunded beyond its amount", `UPDATE transfers SET refunded = amount + 1 WHERE refunded > 0`, []int{3}},
+		{"refund unrecorded", `UPDATE transfers SET refunded = 0`, []int{3}},
+		{"balance_after wrong", `UPDATE entries SET balance_after = balance_after + 1 WHERE kind = 'hold'`, []int{6}},
 		{"transfer duplicated", `INSERT INTO transfers (seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at) SELECT seq + 100, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at FROM transfers`, nil}, // UNIQUE (sender, transfer_id)
 		{"overdraft", `UPDATE purses SET lim = 0, issuer = 0 WHERE issuer = 1`, nil},
 		{"audit altered", `UPDATE audit_events SET detail = '{"forged":true}' WHERE seq = 1`, []int{8}},

@@ -24,6 +24,10 @@ func Run(t *testing.T, open func(t *testing.T) coffer.Store) {
 	t.Run("Certificates", func(t *testing.T) { testCertificates(t, open(t)) })
 	t.Run("Factors", func(t *testing.T) { testFactors(t, open(t)) })
 	t.Run("Settings", func(t *testing.T) { testSettings(t, open(t)) })
+	t.Run("Invoices", func(t *testing.T) { testInvoices(t, open(t)) })
+	t.Run("Trusts", func(t *testing.T) { testTrusts(t, open(t)) })
+	t.Run("FeeRules", func(t *testing.T) { testFeeRules(t, open(t)) })
+	t.Run("PaymentLedger", func(t *testing.T) { testPaymentLedger(t, open(t)) })
 }
 
 var ctx = context.Background()
@@ -161,23 +165,36 @@ func testPurses(t *testing.T, s coffer.Store) {
 	wantCode(t, s.SetIssuer(ctx, "Z999999999999", 1), coffer.EPURSENOTFOUND)
 }
 
+// plainWrites is what the ledger writes for plain transfers: each with
+// its two history entries, and the purses' balances after the batch.
+func plainWrites(ts ...coffer.Applied) *coffer.BatchWrites {
+	w := &coffer.BatchWrites{Balances: map[string]int64{}}
+	for _, a := range ts {
+		t := a.T
+		if t.Kind == "" {
+			t.Kind = coffer.KindTransfer
+		}
+		if t.Status == "" {
+			t.Status = coffer.StatusCompleted
+		}
+		w.Transfers = append(w.Transfers, t)
+		w.Entries = append(w.Entries,
+			&coffer.Entry{Purse: t.From, Transfer: t, Kind: coffer.EntryTransfer, Amount: -t.Amount, BalanceAfter: a.FromAfter, Counterparty: t.To, CreatedAt: t.CreatedAt},
+			&coffer.Entry{Purse: t.To, Transfer: t, Kind: coffer.EntryTransfer, Amount: t.Amount, BalanceAfter: a.ToAfter, Counterparty: t.From, CreatedAt: t.CreatedAt})
+		w.Balances[t.From] = a.FromAfter
+		w.Balances[t.To] = a.ToAfter
+	}
+	return w
+}
+
 func apply(t *testing.T, s coffer.Store, ts ...coffer.Applied) {
 	t.Helper()
-	err := s.ApplyBatch(ctx, func(tx coffer.LedgerTx) error {
-		if err := tx.Insert(ctx, ts); err != nil {
-			return err
-		}
-		for _, a := range ts {
-			if err := tx.SetBalance(ctx, a.T.From, a.FromAfter); err != nil {
-				return err
-			}
-			if err := tx.SetBalance(ctx, a.T.To, a.ToAfter); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	write(t, s, plainWrites(ts...))
+}
+
+func write(t *testing.T, s coffer.Store, w *coffer.BatchWrites) {
+	t.Helper()
+	if err := s.ApplyBatch(ctx, func(tx coffer.LedgerTx) error { return tx.Write(ctx, w) }); err != nil {
 		t.Fatalf("ApplyBatch: %v", err)
 	}
 }
@@ -213,11 +230,12 @@ func testLedger(t *testing.T, s coffer.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if found == nil || found.Amount != 250 || found.Description != "second" || found.Seq != t2.Seq || found.Payee != b.ID {
+	if found == nil || found.Amount != 250 || found.Description != "second" || found.Seq != t2.Seq || found.Payee != b.ID ||
+		found.Kind != coffer.KindTransfer || found.Status != coffer.StatusCompleted || found.Protection != nil {
 		t.Fatalf("FindTransfer = %+v; want t2", found)
 	}
-	if pur.Balance != 750 {
-		t.Fatalf("payee balance = %d, want 750", pur.Balance)
+	if pur.Balance != 750 || pur.Held != 0 {
+		t.Fatalf("payee balance = %d, held %d; want 750, 0", pur.Balance, pur.Held)
 	}
 	// The payee sees the transfer too; a stranger does not.
 	if got, err := s.Transfer(ctx, b.ID, "t1", ""); err != nil || got.Amount != 500 {
@@ -239,7 +257,7 @@ func testLedger(t *testing.T, s coffer.Store) {
 	// A failing batch leaves nothing behind.
 	t3 := &coffer.Transfer{Sender: a.ID, TransferID: "t3", From: iss.Number, To: pb.Number, Currency: "USD", Amount: 1, Payee: b.ID, CreatedAt: now}
 	err = s.ApplyBatch(ctx, func(tx coffer.LedgerTx) error {
-		if err := tx.Insert(ctx, []coffer.Applied{{T: t3, FromAfter: -751, ToAfter: 746}}); err != nil {
+		if err := tx.Write(ctx, plainWrites(coffer.Applied{T: t3, FromAfter: -751, ToAfter: 746})); err != nil {
 			return err
 		}
 		return fmt.Errorf("boom")
@@ -250,9 +268,20 @@ func testLedger(t *testing.T, s coffer.Store) {
 	_, err = s.Transfer(ctx, a.ID, "t3", "")
 	wantCode(t, err, coffer.ENOTFOUND)
 	// The store itself refuses a balance below the floor.
-	err = s.ApplyBatch(ctx, func(tx coffer.LedgerTx) error { return tx.SetBalance(ctx, pb.Number, -1) })
+	err = s.ApplyBatch(ctx, func(tx coffer.LedgerTx) error {
+		return tx.Write(ctx, &coffer.BatchWrites{Balances: map[string]int64{pb.Number: -1}})
+	})
 	if err == nil {
-		t.Fatal("SetBalance(-1) on an ordinary purse committed; want a refusal")
+		t.Fatal("a balance of -1 on an ordinary purse committed; want a refusal")
+	}
+	err = s.ApplyBatch(ctx, func(tx coffer.LedgerTx) error {
+		return tx.Write(ctx, &coffer.BatchWrites{Held: map[string]int64{pb.Number: -1}})
+	})
+	if err == nil {
+		t.Fatal("held money of -1 committed; want a refusal")
+	}
+	if got, err := s.Purse(ctx, pb.Number); err != nil || got.Balance != 745 || got.Held != 0 {
+		t.Fatalf("after refused batches: %+v, %v; want balance 745, held 0", got, err)
 	}
 	// The security log holds security events; transfers are in history.
 	if err := s.AppendAudit(ctx, coffer.NewAuditEvent(now, coffer.AuditLoginSucceeded, a.ID, nil), coffer.NewAuditEvent(now, coffer.AuditPurseCreated, a.ID, nil)); err != nil {
@@ -285,7 +314,15 @@ func testHistory(t *testing.T, s coffer.Store) {
 		bal += int64(i + 1)
 		tr := &coffer.Transfer{Sender: a.ID, TransferID: fmt.Sprintf("h%d", i), From: iss.Number, To: pb.Number, Currency: "USD",
 			Amount: int64(i + 1), Payee: b.ID, CreatedAt: base.Add(time.Duration(i) * time.Hour)}
-		apply(t, s, coffer.Applied{T: tr, FromAfter: -bal, ToAfter: bal})
+		w := plainWrites(coffer.Applied{T: tr, FromAfter: -bal, ToAfter: bal})
+		if i%2 == 1 {
+			// Entries without a counterparty of their own (as written before
+			// entries had one) show the transfer's other purse.
+			for _, e := range w.Entries {
+				e.Counterparty = ""
+			}
+		}
+		write(t, s, w)
 	}
 	var all []*coffer.HistoryEntry
 	f := coffer.HistoryFilter{Limit: 10}
@@ -305,16 +342,18 @@ func testHistory(t *testing.T, s coffer.Store) {
 	}
 	for i, e := range all {
 		want := int64(25 - i)
-		if e.Amount != want || e.Counterparty != iss.Number || e.TransferID != fmt.Sprintf("h%d", want-1) {
+		if e.Amount != want || e.Counterparty != iss.Number || e.TransferID != fmt.Sprintf("h%d", want-1) ||
+			e.Kind != coffer.EntryTransfer || e.Held {
 			t.Fatalf("entry %d = %+v; want amount %d from %s", i, e, want, iss.Number)
 		}
 	}
 	if all[0].BalanceAfter != bal {
 		t.Fatalf("newest balance_after = %d, want %d", all[0].BalanceAfter, bal)
 	}
-	out, err := s.History(ctx, iss.Number, coffer.HistoryFilter{Limit: 1})
-	if err != nil || len(out) != 1 || out[0].Amount != -25 || out[0].Counterparty != pb.Number {
-		t.Fatalf("issuer side newest = %+v, %v; want -25 to %s", out, err, pb.Number)
+	out, err := s.History(ctx, iss.Number, coffer.HistoryFilter{Limit: 2})
+	if err != nil || len(out) != 2 || out[0].Amount != -25 || out[0].Counterparty != pb.Number ||
+		out[1].Amount != -24 || out[1].Counterparty != pb.Number {
+		t.Fatalf("issuer side newest = %+v, %v; want -25 and -24 to %s", out, err, pb.Number)
 	}
 	win, err := s.History(ctx, pb.Number, coffer.HistoryFilter{Limit: 100, Since: base.Add(5 * time.Hour), Until: base.Add(8 * time.Hour)})
 	if err != nil || len(win) != 3 {

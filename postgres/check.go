@@ -43,6 +43,8 @@ func (db *DB) Check(ctx context.Context) (*coffer.CheckReport, error) {
 			`SELECT number || ' has balance ' || balance FROM purses WHERE balance < CASE WHEN issuer THEN -lim ELSE 0 END
 			 UNION ALL
 			 SELECT number || ' has held money ' || held FROM purses WHERE held < 0`},
+		// A protected transfer's fee is held by the fee purse until the
+		// transfer is released or returned.
 		{3, "every transfer has its history entries, adding up to zero, and its audit event; no refund beyond the amount",
 			`SELECT 'transfer ' || t.seq || ' (' || t.transfer_id || ') has wrong history entries' FROM entries e
 			   JOIN transfers t ON t.seq = e.transfer_seq
@@ -55,7 +57,7 @@ func (db *DB) Check(ctx context.Context) (*coffer.CheckReport, error) {
 			        COUNT(*) FILTER (WHERE e.kind = 'hold' AND e.held AND e.purse = t.to_purse AND e.amount = t.amount) <> 1)
 			    OR (t.fee > 0 AND (
 			        COUNT(*) FILTER (WHERE e.kind = 'fee' AND NOT e.held AND e.purse = t.from_purse AND e.amount = -t.fee) <> 1 OR
-			        COUNT(*) FILTER (WHERE e.kind = 'fee' AND NOT e.held AND e.purse = t.fee_purse AND e.amount = t.fee) <> 1))
+			        COUNT(*) FILTER (WHERE e.kind = 'fee' AND e.held = (t.kind = 'protected') AND e.purse = t.fee_purse AND e.amount = t.fee) <> 1))
 			 UNION ALL
 			 SELECT 'transfer ' || t.seq || ' (' || t.transfer_id || ') is malformed' FROM transfers t
 			 WHERE t.amount <= 0 OR t.from_purse = t.to_purse

@@ -164,28 +164,15 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		}
 		body = bytes.NewReader(raw)
 	}
-	// path is already escaped by its caller (see seg).
-	target := c.base.String() + path
-	if q := query.Encode(); q != "" {
-		target += "?" + q
-	}
-	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	req, err := c.newRequest(ctx, method, path, query, body)
 	if err != nil {
 		return 0, err
-	}
-	if proof, ok := ctx.Value(confirmationKey{}).(string); ok {
-		req.Header.Set("Coffer-Confirmation", proof) // see WithConfirmation
 	}
 	if raw != nil {
 		req.Header.Set("Content-Type", "application/json")
 		// Lets net/http resend the body itself when a reused keep-alive
 		// connection turns out to be dead.
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil }
-	}
-	req.Header.Set("Accept", "application/json, application/problem+json")
-	req.Header.Set("User-Agent", c.userAgent)
-	if tok := c.Token(); tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 
 	resp, err := c.hc.Do(req)
@@ -214,6 +201,28 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		}
 	}
 	return resp.StatusCode, nil
+}
+
+// newRequest makes a request with the headers every request carries.
+func (c *Client) newRequest(ctx context.Context, method, path string, query url.Values, body io.Reader) (*http.Request, error) {
+	// path is already escaped by its caller (see seg).
+	target := c.base.String() + path
+	if q := query.Encode(); q != "" {
+		target += "?" + q
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	if err != nil {
+		return nil, err
+	}
+	if proof, ok := ctx.Value(confirmationKey{}).(string); ok {
+		req.Header.Set("Coffer-Confirmation", proof) // see WithConfirmation
+	}
+	req.Header.Set("Accept", "application/json, application/problem+json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if tok := c.Token(); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return req, nil
 }
 
 // decodeError turns a non-2xx answer into a *Error. A problem document fills

@@ -18,14 +18,18 @@ type Currency struct {
 	Decimals int    `json:"decimals"`
 }
 
-// Purse is one of the member's purses. Balance is a decimal string. An
-// issuer's purse may go below zero down to minus Limit.
+// Purse is one of the member's purses. Balance is a decimal string: the
+// money available to spend, also in Available. Held is money of protected
+// transfers waiting for the owner to release them. An issuer's purse may go
+// below zero down to minus Limit.
 type Purse struct {
-	Purse    string `json:"purse"`
-	Currency string `json:"currency"`
-	Balance  string `json:"balance"`
-	Issuer   bool   `json:"issuer,omitempty"`
-	Limit    string `json:"limit,omitempty"`
+	Purse     string `json:"purse"`
+	Currency  string `json:"currency"`
+	Balance   string `json:"balance"`
+	Available string `json:"available,omitempty"`
+	Held      string `json:"held,omitempty"`
+	Issuer    bool   `json:"issuer,omitempty"`
+	Limit     string `json:"limit,omitempty"`
 	// CreatedAt is when the purse was opened, if the server says.
 	CreatedAt time.Time `json:"created_at,omitzero"`
 }

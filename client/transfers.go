@@ -21,7 +21,46 @@ const (
 	// StatusPendingConfirmation: the server waits for a one-time code;
 	// answer it with ConfirmTransfer.
 	StatusPendingConfirmation = "pending_confirmation"
+	// StatusHeld: a protected transfer waits for its payee to release it
+	// (with the code, or when the protection period ends).
+	StatusHeld = "held"
+	// StatusReleased: a protected transfer reached its payee.
+	StatusReleased = "released"
+	// StatusReturned: a protected transfer went back to its sender
+	// (refused, expired, or too many wrong codes).
+	StatusReturned = "returned"
 )
+
+// Kinds of transfer (Transfer.Kind).
+const (
+	KindTransfer  = "transfer"  // plain, also an invoice payment or a trust debit
+	KindProtected = "protected" // held for the payee until released
+	KindRefund    = "refund"    // returns (part of) an earlier transfer
+)
+
+// Protect asks for a protected transfer: the money waits, held, in the
+// payee's purse. With Code (4 to 32 characters, which the sender tells the
+// payee) the payee releases it by entering the code within Days (1 to 255);
+// without, it is released by itself after Days (1 to 120). Until then the
+// payee may refuse it, and when a code was not entered in time it goes back.
+type Protect struct {
+	Code string `json:"code,omitempty"`
+	Days int    `json:"days"`
+}
+
+// TransferRef names a transfer from the payee's side: the sender's
+// transfer ID and the purse it came from.
+type TransferRef struct {
+	TransferID string `json:"transfer_id"`
+	From       string `json:"from"`
+}
+
+// Protection is how a protected transfer is held.
+type Protection struct {
+	ByCode       bool      `json:"by_code"`
+	Until        time.Time `json:"until,omitzero"`
+	AttemptsLeft int       `json:"attempts_left,omitempty"`
+}
 
 // TransferRequest is the body of POST /v1/transfers. TransferID is chosen by
 // the sender and makes retries safe: the server applies one (sender,
@@ -32,6 +71,16 @@ type TransferRequest struct {
 	To          string `json:"to"`
 	Amount      string `json:"amount"`
 	Description string `json:"description,omitempty"`
+
+	// At most one of the payment forms below.
+
+	// Protect makes it a protected transfer.
+	Protect *Protect `json:"protect,omitempty"`
+	// InvoiceID pays this invoice (see also PayInvoice).
+	InvoiceID string `json:"invoice_id,omitempty"`
+	// TrustID makes it a merchant's debit under this trust: From is then
+	// the member's purse that gave the trust, To the merchant's purse.
+	TrustID string `json:"trust_id,omitempty"`
 }
 
 // Transfer is a transfer as the server reports it. When Status is
@@ -45,6 +94,18 @@ type Transfer struct {
 	Description string    `json:"description,omitempty"`
 	Status      string    `json:"status"`
 	CreatedAt   time.Time `json:"created_at,omitzero"`
+
+	// Kind is KindTransfer, KindProtected or KindRefund.
+	Kind string `json:"kind,omitempty"`
+	// Fee is what the sender paid on top of Amount ("0.00" when none).
+	// A pending answer carries the fee the transfer will cost.
+	Fee       string       `json:"fee,omitempty"`
+	InvoiceID string       `json:"invoice_id,omitempty"`
+	TrustID   string       `json:"trust_id,omitempty"`
+	RefundOf  *TransferRef `json:"refund_of,omitempty"`
+	// Refunded is how much of this transfer was refunded so far.
+	Refunded   string      `json:"refunded,omitempty"`
+	Protection *Protection `json:"protection,omitempty"`
 
 	ConfirmationID string `json:"confirmation_id,omitempty"`
 	Method         string `json:"method,omitempty"`
@@ -177,16 +238,26 @@ func (c *Client) Send(ctx context.Context, req TransferRequest) (*Transfer, erro
 	if !ValidTransferID(req.TransferID) {
 		return nil, &SendError{TransferID: req.TransferID, Err: ErrInvalidTransferID}
 	}
+	return retrying(c, ctx, req.TransferID, func(int) (*Transfer, error) { return c.Transfer(ctx, req) })
+}
+
+// retrying calls try until it succeeds, fails for good, runs out of
+// attempts or ctx is done, waiting between attempts as Send does. It is for
+// requests the server applies at most once per transfer ID, so that sending
+// one again is safe. try gets the attempt number (1 for the first). Errors
+// are *SendError naming id.
+func retrying[T any](c *Client, ctx context.Context, id string, try func(attempt int) (T, error)) (T, error) {
+	var zero T
 	for attempt := 1; ; attempt++ {
-		t, err := c.Transfer(ctx, req)
+		v, err := try(attempt)
 		if err == nil {
-			return t, nil
+			return v, nil
 		}
 		if !retryable(ctx, err) || attempt >= c.attempts {
-			return nil, &SendError{TransferID: req.TransferID, Attempts: attempt, Err: unwrapOp(err)}
+			return zero, &SendError{TransferID: id, Attempts: attempt, Err: unwrapOp(err)}
 		}
 		if serr := c.sleep(ctx, c.backoff(attempt, err)); serr != nil {
-			return nil, &SendError{TransferID: req.TransferID, Attempts: attempt, Err: errors.Join(serr, unwrapOp(err))}
+			return zero, &SendError{TransferID: id, Attempts: attempt, Err: errors.Join(serr, unwrapOp(err))}
 		}
 	}
 }

@@ -66,10 +66,11 @@ func (db *DB) Check(ctx context.Context) (*coffer.CheckReport, error) {
 			    OR (t.kind <> 'protected' AND (SUM(e.kind IN ('hold', 'release', 'return')) <> 0
 			        OR SUM(e.kind = 'transfer' AND e.amount > 0) <> 1
 			        OR SUM(e.kind = 'transfer' AND e.purse = t.to_purse AND e.amount = t.amount AND NOT e.held) <> 1))
-			    -- the fee leaves the sender's purse and arrives in the fee purse
+			    -- the fee leaves the sender's purse and arrives in the fee purse,
+			    -- held there while a protected transfer is
 			    OR SUM(e.kind = 'fee') <> CASE WHEN t.fee > 0 THEN 2 ELSE 0 END
 			    OR (t.fee > 0 AND (SUM(e.kind = 'fee' AND e.purse = t.from_purse AND e.amount = -t.fee AND NOT e.held) <> 1
-			        OR SUM(e.kind = 'fee' AND e.purse = t.fee_purse AND e.amount = t.fee AND NOT e.held) <> 1))
+			        OR SUM(e.kind = 'fee' AND e.purse = t.fee_purse AND e.amount = t.fee AND e.held = (t.kind = 'protected')) <> 1))
 			 UNION ALL
 			 SELECT 'transfer ' || t.seq || ' (' || t.transfer_id || ') is malformed' FROM transfers t
 			 WHERE t.amount <= 0 OR t.from_purse = t.to_purse

@@ -212,12 +212,12 @@ func (db *DB) PurseSpend(ctx context.Context, purse string, at time.Time) (int64
 	return spendWith(ctx, db.r, purse, at)
 }
 
-// spendWith counts what left the purse's available money (held money
-// moving on is not spending).
+// spendWith counts what the purse's transfers took from its available
+// money, as the ledger does: not fees, and not held money moving on.
 func spendWith(ctx context.Context, q queryer, purse string, at time.Time) (int64, int64, error) {
 	var day, month int64
 	err := q.QueryRowContext(ctx, `SELECT COALESCE(SUM(CASE WHEN created_at >= ? THEN -amount END), 0), COALESCE(SUM(-amount), 0)
-		FROM entries WHERE purse = ? AND amount < 0 AND NOT held AND created_at >= ?`,
+		FROM entries WHERE purse = ? AND kind = 'transfer' AND amount < 0 AND NOT held AND created_at >= ?`,
 		ms(coffer.DayStart(at)), purse, ms(coffer.MonthStart(at))).Scan(&day, &month)
 	return day, month, mapErr("sqlite.PurseSpend", err)
 }

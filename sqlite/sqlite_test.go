@@ -121,12 +121,12 @@ func TestDB_CheckDetectsDamage(t *testing.T) {
 				e(t2, pb.Number, coffer.EntryTransfer, false, -300, 400),
 				e(t2, iss.Number, coffer.EntryHold, true, 300, 300),
 				e(t2, pb.Number, coffer.EntryFee, false, -5, 395),
-				e(t2, fee.Number, coffer.EntryFee, false, 5, 5),
+				e(t2, fee.Number, coffer.EntryFee, true, 5, 5), // held with the protected transfer
 				e(t3, pb.Number, coffer.EntryTransfer, false, -100, 295),
 				e(t3, iss.Number, coffer.EntryTransfer, false, 100, -600),
 			},
-			Balances: map[string]int64{iss.Number: -600, pb.Number: 295, fee.Number: 5},
-			Held:     map[string]int64{iss.Number: 300},
+			Balances: map[string]int64{iss.Number: -600, pb.Number: 295},
+			Held:     map[string]int64{iss.Number: 300, fee.Number: 5},
 		}
 		err = db.ApplyBatch(ctx, func(tx coffer.LedgerTx) error { return tx.Write(ctx, w) })
 		if err != nil {
@@ -155,6 +155,7 @@ func TestDB_CheckDetectsDamage(t *testing.T) {
 		{"held below zero", `UPDATE purses SET held = -1 WHERE issuer = 0`, nil}, // CHECK (held >= 0)
 		{"entry deleted", `DELETE FROM entries WHERE seq = (SELECT MAX(seq) FROM entries)`, []int{3, 6}},
 		{"fee entry deleted", `DELETE FROM entries WHERE kind = 'fee' AND amount > 0`, []int{3, 6}},
+		{"held fee made available", `UPDATE entries SET held = 0 WHERE kind = 'fee' AND amount > 0`, []int{3, 6}},
 		{"entry kind unknown", `UPDATE entries SET kind = 'gift' WHERE kind = 'hold'`, []int{3}},
 		{"hold entry made available", `UPDATE entries SET held = 0 WHERE kind = 'hold'`, []int{3, 6}},
 		{"protected transfer completed", `UPDATE transfers SET status = 'completed' WHERE kind = 'protected'`, []int{3}},

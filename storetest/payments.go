@@ -377,7 +377,8 @@ func (b *book) entry(tr *coffer.Transfer, purse, kind string, held bool, amount 
 
 // send adds a new transfer with its entries: a plain or refund transfer
 // arrives in the payee's available money, a protected one in its held
-// money; a fee goes from the sender to the fee purse.
+// money; a fee goes from the sender to the fee purse (held there with a
+// protected transfer).
 func (b *book) send(tr *coffer.Transfer) *coffer.Transfer {
 	b.w.Transfers = append(b.w.Transfers, tr)
 	b.entry(tr, tr.From, coffer.EntryTransfer, false, -tr.Amount, tr.To, tr.CreatedAt)
@@ -388,7 +389,8 @@ func (b *book) send(tr *coffer.Transfer) *coffer.Transfer {
 	}
 	if tr.Fee > 0 {
 		b.entry(tr, tr.From, coffer.EntryFee, false, -tr.Fee, tr.FeePurse, tr.CreatedAt)
-		b.entry(tr, tr.FeePurse, coffer.EntryFee, false, tr.Fee, tr.From, tr.CreatedAt)
+		// A protected transfer's fee is held too, so it can go back whole.
+		b.entry(tr, tr.FeePurse, coffer.EntryFee, tr.Kind == coffer.KindProtected, tr.Fee, tr.From, tr.CreatedAt)
 	}
 	return tr
 }
@@ -466,7 +468,7 @@ func testPaymentLedger(t *testing.T, s coffer.Store) {
 	tp.Kind, tp.Status, tp.Fee, tp.FeePurse = coffer.KindProtected, coffer.StatusHeld, 10, fp.Number
 	tp.Protection = &coffer.Protection{ByCode: true, CodeSalt: salt, CodeHash: hash, Until: at2.Add(3 * 24 * time.Hour)}
 	tp2 := tr("p-time-1", pb, pc, pa, c, 500, at2)
-	tp2.Kind, tp2.Status = coffer.KindProtected, coffer.StatusHeld
+	tp2.Kind, tp2.Status, tp2.Fee, tp2.FeePurse = coffer.KindProtected, coffer.StatusHeld, 5, fp.Number
 	tp2.Protection = &coffer.Protection{Until: at2.Add(24 * time.Hour)}
 	tp3 := tr("p-time-2", pb, pc, pa, c, 300, at2)
 	tp3.Kind, tp3.Status = coffer.KindProtected, coffer.StatusHeld
@@ -496,8 +498,11 @@ func testPaymentLedger(t *testing.T, s coffer.Store) {
 	if p, err := s.Purse(ctx, pc.Number); err != nil || p.Balance != 200 || p.Held != 1800 {
 		t.Fatalf("payee purse = %+v, %v; want balance 200 held 1800", p, err)
 	}
-	if p, err := s.Purse(ctx, pb.Number); err != nil || p.Balance != 10_000-1000-10-500-300-200 || p.Held != 0 {
+	if p, err := s.Purse(ctx, pb.Number); err != nil || p.Balance != 10_000-1000-10-500-5-300-200 || p.Held != 0 {
 		t.Fatalf("payer purse = %+v, %v", p, err)
+	}
+	if p, err := s.Purse(ctx, fp.Number); err != nil || p.Balance != 0 || p.Held != 15 {
+		t.Fatalf("fee purse = %+v, %v; want the two fees held", p, err)
 	}
 	if l, err := s.Purses(ctx, c.ID); err != nil || len(l) != 1 || l[0].Held != 1800 {
 		t.Fatalf("Purses(payee) = %v, %v; want held 1800", l, err)
@@ -580,10 +585,12 @@ func testPaymentLedger(t *testing.T, s coffer.Store) {
 	// Batch 4: tp2 released to the payee, tp returned to the payer with its fee.
 	b.entry(tp2, pc.Number, coffer.EntryRelease, true, -tp2.Amount, pb.Number, at3)
 	b.entry(tp2, pc.Number, coffer.EntryRelease, false, tp2.Amount, pb.Number, at3)
+	b.entry(tp2, fp.Number, coffer.EntryRelease, true, -tp2.Fee, pb.Number, at3)
+	b.entry(tp2, fp.Number, coffer.EntryRelease, false, tp2.Fee, pb.Number, at3)
 	tp2.Status = coffer.StatusReleased
 	b.entry(tp, pc.Number, coffer.EntryReturn, true, -tp.Amount, pb.Number, at3)
 	b.entry(tp, pb.Number, coffer.EntryReturn, false, tp.Amount, pc.Number, at3)
-	b.entry(tp, fp.Number, coffer.EntryReturn, false, -tp.Fee, pb.Number, at3)
+	b.entry(tp, fp.Number, coffer.EntryReturn, true, -tp.Fee, pb.Number, at3)
 	b.entry(tp, pb.Number, coffer.EntryReturn, false, tp.Fee, fp.Number, at3)
 	tp.Status = coffer.StatusReturned
 	b.w.Updates = []*coffer.Transfer{tp2, tp}
@@ -681,9 +688,24 @@ func testPaymentLedger(t *testing.T, s coffer.Store) {
 		t.Fatalf("History(payee), oldest first:\n%s\nwant\n%s", fmt.Sprint(lines), fmt.Sprint(want))
 	}
 	feeHist, err := s.History(ctx, fp.Number, coffer.HistoryFilter{Limit: 100})
-	if err != nil || len(feeHist) != 3 || feeHist[0].Kind != coffer.EntryFee || feeHist[0].Amount != 8 || feeHist[0].Counterparty != pb.Number ||
-		feeHist[1].Kind != coffer.EntryReturn || feeHist[1].Amount != -10 || feeHist[0].BalanceAfter != 8 {
-		t.Fatalf("History(fee purse) = %v, %v", feeHist, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines = nil
+	for _, e := range feeHist {
+		lines = append(lines, fmt.Sprintf("%s %s held=%v %d after %d with %s", e.TransferID, e.Kind, e.Held, e.Amount, e.BalanceAfter, e.Counterparty))
+	}
+	slices.Reverse(lines)
+	want = []string{
+		fmt.Sprintf("p-code fee held=true 10 after 10 with %s", pb.Number),
+		fmt.Sprintf("p-time-1 fee held=true 5 after 15 with %s", pb.Number),
+		fmt.Sprintf("p-time-1 release held=true -5 after 10 with %s", pb.Number),
+		fmt.Sprintf("p-time-1 release held=false 5 after 5 with %s", pb.Number),
+		fmt.Sprintf("p-code return held=true -10 after 0 with %s", pb.Number),
+		fmt.Sprintf("with-fee fee held=false 8 after 13 with %s", pb.Number),
+	}
+	if !slices.Equal(lines, want) {
+		t.Fatalf("History(fee purse), oldest first:\n%s\nwant\n%s", fmt.Sprint(lines), fmt.Sprint(want))
 	}
 	for _, p := range []*coffer.Purse{iss, pb, pc, fp} {
 		got, err := s.Purse(ctx, p.Number)

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coffer-money/coffer"
@@ -29,6 +30,9 @@ type Config struct {
 	Certs       CertConfig   // personal client certificates; see certs.go
 	Factors     FactorConfig // second factors and confirmations; see factors.go
 	Mail        Mailer       // e-mail for unblock codes and notifications; nil: none sent
+	// InvoicesPerHour bounds the invoices one merchant may issue per hour,
+	// against spam; 0 means 100, negative means no bound.
+	InvoicesPerHour int
 }
 
 // Service is the application. Create it with New.
@@ -51,6 +55,9 @@ type Service struct {
 	keys keyState      // see keys.go
 	fac  factorState   // see factors.go
 	set  settingsState // see settings.go
+
+	invoiceRate  slidingLimit // see invoices.go
+	lastInvSweep atomic.Int64 // unix ns of the last invoice sweep; see scheduler.go
 }
 
 type cachedSession struct {
@@ -73,6 +80,9 @@ func New(store coffer.Store, engine *ledger.Engine, log *slog.Logger, cfg Config
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.InvoicesPerHour == 0 {
+		cfg.InvoicesPerHour = 100
 	}
 	if cfg.Hasher.Params.Memory == 0 {
 		cfg.Hasher.Params = password.DefaultParams

@@ -27,6 +27,11 @@ type Pending struct {
 	Challenge  string   // the OCRA challenge, for transfers with a generator
 	TransferID string
 	ExpiresAt  time.Time
+
+	// For a transfer: what it will take from the sender's purse.
+	Amount, Fee int64
+	Currency    string
+	Decimals    int
 }
 
 func (p *Pending) Error() string { return "confirmation " + p.ID + " pending" }
@@ -306,7 +311,10 @@ func (s *Service) needsConfirmation(ctx context.Context, m *memberFactors, req *
 // now. It returns nil to go ahead, or ECONFIRMATIONREQUIRED with the
 // pending transfer, or EIDEMPOTENCYCONFLICT when the transfer ID waits for
 // confirmation with another body.
-func (s *Service) gateTransfer(ctx context.Context, req *coffer.TransferRequest, strong, resend bool) error {
+// code is a protected transfer's code as the sender typed it ("" for
+// none): a pending protected transfer is stored with a salted hash, so a
+// retry is told apart from a conflict by checking the code against it.
+func (s *Service) gateTransfer(ctx context.Context, req *coffer.TransferRequest, strong, resend bool, code string) error {
 	m, err := s.memberFactors(ctx, req.Sender)
 	if err != nil {
 		return err
@@ -344,7 +352,7 @@ func (s *Service) gateTransfer(ctx context.Context, req *coffer.TransferRequest,
 	case coffer.ErrorCode(err) == coffer.ENOTFOUND:
 	case err != nil:
 		return err
-	case c.Body != string(body) && (c.State == coffer.ConfirmPending || c.State == coffer.ConfirmDone):
+	case !s.samePending(c.Body, req, code) && (c.State == coffer.ConfirmPending || c.State == coffer.ConfirmDone):
 		return coffer.Errorf(coffer.EIDEMPOTENCYCONFLICT, "Transfer ID %s is already used for a different transfer.", req.TransferID)
 	case c.State == coffer.ConfirmDone:
 		return nil // confirmed: the engine applies it or answers the replay
@@ -361,18 +369,51 @@ func (s *Service) gateTransfer(ctx context.Context, req *coffer.TransferRequest,
 				c, _ = s.store.Confirmation(ctx, c.ID)
 			}
 		}
-		return pendingError(s.pendingOf(m, c), "Confirm the transfer with a one-time code.")
+		return pendingError(s.transferPending(ctx, m, c, req), "Confirm the transfer with a one-time code.")
 	}
 	c, err = s.newConfirmation(ctx, m, req.Sender, coffer.PurposeTransfer, req.TransferID, string(body), s.transferSMS(ctx, req, "{code}"))
 	if coffer.ErrorCode(err) == coffer.ECONFLICT {
 		// A parallel identical request created it first: answer the same.
-		return s.gateTransfer(ctx, req, strong, false)
+		return s.gateTransfer(ctx, req, strong, false, code)
 	}
 	if err != nil {
 		return err
 	}
 	s.audit(ctx, coffer.AuditTransferPending, req.Sender, map[string]any{"transfer_id": req.TransferID, "confirmation_id": c.ID, "method": c.Method})
-	return pendingError(s.pendingOf(m, c), "Confirm the transfer with a one-time code.")
+	return pendingError(s.transferPending(ctx, m, c, req), "Confirm the transfer with a one-time code.")
+}
+
+// samePending reports whether req asks for what the pending transfer
+// stored as body does. A protected transfer's code is stored salted and
+// its period as an end time, so those are compared by code and whole days.
+func (s *Service) samePending(body string, req *coffer.TransferRequest, code string) bool {
+	if req.Protect == nil {
+		b, _ := json.Marshal(req)
+		return string(b) == body
+	}
+	var old coffer.TransferRequest
+	if err := json.Unmarshal([]byte(body), &old); err != nil || old.Protect == nil {
+		return false
+	}
+	t := &coffer.Transfer{From: old.From, To: old.To, Amount: old.Amount, Description: old.Description,
+		InvoiceID: old.InvoiceID, TrustID: old.TrustID, RefundOf: old.RefundOf, Protection: old.Protect, CreatedAt: s.now()}
+	return t.Matches(req) && (!old.Protect.ByCode || old.Protect.CheckCode(code))
+}
+
+// transferPending is the pending answer of a transfer, with the fee it
+// will carry as the rules stand now.
+func (s *Service) transferPending(ctx context.Context, m *memberFactors, c *coffer.Confirmation, req *coffer.TransferRequest) *Pending {
+	p := s.pendingOf(m, c)
+	p.Amount = req.Amount
+	if cur, err := s.CurrencyOfPurse(ctx, req.From); err == nil {
+		p.Currency, p.Decimals = cur.Code, cur.Decimals
+	}
+	if fee, err := s.feeFor(ctx, req); err == nil {
+		p.Fee = fee
+	} else {
+		s.log.Warn("fee of pending transfer", "err", err)
+	}
+	return p
 }
 
 // precheck refuses, before asking for a code, a transfer the ledger would
@@ -399,6 +440,9 @@ func (s *Service) transferSMS(ctx context.Context, req *coffer.TransferRequest, 
 	amount := fmt.Sprint(req.Amount)
 	if cur, err := s.CurrencyOfPurse(ctx, req.From); err == nil {
 		amount = coffer.FormatAmount(req.Amount, cur.Decimals) + " " + cur.Code
+		if fee, err := s.feeFor(ctx, req); err == nil && fee > 0 {
+			amount += " (fee " + coffer.FormatAmount(fee, cur.Decimals) + " " + cur.Code + ")"
+		}
 	}
 	return "coffer: code " + code + " confirms paying " + amount + " to " + req.To + ". Valid for 5 minutes. Never tell it to anyone."
 }

@@ -162,6 +162,12 @@ type TransferInput struct {
 	Strong bool
 	// Resend asks for a new SMS code for a pending transfer.
 	Resend bool
+
+	// At most one payment form (see payments.go).
+	Protect   *ProtectInput // a protected transfer
+	InvoiceID string        // pays this invoice of the member's
+	TrustID   string        // a merchant's debit of From under this trust
+	refundOf  int64         // set by Refund: the Seq of the refunded transfer
 }
 
 // Transfer validates a transfer and applies it through the ledger engine.
@@ -175,11 +181,30 @@ func (s *Service) Transfer(ctx context.Context, memberID string, in TransferInpu
 	if err != nil {
 		return nil, false, err
 	}
+	if req.TrustID != "" {
+		// The trust lets the merchant take money, not send it elsewhere.
+		to, err := s.store.Purse(ctx, req.To)
+		if err != nil && coffer.ErrorCode(err) != coffer.EPURSENOTFOUND {
+			return nil, false, err
+		}
+		if to == nil || to.Owner != memberID {
+			return nil, false, coffer.Errorf(coffer.EFORBIDDEN, "A debit under a trust pays into one of your own purses.")
+		}
+	}
+	code := ""
+	if in.Protect != nil {
+		code = in.Protect.Code
+	}
 	// Confirmation policy: may answer ECONFIRMATIONREQUIRED carrying the
 	// pending transfer (*Pending); see confirm.go.
-	if err := s.gateTransfer(ctx, req, in.Strong, in.Resend); err != nil {
+	if err := s.gateTransfer(ctx, req, in.Strong, in.Resend, code); err != nil {
 		return nil, false, err
 	}
+	return s.submit(ctx, req)
+}
+
+// submit hands a checked request to the engine.
+func (s *Service) submit(ctx context.Context, req *coffer.TransferRequest) (*coffer.Transfer, bool, error) {
 	res := s.engine.Submit(ctx, req)
 	if res.Err != nil && ctx.Err() != nil {
 		return nil, false, &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The request ended before the transfer was confirmed; retry with the same transfer ID to learn its outcome.", Err: res.Err}
@@ -207,8 +232,29 @@ func (s *Service) ValidateTransfer(ctx context.Context, memberID string, in Tran
 	if err != nil {
 		return nil, err
 	}
-	return &coffer.TransferRequest{Sender: memberID, TransferID: in.TransferID, From: in.From, To: in.To,
-		Amount: amount, Description: in.Description}, nil
+	req := &coffer.TransferRequest{Sender: memberID, TransferID: in.TransferID, From: in.From, To: in.To,
+		Amount: amount, Description: in.Description, InvoiceID: in.InvoiceID, TrustID: in.TrustID, RefundOf: in.refundOf}
+	forms := 0
+	for _, set := range []bool{in.Protect != nil, in.InvoiceID != "", in.TrustID != "", in.refundOf != 0} {
+		if set {
+			forms++
+		}
+	}
+	if forms > 1 {
+		return nil, coffer.Errorf(coffer.EINVALID, "A transfer may be protected, pay an invoice or use a trust, but only one of these.")
+	}
+	if in.InvoiceID != "" && !validPaymentID(invoicePrefix, in.InvoiceID) {
+		return nil, errNoInvoice
+	}
+	if in.TrustID != "" && !validPaymentID(trustPrefix, in.TrustID) {
+		return nil, coffer.Errorf(coffer.ETRUSTINVALID, "No active trust lets you debit purse %s.", in.From)
+	}
+	if in.Protect != nil {
+		if req.Protect, err = s.protection(in.Protect); err != nil {
+			return nil, err
+		}
+	}
+	return req, nil
 }
 
 // GetTransfer returns a transfer the member sent or received; from, when

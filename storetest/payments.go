@@ -707,6 +707,23 @@ func testPaymentLedger(t *testing.T, s coffer.Store) {
 	if !slices.Equal(lines, want) {
 		t.Fatalf("History(fee purse), oldest first:\n%s\nwant\n%s", fmt.Sprint(lines), fmt.Sprint(want))
 	}
+	// The sender's fee entry names the fee purse, not the payee.
+	payerHist, err := s.History(ctx, pb.Number, coffer.HistoryFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fees := 0
+	for _, e := range payerHist {
+		if e.Kind == coffer.EntryFee {
+			fees++
+			if e.Counterparty != fp.Number || e.Held || e.Amount >= 0 {
+				t.Fatalf("payer's fee entry = %+v; want a debit to %s", e, fp.Number)
+			}
+		}
+	}
+	if fees != 3 {
+		t.Fatalf("payer's history has %d fee entries, want 3", fees)
+	}
 	for _, p := range []*coffer.Purse{iss, pb, pc, fp} {
 		got, err := s.Purse(ctx, p.Number)
 		if err != nil || got.Balance != b.bal[p.Number] || got.Held != b.held[p.Number] {

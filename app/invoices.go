@@ -266,3 +266,12 @@ func trimmed(s string) string {
 	}
 	return s
 }
+
+// InvoicePayment returns the transfer that paid an invoice, nil when it is
+// unpaid.
+func (s *Service) InvoicePayment(ctx context.Context, inv *coffer.Invoice) (*coffer.Transfer, error) {
+	if inv.TransferSeq == 0 {
+		return nil, nil
+	}
+	return s.store.TransferBySeq(ctx, inv.TransferSeq)
+}

@@ -109,3 +109,8 @@ func (s *Service) Statement(ctx context.Context, memberID, purse string, since, 
 	}
 	return st, nil
 }
+
+// StatementPeriod is ParsePeriod at the service's clock.
+func (s *Service) StatementPeriod(since, until string) (from, to time.Time, err error) {
+	return ParsePeriod(since, until, s.now())
+}

@@ -40,6 +40,12 @@ func pendingTransferJSON(p *app.Pending) map[string]any {
 		j["challenge"] = p.Challenge
 		j["ocra_suite"] = app.OCRASuite
 	}
+	if p.Currency != "" {
+		j["amount"] = coffer.FormatAmount(p.Amount, p.Decimals)
+		j["fee"] = coffer.FormatAmount(p.Fee, p.Decimals)
+		j["total"] = coffer.FormatAmount(p.Amount+p.Fee, p.Decimals)
+		j["currency"] = p.Currency
+	}
 	return j
 }
 

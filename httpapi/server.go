@@ -23,8 +23,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// MaxBody bounds every request body.
+// MaxBody bounds every request body but a mass payment's.
 const MaxBody = 64 << 10
+
+// MaxBatchBody bounds the body of POST /v1/transfers/batch: up to
+// coffer.MaxBatchTransfers transfers with descriptions of full length.
+const MaxBatchBody = 2 << 20
+
+// bodyLimit is the bound of r's body.
+func bodyLimit(r *http.Request) int64 {
+	if r.Method == http.MethodPost && r.URL.Path == "/v1/transfers/batch" {
+		return MaxBatchBody
+	}
+	return MaxBody
+}
 
 // Config holds the HTTP layer's tunables.
 type Config struct {
@@ -101,6 +113,7 @@ func (s *Server) routes() http.Handler {
 	s.settingsRoutes(handle)
 	handle("POST /v1/transfers", true, s.transfer)
 	handle("GET /v1/transfers/{transfer_id}", true, s.getTransfer)
+	s.paymentRoutes(handle)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {
 			// No route: let the mux say whether the path exists under
@@ -255,11 +268,12 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	// The Content-Type is not enforced: /v1 authenticates with headers, not
 	// cookies, so a cross-site form cannot act for a member, and strictness
 	// here would only trip up `curl -d`.
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	limit := bodyLimit(r)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return coffer.Errorf(coffer.ETOOLARGE, "The request body is larger than %d bytes.", MaxBody)
+			return coffer.Errorf(coffer.ETOOLARGE, "The request body is larger than %d bytes.", limit)
 		}
 		return coffer.Errorf(coffer.EINVALID, "The request body could not be read.")
 	}
@@ -434,6 +448,7 @@ func (s *Server) currencies(w http.ResponseWriter, r *http.Request, _ *Principal
 func (s *Server) purseJSON(ctx context.Context, p *coffer.Purse) map[string]any {
 	d := s.svc.Decimals(ctx, p.Currency)
 	j := map[string]any{"purse": p.Number, "currency": p.Currency, "balance": coffer.FormatAmount(p.Balance, d),
+		"available": coffer.FormatAmount(p.Balance, d), "held": coffer.FormatAmount(p.Held, d),
 		"issuer": p.Issuer, "created_at": p.CreatedAt}
 	if p.Issuer {
 		j["limit"] = coffer.FormatAmount(p.Limit, d)
@@ -541,19 +556,65 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request, p *Principal) e
 	return writeJSON(w, http.StatusOK, map[string]any{"entries": out, "next_cursor": next})
 }
 
+// transferJSON is a transfer as the API shows it to its sender or payee.
+// Plain transfers keep the status "applied"; protected ones show held,
+// released or returned.
 func (s *Server) transferJSON(ctx context.Context, t *coffer.Transfer) map[string]any {
-	return map[string]any{"transfer_id": t.TransferID, "from": t.From, "to": t.To,
-		"amount": coffer.FormatAmount(t.Amount, s.svc.Decimals(ctx, t.Currency)), "currency": t.Currency,
-		"description": t.Description, "status": "applied", "created_at": t.CreatedAt}
+	d := s.svc.Decimals(ctx, t.Currency)
+	kind := t.Kind
+	if kind == "" {
+		kind = coffer.KindTransfer
+	}
+	status := "applied"
+	if kind == coffer.KindProtected {
+		status = t.Status
+	}
+	j := map[string]any{"transfer_id": t.TransferID, "from": t.From, "to": t.To,
+		"amount": coffer.FormatAmount(t.Amount, d), "currency": t.Currency, "fee": coffer.FormatAmount(t.Fee, d),
+		"description": t.Description, "kind": kind, "status": status, "created_at": t.CreatedAt}
+	if t.InvoiceID != "" {
+		j["invoice_id"] = t.InvoiceID
+	}
+	if t.TrustID != "" {
+		j["trust_id"] = t.TrustID
+	}
+	if t.Refunded > 0 {
+		j["refunded"] = coffer.FormatAmount(t.Refunded, d)
+	}
+	if t.RefundOf != 0 {
+		if o, err := s.svc.RefundOrigin(ctx, t); err == nil {
+			j["refund_of"] = map[string]string{"transfer_id": o.TransferID, "from": o.From}
+		} else {
+			s.log.Warn("refund origin", "seq", t.RefundOf, "err", err)
+		}
+	}
+	if p := t.Protection; p != nil && kind == coffer.KindProtected {
+		pj := map[string]any{"by_code": p.ByCode, "until": p.Until.UTC().Format(time.RFC3339)}
+		if p.ByCode {
+			pj["attempts_left"] = max(coffer.MaxProtectAttempts-p.Attempts, 0)
+		}
+		j["protection"] = pj
+	}
+	return j
 }
 
 // TransferBody is the JSON body of POST /v1/transfers.
 type TransferBody struct {
-	TransferID  string `json:"transfer_id"`
-	From        string `json:"from"`
-	To          string `json:"to"`
-	Amount      string `json:"amount"`
-	Description string `json:"description"`
+	TransferID  string       `json:"transfer_id"`
+	From        string       `json:"from"`
+	To          string       `json:"to"`
+	Amount      string       `json:"amount"`
+	Description string       `json:"description"`
+	Protect     *ProtectBody `json:"protect"`
+	InvoiceID   string       `json:"invoice_id"`
+	TrustID     string       `json:"trust_id"`
+}
+
+// ProtectBody asks for a protected transfer: with a code (4–32
+// characters) held 1–255 days, without one 1–120 days.
+type ProtectBody struct {
+	Code string `json:"code"`
+	Days int    `json:"days"`
 }
 
 func (s *Server) transfer(w http.ResponseWriter, r *http.Request, p *Principal) error {
@@ -561,9 +622,20 @@ func (s *Server) transfer(w http.ResponseWriter, r *http.Request, p *Principal) 
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	t, replayed, err := s.svc.Transfer(r.Context(), p.MemberID, app.TransferInput{TransferID: in.TransferID,
+	ti := app.TransferInput{TransferID: in.TransferID,
 		From: in.From, To: in.To, Amount: in.Amount, Description: in.Description,
-		Strong: p.Method != "session", Resend: r.URL.Query().Get("resend") == "true"})
+		InvoiceID: in.InvoiceID, TrustID: in.TrustID,
+		Strong: p.Method != "session", Resend: r.URL.Query().Get("resend") == "true"}
+	if in.Protect != nil {
+		ti.Protect = &app.ProtectInput{Code: in.Protect.Code, Days: in.Protect.Days}
+	}
+	t, replayed, err := s.svc.Transfer(r.Context(), p.MemberID, ti)
+	return s.transferAnswer(w, r, t, replayed, err)
+}
+
+// transferAnswer answers a request that sends money: 201 applied, 200 a
+// replay, 202 waiting for confirmation, or the error.
+func (s *Server) transferAnswer(w http.ResponseWriter, r *http.Request, t *coffer.Transfer, replayed bool, err error) error {
 	if pe, ok := app.IsPending(err); ok {
 		return writeJSON(w, http.StatusAccepted, pendingTransferJSON(pe))
 	}

@@ -113,11 +113,12 @@ func (s *Server) verifySignature(w http.ResponseWriter, r *http.Request, sigFiel
 		}
 	}
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	limit := bodyLimit(r)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, coffer.Errorf(coffer.ETOOLARGE, "The request body is larger than %d bytes.", MaxBody)
+			return nil, coffer.Errorf(coffer.ETOOLARGE, "The request body is larger than %d bytes.", limit)
 		}
 		return nil, coffer.Errorf(coffer.EINVALID, "The request body could not be read.")
 	}

@@ -55,6 +55,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	data := fs.String("data", "./coffer-data", "data directory")
 	dbURL := fs.String("db", "", dbFlagHelp)
+	if args[0] == "fee" {
+		return runAdminFee(ctx, args[1], fs, data, dbURL, args[2:], stdout) // see fees.go
+	}
 	switch args[0] + " " + args[1] {
 	case "currency add":
 		code := fs.String("code", "", "currency code, 3 upper-case letters (e.g. GBP)")

@@ -40,6 +40,10 @@ Usage:
   cofferd admin currency add --code C --letter L --decimals N
   cofferd admin currency list
   cofferd admin issuer add --member ID --currency C --limit AMOUNT
+  cofferd admin fee set --currency C --percent P [--min A] [--max A] --purse P
+                                                     charge senders a fee, paid into the operator's purse
+  cofferd admin fee list
+  cofferd admin fee remove --currency C
   cofferd admin ca init [--cert FILE --key FILE]     make (or import) the CA for members' certificates
   cofferd admin ca server-cert --host H --out-cert F --out-key F
   cofferd serve --tls-cert F --tls-key F [--tls-client-ca F] [--tls-addr HOST:PORT]

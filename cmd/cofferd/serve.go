@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/coffer-money/coffer/app"
@@ -29,6 +31,8 @@ type serveOptions struct {
 	registerPerHour     int
 	noLoginIPLimit      bool
 	maxBatch            int
+	schedulerEvery      time.Duration
+	testClockOffset     time.Duration // moves the server's clock; tests of expiry only
 	tls                 tlsOptions    // HTTPS listener and client certificates; see ca.go
 	mail                mailOptions   // e-mail adapter; see mail.go
 	factors             factorOptions // SMS gateway, secrets key, second-factor rules; see factors.go
@@ -47,6 +51,20 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&o.registerPerHour, "register-per-hour", 20, "registrations allowed per client IP per hour (0: no limit)")
 	fs.BoolVar(&o.noLoginIPLimit, "no-login-ip-limit", false, "turn off the per-IP login rate limit (load tests only)")
 	fs.IntVar(&o.maxBatch, "max-batch", 1024, "largest ledger batch")
+	fs.DurationVar(&o.schedulerEvery, "scheduler-every", time.Second, "how often protection periods that ended are settled")
+	fs.DurationVar(&o.testClockOffset, "test-clock-offset", 0, "")
+	// Flags named test-* are for tests and left out of the help.
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
+		hidden := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+		hidden.SetOutput(fs.Output())
+		fs.VisitAll(func(f *flag.Flag) {
+			if !strings.HasPrefix(f.Name, "test-") {
+				hidden.Var(f.Value, f.Name, f.Usage)
+			}
+		})
+		hidden.PrintDefaults()
+	}
 	o.tls.flags(fs)
 	o.mail.flags(fs)
 	o.factors.flags(fs)
@@ -115,9 +133,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	defer mq.Close()
 
 	metrics := httpapi.NewMetrics()
-	engine := ledger.New(db, log, ledger.Config{MaxBatch: o.maxBatch, Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome}})
+	now := time.Now
+	if o.testClockOffset != 0 {
+		log.Warn("the server's clock is moved for testing", "offset", o.testClockOffset)
+		now = func() time.Time { return time.Now().Add(o.testClockOffset) }
+	}
+	if o.schedulerEvery <= 0 {
+		return errors.New("--scheduler-every must be positive")
+	}
+	// The engine formats amounts in its messages with the currency's
+	// decimals, which the service knows (and reloads when a currency is
+	// added while the server runs).
+	var svc *app.Service
+	decimals := func(code string) int { return svc.Decimals(context.Background(), code) }
+	engine := ledger.New(db, log, ledger.Config{MaxBatch: o.maxBatch, Now: now, Decimals: decimals,
+		Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome}})
+	svc = app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors, Now: now})
 	go engine.Run()
-	svc := app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors})
 	api := httpapi.New(svc, log, metrics, httpapi.Config{RegisterPerHour: o.registerPerHour, NoLoginIPLimit: o.noLoginIPLimit})
 
 	ln, err := net.Listen("tcp", o.addr)
@@ -148,6 +180,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	}
 
 	go sweepSessions(ctx, db, log)
+	// The scheduler settles protection periods that ended (catching up on
+	// any that ended while the server was down); it stops before the engine.
+	schedCtx, stopSched := context.WithCancel(context.Background())
+	schedDone := make(chan struct{})
+	go func() { defer close(schedDone); svc.RunScheduler(schedCtx, o.schedulerEvery) }()
+	stopScheduler := func() { stopSched(); <-schedDone }
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
@@ -162,6 +200,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		if tsrv != nil {
 			tsrv.Close()
 		}
+		stopScheduler()
 		engine.Close()
 		<-engine.Done()
 		return fmt.Errorf("serve: %w", err)
@@ -180,6 +219,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 			log.Warn("shutdown (TLS)", "err", err)
 		}
 	}
+	stopScheduler()
 	engine.Close()
 	<-engine.Done()
 	log.Info("stopped")

@@ -35,10 +35,20 @@ func init() {
 		{name: "currencies", summary: "list the currencies the server keeps", run: cmdCurrencies},
 		{name: "purses", summary: "list your purses and balances", run: cmdPurses},
 		{name: "purse", args: "new CURRENCY | PURSE | limits PURSE [--per-transfer A|none] [--per-day A|none] [--per-month A|none]", summary: "open a purse in a currency, show one purse, or show or set its outgoing limits", run: cmdPurse},
-		{name: "send", args: "--from PURSE --to PURSE --amount AMOUNT [--desc TEXT] [--id TRANSFER_ID]", summary: "send money",
-			help: "Without --id a transfer ID is made up and printed. Sending again with the same --id\nand the same details never pays twice, so after a network failure it is safe to repeat.", run: cmdSend},
-		{name: "history", args: "PURSE [--limit N] [--all] [--since T] [--until T] [--cursor C]", summary: "show a purse's movements, newest first",
-			help: "T is an RFC 3339 time (2030-01-31T12:00:00Z) or a date (2030-01-31, local midnight).", run: cmdHistory},
+		{name: "send", args: "--from PURSE --to PURSE --amount AMOUNT [--desc TEXT] [--id TRANSFER_ID] [--protect-code C --protect-days N | --protect-time-days N] [--invoice ID] [--trust ID]", summary: "send money",
+			help: sendHelp, run: cmdSend},
+		{name: "send-batch", args: "FILE.csv [--all-or-nothing]", summary: "send many transfers from a CSV file in one request", help: batchHelp, run: cmdSendBatch},
+		{name: "quote", args: "--from PURSE --to PURSE --amount AMOUNT", summary: "show what a transfer would cost, fee included", run: cmdQuote},
+		{name: "fees", summary: "list the fees on transfers per currency", run: cmdFees},
+		{name: "held", summary: "list protected transfers still held, sent and waiting for you", run: cmdHeld},
+		{name: "release", args: "TRANSFER_ID --from PURSE [--code C]", summary: "receive a protected transfer sent to you, with the sender's code", run: cmdRelease},
+		{name: "refuse", args: "TRANSFER_ID --from PURSE", summary: "send a protected transfer back to its sender", run: cmdRefuse},
+		{name: "refund", args: "TRANSFER_ID --from PURSE --amount AMOUNT [--id NEW_ID] [--desc TEXT]", summary: "give back all or part of a transfer you received",
+			help: "TRANSFER_ID and --from name the payment as its sender did. Without --id the refund's ID is\nmade up and printed; repeating with the same --id never refunds twice.", run: cmdRefund},
+		{name: "invoice", args: "new|list|show|pay|refuse|cancel ...", summary: "issue, list, pay or decline invoices", help: invoiceHelp, run: cmdInvoice},
+		{name: "trust", args: "grant|list|revoke ...", summary: "let a merchant debit your purse within limits, list or revoke trusts", help: trustHelp, run: cmdTrust},
+		{name: "history", args: "PURSE [--limit N] [--all] [--since T] [--until T] [--cursor C] | PURSE --csv|--json|--statement [--since T] [--until T]", summary: "show a purse's movements, newest first, or its statement",
+			help: historyHelp, run: cmdHistory},
 		{name: "transfer", args: "TRANSFER_ID", summary: "show one transfer you sent or received", run: cmdTransfer},
 		{name: "whois", args: "PURSE", summary: "show which member ID owns a purse (check a payee)", run: cmdWhois},
 		{name: "cert", args: "request [--out DIR] | list | revoke CERTIFICATE_ID", summary: "get a personal client certificate, list yours, or revoke one",
@@ -53,6 +63,20 @@ func init() {
 		{name: "help", args: "[COMMAND]", summary: "show help", run: cmdHelp},
 	}
 }
+
+const sendHelp = `Without --id a transfer ID is made up and printed. Sending again with the same --id
+and the same details never pays twice, so after a network failure it is safe to repeat.
+A protected transfer waits, held, in the payee's purse: with --protect-code C --protect-days N
+the payee receives it by entering the code C (which you tell them) within N days (1-255),
+else it comes back to you; with --protect-time-days N (1-120) the payee receives it after
+N days unless they refuse it. --invoice pays an invoice; --trust debits a member's purse
+(--from) under a trust they gave you. The fee, if any, is paid on top (see 'coffer quote').`
+
+const historyHelp = `T is an RFC 3339 time (2030-01-31T12:00:00Z) or a date (2030-01-31, local midnight).
+With --csv, --statement, or --json without --limit, --all and --cursor, it prints the
+statement of the period (default: the current month): the opening available and held
+money, the movements oldest first (held ones marked), then the closing. --csv prints the
+server's CSV, ready for a spreadsheet: coffer history Z123456789012 --csv > statement.csv`
 
 // findCommand returns the command called name, or nil.
 func findCommand(name string) *command {

@@ -55,19 +55,20 @@ func cmdPurses(a *app, args []string) error {
 		return nil
 	}
 	balances := make([]string, len(list))
+	held := make([]string, len(list))
 	for i, p := range list {
-		balances[i] = p.Balance
+		balances[i], held[i] = available(p), heldOf(p)
 	}
-	balances = padLeft(balances)
+	balances, held = padLeft(balances), padLeft(held)
 	issuer := slices.ContainsFunc(list, func(p client.Purse) bool { return p.Issuer })
 	tw := a.table()
 	if issuer {
-		fmt.Fprintln(tw, "PURSE\tCURRENCY\tBALANCE\tISSUER LIMIT")
+		fmt.Fprintln(tw, "PURSE\tCURRENCY\tAVAILABLE\tHELD\tISSUER LIMIT")
 	} else {
-		fmt.Fprintln(tw, "PURSE\tCURRENCY\tBALANCE")
+		fmt.Fprintln(tw, "PURSE\tCURRENCY\tAVAILABLE\tHELD")
 	}
 	for i, p := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s", p.Purse, p.Currency, balances[i])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s", p.Purse, p.Currency, balances[i], held[i])
 		if issuer {
 			// Every row gets the cell, or tabwriter misaligns the column.
 			limit := "-"
@@ -113,7 +114,8 @@ func cmdPurse(a *app, args []string) error {
 	tw := a.table()
 	fmt.Fprintf(tw, "Purse:\t%s\n", p.Purse)
 	fmt.Fprintf(tw, "Currency:\t%s\n", p.Currency)
-	fmt.Fprintf(tw, "Balance:\t%s\n", p.Balance)
+	fmt.Fprintf(tw, "Available:\t%s\n", available(*p))
+	fmt.Fprintf(tw, "Held:\t%s\n", heldOf(*p))
 	if p.Issuer {
 		fmt.Fprintf(tw, "Issuer:\tyes, limit %s\n", p.Limit)
 	}
@@ -143,8 +145,26 @@ func cmdSend(a *app, args []string) error {
 	amount := fs.String("amount", "", "the `AMOUNT` as a decimal, such as 12.50")
 	desc := fs.String("desc", "", "a `TEXT` the payee sees with the transfer")
 	id := fs.String("id", "", "the `TRANSFER_ID` (1-64 of A-Z a-z 0-9 . _ : -); made up when absent")
+	protectCode := fs.String("protect-code", "", "protect the transfer with this `CODE` (4-32 characters): the payee enters it to receive the money")
+	protectDays := fs.Int("protect-days", 0, "with --protect-code: `N` days (1-255) for the payee to enter the code, after which the money comes back")
+	timeDays := fs.Int("protect-time-days", 0, "protect the transfer by time: the payee receives the money after `N` days (1-120) unless refused")
+	invoice := fs.String("invoice", "", "pay this invoice `ID` (see 'coffer invoice pay')")
+	trust := fs.String("trust", "", "debit a member's purse (--from) under the trust `ID` they gave you")
 	if _, err := a.parse(fs, "send", args, 0, 0); err != nil {
 		return err
+	}
+	protect, err := protectFlags(*protectCode, *protectDays, *timeDays)
+	if err != nil {
+		return err
+	}
+	forms := 0
+	for _, set := range []bool{protect != nil, *invoice != "", *trust != ""} {
+		if set {
+			forms++
+		}
+	}
+	if forms > 1 {
+		return &usageError{msg: "send: use at most one of protection, --invoice and --trust", cmd: "send"}
 	}
 	var missing []string
 	for _, f := range []struct{ name, v string }{{"--from", *from}, {"--to", *to}, {"--amount", *amount}} {
@@ -167,33 +187,81 @@ func cmdSend(a *app, args []string) error {
 	req := client.TransferRequest{
 		TransferID: *id, From: strings.TrimSpace(*from), To: strings.TrimSpace(*to),
 		Amount: strings.TrimSpace(*amount), Description: *desc,
+		Protect: protect, InvoiceID: strings.TrimSpace(*invoice), TrustID: strings.TrimSpace(*trust),
 	}
 	t, err := c.Send(a.ctx, req)
 	if err != nil {
 		return a.sendError(err, c.BaseURL(), cr.MemberID, req)
 	}
-	if t.Status == client.StatusPendingConfirmation {
-		how := t.Method
-		if how == "" {
-			how = "your second factor"
-		}
-		if t.Challenge != "" {
-			how += ", challenge " + t.Challenge + ": 'coffer otp answer " + t.Challenge + "' answers it"
-		}
-		code, err := a.readSecret("COFFER_CODE", "One-time code to confirm the transfer ("+how+"): ", "one-time code")
-		if err != nil {
-			return fmt.Errorf("transfer %s waits for a one-time code (%s) and is not applied: %w", t.TransferID, how, err)
-		}
-		if t, err = c.ConfirmTransfer(a.ctx, req.TransferID, strings.TrimSpace(code)); err != nil {
-			if client.IsCode(err, "unauthorized") || client.IsCode(err, "confirmation_failed") || client.IsCode(err, "confirmation_void") {
-				return sentence(err, "transfer %s is not applied: the one-time code is wrong or has expired", req.TransferID)
-			}
-			return a.sendError(err, c.BaseURL(), cr.MemberID, req)
-		}
+	if t, err = a.confirmPending(c, cr, t, req); err != nil {
+		return err
 	}
 	if a.json {
 		return a.printJSON(t)
 	}
+	a.printSent(t)
+	return nil
+}
+
+// protectFlags turns --protect-code, --protect-days and --protect-time-days
+// into the protection asked for, or nil for none.
+func protectFlags(code string, days, timeDays int) (*client.Protect, error) {
+	bad := func(format string, args ...any) error {
+		return &usageError{msg: "send: " + fmt.Sprintf(format, args...), cmd: "send"}
+	}
+	switch {
+	case code == "" && days == 0 && timeDays == 0:
+		return nil, nil
+	case timeDays != 0 && (code != "" || days != 0):
+		return nil, bad("--protect-time-days excludes --protect-code and --protect-days")
+	case code != "" && days == 0:
+		return nil, bad("--protect-code needs --protect-days N (1-%d)", client.MaxProtectDays)
+	case code == "" && days != 0:
+		return nil, bad("--protect-days goes with --protect-code; for protection by time use --protect-time-days")
+	}
+	p := &client.Protect{Code: code, Days: days}
+	if timeDays != 0 {
+		p.Days = timeDays
+	}
+	if err := p.Check(); err != nil {
+		return nil, bad("%v", err)
+	}
+	return p, nil
+}
+
+// confirmPending asks for the one-time code when the server holds a
+// transfer (or invoice payment) for confirmation, and returns the transfer
+// as confirmed; an applied transfer is returned as it is.
+func (a *app) confirmPending(c *client.Client, cr *credentials, t *client.Transfer, req client.TransferRequest) (*client.Transfer, error) {
+	if t.Status != client.StatusPendingConfirmation {
+		return t, nil
+	}
+	how := t.Method
+	if how == "" {
+		how = "your second factor"
+	}
+	if t.Challenge != "" {
+		how += ", challenge " + t.Challenge + ": 'coffer otp answer " + t.Challenge + "' answers it"
+	}
+	fee := ""
+	if t.Fee != "" && !zeroAmount(t.Fee) {
+		fee = ", fee " + t.Fee
+	}
+	code, err := a.readSecret("COFFER_CODE", "One-time code to confirm the transfer ("+how+fee+"): ", "one-time code")
+	if err != nil {
+		return nil, fmt.Errorf("transfer %s waits for a one-time code (%s) and is not applied: %w", t.TransferID, how, err)
+	}
+	if t, err = c.ConfirmTransfer(a.ctx, req.TransferID, strings.TrimSpace(code)); err != nil {
+		if client.IsCode(err, "unauthorized") || client.IsCode(err, "confirmation_failed") || client.IsCode(err, "confirmation_void") {
+			return nil, sentence(err, "transfer %s is not applied: the one-time code is wrong or has expired", req.TransferID)
+		}
+		return nil, a.sendError(err, c.BaseURL(), cr.MemberID, req)
+	}
+	return t, nil
+}
+
+// printSent tells what a send (or an invoice payment, a refund) did.
+func (a *app) printSent(t *client.Transfer) {
 	cur := ""
 	if t.Currency != "" {
 		cur = " " + t.Currency
@@ -202,8 +270,46 @@ func cmdSend(a *app, args []string) error {
 	if t.Replayed {
 		note = "already " + t.Status + " earlier; not paid again"
 	}
-	fmt.Fprintf(a.stdout, "Sent %s%s from %s to %s: transfer %s, %s.\n", t.Amount, cur, t.From, t.To, t.TransferID, note)
-	return nil
+	if t.Fee != "" && !zeroAmount(t.Fee) {
+		note += ", fee " + t.Fee + cur
+	}
+	verb := "Sent"
+	if t.Kind == client.KindRefund {
+		verb = "Refunded"
+	}
+	fmt.Fprintf(a.stdout, "%s %s%s from %s to %s: transfer %s, %s.\n", verb, t.Amount, cur, t.From, t.To, t.TransferID, note)
+	if p := t.Protection; p != nil && t.Status == client.StatusHeld {
+		if p.ByCode {
+			fmt.Fprintf(a.stdout, "Protected by code: the payee receives it on entering the code by %s; otherwise it comes back.\n", humanTime(p.Until))
+		} else {
+			fmt.Fprintf(a.stdout, "Protected by time: the payee receives it at %s unless they refuse it.\n", humanTime(p.Until))
+		}
+	}
+	if t.InvoiceID != "" {
+		fmt.Fprintf(a.stdout, "Pays invoice %s.\n", t.InvoiceID)
+	}
+}
+
+// zeroAmount reports whether a decimal string is zero ("0.00").
+func zeroAmount(s string) bool {
+	return strings.Trim(s, "0.") == "" && s != ""
+}
+
+// available is a purse's money to spend; a server without held money
+// sends only the balance.
+func available(p client.Purse) string {
+	if p.Available != "" {
+		return p.Available
+	}
+	return p.Balance
+}
+
+// heldOf is a purse's held money, "-" when the server does not say.
+func heldOf(p client.Purse) string {
+	if p.Held != "" {
+		return p.Held
+	}
+	return "-"
 }
 
 // sendError explains a failed send. A refusal means the money did not
@@ -240,9 +346,28 @@ func cmdHistory(a *app, args []string) error {
 	since := fs.String("since", "", "only entries at or after `T`")
 	until := fs.String("until", "", "only entries before `T`")
 	cursor := fs.String("cursor", "", "continue from a previous page's `CURSOR`")
+	csv := fs.Bool("csv", false, "print the statement of the period (default: this month) as CSV")
+	stmt := fs.Bool("statement", false, "print the statement of the period: opening, movements oldest first, closing")
 	pos, err := a.parse(fs, "history", args, 1, 1)
 	if err != nil {
 		return err
+	}
+	paging := *limit != 0 || *all || *cursor != ""
+	if (*csv || *stmt) && paging {
+		return &usageError{msg: "history: a statement (--csv, --statement) has no pages: drop --limit, --all and --cursor", cmd: "history"}
+	}
+	if *csv && a.json {
+		return &usageError{msg: "history: choose --csv or --json", cmd: "history"}
+	}
+	if *csv || *stmt || a.json && !paging {
+		var opts client.StatementOptions
+		if opts.Since, err = parseTime("since", *since); err != nil {
+			return err
+		}
+		if opts.Until, err = parseTime("until", *until); err != nil {
+			return err
+		}
+		return statement(a, pos[0], opts, *csv)
 	}
 	if *limit < 0 {
 		return &usageError{msg: "history: --limit must be positive", cmd: "history"}
@@ -344,7 +469,32 @@ func cmdTransfer(a *app, args []string) error {
 	fmt.Fprintf(tw, "From:\t%s\n", t.From)
 	fmt.Fprintf(tw, "To:\t%s\n", t.To)
 	fmt.Fprintf(tw, "Amount:\t%s %s\n", t.Amount, t.Currency)
+	if t.Fee != "" && !zeroAmount(t.Fee) {
+		fmt.Fprintf(tw, "Fee:\t%s %s\n", t.Fee, t.Currency)
+	}
+	if t.Kind != "" && t.Kind != client.KindTransfer {
+		fmt.Fprintf(tw, "Kind:\t%s\n", t.Kind)
+	}
 	fmt.Fprintf(tw, "Status:\t%s\n", t.Status)
+	if p := t.Protection; p != nil {
+		how := "by time, released"
+		if p.ByCode {
+			how = fmt.Sprintf("by code (%d tries left), to be released by", p.AttemptsLeft)
+		}
+		fmt.Fprintf(tw, "Protection:\t%s %s\n", how, humanTime(p.Until))
+	}
+	if t.InvoiceID != "" {
+		fmt.Fprintf(tw, "Invoice:\t%s\n", t.InvoiceID)
+	}
+	if t.TrustID != "" {
+		fmt.Fprintf(tw, "Trust:\t%s\n", t.TrustID)
+	}
+	if t.RefundOf != nil {
+		fmt.Fprintf(tw, "Refund of:\t%s from %s\n", t.RefundOf.TransferID, t.RefundOf.From)
+	}
+	if t.Refunded != "" && !zeroAmount(t.Refunded) {
+		fmt.Fprintf(tw, "Refunded:\t%s %s\n", t.Refunded, t.Currency)
+	}
 	fmt.Fprintf(tw, "Created:\t%s\n", humanTime(t.CreatedAt))
 	if t.Description != "" {
 		fmt.Fprintf(tw, "Description:\t%s\n", oneLine(t.Description))

@@ -156,7 +156,7 @@ func (db *DB) Purses(ctx context.Context, memberID string) ([]*coffer.Purse, err
 func (db *DB) SetIssuer(ctx context.Context, number string, limit int64) error {
 	found := false
 	err := db.inTx(ctx, "postgres.SetIssuer", func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM ledger_head WHERE id = 1 FOR UPDATE`); err != nil {
+		if err := db.lockLedgerHead(ctx, tx); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE purses SET issuer = true, lim = $1 WHERE number = $2`, limit, number)

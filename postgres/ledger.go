@@ -40,15 +40,16 @@ type ledgerTx struct {
 	ahash      []byte // and its hash
 
 	// What Prefetch loaded; a key present with a nil value is known absent.
-	transfers map[[2]string]*coffer.Transfer
-	bySeq     map[int64]*coffer.Transfer
-	purses    map[string]*coffer.Purse
-	limits    map[string]*coffer.PurseLimits
-	spend     map[spendKey]int64
-	spendOf   map[string]bool // keys whose counters for the batch's periods are loaded
-	invoices  map[string]*coffer.Invoice
-	trusts    map[string]*coffer.Trust
-	fees      map[string]*coffer.FeeRule // every fee rule, once loaded (nil before)
+	transfers            map[[2]string]*coffer.Transfer
+	bySeq                map[int64]*coffer.Transfer
+	purses               map[string]*coffer.Purse
+	limits               map[string]*coffer.PurseLimits
+	spend                map[spendKey]int64
+	spendOf              map[string]bool // keys whose counters for spendDay and spendMonth are loaded
+	spendDay, spendMonth string
+	invoices             map[string]*coffer.Invoice
+	trusts               map[string]*coffer.Trust
+	fees                 map[string]*coffer.FeeRule // every fee rule, once loaded (nil before)
 
 	// What the batch decided, written by flush.
 	writes []*coffer.BatchWrites
@@ -107,6 +108,26 @@ func (db *DB) tryBatch(ctx context.Context, fn func(coffer.LedgerTx) error) (err
 	return l.flush(ctx)
 }
 
+// lockHeadTables, sent first in a SERIALIZABLE transaction, waits for the
+// batch (or head change) before it to commit, before this transaction takes
+// its snapshot: LOCK TABLE does not take one, the first SELECT does. Without
+// it, a batch that waited on the ledger head row would find the row changed
+// since its snapshot and fail with a serialization error every time batches
+// contend. EXCLUSIVE blocks only writers and row lockers, never readers.
+const lockHeadTables = `LOCK TABLE ledger_head, audit_head IN EXCLUSIVE MODE`
+
+// lockLedgerHead locks the ledger head row in tx, the first thing a
+// change the ledger decides on does (see lockHeadTables).
+func (db *DB) lockLedgerHead(ctx context.Context, tx pgx.Tx) error {
+	if db.iso == pgx.Serializable {
+		if _, err := tx.Exec(ctx, `LOCK TABLE ledger_head IN EXCLUSIVE MODE`); err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(ctx, `SELECT 1 FROM ledger_head WHERE id = 1 FOR UPDATE`)
+	return err
+}
+
 // start sends BEGIN and the head locks (once) together with the queries add
 // queues, in one round trip.
 func (l *ledgerTx) start(ctx context.Context, add func(b *pgx.Batch)) error {
@@ -114,6 +135,9 @@ func (l *ledgerTx) start(ctx context.Context, add func(b *pgx.Batch)) error {
 	if !l.begun {
 		l.begun = true
 		b.Queue(l.db.isoSQL())
+		if l.db.iso == pgx.Serializable {
+			b.Queue(lockHeadTables)
+		}
 		b.Queue(`SELECT transfer_seq, entry_seq FROM ledger_head WHERE id = 1 FOR UPDATE`).QueryRow(func(r pgx.Row) error {
 			return r.Scan(&l.tseq, &l.eseq)
 		})
@@ -200,6 +224,7 @@ func (l *ledgerTx) Prefetch(ctx context.Context, reqs []*coffer.TransferRequest,
 		}
 	}
 	l.spendOf[""] = false
+	l.spendDay, l.spendMonth = day, month
 	fees := map[string]*coffer.FeeRule{}
 	return l.start(ctx, func(b *pgx.Batch) {
 		b.Queue(`SELECT `+transferCols+` FROM transfers t JOIN unnest($1::text[], $2::text[]) AS k(s, i) ON t.sender = k.s AND t.transfer_id = k.i`,
@@ -341,17 +366,20 @@ func (l *ledgerTx) PurseLimits(ctx context.Context, number string) (*coffer.Purs
 	return lim, err
 }
 
-func (l *ledgerTx) PurseSpend(ctx context.Context, number, day, month string) (int64, int64, error) {
-	if l.spendOf[number] {
-		return l.spend[spendKey{number, day}], l.spend[spendKey{number, month}], nil
+// PurseSpend implements coffer.LedgerTx: the committed counters plus what
+// this batch added so far.
+func (l *ledgerTx) PurseSpend(ctx context.Context, key, day, month string) (int64, int64, error) {
+	d, m := l.adds[spendKey{key, day}], l.adds[spendKey{key, month}]
+	if l.spendOf[key] && l.spendDay == day && l.spendMonth == month {
+		return l.spend[spendKey{key, day}] + d, l.spend[spendKey{key, month}] + m, nil
 	}
 	if err := l.start(ctx, nil); err != nil {
 		return 0, 0, err
 	}
-	var d, m int64
+	var cd, cm int64
 	err := l.conn.QueryRow(ctx, `SELECT COALESCE((SELECT amount FROM purse_spend WHERE purse = $1 AND period = $2), 0),
-		COALESCE((SELECT amount FROM purse_spend WHERE purse = $1 AND period = $3), 0)`, number, day, month).Scan(&d, &m)
-	return d, m, err
+		COALESCE((SELECT amount FROM purse_spend WHERE purse = $1 AND period = $3), 0)`, key, day, month).Scan(&cd, &cm)
+	return cd + d, cm + m, err
 }
 
 // TransferBySeq implements coffer.LedgerTx. A transfer Prefetch did not

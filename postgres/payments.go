@@ -54,6 +54,11 @@ func (db *DB) ledgerChange(ctx context.Context, op string, fn func(tx pgx.Tx) (b
 	var changed bool
 	err := db.inTx(ctx, op, func(tx pgx.Tx) error {
 		changed = false
+		if db.iso == pgx.Serializable {
+			if _, err := tx.Exec(ctx, lockHeadTables); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM ledger_head WHERE id = 1 FOR UPDATE`); err != nil {
 			return err
 		}

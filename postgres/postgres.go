@@ -105,7 +105,10 @@ func SchemaVersion() int {
 }
 
 func (db *DB) migrate(ctx context.Context) error {
-	if _, err := db.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil && !isUnique(err) {
+	// Two processes creating the table at once: one of them may be told it
+	// exists (in any of three ways) although IF NOT EXISTS found none.
+	if _, err := db.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil &&
+		!isUnique(err) && pgCode(err) != sqlDuplicateTable && pgCode(err) != sqlDuplicateObject {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
 	names, err := fs.Glob(migrationFS, "migrations/*.sql")
@@ -155,6 +158,8 @@ func (db *DB) migrate(ctx context.Context) error {
 // SQLSTATE codes the store acts on.
 const (
 	sqlUniqueViolation      = "23505"
+	sqlDuplicateTable       = "42P07"
+	sqlDuplicateObject      = "42710"
 	sqlCheckViolation       = "23514"
 	sqlForeignKeyViolation  = "23503"
 	sqlSerializationFailure = "40001"

@@ -140,7 +140,7 @@ func (db *DB) PurseLimits(ctx context.Context, purse string) (*coffer.PurseLimit
 // from the next batch on, in every process.
 func (db *DB) SetPurseLimits(ctx context.Context, l *coffer.PurseLimits, at time.Time) error {
 	return db.inTx(ctx, "postgres.SetPurseLimits", func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM ledger_head WHERE id = 1 FOR UPDATE`); err != nil {
+		if err := db.lockLedgerHead(ctx, tx); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM purse_spend WHERE purse = $1`, l.Purse); err != nil {

@@ -447,6 +447,7 @@ type Trust struct {
 	PerTransfer string    `json:"per_transfer,omitempty"`
 	PerDay      string    `json:"per_day,omitempty"`
 	PerMonth    string    `json:"per_month,omitempty"`
+	State       string    `json:"state,omitempty"` // "active" or "revoked"
 	CreatedAt   time.Time `json:"created_at,omitzero"`
 	RevokedAt   time.Time `json:"revoked_at,omitzero"`
 }

@@ -18,6 +18,7 @@ import (
 type fakeServer struct {
 	t   *testing.T
 	srv *httptest.Server
+	mux *http.ServeMux // tests may add routes
 
 	mu        sync.Mutex
 	seq       int
@@ -72,6 +73,7 @@ func newFakeServer(t *testing.T) *fakeServer {
 	mux.HandleFunc("GET /v1/purses/{purse}/owner", f.auth(f.owner))
 	mux.HandleFunc("POST /v1/transfers", f.auth(f.transfer))
 	mux.HandleFunc("GET /v1/transfers/{id}", f.auth(f.getTransfer))
+	f.mux = mux
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f

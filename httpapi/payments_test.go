@@ -545,8 +545,21 @@ func TestPayments_PendingShowsFee(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, from := e.funded(t)
-	e.enrolTOTP(t, m)
-	_, to := e.funded(t)
+	seed, _ := e.enrolTOTP(t, m)
+	payee, to := e.funded(t)
+
+	// Granting a trust needs a step-up confirmation once there is a factor.
+	grant := map[string]string{"merchant": payee.id, "purse": from, "per_day": "10.00"}
+	p := wantProblem(t, e.request(t, "POST", "/v1/trusts", m.token, grant), http.StatusForbidden, "confirmation_required")
+	var pj struct {
+		ConfirmationID string `json:"confirmation_id"`
+	}
+	e.request(t, "POST", "/v1/trusts", m.token, grant).decode(t, &pj)
+	if pj.ConfirmationID == "" {
+		t.Fatalf("got problem %+v, want a confirmation to answer", p)
+	}
+	wantStatus(t, e.request(t, "POST", "/v1/trusts", m.token, grant, httpapi.ConfirmationHeader, pj.ConfirmationID+":"+e.totp(seed)), http.StatusCreated)
+	e.clock.Advance(30 * time.Second)
 	a := e.request(t, "POST", "/v1/transfers", m.token, map[string]any{"transfer_id": "pp", "from": from, "to": to, "amount": "50.00",
 		"protect": map[string]any{"code": "open-sesame", "days": 3}})
 	wantStatus(t, a, http.StatusAccepted)
@@ -567,7 +580,7 @@ func TestPayments_PendingShowsFee(t *testing.T) {
 	// A batch is not confirmed by code: refused whole for a session.
 	before := e.snapshot(t)
 	a = e.request(t, "POST", "/v1/transfers/batch", m.token, map[string]any{"transfers": []map[string]string{{"transfer_id": "b1", "from": from, "to": to, "amount": "1.00"}}})
-	p := wantProblem(t, a, http.StatusForbidden, "confirmation_required")
+	p = wantProblem(t, a, http.StatusForbidden, "confirmation_required")
 	if !strings.Contains(p.Detail, "key file") {
 		t.Errorf("got detail %q, want it to say to sign with a key file", p.Detail)
 	}

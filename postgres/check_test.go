@@ -90,6 +90,7 @@ func TestDB_CheckDetectsDamage(t *testing.T) {
 		{"entries not adding up", `UPDATE entries SET amount = amount + 1, balance_after = balance_after + 1 WHERE kind = 'fee' AND amount > 0`, 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			db, _ := damageLedger(t)
 			if _, err := db.Pool().Exec(ctx, c.sql); err != nil {
 				t.Fatal(err)

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/coffer-money/coffer"
@@ -99,7 +100,9 @@ func (db *DB) Invoice(ctx context.Context, id string) (*coffer.Invoice, error) {
 	return inv, nil
 }
 
-// Invoices implements coffer.PaymentStore.
+// Invoices implements coffer.PaymentStore. The query names only the
+// columns filtered on, so that even a generic plan of the prepared
+// statement uses the (payer or merchant, created_at) index.
 func (db *DB) Invoices(ctx context.Context, f coffer.InvoiceFilter) ([]*coffer.Invoice, error) {
 	before := int64(1<<63 - 1)
 	if !f.Before.IsZero() {
@@ -109,9 +112,15 @@ func (db *DB) Invoices(ctx context.Context, f coffer.InvoiceFilter) ([]*coffer.I
 	if f.Limit > 0 {
 		limit = f.Limit
 	}
-	rows, err := db.pool.Query(ctx, `SELECT `+invoiceCols+` FROM invoices
-		WHERE ($1 = '' OR merchant = $1) AND ($2 = '' OR payer = $2) AND ($3 = '' OR state = $3) AND created_at < $4
-		ORDER BY created_at DESC, id DESC LIMIT $5`, f.Merchant, f.Payer, f.State, before, limit)
+	args := []any{before, limit}
+	where := `created_at < $1`
+	for _, c := range []struct{ col, v string }{{"merchant", f.Merchant}, {"payer", f.Payer}, {"state", f.State}} {
+		if c.v != "" {
+			args = append(args, c.v)
+			where += fmt.Sprintf(" AND %s = $%d", c.col, len(args))
+		}
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE `+where+` ORDER BY created_at DESC, id DESC LIMIT $2`, args...)
 	return collect(rows, err, "postgres.Invoices", scanInvoice)
 }
 

@@ -8,7 +8,11 @@
 // before it committed; within a process the engine still groups concurrent
 // transfers into one transaction. The hash-chained audit log is appended
 // under the audit_head row lock. Locks are always taken in that order
-// (ledger head, then audit head), so there are no deadlocks.
+// (ledger head, then audit head, then rows: purses, invoices, trusts), so
+// there are no deadlocks. Under SERIALIZABLE a batch first takes both head
+// tables in EXCLUSIVE mode, which takes no snapshot, so that it waits for
+// the batch before it to commit instead of failing on the head row that
+// batch changed.
 package postgres
 
 import (

@@ -16,12 +16,16 @@ type ledgerStmts struct {
 	limits, spend, addSpend             *sql.Stmt
 	invoice, trust, feeRules            *sql.Stmt
 	updT, updInv                        *sql.Stmt
+	setBal, setHeld, setBoth            *sql.Stmt
 	// Multi-row statements for 1, 2, 4, … rows. A batch of n rows is
 	// written as the binary decomposition of n, so a handful of statements
 	// prepared once (before any transaction holds the single writer
 	// connection) serve every batch size without re-parsing SQL.
-	insT, insA, setP [shapeCount]*sql.Stmt
-	insE             [entryShapeCount]*sql.Stmt
+	// The lean shapes leave out the columns whose defaults fit a plain
+	// transfer and its available-money entries (the hot path): fewer
+	// values to bind per row.
+	insT, insTLean, insA [shapeCount]*sql.Stmt
+	insE, insELean       [entryShapeCount]*sql.Stmt
 }
 
 const (
@@ -68,21 +72,39 @@ func (db *DB) stmts(ctx context.Context) (*ledgerStmts, error) {
 	s.feeRules = prep(`SELECT ` + feeRuleCols + ` FROM fee_rules`)
 	s.updT = prep(`UPDATE transfers SET status = ?, refunded = ?, protect_attempts = COALESCE(?, protect_attempts) WHERE seq = ?`)
 	s.updInv = prep(`UPDATE invoices SET state = ?, transfer_seq = ?, updated_at = ? WHERE id = ?`)
+	// One prepared single-row UPDATE per purse costs less than a
+	// multi-row UPDATE … FROM (which materializes its join).
+	s.setBal = prep(`UPDATE purses SET balance = ? WHERE number = ?`)
+	s.setHeld = prep(`UPDATE purses SET held = ? WHERE number = ?`)
+	s.setBoth = prep(`UPDATE purses SET balance = ?, held = ? WHERE number = ?`)
 	for i := 0; i < shapeCount; i++ {
 		s.insT[i] = prep(`INSERT INTO transfers (` + transferCols + `) VALUES ` + rows(transferTuple, 1<<i))
+		s.insTLean[i] = prep(`INSERT INTO transfers (` + leanTransferCols + `) VALUES ` + rows(`(?,?,?,?,?,?,?,?,?,?,?,?)`, 1<<i))
 		s.insA[i] = prep(`INSERT INTO audit_events (seq, at, kind, member_id, detail, prev_hash, hash) VALUES ` + rows(`(?,?,?,?,?,?,?)`, 1<<i))
-		// A purse's balance, held money or both (NULL: unchanged).
-		s.setP[i] = prep(`WITH v(n, b, h) AS (VALUES ` + rows(`(?,?,?)`, 1<<i) + `)
-			UPDATE purses SET balance = COALESCE(v.b, purses.balance), held = COALESCE(v.h, purses.held) FROM v WHERE purses.number = v.n`)
 	}
 	for i := 0; i < entryShapeCount; i++ {
 		s.insE[i] = prep(`INSERT INTO entries (seq, purse, transfer_seq, kind, held, amount, balance_after, counterparty, created_at) VALUES ` + rows(`(?,?,?,?,?,?,?,?,?)`, 1<<i))
+		s.insELean[i] = prep(`INSERT INTO entries (seq, purse, transfer_seq, amount, balance_after, counterparty, created_at) VALUES ` + rows(`(?,?,?,?,?,?,?)`, 1<<i))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: prepare ledger statements: %w", err)
 	}
 	db.ls = &s
 	return db.ls, nil
+}
+
+// leanTransferCols are the columns of a plain transfer (kind transfer,
+// completed, not protected, refunding or refunded, paying no invoice,
+// under no trust); the others keep their defaults.
+const leanTransferCols = `seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at, fee, fee_purse`
+
+func leanTransfer(t *coffer.Transfer) bool {
+	return (t.Kind == coffer.KindTransfer || t.Kind == "") && (t.Status == coffer.StatusCompleted || t.Status == "") &&
+		t.Protection == nil && t.InvoiceID == "" && t.TrustID == "" && t.RefundOf == 0 && t.Refunded == 0
+}
+
+func leanEntry(e *coffer.Entry) bool {
+	return (e.Kind == coffer.EntryTransfer || e.Kind == "") && !e.Held
 }
 
 // transferTuple has one placeholder per column of transferCols.
@@ -254,36 +276,64 @@ func (l *ledgerTx) Write(ctx context.Context, w *coffer.BatchWrites) error {
 		}
 		for ts := w.Transfers; len(ts) > 0; {
 			n, shape := shapeFor(len(ts), shapeCount)
-			args := make([]any, 0, n*transferColCount)
+			lean := true
+			for _, t := range ts[:n] {
+				lean = lean && leanTransfer(t)
+			}
+			st := l.s.insT[shape]
+			var args []any
+			if lean {
+				st, args = l.s.insTLean[shape], make([]any, 0, n*12)
+			} else {
+				args = make([]any, 0, n*transferColCount)
+			}
 			for _, t := range ts[:n] {
 				tseq++
 				t.Seq = tseq
-				args = transferArgs(args, t)
+				if lean {
+					args = append(args, t.Seq, t.Sender, t.TransferID, t.From, t.To, t.Currency, t.Amount, t.Description, t.Payee, ms(t.CreatedAt), t.Fee, t.FeePurse)
+				} else {
+					args = transferArgs(args, t)
+				}
 				events = append(events, coffer.NewAuditEvent(t.CreatedAt, coffer.AuditTransferApplied, t.Sender, map[string]any{
 					"transfer_seq": t.Seq, "transfer_id": t.TransferID, "from": t.From, "to": t.To, "amount": t.Amount, "currency": t.Currency,
 					"kind": kindOf(t)}))
 			}
-			if _, err := l.tx.StmtContext(ctx, l.s.insT[shape]).ExecContext(ctx, args...); err != nil {
+			if _, err := l.tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
 				return mapErr("sqlite.InsertTransfers", err)
 			}
 			ts = ts[n:]
 		}
 		for es := w.Entries; len(es) > 0; {
 			n, shape := shapeFor(len(es), entryShapeCount)
-			args := make([]any, 0, n*9)
+			lean := true
 			for _, e := range es[:n] {
 				if e.Transfer == nil || e.Transfer.Seq == 0 {
 					return fmt.Errorf("%s: entry of %s without a written transfer", op, e.Purse)
 				}
+				lean = lean && leanEntry(e)
+			}
+			st := l.s.insE[shape]
+			var args []any
+			if lean {
+				st, args = l.s.insELean[shape], make([]any, 0, n*7)
+			} else {
+				args = make([]any, 0, n*9)
+			}
+			for _, e := range es[:n] {
 				eseq++
 				e.Seq = eseq
+				if lean {
+					args = append(args, e.Seq, e.Purse, e.Transfer.Seq, e.Amount, e.BalanceAfter, e.Counterparty, ms(e.CreatedAt))
+					continue
+				}
 				kind := e.Kind
 				if kind == "" {
 					kind = coffer.EntryTransfer
 				}
 				args = append(args, e.Seq, e.Purse, e.Transfer.Seq, kind, e.Held, e.Amount, e.BalanceAfter, e.Counterparty, ms(e.CreatedAt))
 			}
-			if _, err := l.tx.StmtContext(ctx, l.s.insE[shape]).ExecContext(ctx, args...); err != nil {
+			if _, err := l.tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
 				return mapErr("sqlite.InsertEntries", err)
 			}
 			es = es[n:]
@@ -334,35 +384,30 @@ func kindOf(t *coffer.Transfer) string {
 	return t.Kind
 }
 
-// setPurses writes new balances and held money, one row per purse.
+// setPurses writes new balances and held money, one UPDATE per purse.
 func (l *ledgerTx) setPurses(ctx context.Context, bal, held map[string]int64) error {
 	if len(bal) == 0 && len(held) == 0 {
 		return nil
 	}
-	args := make([]any, 0, 3*(len(bal)+len(held)))
+	setBal := l.tx.StmtContext(ctx, l.s.setBal)
+	var err error
 	for n, b := range bal {
-		var h any
-		if v, ok := held[n]; ok {
-			h = v
+		if h, ok := held[n]; ok {
+			_, err = l.tx.StmtContext(ctx, l.s.setBoth).ExecContext(ctx, b, h, n)
+		} else {
+			_, err = setBal.ExecContext(ctx, b, n)
 		}
-		args = append(args, n, b, h)
-	}
-	for n, h := range held {
-		if _, ok := bal[n]; !ok {
-			args = append(args, n, nil, h)
-		}
-	}
-	for len(args) > 0 {
-		n, shape := shapeFor(len(args)/3, shapeCount)
-		if _, err := l.tx.StmtContext(ctx, l.s.setP[shape]).ExecContext(ctx, args[:3*n]...); err != nil {
+		if err != nil {
 			return mapErr("sqlite.SetBalances", err)
 		}
-		args = args[3*n:]
-	}
-	for n, b := range bal {
 		l.bal[n] = b
 	}
 	for n, h := range held {
+		if _, ok := bal[n]; !ok {
+			if _, err := l.tx.StmtContext(ctx, l.s.setHeld).ExecContext(ctx, h, n); err != nil {
+				return mapErr("sqlite.SetBalances", err)
+			}
+		}
 		l.held[n] = h
 	}
 	return nil

@@ -752,3 +752,56 @@ func countEntries(t *testing.T, s coffer.Store, ps ...*coffer.Purse) int {
 	}
 	return n
 }
+
+// testLargeBatch writes more transfers and entries in one batch than one
+// statement of most stores takes, plain ones mixed with payment forms.
+func testLargeBatch(t *testing.T, s coffer.Store) {
+	a := member(t, s, "", "")
+	c := member(t, s, "", "")
+	op := member(t, s, "", "")
+	iss := purse(t, s, a.ID, 'Z', "USD", true, 1_000_000)
+	fp := purse(t, s, op.ID, 'Z', "USD", false, 0)
+	var to []*coffer.Purse
+	for i := 0; i < 7; i++ {
+		to = append(to, purse(t, s, c.ID, 'Z', "USD", false, 0))
+	}
+	b := newBook(t, s)
+	var ts []*coffer.Transfer
+	for i := 0; i < 301; i++ {
+		x := &coffer.Transfer{Sender: a.ID, TransferID: fmt.Sprintf("l%d", i), From: iss.Number, To: to[i%7].Number, Currency: "USD",
+			Amount: int64(1 + i), Payee: c.ID, CreatedAt: base, Kind: coffer.KindTransfer, Status: coffer.StatusCompleted}
+		switch i {
+		case 150:
+			x.Kind, x.Status = coffer.KindProtected, coffer.StatusHeld
+			x.Protection = &coffer.Protection{Until: base.Add(24 * time.Hour)}
+		case 290:
+			x.Fee, x.FeePurse = 3, fp.Number
+		}
+		ts = append(ts, b.send(x))
+	}
+	b.commit()
+	for i, x := range ts {
+		if x.Seq != ts[0].Seq+int64(i) {
+			t.Fatalf("transfer %d has seq %d; want %d", i, x.Seq, ts[0].Seq+int64(i))
+		}
+	}
+	for _, i := range []int{0, 150, 255, 256, 290, 300} {
+		got, err := s.TransferBySeq(ctx, ts[i].Seq)
+		if err != nil || transferString(got) != transferString(ts[i]) {
+			t.Fatalf("transfer %d = %s, %v; want %s", i, transferString(got), err, transferString(ts[i]))
+		}
+	}
+	for _, p := range append([]*coffer.Purse{iss, fp}, to...) {
+		got, err := s.Purse(ctx, p.Number)
+		if err != nil || got.Balance != b.bal[p.Number] || got.Held != b.held[p.Number] {
+			t.Fatalf("purse %s = %+v, %v; want balance %d held %d", p.Number, got, err, b.bal[p.Number], b.held[p.Number])
+		}
+	}
+	if h, err := s.History(ctx, to[150%7].Number, coffer.HistoryFilter{Limit: 1000}); err != nil || len(h) != 43 {
+		t.Fatalf("History = %d entries, %v; want 43", len(h), err)
+	}
+	rep, err := s.Check(ctx)
+	if err != nil || !rep.OK() || rep.Transfers != 301 || rep.Entries != 2*301+2 {
+		t.Fatalf("Check = %+v, %v; want OK with 301 transfers and 604 entries", rep, err)
+	}
+}

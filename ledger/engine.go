@@ -783,7 +783,8 @@ func (b *batchState) all(group []*coffer.TransferRequest) ([]Result, error) {
 	}
 	b.w.Transfers, b.w.Entries, b.w.Invoices, b.w.Events, b.applied = b.w.Transfers[:marks[0]], b.w.Entries[:marks[1]], b.w.Invoices[:marks[2]], b.w.Events[:marks[3]], b.applied[:marks[4]]
 	for i := range out {
-		if i != failed {
+		// Earlier applied transfers (replays) stay what they are.
+		if i != failed && !(i < failed && out[i].Replayed) {
 			out[i] = Result{Err: coffer.Errorf(coffer.ENOTAPPLIED, "Not applied: transfer %d of the batch (%s) was refused, and the batch is all or nothing.", failed+1, group[failed].TransferID)}
 		}
 	}

@@ -19,38 +19,47 @@ type testStore interface {
 type opener func(t testing.TB) testStore
 
 // stores are the stores every engine test runs against: a real SQLite
-// file, and a fresh schema on a real PostgreSQL server (skipped with a
-// message when none is configured; scripts/test starts one).
+// file, and a real PostgreSQL server (skipped with a message when none is
+// configured; scripts/test starts one). prepare runs once per test and
+// returns the opener its fixtures use: a fresh SQLite file each time, or
+// the test's own PostgreSQL schema (created and migrated once, so property
+// tests that open a fixture per run do not pay for a schema each time;
+// their fixtures use fresh random members and purses).
 var stores = []struct {
-	name string
-	open opener
+	name    string
+	prepare func(t testing.TB) opener
 }{
-	{"sqlite", func(t testing.TB) testStore {
-		db, err := sqlite.Open(context.Background(), t.TempDir())
-		if err != nil {
-			t.Fatal(err)
+	{"sqlite", func(testing.TB) opener {
+		return func(t testing.TB) testStore {
+			db, err := sqlite.Open(context.Background(), t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return db
 		}
-		return db
 	}},
-	{"postgres", func(t testing.TB) testStore {
-		db, err := postgres.Open(context.Background(), pgtest.URL(t), postgres.Options{})
-		if err != nil {
-			t.Fatal(err)
+	{"postgres", func(t testing.TB) opener {
+		u := pgtest.URL(t)
+		return func(t testing.TB) testStore {
+			db, err := postgres.Open(context.Background(), u, postgres.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return db
 		}
-		return db
 	}},
 }
 
 // eachStore runs fn as one subtest per store.
 func eachStore(t *testing.T, fn func(t *testing.T, open opener)) {
 	for _, s := range stores {
-		t.Run(s.name, func(t *testing.T) { fn(t, s.open) })
+		t.Run(s.name, func(t *testing.T) { fn(t, s.prepare(t)) })
 	}
 }
 
 // eachStoreB is eachStore for benchmarks.
 func eachStoreB(b *testing.B, fn func(b *testing.B, open opener)) {
 	for _, s := range stores {
-		b.Run(s.name, func(b *testing.B) { fn(b, s.open) })
+		b.Run(s.name, func(b *testing.B) { fn(b, s.prepare(b)) })
 	}
 }

@@ -141,7 +141,7 @@ func (s *Server) routes() http.Handler {
 	member("GET /security-log", s.securityLog)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		securityHeaders(w.Header())
+		securityHeaders(w.Header(), r.TLS != nil)
 		if _, pattern := mux.Handler(r); pattern == "" {
 			s.wrap(false, func(w http.ResponseWriter, r *http.Request, rq *request) error {
 				return errNotFound
@@ -157,7 +157,10 @@ func (s *Server) routes() http.Handler {
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-func securityHeaders(h http.Header) {
+func securityHeaders(h http.Header, tls bool) {
+	if tls {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
 	h.Set("Content-Security-Policy", contentSecurityPolicy)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -259,14 +262,32 @@ const maxForm = 64 << 10
 
 var errCSRF = coffer.Errorf(coffer.EFORBIDDEN, "This form has expired or did not come from this site. Go back, reload the page and send it again.")
 
-// secureRequest reports whether cookies must carry Secure: always, except on
-// plain HTTP from a loopback address (development on one machine).
+// secureRequest reports whether cookies must carry Secure: always, except
+// on plain HTTP from a loopback address to a loopback host name, which is
+// development on one machine. A TLS-terminating proxy on the same machine
+// forwards the public host name (or X-Forwarded-Proto: https), so its
+// members get Secure cookies.
 func secureRequest(r *http.Request) bool {
-	if r.TLS != nil {
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
 		return true
 	}
-	ip := net.ParseIP(clientIP(r))
-	return ip == nil || !ip.IsLoopback()
+	if ip := net.ParseIP(clientIP(r)); ip == nil || !ip.IsLoopback() {
+		return true
+	}
+	return !loopbackHost(r.Host)
+}
+
+// loopbackHost reports whether a Host header names this machine.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func clientIP(r *http.Request) string {

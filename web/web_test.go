@@ -91,57 +91,62 @@ func TestServer_SessionCookie(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	login := func(remote string, tls bool) *http.Cookie {
-		t.Helper()
-		// A first request gets the browser cookie and the form's token.
-		base := "http://127.0.0.1:8080"
-		if tls {
-			base = "https://coffer.example"
-		}
-		r := httptest.NewRequest("GET", base+"/login", nil)
-		r.RemoteAddr = remote
-		w := httptest.NewRecorder()
-		e.web.ServeHTTP(w, r)
-		cookies := w.Result().Cookies()
-		token := find(t, `name="csrf" value="([^"]+)"`, w.Body.String())
-		form := url.Values{"login": {id.ID}, "password": {testPassword}, "csrf": {token}}
-		r = httptest.NewRequest("POST", base+"/login", strings.NewReader(form.Encode()))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		r.RemoteAddr = remote
-		for _, c := range cookies {
-			r.AddCookie(c)
-		}
-		w = httptest.NewRecorder()
-		e.web.ServeHTTP(w, r)
-		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/" {
-			t.Fatalf("login from %s: got %d to %q, want 303 to /; body:\n%s", remote, w.Code, w.Header().Get("Location"), w.Body)
-		}
-		for _, c := range w.Result().Cookies() {
-			if strings.HasSuffix(c.Name, "coffer_session") {
-				return c
-			}
-		}
-		t.Fatalf("login from %s set no session cookie", remote)
-		return nil
-	}
 	t.Run("Loopback", func(t *testing.T) {
-		c := login("127.0.0.1:5555", false)
+		c := loginAs(t, e, id.ID, "127.0.0.1:5555", "http://127.0.0.1:8080")
 		if c.Name != "coffer_session" || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Secure || c.Path != "/" {
 			t.Errorf("got cookie %s, want coffer_session HttpOnly SameSite=Strict Path=/ without Secure on loopback plain HTTP", c)
 		}
 	})
 	t.Run("Remote", func(t *testing.T) {
-		c := login("203.0.113.9:5555", false)
+		c := loginAs(t, e, id.ID, "203.0.113.9:5555", "http://coffer.example.org")
 		if c.Name != "__Host-coffer_session" || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || !c.Secure || c.Path != "/" {
 			t.Errorf("got cookie %s, want __Host-coffer_session HttpOnly SameSite=Strict Secure Path=/", c)
 		}
 	})
+	t.Run("ProxyOnLoopback", func(t *testing.T) {
+		c := loginAs(t, e, id.ID, "127.0.0.1:5555", "http://coffer.example.org")
+		if c.Name != "__Host-coffer_session" || !c.Secure {
+			t.Errorf("got cookie %s, want a Secure __Host- cookie for a public host name behind a local proxy", c)
+		}
+	})
 	t.Run("TLS", func(t *testing.T) {
-		c := login("127.0.0.1:5555", true)
+		c := loginAs(t, e, id.ID, "127.0.0.1:5555", "https://coffer.example.org")
 		if !c.Secure || !c.HttpOnly {
 			t.Errorf("got cookie %s, want Secure over TLS even from loopback", c)
 		}
 	})
+}
+
+// loginAs logs in through the handler as a request from remote to base
+// would, and returns the session cookie it sets.
+func loginAs(t *testing.T, e *env, id, remote, base string) *http.Cookie {
+	t.Helper()
+	// A first request gets the browser cookie and the form's token.
+	r := httptest.NewRequest("GET", base+"/login", nil)
+	r.RemoteAddr = remote
+	w := httptest.NewRecorder()
+	e.web.ServeHTTP(w, r)
+	cookies := w.Result().Cookies()
+	token := find(t, `name="csrf" value="([^"]+)"`, w.Body.String())
+	form := url.Values{"login": {id}, "password": {testPassword}, "csrf": {token}}
+	r = httptest.NewRequest("POST", base+"/login", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.RemoteAddr = remote
+	for _, c := range cookies {
+		r.AddCookie(c)
+	}
+	w = httptest.NewRecorder()
+	e.web.ServeHTTP(w, r)
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/" {
+		t.Fatalf("login from %s to %s: got %d to %q, want 303 to /; body:\n%s", remote, base, w.Code, w.Header().Get("Location"), w.Body)
+	}
+	for _, c := range w.Result().Cookies() {
+		if strings.HasSuffix(c.Name, "coffer_session") {
+			return c
+		}
+	}
+	t.Fatalf("login from %s to %s set no session cookie", remote, base)
+	return nil
 }
 
 func TestServer_CSRF(t *testing.T) {
@@ -418,4 +423,74 @@ func TestServer_ErrorPages(t *testing.T) {
 	wantBody(t, p, "There is no purse Z100000000001")
 	p = b.post("/send", url.Values{"transfer_id": {tid}, "from": {list[0].Number}, "to": {other}, "amount": {"1.001"}})
 	wantStatus(t, p, http.StatusUnprocessableEntity)
+}
+
+// TestServer_Settings changes each setting of a member without a second
+// factor, who needs no confirmation for them.
+func TestServer_Settings(t *testing.T) {
+	e := newEnv(t)
+	iss, issPurse := e.issuer(t, "USD")
+	b := e.browser(t)
+	id := b.register("")
+	b.login(id)
+	p := b.post("/purses", url.Values{"currency": {"USD"}})
+	purse := strings.TrimPrefix(p.Location(), "/purses/")
+	e.fund(t, iss, issPurse, purse, "20.00")
+	ctx := context.Background()
+
+	t.Run("TimeZone", func(t *testing.T) {
+		b.get("/settings")
+		wantRedirect(t, b.post("/settings/timezone", url.Values{"tz": {"Asia/Tokyo"}}), "/settings")
+		wantBody(t, b.get("/purses/"+purse), "dates in Asia/Tokyo", "JST")
+		wantRedirect(t, b.post("/settings/timezone", url.Values{"tz": {"../../etc/passwd"}}), "/settings")
+		wantBody(t, b.get("/settings"), "Unknown time zone", "dates in Asia/Tokyo")
+		wantRedirect(t, b.post("/settings/timezone", url.Values{"tz": {""}}), "/settings")
+		wantBody(t, b.get("/settings"), "dates in UTC")
+	})
+	t.Run("Limits", func(t *testing.T) {
+		b.get("/purses/" + purse + "/limits")
+		wantRedirect(t, b.post("/purses/"+purse+"/limits", url.Values{"per_transfer": {"5.00"}, "per_day": {""}, "per_month": {"100"}}), "/purses/"+purse+"/limits")
+		p := b.get("/purses/" + purse + "/limits")
+		wantBody(t, p, "5.00 USD", "100.00 USD", "saved")
+		wantRedirect(t, b.post("/purses/"+purse+"/limits", url.Values{"per_transfer": {"abc"}}), "/purses/"+purse+"/limits")
+		wantBody(t, b.get("/purses/"+purse+"/limits"), "per_transfer must be")
+		// The limit binds payments made through the pages.
+		p = b.get("/send")
+		tid := find(t, `name="transfer_id" value="([^"]+)"`, p.Body)
+		p = b.post("/send/submit", url.Values{"transfer_id": {tid}, "from": {purse}, "to": {issPurse}, "amount": {"6.00"}})
+		wantStatus(t, p, http.StatusUnprocessableEntity)
+		wantBody(t, p, "limit")
+	})
+	t.Run("IPRanges", func(t *testing.T) {
+		b.get("/settings")
+		wantRedirect(t, b.post("/settings/ip-ranges", url.Values{"ip_ranges": {"203.0.113.0/24"}}), "/settings#ip-ranges")
+		wantBody(t, b.get("/settings"), "lock yourself out")
+		wantRedirect(t, b.post("/settings/ip-ranges", url.Values{"ip_ranges": {"127.0.0.0/8\n::1"}}), "/settings#ip-ranges")
+		st, err := e.svc.Settings(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(st.IPRanges, " ") != "127.0.0.0/8 ::1/128" {
+			t.Fatalf("got ranges %q, want 127.0.0.0/8 and ::1/128", st.IPRanges)
+		}
+	})
+	t.Run("Policy", func(t *testing.T) {
+		b.get("/settings")
+		wantRedirect(t, b.post("/settings/policy", url.Values{"login": {"password"}, "transfers": {"above"}, "threshold": {"50.00"},
+			"exempt_payees": {issPurse}}), "/settings#policy")
+		pol, err := e.svc.Policy(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pol.Login != "password" || pol.Transfers != "above" || pol.Threshold != "50.00" || len(pol.ExemptPayees) != 1 {
+			t.Fatalf("got policy %+v", pol)
+		}
+	})
+	t.Run("ReceivedTransfer", func(t *testing.T) {
+		p := b.get("/purses/" + purse)
+		link := find(t, `<a href="(/transfers/[^"]+)"`, p.Body)
+		p = b.get(link)
+		wantStatus(t, p, http.StatusOK)
+		wantBody(t, p, "Payment received", "20.00")
+	})
 }

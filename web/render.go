@@ -90,6 +90,7 @@ var statusOf = map[string]int{
 	coffer.ECONFIRMATIONVOID:     http.StatusGone,
 	coffer.ERATELIMITED:          http.StatusTooManyRequests,
 	coffer.EUNAVAILABLE:          http.StatusServiceUnavailable,
+	codeMethodNotAllowed:         http.StatusMethodNotAllowed,
 }
 
 // advice says what the member can do about an error.
@@ -104,6 +105,7 @@ var advice = map[string]string{
 	coffer.ECONFIRMATIONVOID:     "Start over; a new code will be asked for.",
 	coffer.EIDEMPOTENCYCONFLICT:  "Start a new payment from the send page.",
 	coffer.ECONFIRMATIONREQUIRED: "Add a second factor in Settings first.",
+	codeMethodNotAllowed:         "Use the links and buttons on the pages instead.",
 }
 
 // errorPage shows what went wrong and what to do, never internals. A visitor

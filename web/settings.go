@@ -320,7 +320,41 @@ func (s *Server) setLimits(w http.ResponseWriter, r *http.Request, rq *request) 
 }
 
 type eventRow struct {
-	When, Kind, Detail string
+	When, Kind, Label, Detail string
+}
+
+// eventLabels name the security log's events for people; the page shows
+// the kind too, which stays the reference. Kinds added later show as
+// themselves.
+var eventLabels = map[string]string{
+	coffer.AuditMemberRegistered:     "Account opened",
+	coffer.AuditLoginSucceeded:       "Logged in",
+	coffer.AuditLoginFailed:          "Wrong password",
+	coffer.AuditLoginChallenged:      "Login code asked for",
+	coffer.AuditSessionEnded:         "Session ended",
+	coffer.AuditPurseCreated:         "Purse opened",
+	coffer.AuditTransferPending:      "Payment waiting for its code",
+	coffer.AuditFactorEnrolled:       "Second factor added",
+	coffer.AuditFactorRemoved:        "Second factor removed",
+	coffer.AuditRecoveryCodesNew:     "New recovery codes",
+	coffer.AuditRecoveryCodeUsed:     "Recovery code used",
+	coffer.AuditConfirmationVoid:     "Too many wrong codes",
+	coffer.AuditConfirmationPolicy:   "Confirmation settings changed",
+	coffer.AuditIPRangesChanged:      "Allowed addresses changed",
+	coffer.AuditIPRefused:            "Refused: address not allowed",
+	coffer.AuditLimitsChanged:        "Purse limits changed",
+	coffer.AuditNotificationsChanged: "Notifications changed",
+	coffer.AuditNewDeviceChanged:     "New-device codes changed",
+	coffer.AuditUnblockSent:          "Unblock code sent",
+	coffer.AuditUnblockUsed:          "Address unblocked",
+	coffer.AuditUnblockFailed:        "Wrong unblock code",
+	coffer.AuditKeyAdded:             "Key file added",
+	coffer.AuditKeyRenamed:           "Key file renamed",
+	coffer.AuditKeyRevoked:           "Key file revoked",
+	coffer.AuditKeyNewIP:             "Key file used from a new address",
+	coffer.AuditCertificateIssued:    "Certificate issued",
+	coffer.AuditCertificateRevoked:   "Certificate revoked",
+	coffer.AuditCertificateNewIP:     "Certificate used from a new address",
 }
 
 func (s *Server) securityLog(w http.ResponseWriter, r *http.Request, rq *request) error {
@@ -342,7 +376,7 @@ func (s *Server) securityLog(w http.ResponseWriter, r *http.Request, rq *request
 		Next, First string
 	}{}
 	for _, e := range list {
-		data.Rows = append(data.Rows, eventRow{When: formatTime(e.At, rq.loc), Kind: e.Kind, Detail: eventDetail(e.Detail)})
+		data.Rows = append(data.Rows, eventRow{When: formatTime(e.At, rq.loc), Kind: e.Kind, Label: eventLabels[e.Kind], Detail: eventDetail(e.Detail)})
 	}
 	if len(list) == pageSize {
 		data.Next = "/security-log?cursor=" + strconv.FormatInt(list[len(list)-1].Seq, 10)

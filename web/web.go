@@ -143,9 +143,12 @@ func (s *Server) routes() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w.Header(), r.TLS != nil)
 		if _, pattern := mux.Handler(r); pattern == "" {
-			s.wrap(false, func(w http.ResponseWriter, r *http.Request, rq *request) error {
-				return errNotFound
-			}).ServeHTTP(w, r)
+			err := errNotFound
+			if allow := allowed(mux, r); allow != "" {
+				w.Header().Set("Allow", allow)
+				err = errMethod
+			}
+			s.serve(w, r, false, false, func(http.ResponseWriter, *http.Request, *request) error { return err })
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -178,7 +181,25 @@ func staticHandler(h http.Handler) http.Handler {
 	})
 }
 
-var errNotFound = coffer.Errorf(coffer.ENOTFOUND, "There is no such page.")
+var (
+	errNotFound = coffer.Errorf(coffer.ENOTFOUND, "There is no such page.")
+	errMethod   = coffer.Errorf(codeMethodNotAllowed, "This page cannot be opened that way.")
+)
+
+const codeMethodNotAllowed = "method_not_allowed"
+
+// allowed lists the methods the mux has for r's path.
+func allowed(mux *http.ServeMux, r *http.Request) string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, p := mux.Handler(r2); p != "" {
+			out = append(out, m)
+		}
+	}
+	return strings.Join(out, ", ")
+}
 
 // errLoginNeeded sends a visitor without a live session to the login page.
 var errLoginNeeded = errors.New("web: login needed")
@@ -186,34 +207,40 @@ var errLoginNeeded = errors.New("web: login needed")
 // wrap adds the session, CSRF check, IP ranges, error pages and panics.
 func (s *Server) wrap(needMember bool, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		rq := &request{secure: secureRequest(r), loc: time.UTC}
-		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p)
-				}
-				s.log.Error("web panic", "path", r.URL.Path, "panic", fmt.Sprint(p))
-				s.errorPage(w, r, rq, errors.New("panic"))
-			}
-		}()
-		rq.browser = s.browserID(w, r, rq.secure)
-		rq.loc = timeZone(r, rq.secure)
-		rq.flash = takeFlash(w, r, rq)
-		err := s.loadSession(r, rq)
-		if err == nil && needMember && rq.member == "" {
-			err = errLoginNeeded
-		}
-		if err == nil && r.Method == http.MethodPost {
-			err = s.checkPost(w, r, rq)
-		}
-		if err == nil {
-			err = h(w, r, rq)
-		}
-		if err != nil {
-			s.errorPage(w, r, rq, err)
-		}
+		s.serve(w, r, needMember, true, h)
 	})
+}
+
+// serve runs a page; checkForm says whether a POST must carry the CSRF
+// token (every route's does; an unknown path's answer needs none).
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, needMember, checkForm bool, h handler) {
+	w.Header().Set("Cache-Control", "no-store")
+	rq := &request{secure: secureRequest(r), loc: time.UTC}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("web panic", "path", r.URL.Path, "panic", fmt.Sprint(p))
+			s.errorPage(w, r, rq, errors.New("panic"))
+		}
+	}()
+	rq.browser = s.browserID(w, r, rq.secure)
+	rq.loc = timeZone(r, rq.secure)
+	rq.flash = takeFlash(w, r, rq)
+	err := s.loadSession(r, rq)
+	if err == nil && needMember && rq.member == "" {
+		err = errLoginNeeded
+	}
+	if err == nil && checkForm && r.Method == http.MethodPost {
+		err = s.checkPost(w, r, rq)
+	}
+	if err == nil {
+		err = h(w, r, rq)
+	}
+	if err != nil {
+		s.errorPage(w, r, rq, err)
+	}
 }
 
 // loadSession resolves the session cookie. A cookie that no longer names a

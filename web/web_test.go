@@ -401,6 +401,11 @@ func TestServer_ErrorPages(t *testing.T) {
 	p := b.get("/no-such-page")
 	wantStatus(t, p, http.StatusNotFound)
 	wantBody(t, p, "There is no such page.")
+	p = b.get("/logout")
+	wantStatus(t, p, http.StatusMethodNotAllowed)
+	if got := p.Header.Get("Allow"); got != "POST" {
+		t.Errorf("GET /logout: Allow %q, want POST", got)
+	}
 	id := b.register("")
 	b.login(id)
 	// Another member's purse is answered like a missing one.

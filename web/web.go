@@ -229,6 +229,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, needMember, check
 	rq.loc = timeZone(r, rq.secure)
 	rq.flash = takeFlash(w, r, rq)
 	err := s.loadSession(r, rq)
+	if coffer.ErrorCode(err) == coffer.EIPNOTALLOWED && !needMember {
+		err = nil // the login and registration pages stay open, as to a visitor
+	}
 	if err == nil && needMember && rq.member == "" {
 		err = errLoginNeeded
 	}

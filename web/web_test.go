@@ -499,3 +499,23 @@ func TestServer_Settings(t *testing.T) {
 		wantBody(t, p, "Payment received", "20.00")
 	})
 }
+
+// TestServer_IPRanges checks that the allowed IP ranges bind the pages as
+// they bind the API.
+func TestServer_IPRanges(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser(t)
+	id := b.register("")
+	b.login(id)
+	wantStatus(t, b.get("/purses"), http.StatusOK)
+	if _, err := e.svc.SetIPRanges(context.Background(), app.Actor{MemberID: id, IP: "203.0.113.5", Method: "session"}, []string{"203.0.113.0/24"}); err != nil {
+		t.Fatalf("SetIPRanges: %v", err)
+	}
+	p := b.get("/purses")
+	wantStatus(t, p, http.StatusForbidden)
+	wantBody(t, p, "does not allow access from this address")
+	wantStatus(t, b.get("/login"), http.StatusOK)
+	p = b.post("/login", url.Values{"login": {id}, "password": {testPassword}})
+	wantRedirect(t, p, "/login")
+	wantBody(t, b.follow(p), "does not allow access from this address")
+}

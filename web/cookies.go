@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	_ "time/tzdata" // members' time zones work on hosts without a zoneinfo database
 )
 
 // Cookie names. Over HTTPS each gets the __Host- prefix, which the browser

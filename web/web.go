@@ -275,9 +275,13 @@ func (s *Server) checkPost(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err := r.ParseForm(); err != nil {
 		return coffer.Errorf(coffer.EINVALID, "The form could not be read. Go back, reload the page and try again.")
 	}
+	// A browser names the page a form came from; another site's is
+	// refused. A proxy may name the public host in X-Forwarded-Host: no
+	// page of another site can set that header on a member's browser.
 	if o := r.Header.Get("Origin"); o != "" && o != "null" {
 		u, err := url.Parse(o)
-		if err != nil || !strings.EqualFold(u.Host, r.Host) {
+		fwd := r.Header.Get("X-Forwarded-Host")
+		if err != nil || !(strings.EqualFold(u.Host, r.Host) || fwd != "" && strings.EqualFold(u.Host, fwd)) {
 			return errCSRF
 		}
 	}

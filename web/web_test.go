@@ -193,13 +193,20 @@ func TestServer_CSRF(t *testing.T) {
 			}
 		})
 	}
+	t.Run("ProxyNamesOrigin", func(t *testing.T) {
+		p := b.post("/purses", url.Values{"currency": {"EUR"}, "csrf": {good}}, "Origin", "https://coffer.example.org", "X-Forwarded-Host", "coffer.example.org")
+		wantStatus(t, p, http.StatusSeeOther)
+		if n := count(); n != 1 {
+			t.Fatalf("got %d purses, want 1", n)
+		}
+	})
 	t.Run("Good", func(t *testing.T) {
 		p := b.post("/purses", url.Values{"currency": {"USD"}, "csrf": {good}}, "Origin", e.srv.URL)
 		if p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Location(), "/purses/Z") {
 			t.Fatalf("got %d to %q, want 303 to the new purse", p.Status, p.Location())
 		}
-		if n := count(); n != 1 {
-			t.Fatalf("got %d purses, want 1", n)
+		if n := count(); n != 2 {
+			t.Fatalf("got %d purses, want 2", n)
 		}
 	})
 	t.Run("TokenOfAnotherSession", func(t *testing.T) {

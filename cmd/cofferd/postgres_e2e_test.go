@@ -83,7 +83,23 @@ func TestCofferd_PostgresServerCrash(t *testing.T) {
 	// cut, WAL replay when it starts again.
 	pg.Stop("immediate")
 	downAt, unavailAt := st.applied.Load(), st.unavailable.Load()
-	time.Sleep(1500 * time.Millisecond)
+	downSince := time.Now()
+	// Requests other than transfers are turned away as retryable too: a
+	// read, and a login (which needs no cached session).
+	m := e.members[0]
+	for _, r := range []struct {
+		method, path, token string
+		body                []byte
+	}{
+		{"GET", "/v1/purses/" + m.purse + "/history", m.token, nil},
+		{"POST", "/v1/sessions", "", []byte(`{"login":"` + m.id + `","password":"` + e2ePassword + `"}`)},
+	} {
+		status, answer, err := s.call(r.method, r.path, r.token, r.body)
+		if err != nil || status != http.StatusServiceUnavailable || !bytes.Contains(answer, []byte(`"unavailable"`)) {
+			t.Errorf("%s %s with the database down: got %d %s %v, want 503 unavailable", r.method, r.path, status, bytes.TrimSpace(answer), err)
+		}
+	}
+	time.Sleep(1500*time.Millisecond - time.Since(downSince))
 	if n := st.unavailable.Load() - unavailAt; n == 0 {
 		t.Errorf("got no 503 answers while the database was down, want the clients told to retry")
 	} else {
@@ -143,7 +159,9 @@ func TestCofferd_PostgresTwoProcesses(t *testing.T) {
 		sent = pgLoad(ctx, t, []*e2eServer{s1, s2}, e, &st)
 	}()
 	t.Cleanup(func() { cancel(); <-loaded })
-	if !waitFor(20*time.Second, func() bool { return st.applied.Load() >= 600 }) {
+	// At least 2 s of both processes' batches contending for the ledger.
+	began := time.Now()
+	if !waitFor(20*time.Second, func() bool { return st.applied.Load() >= 600 && time.Since(began) >= 2*time.Second }) {
 		t.Errorf("got %d transfers applied in 20 s through two processes, want 600", st.applied.Load())
 	}
 	cancel()
@@ -210,16 +228,51 @@ type pgLoadStats struct {
 
 // pgLoad is load for servers that stay up while their database may not: one
 // client per member sends transfers to the others until ctx ends, each
-// request to one of servers, a retry of an ID to the next one. Some amounts
-// exceed the funds; some IDs are sent twice. A 503 is retried with the same
-// ID, as the API asks, until a definitive answer; a request without any
-// answer (a hang past the client's timeout) fails the test.
+// request to one of servers in turn, so a second request with an ID goes to
+// another process than the first. Some amounts exceed the funds; some IDs
+// are sent twice one after the other, some twice at once (to two processes
+// when there are two). A 503 is retried with the same ID, as the API asks,
+// until a definitive answer; a request without any answer (a hang past the
+// client's timeout) fails the test.
 func pgLoad(ctx context.Context, t *testing.T, servers []*e2eServer, e *economy, stats *pgLoadStats) []*sentTransfer {
 	var (
 		mu  sync.Mutex
 		all []*sentTransfer
 		wg  sync.WaitGroup
 	)
+	// send posts st to servers[k] until a definitive answer and returns its
+	// status, 0 when ctx ended first or the answer was wrong (reported), and
+	// whether a 503 came first (then the transfer may have been applied
+	// before the answer was lost).
+	send := func(st *sentTransfer, k int) (status int, uncertain bool) {
+		for {
+			start := time.Now()
+			status, data, err := servers[k].call("POST", "/v1/transfers", e.members[st.sender].token, st.body)
+			d := time.Since(start)
+			stats.requests.Add(1)
+			stats.perServer[k%2].Add(1)
+			for m := stats.maxLatency.Load(); int64(d) > m && !stats.maxLatency.CompareAndSwap(m, int64(d)); m = stats.maxLatency.Load() {
+			}
+			switch {
+			case err != nil:
+				t.Errorf("transfer %s: no answer from s%d after %v: %v", st.id, k+1, d.Round(time.Millisecond), err)
+				return 0, uncertain
+			case status == http.StatusServiceUnavailable && bytes.Contains(data, []byte(`"unavailable"`)):
+				stats.unavailable.Add(1)
+				uncertain = true
+				if ctx.Err() != nil {
+					return 0, uncertain // its outcome stays unknown: verifyLedger finds out
+				}
+				time.Sleep(time.Duration(5+rand.IntN(20)) * time.Millisecond)
+			case status == http.StatusCreated, status == http.StatusOK,
+				status == http.StatusUnprocessableEntity && bytes.Contains(data, []byte(`"insufficient_funds"`)):
+				return status, uncertain
+			default:
+				t.Errorf("transfer %s: got %d %s from s%d, want 201, 200, insufficient_funds or 503 unavailable", st.id, status, bytes.TrimSpace(data), k+1)
+				return 0, uncertain
+			}
+		}
+	}
 	n := len(e.members)
 	for c := range n {
 		wg.Go(func() {
@@ -231,6 +284,11 @@ func pgLoad(ctx context.Context, t *testing.T, servers []*e2eServer, e *economy,
 				mu.Unlock()
 			}()
 			next := rng.IntN(len(servers))
+			pick := func() int {
+				k := next
+				next = (next + 1) % len(servers)
+				return k
+			}
 			for i := 0; ctx.Err() == nil; i++ {
 				st := &sentTransfer{sender: c, to: (c + 1 + rng.IntN(n-1)) % n, id: fmt.Sprintf("pgload-%d-%d", c, i), amount: 1 + rng.Int64N(200)}
 				if i%13 == 12 {
@@ -239,73 +297,92 @@ func pgLoad(ctx context.Context, t *testing.T, servers []*e2eServer, e *economy,
 				st.body, _ = json.Marshal(map[string]string{"transfer_id": st.id, "from": e.members[c].purse,
 					"to": e.members[st.to].purse, "amount": coffer.FormatAmount(st.amount, 2)})
 				mine = append(mine, st)
+
+				if i%7 == 3 {
+					// The same ID twice at once: at most one is applied, the
+					// other learns of it.
+					var res [2]struct {
+						status    int
+						uncertain bool
+					}
+					var pair sync.WaitGroup
+					for j, k := range []int{pick(), pick()} {
+						pair.Go(func() { res[j].status, res[j].uncertain = send(st, k) })
+					}
+					pair.Wait()
+					stats.crossed.Add(int64(min(len(servers)-1, 1)))
+					var created, replayed, refused int
+					for _, r := range res {
+						switch r.status {
+						case http.StatusCreated:
+							created++
+						case http.StatusOK:
+							replayed++
+						case http.StatusUnprocessableEntity:
+							refused++
+						}
+					}
+					switch {
+					case created > 1:
+						t.Errorf("transfer %s sent twice at once: got 201 twice, want it applied once", st.id)
+					case replayed > 0 && created == 0 && !res[0].uncertain && !res[1].uncertain:
+						t.Errorf("transfer %s sent twice at once: got %d and %d, want 200 only beside a 201", st.id, res[0].status, res[1].status)
+					}
+					switch {
+					case created+replayed > 0:
+						st.answered = http.StatusCreated
+						stats.applied.Add(1)
+						if created == 0 {
+							stats.lostAnswers.Add(1)
+						}
+					case refused > 0:
+						st.answered = http.StatusUnprocessableEntity
+					}
+					if res[0].status == 0 || res[1].status == 0 {
+						return
+					}
+					continue
+				}
+
 				tries := 1
 				if i%5 == 0 {
-					tries = 2
+					tries = 2 // the retry goes to the other process
 				}
-				first := -1 // the server of the ID's first request
-				for range tries {
-					uncertain := false // a 503 came for this try: it may have been applied
-				send:
-					for {
-						k := next
-						next = (next + 1) % len(servers)
-						if first < 0 {
-							first = k
-						} else if k != first {
-							stats.crossed.Add(1)
+				for try := range tries {
+					k := pick()
+					if try > 0 && len(servers) > 1 {
+						stats.crossed.Add(1)
+					}
+					status, uncertain := send(st, k)
+					switch status {
+					case 0:
+						return
+					case http.StatusCreated:
+						if st.answered == http.StatusCreated {
+							t.Errorf("transfer %s: got 201 twice, want 200 for the retry", st.id)
 						}
-						start := time.Now()
-						status, data, err := servers[k].call("POST", "/v1/transfers", e.members[c].token, st.body)
-						d := time.Since(start)
-						stats.requests.Add(1)
-						stats.perServer[k%2].Add(1)
-						for m := stats.maxLatency.Load(); int64(d) > m && !stats.maxLatency.CompareAndSwap(m, int64(d)); m = stats.maxLatency.Load() {
+						st.answered = status
+						stats.applied.Add(1)
+					case http.StatusOK:
+						if st.answered == http.StatusCreated {
+							break
 						}
-						if err != nil {
-							t.Errorf("transfer %s: no answer from s%d after %v: %v", st.id, k+1, d.Round(time.Millisecond), err)
+						if !uncertain {
+							t.Errorf("transfer %s: got 200 after %d, want 200 only for a retry of an applied transfer", st.id, st.answered)
 							return
 						}
-						switch {
-						case status == http.StatusServiceUnavailable && bytes.Contains(data, []byte(`"unavailable"`)):
-							stats.unavailable.Add(1)
-							uncertain = true
-							if ctx.Err() != nil {
-								return // its outcome stays unknown: verifyLedger finds out
-							}
-							time.Sleep(time.Duration(5+rng.IntN(20)) * time.Millisecond)
-							continue send
-						case status == http.StatusCreated:
-							if st.answered == http.StatusCreated {
-								t.Errorf("transfer %s: got 201 twice, want 200 for the retry", st.id)
-							}
+						// Committed, but the answer was lost with the
+						// database connection: the retry learns it.
+						st.answered = http.StatusCreated
+						stats.applied.Add(1)
+						stats.lostAnswers.Add(1)
+					case http.StatusUnprocessableEntity:
+						if st.answered == http.StatusCreated {
+							t.Errorf("transfer %s: got insufficient_funds for a retry of an applied transfer, want 200", st.id)
+						}
+						if st.answered == 0 {
 							st.answered = status
-							stats.applied.Add(1)
-						case status == http.StatusOK:
-							if st.answered == http.StatusCreated {
-								break
-							}
-							if !uncertain {
-								t.Errorf("transfer %s: got 200 after %d, want 200 only for a retry of an applied transfer", st.id, st.answered)
-								return
-							}
-							// Committed, but the answer was lost with the
-							// database connection: the retry learns it.
-							st.answered = http.StatusCreated
-							stats.applied.Add(1)
-							stats.lostAnswers.Add(1)
-						case status == http.StatusUnprocessableEntity && bytes.Contains(data, []byte(`"insufficient_funds"`)):
-							if st.answered == http.StatusCreated {
-								t.Errorf("transfer %s: got %s for a retry of an applied transfer, want 200", st.id, data)
-							}
-							if st.answered == 0 {
-								st.answered = status
-							}
-						default:
-							t.Errorf("transfer %s: got %d %s from s%d, want 201, 200, insufficient_funds or 503 unavailable", st.id, status, bytes.TrimSpace(data), k+1)
-							return
 						}
-						break
 					}
 				}
 			}

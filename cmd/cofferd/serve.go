@@ -18,6 +18,7 @@ import (
 	"github.com/coffer-money/coffer/httpapi"
 	"github.com/coffer-money/coffer/ledger"
 	"github.com/coffer-money/coffer/postgres"
+	"github.com/coffer-money/coffer/web"
 )
 
 // serveOptions are the flags of `cofferd serve`.
@@ -151,6 +152,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	svc = app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors, Now: now})
 	go engine.Run()
 	api := httpapi.New(svc, log, metrics, httpapi.Config{RegisterPerHour: o.registerPerHour, NoLoginIPLimit: o.noLoginIPLimit})
+	keeper, err := web.New(svc, log, web.Config{RegisterPerHour: o.registerPerHour})
+	if err != nil {
+		engine.Close()
+		<-engine.Done()
+		return err
+	}
+	handler := withWebKeeper(api, keeper)
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -158,7 +166,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		<-engine.Done()
 		return fmt.Errorf("serve: listen: %w", err)
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	// The HTTPS listener, when configured, runs beside the plain one.
@@ -168,6 +176,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		engine.Close()
 		<-engine.Done()
 		return err
+	}
+	if tsrv != nil {
+		tsrv.Handler = handler
 	}
 	log.Info("cofferd listening", "addr", ln.Addr().String(), "data", o.data)
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
@@ -224,6 +235,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	<-engine.Done()
 	log.Info("stopped")
 	return nil
+}
+
+// withWebKeeper serves the API's paths with api and every other path with
+// the web keeper.
+func withWebKeeper(api, keeper http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case p == "/v1" || strings.HasPrefix(p, "/v1/") || p == "/healthz" || p == "/metrics" || p == "/openapi.json":
+			api.ServeHTTP(w, r)
+		default:
+			keeper.ServeHTTP(w, r)
+		}
+	})
 }
 
 func sweepSessions(ctx context.Context, db store, log *slog.Logger) {

@@ -1,0 +1,152 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/app"
+)
+
+// parsePages parses each page template together with the layout.
+func parsePages() (map[string]*template.Template, error) {
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	pages := map[string]*template.Template{}
+	for _, n := range names {
+		base := path.Base(n)
+		if base == "layout.html" {
+			continue
+		}
+		t, err := template.New(base).Funcs(template.FuncMap{
+			"join": strings.Join,
+		}).ParseFS(templateFS, "templates/layout.html", n)
+		if err != nil {
+			return nil, err
+		}
+		pages[strings.TrimSuffix(base, ".html")] = t
+	}
+	return pages, nil
+}
+
+// page is what every template gets.
+type page struct {
+	Title  string
+	Nav    string // the active navigation item
+	Member string // "" when logged out
+	CSRF   string
+	Flash  *flash
+	Zone   string // the time zone dates are shown in
+	Data   any
+}
+
+// render writes a page with status 200 (or status, when given).
+func (s *Server) render(w http.ResponseWriter, rq *request, name, title, nav string, data any, status ...int) error {
+	t := s.pages[name]
+	if t == nil {
+		return errors.New("web: no template " + name)
+	}
+	p := page{Title: title, Nav: nav, Member: rq.member, CSRF: csrfToken(rq), Flash: rq.flash, Zone: rq.loc.String(), Data: data}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if len(status) > 0 {
+		w.WriteHeader(status[0])
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// statusOf is the HTTP status of an error page, by error code.
+var statusOf = map[string]int{
+	coffer.EINVALID:              http.StatusBadRequest,
+	coffer.EINVALIDAMOUNT:        http.StatusBadRequest,
+	coffer.EWEAKPASSWORD:         http.StatusBadRequest,
+	coffer.ESAMEPURSE:            http.StatusBadRequest,
+	coffer.ECURRENCYNOTFOUND:     http.StatusBadRequest,
+	coffer.EUNAUTHORIZED:         http.StatusUnauthorized,
+	coffer.EFORBIDDEN:            http.StatusForbidden,
+	coffer.ENOTFOUND:             http.StatusNotFound,
+	coffer.EPURSENOTFOUND:        http.StatusNotFound,
+	coffer.ECONFLICT:             http.StatusConflict,
+	coffer.EIDEMPOTENCYCONFLICT:  http.StatusConflict,
+	coffer.ETOOLARGE:             http.StatusRequestEntityTooLarge,
+	coffer.EINSUFFICIENTFUNDS:    http.StatusUnprocessableEntity,
+	coffer.ECURRENCYMISMATCH:     http.StatusUnprocessableEntity,
+	coffer.ELIMITEXCEEDED:        http.StatusUnprocessableEntity,
+	coffer.EIPNOTALLOWED:         http.StatusForbidden,
+	coffer.ECONFIRMATIONREQUIRED: http.StatusForbidden,
+	coffer.ECONFIRMATIONFAILED:   http.StatusUnauthorized,
+	coffer.ECONFIRMATIONVOID:     http.StatusGone,
+	coffer.ERATELIMITED:          http.StatusTooManyRequests,
+	coffer.EUNAVAILABLE:          http.StatusServiceUnavailable,
+	codeMethodNotAllowed:         http.StatusMethodNotAllowed,
+}
+
+// advice says what the member can do about an error.
+var advice = map[string]string{
+	coffer.ENOTFOUND:             "Check the address, or start again from your purses.",
+	coffer.EPURSENOTFOUND:        "Check the purse number: a letter and 12 digits, such as Z123456789012.",
+	coffer.EUNAUTHORIZED:         "Log in again.",
+	coffer.EFORBIDDEN:            "Go back, reload the page and try again.",
+	coffer.EIPNOTALLOWED:         "Use this account from an allowed address, or use the unblock code sent to your e-mail address.",
+	coffer.ERATELIMITED:          "Wait a minute, then try again.",
+	coffer.EUNAVAILABLE:          "Try again in a moment. A payment sent again with the same form is never applied twice.",
+	coffer.ECONFIRMATIONVOID:     "Start over; a new code will be asked for.",
+	coffer.EIDEMPOTENCYCONFLICT:  "Start a new payment from the send page.",
+	coffer.ECONFIRMATIONREQUIRED: "Add a second factor in Settings first.",
+	codeMethodNotAllowed:         "Use the links and buttons on the pages instead.",
+}
+
+// errorPage shows what went wrong and what to do, never internals. A visitor
+// who needs to log in is sent to the login page instead.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, rq *request, err error) {
+	if errors.Is(err, errLoginNeeded) {
+		if readCookie(r, cookieSession, rq.secure) != "" {
+			clearCookie(w, cookieSession, rq.secure)
+			setFlash(w, rq, "error", "Your session has ended. Log in again.")
+		}
+		redirect(w, r, "/login")
+		return
+	}
+	code := coffer.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	msg := coffer.ErrorMessage(err)
+	todo := advice[code]
+	var rl *app.RateLimitError
+	if errors.As(err, &rl) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
+	}
+	if status >= 500 {
+		if code == coffer.EINTERNAL {
+			s.log.Error("web request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			msg = "Something went wrong on our side."
+			todo = "Try again in a moment. If it keeps happening, tell the operator of this server."
+		} else {
+			s.log.Warn("web request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
+		}
+	}
+	if todo == "" {
+		todo = "Go back, correct it and try again."
+	}
+	data := struct {
+		Status        int
+		Message, Todo string
+	}{status, msg, todo}
+	if rerr := s.render(w, rq, "error", "Something is not right", "", data, status); rerr != nil {
+		s.log.Error("render error page", "err", rerr)
+	}
+}

@@ -1,0 +1,368 @@
+// Package web is the web keeper: the server-rendered pages members use in a
+// browser, served at / beside the JSON API. It calls the same application
+// service as the API (package app), so every rule — password throttling,
+// second factors, confirmation of payments and of security changes, allowed
+// IP ranges, limits — holds here exactly as it does there.
+//
+// Pages are html/template with embedded assets and no external resources.
+// Every state change is a POST carrying a per-session CSRF token and answered
+// with a redirect (post-redirect-get), except the few answers that show a
+// secret once (a generator's seed, recovery codes), which are rendered as the
+// answer to their POST so that the secret is never kept in a cookie or a URL.
+package web
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/app"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Config holds the web keeper's tunables.
+type Config struct {
+	// RegisterPerHour bounds registrations per client IP; 0 means no limit.
+	RegisterPerHour int
+	// Now is the clock for the registration limit; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server serves the web keeper. Create it with New.
+type Server struct {
+	svc     *app.Service
+	log     *slog.Logger
+	cfg     Config
+	pages   map[string]*template.Template
+	handler http.Handler
+
+	regMu sync.Mutex
+	reg   map[string][]time.Time
+}
+
+// New builds the web keeper on svc.
+func New(svc *app.Service, log *slog.Logger, cfg Config) (*Server, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{svc: svc, log: log, cfg: cfg, reg: map[string][]time.Time{}}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	s.pages = pages
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// handler is a page: it writes its answer or returns an error, which
+// becomes an error page.
+type handler func(w http.ResponseWriter, r *http.Request, rq *request) error
+
+// request is what a page knows about the request beyond *http.Request.
+type request struct {
+	member  string          // "" when not logged in
+	sess    *coffer.Session // nil when not logged in
+	token   string          // the session token (the cookie), for CSRF
+	browser string          // the browser cookie, keys the signed state cookies
+	secure  bool            // cookies get Secure
+	loc     *time.Location  // the member's time zone
+	flash   *flash
+}
+
+// routes is the whole route table of the web keeper.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	public := func(pattern string, h handler) { mux.Handle(pattern, s.wrap(false, h)) }
+	member := func(pattern string, h handler) { mux.Handle(pattern, s.wrap(true, h)) }
+
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(http.FileServerFS(static))))
+
+	public("GET /login", s.loginPage)
+	public("POST /login", s.login)
+	public("GET /login/verify", s.verifyPage)
+	public("POST /login/verify", s.verify)
+	public("GET /register", s.registerPage)
+	public("POST /register", s.register)
+	public("GET /register/done", s.registered)
+
+	member("GET /{$}", s.home)
+	member("POST /logout", s.logout)
+	member("GET /sessions", s.sessions)
+	member("POST /sessions/{session_id}/revoke", s.revokeSession)
+
+	member("GET /purses", s.home)
+	member("POST /purses", s.createPurse)
+	member("GET /purses/{purse}", s.pursePage)
+	member("GET /purses/{purse}/history.csv", s.historyCSV)
+	member("GET /purses/{purse}/limits", s.limitsPage)
+	member("POST /purses/{purse}/limits", s.setLimits)
+
+	member("GET /send", s.sendPage)
+	member("POST /send", s.review)
+	member("POST /send/submit", s.submit)
+	member("GET /send/confirm", s.confirmPage)
+	member("POST /send/confirm", s.confirm)
+	member("GET /transfers/{transfer_id}", s.transferPage)
+
+	member("GET /settings", s.settingsPage)
+	member("POST /settings/totp", s.enrolTOTP)
+	member("POST /settings/totp/verify", s.verifyTOTP)
+	member("POST /settings/totp/remove", s.removeFactor(coffer.FactorGenerator))
+	member("POST /settings/phone", s.addPhone)
+	member("POST /settings/phone/verify", s.verifyPhone)
+	member("POST /settings/phone/remove", s.removeFactor(coffer.FactorPhone))
+	member("POST /settings/recovery-codes", s.recoveryCodes)
+	member("POST /settings/policy", s.setPolicy)
+	member("POST /settings/ip-ranges", s.setIPRanges)
+	member("POST /settings/new-device", s.setNewDevice)
+	member("POST /settings/notifications", s.setNotifications)
+	member("POST /settings/timezone", s.setTimezone)
+	member("GET /security-log", s.securityLog)
+
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		securityHeaders(w.Header(), r.TLS != nil)
+		if _, pattern := mux.Handler(r); pattern == "" {
+			err := errNotFound
+			if allow := allowed(mux, r); allow != "" {
+				w.Header().Set("Allow", allow)
+				err = errMethod
+			}
+			s.serve(w, r, false, false, func(http.ResponseWriter, *http.Request, *request) error { return err })
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// contentSecurityPolicy allows nothing but this origin's own files: no
+// inline script or style, no framing, forms only to this origin.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+func securityHeaders(h http.Header, tls bool) {
+	if tls {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+}
+
+// staticHandler lets browsers cache the embedded assets for a while; they
+// change only with a new binary.
+func staticHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		h.ServeHTTP(w, r)
+	})
+}
+
+var (
+	errNotFound = coffer.Errorf(coffer.ENOTFOUND, "There is no such page.")
+	errMethod   = coffer.Errorf(codeMethodNotAllowed, "This page cannot be opened that way.")
+)
+
+const codeMethodNotAllowed = "method_not_allowed"
+
+// allowed lists the methods the mux has for r's path.
+func allowed(mux *http.ServeMux, r *http.Request) string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, p := mux.Handler(r2); p != "" {
+			out = append(out, m)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// errLoginNeeded sends a visitor without a live session to the login page.
+var errLoginNeeded = errors.New("web: login needed")
+
+// wrap adds the session, CSRF check, IP ranges, error pages and panics.
+func (s *Server) wrap(needMember bool, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.serve(w, r, needMember, true, h)
+	})
+}
+
+// serve runs a page; checkForm says whether a POST must carry the CSRF
+// token (every route's does; an unknown path's answer needs none).
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, needMember, checkForm bool, h handler) {
+	w.Header().Set("Cache-Control", "no-store")
+	rq := &request{secure: secureRequest(r), loc: time.UTC}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("web panic", "path", r.URL.Path, "panic", fmt.Sprint(p))
+			s.errorPage(w, r, rq, errors.New("panic"))
+		}
+	}()
+	rq.browser = s.browserID(w, r, rq.secure)
+	rq.loc = timeZone(r, rq.secure)
+	rq.flash = takeFlash(w, r, rq)
+	err := s.loadSession(r, rq)
+	if coffer.ErrorCode(err) == coffer.EIPNOTALLOWED && !needMember {
+		err = nil // the login and registration pages stay open, as to a visitor
+	}
+	if err == nil && needMember && rq.member == "" {
+		err = errLoginNeeded
+	}
+	if err == nil && checkForm && r.Method == http.MethodPost {
+		err = s.checkPost(w, r, rq)
+	}
+	if err == nil {
+		err = h(w, r, rq)
+	}
+	if err != nil {
+		s.errorPage(w, r, rq, err)
+	}
+}
+
+// loadSession resolves the session cookie. A cookie that no longer names a
+// live session is cleared; the page then treats the visitor as logged out.
+// The allowed IP ranges bind the web keeper as they bind the API.
+func (s *Server) loadSession(r *http.Request, rq *request) error {
+	token := readCookie(r, cookieSession, rq.secure)
+	if token == "" {
+		return nil
+	}
+	sess, err := s.svc.Authenticate(r.Context(), token)
+	if coffer.ErrorCode(err) == coffer.EUNAUTHORIZED {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.svc.CheckIP(r.Context(), sess.MemberID, clientIP(r), "session"); err != nil {
+		return err
+	}
+	rq.member, rq.sess, rq.token = sess.MemberID, sess, token
+	return nil
+}
+
+// checkPost refuses a POST without this session's CSRF token, or from a
+// page of another origin, before any handler runs.
+func (s *Server) checkPost(w http.ResponseWriter, r *http.Request, rq *request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		return coffer.Errorf(coffer.EINVALID, "The form could not be read. Go back, reload the page and try again.")
+	}
+	// A browser names the page a form came from; another site's is
+	// refused. A proxy may name the public host in X-Forwarded-Host: no
+	// page of another site can set that header on a member's browser.
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		u, err := url.Parse(o)
+		fwd := r.Header.Get("X-Forwarded-Host")
+		if err != nil || !(strings.EqualFold(u.Host, r.Host) || fwd != "" && strings.EqualFold(u.Host, fwd)) {
+			return errCSRF
+		}
+	}
+	if !checkCSRF(rq, r.PostForm.Get("csrf")) {
+		return errCSRF
+	}
+	return nil
+}
+
+// maxForm bounds every form body.
+const maxForm = 64 << 10
+
+var errCSRF = coffer.Errorf(coffer.EFORBIDDEN, "This form has expired or did not come from this site. Go back, reload the page and send it again.")
+
+// secureRequest reports whether cookies must carry Secure: always, except
+// on plain HTTP from a loopback address to a loopback host name, which is
+// development on one machine. A TLS-terminating proxy on the same machine
+// forwards the public host name (or X-Forwarded-Proto: https), so its
+// members get Secure cookies.
+func secureRequest(r *http.Request) bool {
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		return true
+	}
+	if ip := net.ParseIP(clientIP(r)); ip == nil || !ip.IsLoopback() {
+		return true
+	}
+	return !loopbackHost(r.Host)
+}
+
+// loopbackHost reports whether a Host header names this machine.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// allowRegistration applies the per-IP registration limit, as the API does.
+func (s *Server) allowRegistration(ip string) bool {
+	if s.cfg.RegisterPerHour <= 0 {
+		return true
+	}
+	now := s.cfg.Now()
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	cut := now.Add(-time.Hour)
+	ts := s.reg[ip]
+	i := 0
+	for i < len(ts) && ts[i].Before(cut) {
+		i++
+	}
+	ts = ts[i:]
+	if len(ts) >= s.cfg.RegisterPerHour {
+		s.reg[ip] = ts
+		return false
+	}
+	s.reg[ip] = append(ts, now)
+	if len(s.reg) > 100000 {
+		clear(s.reg)
+	}
+	return true
+}
+
+// redirect answers a POST (or a page that moved) with 303 See Other.
+func redirect(w http.ResponseWriter, r *http.Request, to string) error {
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}
+
+// ctx is a shorthand for the request's context.
+func ctx(r *http.Request) context.Context { return r.Context() }

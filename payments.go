@@ -213,6 +213,9 @@ type PaymentStore interface {
 	// Invoice errors: ENOTFOUND.
 	Invoice(ctx context.Context, id string) (*Invoice, error)
 	Invoices(ctx context.Context, f InvoiceFilter) ([]*Invoice, error)
+	// ExpiredInvoices returns up to limit pending invoices whose expiry is
+	// at or before now, oldest expiry first.
+	ExpiredInvoices(ctx context.Context, now time.Time, limit int) ([]string, error)
 	// EndInvoice moves a pending invoice to state (refused, cancelled,
 	// expired) and reports whether it was pending.
 	EndInvoice(ctx context.Context, id, state string, at time.Time, ev *AuditEvent) (bool, error)

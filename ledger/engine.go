@@ -659,6 +659,9 @@ func (b *batchState) one(r *coffer.TransferRequest) (Result, error) {
 		if !tr.Active() || tr.Merchant != r.Sender || tr.Purse != r.From || from.Owner != tr.Owner {
 			return refuse(coffer.ETRUSTINVALID, "No active trust lets you debit purse %s.", r.From)
 		}
+		if to.Owner != tr.Merchant {
+			return refuse(coffer.ETRUSTINVALID, "A debit under a trust pays into one of the merchant's own purses.")
+		}
 		if trustLim, err = b.trustLimits(tr, b.decimals(from)); err != nil {
 			return Result{}, err
 		}

@@ -244,3 +244,21 @@ func (db *DB) BalanceAt(ctx context.Context, purse string, at time.Time) (int64,
 		purse, ms(at)).Scan(&avail, &held)
 	return avail, held, mapErr("postgres.BalanceAt", err)
 }
+
+// ExpiredInvoices implements coffer.PaymentStore.
+func (db *DB) ExpiredInvoices(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id FROM invoices WHERE state = 'pending' AND expires_at <= $1 ORDER BY expires_at, id LIMIT $2`, ms(now), limit)
+	if err != nil {
+		return nil, mapErr("postgres.ExpiredInvoices", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, mapErr("postgres.ExpiredInvoices", err)
+		}
+		out = append(out, id)
+	}
+	return out, mapErr("postgres.ExpiredInvoices", rows.Err())
+}

@@ -342,3 +342,21 @@ func (db *DB) BalanceAt(ctx context.Context, purse string, at time.Time) (int64,
 	}
 	return avail, held, mapErr("sqlite.BalanceAt", err)
 }
+
+// ExpiredInvoices implements coffer.PaymentStore.
+func (db *DB) ExpiredInvoices(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT id FROM invoices WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`, ms(now), limit)
+	if err != nil {
+		return nil, mapErr("sqlite.ExpiredInvoices", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, mapErr("sqlite.ExpiredInvoices", err)
+		}
+		out = append(out, id)
+	}
+	return out, mapErr("sqlite.ExpiredInvoices", rows.Err())
+}

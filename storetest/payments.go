@@ -805,3 +805,32 @@ func testLargeBatch(t *testing.T, s coffer.Store) {
 		t.Fatalf("Check = %+v, %v; want OK with 301 transfers and 604 entries", rep, err)
 	}
 }
+
+// testExpiredInvoices: pending invoices past their expiry, oldest first,
+// bounded; paid or ended ones never.
+func testExpiredInvoices(t *testing.T, s coffer.Store) {
+	m := member(t, s, "", "")
+	p := member(t, s, "", "")
+	pm := purse(t, s, m.ID, 'Z', "USD", false, 0)
+	mk := func(id string, expires time.Time) {
+		t.Helper()
+		if err := s.CreateInvoice(ctx, &coffer.Invoice{ID: id, Merchant: m.ID, Payer: p.ID, Purse: pm.Number, Currency: "USD", Amount: 5,
+			OrderNumber: id, State: coffer.InvoicePending, CreatedAt: base, ExpiresAt: expires, UpdatedAt: base}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("e1", base.Add(2*time.Hour))
+	mk("e2", base.Add(time.Hour))
+	mk("e3", base.Add(5*time.Hour)) // not yet
+	mk("e4", base.Add(time.Hour))
+	if ok, err := s.EndInvoice(ctx, "e4", coffer.InvoiceCancelled, base, nil); !ok || err != nil {
+		t.Fatalf("EndInvoice = %v, %v", ok, err)
+	}
+	got, err := s.ExpiredInvoices(ctx, base.Add(3*time.Hour), 10)
+	if err != nil || len(got) != 2 || got[0] != "e2" || got[1] != "e1" {
+		t.Fatalf("ExpiredInvoices = %v, %v; want [e2 e1]", got, err)
+	}
+	if got, err := s.ExpiredInvoices(ctx, base.Add(3*time.Hour), 1); err != nil || len(got) != 1 || got[0] != "e2" {
+		t.Fatalf("ExpiredInvoices(limit 1) = %v, %v; want [e2]", got, err)
+	}
+}

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) coffer.Store) {
 	t.Run("FeeRules", func(t *testing.T) { testFeeRules(t, open(t)) })
 	t.Run("PaymentLedger", func(t *testing.T) { testPaymentLedger(t, open(t)) })
 	t.Run("LargeBatch", func(t *testing.T) { testLargeBatch(t, open(t)) })
+	t.Run("ExpiredInvoices", func(t *testing.T) { testExpiredInvoices(t, open(t)) })
 }
 
 var ctx = context.Background()

@@ -29,8 +29,8 @@ type Purse struct {
 	Number    string
 	Currency  string
 	Owner     string // member ID; never disclosed except as a payee check
-	Balance   int64 // available money
-	Held      int64 // money of protected transfers waiting for this purse's owner to release them
+	Balance   int64  // available money
+	Held      int64  // money of protected transfers waiting for this purse's owner to release them
 	Issuer    bool
 	Limit     int64
 	CreatedAt time.Time
@@ -119,7 +119,7 @@ type HistoryEntry struct {
 	Purse        string
 	TransferID   string
 	Counterparty string
-	Amount       int64 // signed: negative when money left the purse
+	Amount       int64  // signed: negative when money left the purse
 	Kind         string // EntryTransfer, EntryFee, EntryHold, EntryRelease, EntryReturn
 	Held         bool   // the entry moves held money; BalanceAfter is then the held amount
 	BalanceAfter int64

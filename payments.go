@@ -180,11 +180,11 @@ type Entry struct {
 // BatchWrites is everything one ledger batch decided, written by the store
 // in its transaction (LedgerTx.Write).
 type BatchWrites struct {
-	Transfers []*Transfer    // new transfers in order; the store sets each Seq
-	Entries   []*Entry       // new history entries in order; the store sets each Seq
-	Updates   []*Transfer    // earlier transfers whose Status, Refunded or Protection.Attempts changed
-	Invoices  []*Invoice     // invoices paid in this batch (State, TransferSeq, UpdatedAt)
-	Events    []*AuditEvent  // audit events beyond the transfer.applied ones the store adds per new transfer
+	Transfers []*Transfer   // new transfers in order; the store sets each Seq
+	Entries   []*Entry      // new history entries in order; the store sets each Seq
+	Updates   []*Transfer   // earlier transfers whose Status, Refunded or Protection.Attempts changed
+	Invoices  []*Invoice    // invoices paid in this batch (State, TransferSeq, UpdatedAt)
+	Events    []*AuditEvent // audit events beyond the transfer.applied ones the store adds per new transfer
 	Balances  map[string]int64
 	Held      map[string]int64 // held money of purses whose held amount changed
 }

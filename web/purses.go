@@ -18,9 +18,8 @@ import (
 type purseRow struct {
 	Number, Currency string
 	Available        string
-	// Held is the amount held in protected transfers, not yet available.
-	// Protected transfers are not built yet: until then it stays empty and
-	// the page shows a dash.
+	// Held is the amount held in protected transfers, not yet available;
+	// empty (a dash on the page) when nothing is held.
 	Held   string
 	Issuer bool
 	Limit  string
@@ -31,6 +30,9 @@ func (s *Server) purseRow(r *http.Request, p *coffer.Purse) purseRow {
 	row := purseRow{Number: p.Number, Currency: p.Currency, Available: formatAmount(p.Balance, d), Issuer: p.Issuer}
 	if p.Issuer {
 		row.Limit = formatAmount(p.Limit, d)
+	}
+	if p.Held != 0 {
+		row.Held = formatAmount(p.Held, d)
 	}
 	return row
 }

@@ -58,7 +58,17 @@ type TransferRequest struct {
 	InvoiceID string      // pays this invoice (the payer's)
 	TrustID   string      // a merchant's debit under this trust: From is the member's purse
 	RefundOf  int64       // refunds (part of) this transfer, which the sender received
+
+	// OwnerDailyLimit, when set, bounds what may leave purses of From's
+	// owner in From's currency per UTC day, across all their purses: the
+	// limit of the owner's verification level, read when the request was
+	// made.
+	OwnerDailyLimit *int64
 }
+
+// OwnerSpendKey names the spend counters of a member's outgoing money in
+// one currency, for the daily limit of their verification level.
+func OwnerSpendKey(memberID, currency string) string { return "member:" + memberID + ":" + currency }
 
 // ProtectDays is the length of a protection period in whole days, as the
 // sender asked for it.
@@ -204,6 +214,7 @@ type NonceStore interface {
 // expected failures and wrapped errors for anything else.
 type Store interface {
 	PaymentStore
+	IdentityStore
 	KeyStore
 	CertStore
 	FactorStore

@@ -721,10 +721,28 @@ func (b *batchState) one(r *coffer.TransferRequest) (Result, error) {
 			return Result{Err: err}, nil
 		}
 	}
+	// The daily limit of the owner's verification level, across purses.
+	var levelLim *limitState
+	if r.OwnerDailyLimit != nil && t.Kind != coffer.KindRefund {
+		d := *r.OwnerDailyLimit
+		if levelLim, err = b.spendOf(coffer.OwnerSpendKey(from.Owner, from.Currency), &coffer.PurseLimits{PerDay: &d, Decimals: b.decimals(from)}); err != nil {
+			return Result{}, err
+		}
+		if levelLim != nil {
+			// spendOf caches by key: the limit in force is this request's.
+			levelLim.lim = &coffer.PurseLimits{PerDay: &d, Decimals: b.decimals(from)}
+			if err := levelLim.check("your verification level (per day, all your "+from.Currency+" purses)", r.Amount); err != nil {
+				return Result{Err: err}, nil
+			}
+		}
+	}
 
 	// Apply.
 	if lim != nil {
 		b.spend(lim, r.Amount)
+	}
+	if levelLim != nil {
+		b.spend(levelLim, r.Amount)
 	}
 	if trustLim != nil {
 		b.spend(trustLim, r.Amount)

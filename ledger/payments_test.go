@@ -763,3 +763,32 @@ func testPaymentsModel(t *testing.T, open opener) {
 		f.check()
 	})
 }
+
+// TestEngine_LevelDailyLimit: the daily limit of the owner's level counts
+// every purse of the owner in the currency, and a lower limit holds at once.
+func TestEngine_LevelDailyLimit(t *testing.T) { eachStore(t, testLevelDailyLimit) }
+
+func testLevelDailyLimit(t *testing.T, open opener) {
+	f := newPayFixture(t, open, 2)
+	lim := func(v int64) *int64 { return &v }
+	send := func(from *coffer.Purse, amount int64, limit *int64) error {
+		return f.submit(&coffer.TransferRequest{Sender: f.members[0], From: from.Number, To: f.purses[1].Number, Amount: amount, OwnerDailyLimit: limit}).Err
+	}
+	f.mustSend(f.members[0], f.purses[0], f.second, 10_000) // own purses: no fee, and not limited here
+	if err := send(f.purses[0], 600, lim(1_000)); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, send(f.second, 401, lim(1_000)), coffer.ELIMITEXCEEDED) // the other purse counts the same day
+	if err := send(f.second, 400, lim(1_000)); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, send(f.purses[0], 1, lim(500)), coffer.ELIMITEXCEEDED) // lowered: at once
+	if err := send(f.purses[0], 1, nil); err != nil {                  // no level limit at all
+		t.Fatal(err)
+	}
+	f.advance(24 * time.Hour)
+	if err := send(f.purses[0], 1_000, lim(1_000)); err != nil { // a new day
+		t.Fatal(err)
+	}
+	f.check()
+}

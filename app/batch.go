@@ -46,6 +46,9 @@ func (s *Service) TransferBatch(ctx context.Context, memberID string, items []Ba
 		out[i].TransferID = it.TransferID
 		req, err := s.ValidateTransfer(ctx, memberID, TransferInput{TransferID: it.TransferID, From: it.From, To: it.To,
 			Amount: it.Amount, Description: it.Description})
+		if err == nil {
+			err = s.checkContact(ctx, req) // see contacts.go
+		}
 		if err != nil {
 			out[i].Err, bad = err, true
 			continue

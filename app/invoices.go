@@ -84,6 +84,9 @@ func (s *Service) CreateInvoice(ctx context.Context, merchant string, in Invoice
 	} else if err != nil {
 		return nil, err
 	}
+	if err := s.checkInvoiceContact(ctx, merchant, in.Payer); err != nil { // see contacts.go
+		return nil, err
+	}
 	now := s.now().Truncate(time.Millisecond)
 	if ok, wait := s.invoiceRate.allow(merchant, s.cfg.InvoicesPerHour, time.Hour, now); !ok {
 		return nil, &coffer.Error{Code: coffer.ERATELIMITED, Message: "You have issued too many invoices in the last hour; try again later.", Err: &RateLimitError{RetryAfter: wait}}

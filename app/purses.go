@@ -178,6 +178,9 @@ type TransferInput struct {
 // when the transfer waits for confirmation; see confirm.go).
 func (s *Service) Transfer(ctx context.Context, memberID string, in TransferInput) (t *coffer.Transfer, replayed bool, err error) {
 	req, err := s.ValidateTransfer(ctx, memberID, in)
+	if err == nil {
+		err = s.checkContact(ctx, req) // see contacts.go
+	}
 	if err != nil {
 		return nil, false, err
 	}

@@ -1,0 +1,134 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/coffer-money/coffer"
+)
+
+var errNotAContact = coffer.Errorf(coffer.ENOTACONTACT, "This member accepts this only from their contacts.")
+
+// Contacts lists the member's contacts.
+func (s *Service) Contacts(ctx context.Context, memberID string) ([]*coffer.Contact, error) {
+	return s.store.Contacts(ctx, memberID)
+}
+
+// AddContact adds (or renotes) a member to the member's contacts.
+// Errors: EINVALID, ENOTFOUND.
+func (s *Service) AddContact(ctx context.Context, memberID, contactID, note string) (*coffer.Contact, error) {
+	note = strings.TrimSpace(note)
+	if utf8.RuneCountInString(note) > maxContactNote || !utf8.ValidString(note) {
+		return nil, coffer.Errorf(coffer.EINVALID, "note may be at most %d characters.", maxContactNote)
+	}
+	for _, r := range note {
+		if !unicode.IsPrint(r) {
+			return nil, coffer.Errorf(coffer.EINVALID, "note must contain printable characters only.")
+		}
+	}
+	if contactID == memberID {
+		return nil, coffer.Errorf(coffer.EINVALID, "You cannot add yourself as a contact.")
+	}
+	if _, err := s.liveMember(ctx, contactID); err != nil {
+		return nil, err
+	}
+	c := &coffer.Contact{MemberID: memberID, ContactID: contactID, Note: note, CreatedAt: s.now().Truncate(time.Millisecond)}
+	if err := s.store.AddContact(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// RemoveContact removes a contact. Errors: ENOTFOUND.
+func (s *Service) RemoveContact(ctx context.Context, memberID, contactID string) error {
+	if !coffer.ValidMemberID(contactID) {
+		return coffer.Errorf(coffer.ENOTFOUND, "You have no such contact.")
+	}
+	ok, err := s.store.RemoveContact(ctx, memberID, contactID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return coffer.Errorf(coffer.ENOTFOUND, "You have no such contact.")
+	}
+	return nil
+}
+
+// SetOnlyContacts turns the restriction to contacts on or off.
+func (s *Service) SetOnlyContacts(ctx context.Context, memberID string, on bool) error {
+	ev := coffer.NewAuditEvent(s.now(), coffer.AuditContactsRestricted, memberID, map[string]any{"only_contacts": on})
+	return s.store.SetOnlyContacts(ctx, memberID, on, ev)
+}
+
+// MemberStatus returns the member's own status (level, restriction).
+func (s *Service) MemberStatus(ctx context.Context, memberID string) (*coffer.MemberStatus, error) {
+	return s.store.MemberStatus(ctx, memberID)
+}
+
+// checkContact refuses a transfer the payee does not accept: any transfer
+// into a closed account (ECLOSED), and, when the payee accepts money only
+// from contacts, a plain, protected or batch transfer from a member not
+// among them (ENOTACONTACT). Refunds, invoice payments and trust debits
+// are exempt from the restriction: the payee started them. A retry of a
+// transfer already applied passes, so that it answers as before.
+func (s *Service) checkContact(ctx context.Context, req *coffer.TransferRequest) error {
+	to, err := s.store.Purse(ctx, req.To)
+	if coffer.ErrorCode(err) == coffer.EPURSENOTFOUND {
+		return nil // the engine answers for it
+	} else if err != nil {
+		return err
+	}
+	if to.Owner == req.Sender {
+		return nil
+	}
+	st, err := s.store.MemberStatus(ctx, to.Owner)
+	if err != nil {
+		return err
+	}
+	refuse := func(e error) error {
+		t, err := s.store.Transfer(ctx, req.Sender, req.TransferID, req.From)
+		if err == nil && t.Sender == req.Sender {
+			return nil
+		} else if err != nil && coffer.ErrorCode(err) != coffer.ENOTFOUND {
+			return err
+		}
+		return e
+	}
+	if !st.ClosedAt.IsZero() {
+		return refuse(coffer.Errorf(coffer.ECLOSED, "The account of purse %s was closed; it takes no more money.", req.To))
+	}
+	if !st.OnlyContacts || req.InvoiceID != "" || req.TrustID != "" || req.RefundOf != 0 {
+		return nil
+	}
+	ok, err := s.store.IsContact(ctx, to.Owner, req.Sender)
+	if err != nil || ok {
+		return err
+	}
+	return refuse(coffer.Errorf(coffer.ENOTACONTACT, "The owner of purse %s accepts transfers only from their contacts.", req.To))
+}
+
+// checkInvoiceContact refuses an invoice to a payer who accepts invoices
+// only from contacts when the merchant is not one, and one to a closed
+// account (as an unknown member). Errors: ENOTFOUND, ENOTACONTACT.
+func (s *Service) checkInvoiceContact(ctx context.Context, merchant, payer string) error {
+	st, err := s.store.MemberStatus(ctx, payer)
+	if coffer.ErrorCode(err) == coffer.ENOTFOUND || (err == nil && !st.ClosedAt.IsZero()) {
+		return coffer.Errorf(coffer.ENOTFOUND, "There is no member %s.", payer)
+	} else if err != nil {
+		return err
+	}
+	if !st.OnlyContacts {
+		return nil
+	}
+	ok, err := s.store.IsContact(ctx, payer, merchant)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return coffer.Errorf(coffer.ENOTACONTACT, "Member %s accepts invoices only from their contacts.", payer)
+	}
+	return nil
+}

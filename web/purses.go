@@ -231,12 +231,50 @@ func (s *Server) historyCSV(w http.ResponseWriter, r *http.Request, rq *request)
 // sendForm is the payment form, as typed.
 type sendForm struct {
 	TransferID, From, To, Amount, Description string
+	// Protect is "" (a plain transfer), "code" or "time"; ProtectDays the
+	// period. The code is never kept in a cookie: only the forms carry it.
+	Protect     string `json:",omitempty"`
+	ProtectCode string `json:"-"`
+	ProtectDays string `json:",omitempty"`
+	// InvoiceID is set when the payment pays one of the member's invoices.
+	InvoiceID string `json:",omitempty"`
 }
 
 func readSendForm(r *http.Request) sendForm {
 	f := r.PostForm
-	return sendForm{TransferID: f.Get("transfer_id"), From: f.Get("from"), To: strings.ToUpper(strings.TrimSpace(f.Get("to"))),
-		Amount: strings.TrimSpace(f.Get("amount")), Description: strings.TrimSpace(f.Get("description"))}
+	sf := sendForm{TransferID: f.Get("transfer_id"), From: f.Get("from"), To: strings.ToUpper(strings.TrimSpace(f.Get("to"))),
+		Amount: strings.TrimSpace(f.Get("amount")), Description: strings.TrimSpace(f.Get("description")),
+		Protect: f.Get("protect"), ProtectCode: f.Get("protect_code"), ProtectDays: strings.TrimSpace(f.Get("protect_days"))}
+	if sf.Protect != "code" && sf.Protect != "time" {
+		sf.Protect, sf.ProtectCode, sf.ProtectDays = "", "", ""
+	}
+	if sf.Protect == "time" {
+		sf.ProtectCode = ""
+	}
+	return sf
+}
+
+// protection is what the form asks for; nil for a plain transfer.
+func (f sendForm) protection() (*app.ProtectInput, error) {
+	if f.Protect == "" {
+		return nil, nil
+	}
+	days, err := strconv.Atoi(f.ProtectDays)
+	if err != nil || days < 1 {
+		return nil, coffer.Errorf(coffer.EINVALID, "Enter for how many days the transfer is protected, as a whole number.")
+	}
+	if f.Protect == "code" && f.ProtectCode == "" {
+		return nil, coffer.Errorf(coffer.EINVALID, "Enter the protection code the payee will need.")
+	}
+	return &app.ProtectInput{Code: f.ProtectCode, Days: days}, nil
+}
+
+// input is the form as the service takes it.
+func (f sendForm) input() (app.TransferInput, error) {
+	in := app.TransferInput{TransferID: f.TransferID, From: f.From, To: f.To, Amount: f.Amount, Description: f.Description}
+	p, err := f.protection()
+	in.Protect = p
+	return in, err
 }
 
 // newTransferID names a payment when its form is shown, so that sending the
@@ -277,13 +315,16 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request, rq *request) err
 	if r.PostForm.Get("edit") != "" {
 		return s.renderSend(w, r, rq, f, "", http.StatusOK)
 	}
-	in := app.TransferInput{TransferID: f.TransferID, From: f.From, To: f.To, Amount: f.Amount, Description: f.Description}
 	bad := func(err error) error {
 		switch coffer.ErrorCode(err) {
 		case coffer.EINVALID, coffer.EINVALIDAMOUNT, coffer.EPURSENOTFOUND, coffer.ECURRENCYMISMATCH, coffer.ESAMEPURSE:
 			return s.renderSend(w, r, rq, f, coffer.ErrorMessage(err), http.StatusUnprocessableEntity)
 		}
 		return err
+	}
+	in, err := f.input()
+	if err != nil {
+		return bad(err)
 	}
 	from, err := s.svc.Purse(ctx(r), rq.member, f.From)
 	if err != nil {
@@ -306,6 +347,10 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request, rq *request) err
 		return bad(coffer.Errorf(coffer.ECURRENCYMISMATCH, "Purse %s holds another currency than %s.", req.To, from.Currency))
 	}
 	d := s.svc.Decimals(ctx(r), from.Currency)
+	q, err := s.svc.Quote(ctx(r), rq.member, req.From, req.To, coffer.FormatAmount(req.Amount, d))
+	if err != nil {
+		return bad(err)
+	}
 	data := struct {
 		Form          sendForm
 		Payee         string
@@ -314,8 +359,14 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request, rq *request) err
 		OwnPayee      bool
 		AmountPlain   string
 		BalanceBefore string
+		Fee, Total    string
+		Protection    string
 	}{Form: f, Payee: payee, Amount: formatAmount(req.Amount, d), Currency: from.Currency, OwnPayee: payee == rq.member,
-		AmountPlain: coffer.FormatAmount(req.Amount, d), BalanceBefore: formatAmount(from.Balance, d)}
+		AmountPlain: coffer.FormatAmount(req.Amount, d), BalanceBefore: formatAmount(from.Balance, d),
+		Fee: formatAmount(q.Fee, d), Total: formatAmount(req.Amount+q.Fee, d)}
+	if req.Protect != nil {
+		data.Protection = describeProtection(req.Protect.ByCode, req.Protect.Until, rq.loc)
+	}
 	data.Form.Amount = data.AmountPlain
 	return s.render(w, rq, "review", "Check the payment", "send", data)
 }
@@ -335,9 +386,18 @@ type pendingState struct {
 
 func (s *Server) submit(w http.ResponseWriter, r *http.Request, rq *request) error {
 	f := readSendForm(r)
-	in := app.TransferInput{TransferID: f.TransferID, From: f.From, To: f.To, Amount: f.Amount, Description: f.Description,
-		Resend: r.PostForm.Get("resend") != ""}
+	in, err := f.input()
+	if err != nil {
+		return s.renderSend(w, r, rq, f, coffer.ErrorMessage(err), http.StatusUnprocessableEntity)
+	}
+	in.Resend = r.PostForm.Get("resend") != ""
 	t, _, err := s.svc.Transfer(ctx(r), rq.member, in)
+	return s.submitted(w, r, rq, f, in.Resend, t, err)
+}
+
+// submitted answers a payment the service was asked to make: to the code
+// page when it waits for confirmation, else to the transfer.
+func (s *Server) submitted(w http.ResponseWriter, r *http.Request, rq *request, f sendForm, resend bool, t *coffer.Transfer, err error) error {
 	if p, ok := app.IsPending(err); ok {
 		st := pendingState{Form: f, Challenge: p.Challenge, Methods: p.Methods, Expires: p.ExpiresAt}
 		if payee, err := s.svc.Owner(ctx(r), f.To); err == nil {
@@ -350,7 +410,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, rq *request) err
 			}
 		}
 		setState(w, rq, cookiePending, st, int(coffer.ConfirmationTTL.Seconds())+60)
-		if in.Resend {
+		if resend {
 			setFlash(w, rq, "ok", "A new code is on its way.")
 		}
 		return redirect(w, r, "/send/confirm")
@@ -358,7 +418,11 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, rq *request) err
 	if err != nil {
 		return err
 	}
-	setFlash(w, rq, "ok", "The payment was sent.")
+	msg := "The payment was sent."
+	if t.Status == coffer.StatusHeld {
+		msg = "The payment was sent and is held for the payee."
+	}
+	setFlash(w, rq, "ok", msg)
 	return redirect(w, r, transferURL(t))
 }
 
@@ -424,7 +488,17 @@ func (s *Server) transferPage(w http.ResponseWriter, r *http.Request, rq *reques
 		T                   *coffer.Transfer
 		Amount, When, Payee string
 		Sent                bool
-	}{T: t, Amount: formatAmount(t.Amount, d), When: formatTime(t.CreatedAt, rq.loc), Sent: t.Sender == rq.member}
+		Fee, Status         string
+		Held                bool
+		Protection          string
+	}{T: t, Amount: formatAmount(t.Amount, d), When: formatTime(t.CreatedAt, rq.loc), Sent: t.Sender == rq.member,
+		Status: transferStatus(t), Held: t.Status == coffer.StatusHeld}
+	if t.Fee != 0 && data.Sent {
+		data.Fee = formatAmount(t.Fee, d)
+	}
+	if t.Protection != nil {
+		data.Protection = describeProtection(t.Protection.ByCode, t.Protection.Until, rq.loc)
+	}
 	if payee, err := s.svc.Owner(ctx(r), t.To); err == nil {
 		data.Payee = payee
 	}

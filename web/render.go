@@ -91,6 +91,13 @@ var statusOf = map[string]int{
 	coffer.ERATELIMITED:          http.StatusTooManyRequests,
 	coffer.EUNAVAILABLE:          http.StatusServiceUnavailable,
 	codeMethodNotAllowed:         http.StatusMethodNotAllowed,
+	coffer.EINVOICENOTPAYABLE:    http.StatusConflict,
+	coffer.ENOTHELD:              http.StatusConflict,
+	coffer.EWRONGCODE:            http.StatusUnprocessableEntity,
+	coffer.ETRUSTINVALID:         http.StatusForbidden,
+	coffer.ENOTACONTACT:          http.StatusForbidden,
+	coffer.ELEVELTOOLOW:          http.StatusForbidden,
+	coffer.ECLOSED:               http.StatusForbidden,
 }
 
 // advice says what the member can do about an error.
@@ -106,6 +113,8 @@ var advice = map[string]string{
 	coffer.EIDEMPOTENCYCONFLICT:  "Start a new payment from the send page.",
 	coffer.ECONFIRMATIONREQUIRED: "Add a second factor in Settings first.",
 	codeMethodNotAllowed:         "Use the links and buttons on the pages instead.",
+	coffer.ENOTACONTACT:          "Ask the member to add you to their contacts first.",
+	coffer.ELEVELTOOLOW:          "Have your identity verified to a higher level: see Verification.",
 }
 
 // errorPage shows what went wrong and what to do, never internals. A visitor

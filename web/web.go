@@ -125,6 +125,15 @@ func (s *Server) routes() http.Handler {
 	member("POST /send/confirm", s.confirm)
 	member("GET /transfers/{transfer_id}", s.transferPage)
 
+	member("GET /invoices", s.invoicesPage)
+	member("GET /invoices/{invoice_id}", s.invoicePage)
+	member("POST /invoices/{invoice_id}/pay", s.payInvoice)
+	member("POST /invoices/{invoice_id}/refuse", s.refuseInvoice)
+	member("POST /invoices/{invoice_id}/cancel", s.cancelInvoice)
+	member("GET /held", s.heldPage)
+	member("POST /held/release", s.releaseHeld)
+	member("POST /held/refuse", s.refuseHeld)
+
 	member("GET /settings", s.settingsPage)
 	member("POST /settings/totp", s.enrolTOTP)
 	member("POST /settings/totp/verify", s.verifyTOTP)

@@ -33,6 +33,13 @@ type Config struct {
 	// InvoicesPerHour bounds the invoices one merchant may issue per hour,
 	// against spam; 0 means 100, negative means no bound.
 	InvoicesPerHour int
+	// Levels are the verification levels and what each allows; nil means
+	// no level rules (every member may do everything). cofferd serve
+	// always sets them. See levels.go.
+	Levels *Levels
+	// DocumentKey seals verification documents at rest (AES-256: 32
+	// bytes); without it documents cannot be uploaded. See verification.go.
+	DocumentKey []byte
 }
 
 // Service is the application. Create it with New.
@@ -51,10 +58,11 @@ type Service struct {
 	sessMu   sync.Mutex
 	sessions map[string]*cachedSession
 
-	cert certState     // see certs.go
-	keys keyState      // see keys.go
-	fac  factorState   // see factors.go
-	set  settingsState // see settings.go
+	cert certState         // see certs.go
+	keys keyState          // see keys.go
+	fac  factorState       // see factors.go
+	set  settingsState     // see settings.go
+	ver  verificationState // see verification.go
 
 	invoiceRate  slidingLimit // see invoices.go
 	lastInvSweep atomic.Int64 // unix ns of the last invoice sweep; see scheduler.go

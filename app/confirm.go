@@ -479,6 +479,9 @@ func (s *Service) ConfirmTransfer(ctx context.Context, memberID, transferID, cod
 	if err := json.Unmarshal([]byte(c.Body), &req); err != nil {
 		return nil, false, fmt.Errorf("confirm transfer: %w", err)
 	}
+	if err := s.applyLevel(ctx, &req); err != nil { // the level now, not when it was asked for
+		return nil, false, err
+	}
 	res := s.engine.Submit(ctx, &req)
 	if res.Err != nil && ctx.Err() != nil {
 		return nil, false, &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The request ended before the transfer was confirmed; retry to learn its outcome.", Err: res.Err}

@@ -46,7 +46,8 @@ func validateOrderNumber(s string) error {
 // CreateInvoice issues an invoice from the merchant to a payer. Each
 // merchant may issue Config.InvoicesPerHour invoices an hour.
 // Errors: EINVALID, EINVALIDAMOUNT, EPURSENOTFOUND, ENOTFOUND (no such
-// payer), ECONFLICT (order number used), ERATELIMITED.
+// payer), ECONFLICT (order number used), ERATELIMITED, ELEVELTOOLOW (the
+// merchant's verification level does not allow invoices).
 func (s *Service) CreateInvoice(ctx context.Context, merchant string, in InvoiceInput) (*coffer.Invoice, error) {
 	if !coffer.ValidMemberID(in.Payer) {
 		return nil, coffer.Errorf(coffer.EINVALID, "payer must be a 12-digit member ID.")
@@ -55,6 +56,9 @@ func (s *Service) CreateInvoice(ctx context.Context, merchant string, in Invoice
 		return nil, coffer.Errorf(coffer.EINVALID, "You cannot invoice yourself.")
 	}
 	if err := validateOrderNumber(in.OrderNumber); err != nil {
+		return nil, err
+	}
+	if err := s.requireMerchant(ctx, merchant, "issuing invoices"); err != nil {
 		return nil, err
 	}
 	if err := coffer.ValidateDescription(in.Description); err != nil {

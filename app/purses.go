@@ -257,6 +257,10 @@ func (s *Service) ValidateTransfer(ctx context.Context, memberID string, in Tran
 			return nil, err
 		}
 	}
+	// The daily limit of the verification level (see levels.go).
+	if err := s.applyLevel(ctx, req); err != nil {
+		return nil, err
+	}
 	return req, nil
 }
 

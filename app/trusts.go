@@ -26,7 +26,8 @@ type TrustInput struct {
 // limits. It is a sensitive action: once the member has a second factor it
 // needs a step-up confirmation, like adding a key.
 // Errors: EINVALID, EINVALIDAMOUNT, EPURSENOTFOUND, ENOTFOUND (no such
-// merchant), ECONFIRMATIONREQUIRED, ECONFIRMATIONFAILED, ECONFIRMATIONVOID.
+// merchant), ELEVELTOOLOW (the merchant's level does not allow trusts),
+// ECONFIRMATIONREQUIRED, ECONFIRMATIONFAILED, ECONFIRMATIONVOID.
 func (s *Service) GrantTrust(ctx context.Context, owner string, in TrustInput) (*coffer.Trust, error) {
 	if !coffer.ValidMemberID(in.Merchant) {
 		return nil, coffer.Errorf(coffer.EINVALID, "merchant must be a 12-digit member ID.")
@@ -60,6 +61,11 @@ func (s *Service) GrantTrust(ctx context.Context, owner string, in TrustInput) (
 		return nil, coffer.Errorf(coffer.ENOTFOUND, "There is no member %s.", in.Merchant)
 	} else if err != nil {
 		return nil, err
+	}
+	if _, ok, err := s.isMerchant(ctx, in.Merchant); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, coffer.Errorf(coffer.ELEVELTOOLOW, "Member %s cannot hold trusts: their verification level does not allow acting as a merchant.", in.Merchant)
 	}
 	if err := s.RequireConfirmation(ctx, owner, ActionGrantTrust, in.Proof); err != nil {
 		return nil, err

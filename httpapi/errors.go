@@ -41,6 +41,7 @@ var statusOf = map[string]int{
 	coffer.ENOTHELD:              http.StatusConflict,
 	coffer.EWRONGCODE:            http.StatusUnprocessableEntity,
 	coffer.ETRUSTINVALID:         http.StatusForbidden,
+	coffer.ELEVELTOOLOW:          http.StatusForbidden,
 	coffer.ECERTREVOKED:          http.StatusUnauthorized,
 	coffer.ECERTEXPIRED:          http.StatusUnauthorized,
 	coffer.ECERTUNKNOWN:          http.StatusUnauthorized,

@@ -149,31 +149,10 @@ func (s *Service) SetProfile(ctx context.Context, memberID string, values map[st
 	if err := s.store.SetProfileValues(ctx, memberID, clean, now, ev); err != nil {
 		return nil, err
 	}
-	if err := s.maybeFormal(ctx, memberID, now); err != nil {
+	if _, err := s.RaiseToFormal(ctx, memberID); err != nil { // see verification.go
 		s.log.Error("raise level to formal", "member", memberID, "err", err)
 	}
 	return s.Profile(ctx, memberID)
-}
-
-// maybeFormal raises a pseudonymous member who entered personal data to
-// the formal level.
-func (s *Service) maybeFormal(ctx context.Context, memberID string, now time.Time) error {
-	st, err := s.store.MemberStatus(ctx, memberID)
-	if err != nil || st.Level != coffer.LevelPseudonymous {
-		return err
-	}
-	p, err := s.store.Profile(ctx, memberID)
-	if err != nil {
-		return err
-	}
-	for _, f := range []string{coffer.FieldFirstName, coffer.FieldLastName, coffer.FieldDateOfBirth} {
-		if p.Values[f] == "" {
-			return nil
-		}
-	}
-	ev := coffer.NewAuditEvent(now, coffer.AuditLevelChanged, memberID, map[string]any{
-		"from": coffer.LevelPseudonymous, "to": coffer.LevelFormal, "by": "profile"})
-	return s.store.SetLevel(ctx, memberID, coffer.LevelFormal, now, ev)
 }
 
 // validateProfileValue checks one value and returns it as stored.
@@ -385,10 +364,6 @@ const (
 	CheckNoMatch = "no_match"
 )
 
-// checkerRanks are the levels that may check others' data: those that
-// allow acting as a merchant and are at least initial.
-var checkerLevels = []string{coffer.LevelInitial, coffer.LevelPersonal}
-
 // CheckData compares values a checker holds with the subject's profile and
 // answers match or no_match per field, never the values. Only members at a
 // level that allows merchants and at least initial may check; each may
@@ -455,8 +430,17 @@ func (s *Service) CheckData(ctx context.Context, checker, memberID string, field
 	return out, nil
 }
 
-// mayCheck reports whether a level may check others' data.
-func (s *Service) mayCheck(level string) bool { return slices.Contains(checkerLevels, level) }
+// mayCheck reports whether a level may check others' data: it must allow
+// acting as a merchant and rank at least as the built-in initial level.
+// Without level rules the built-in table decides.
+func (s *Service) mayCheck(level string) bool {
+	levels := s.cfg.Levels
+	if levels == nil {
+		levels = DefaultLevels()
+	}
+	l := levels.Resolve(level)
+	return l.Merchant && l.Rank >= builtinRanks[coffer.LevelInitial]
+}
 
 // normalizeForCheck makes comparison case-insensitive and blind to
 // differences of whitespace.

@@ -114,6 +114,7 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/transfers", true, s.transfer)
 	handle("GET /v1/transfers/{transfer_id}", true, s.getTransfer)
 	s.paymentRoutes(handle)
+	s.verificationRoutes(handle)
 	s.privacyRoutes(handle)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {

@@ -134,6 +134,18 @@ func (s *Server) routes() http.Handler {
 	member("POST /held/release", s.releaseHeld)
 	member("POST /held/refuse", s.refuseHeld)
 
+	member("GET /privacy", s.privacyPage)
+	member("POST /privacy/profile", s.setProfile)
+	member("POST /privacy/visibility", s.setVisibility)
+	member("GET /disclosures", s.disclosuresPage)
+	member("POST /disclosures/{request_id}/grant", s.grantDisclosure)
+	member("POST /disclosures/{request_id}/refuse", s.refuseDisclosure)
+	member("POST /disclosures/{request_id}/revoke", s.revokeDisclosure)
+	member("GET /contacts", s.contactsPage)
+	member("POST /contacts", s.addContact)
+	member("POST /contacts/{member_id}/remove", s.removeContact)
+	member("POST /contacts/restriction", s.setOnlyContacts)
+
 	member("GET /settings", s.settingsPage)
 	member("POST /settings/totp", s.enrolTOTP)
 	member("POST /settings/totp/verify", s.verifyTOTP)

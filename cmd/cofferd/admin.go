@@ -58,6 +58,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if args[0] == "fee" {
 		return runAdminFee(ctx, args[1], fs, data, dbURL, args[2:], stdout) // see fees.go
 	}
+	if args[0] == "registrar" || args[0] == "member" {
+		return runAdminMembers(ctx, args[0]+" "+args[1], fs, data, dbURL, args[2:], stdout) // see members.go
+	}
 	switch args[0] + " " + args[1] {
 	case "currency add":
 		code := fs.String("code", "", "currency code, 3 upper-case letters (e.g. GBP)")
@@ -116,6 +119,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		member := fs.String("member", "", "member ID of the issuer")
 		currency := fs.String("currency", "", "currency code (e.g. USD)")
 		limit := fs.String("limit", "", "how far the issuing purse may go negative, e.g. 1000000.00")
+		levelsFile := fs.String("levels", "", levelsFlagHelp)
 		if err := fs.Parse(args[2:]); err != nil {
 			return err
 		}
@@ -127,6 +131,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		defer db.Close()
+		if err := checkIssuerLevel(ctx, db, *levelsFile, *member); err != nil { // see members.go
+			return err
+		}
 		p, created, err := addIssuer(ctx, db, *member, strings.ToUpper(*currency), *limit)
 		if err != nil {
 			return err

@@ -40,6 +40,11 @@ Usage:
   cofferd admin currency add --code C --letter L --decimals N
   cofferd admin currency list
   cofferd admin issuer add --member ID --currency C --limit AMOUNT
+                                                     (the member's level must allow issuing)
+  cofferd admin registrar add|remove --member ID     let a member review verification requests
+  cofferd admin registrar list
+  cofferd admin member show --member ID              level, roles, restrictions, profile
+  cofferd admin member level --member ID --level L --reason R
   cofferd admin fee set --currency C --percent P [--min A] [--max A] --purse P
                                                      charge senders a fee, paid into the operator's purse
   cofferd admin fee list

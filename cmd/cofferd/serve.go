@@ -37,6 +37,8 @@ type serveOptions struct {
 	tls                 tlsOptions    // HTTPS listener and client certificates; see ca.go
 	mail                mailOptions   // e-mail adapter; see mail.go
 	factors             factorOptions // SMS gateway, secrets key, second-factor rules; see factors.go
+	levelsFile          string        // verification levels; see members.go
+	documentsKey        string        // key file sealing verification documents; see members.go
 }
 
 func (o *serveOptions) flags(fs *flag.FlagSet) {
@@ -66,6 +68,8 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 		})
 		hidden.PrintDefaults()
 	}
+	fs.StringVar(&o.levelsFile, "levels", "", levelsFlagHelp)
+	fs.StringVar(&o.documentsKey, "documents-key", "", "file holding the 32-byte key that seals verification documents (default DATA/"+documentsKeyFile+", created on first start)")
 	o.tls.flags(fs)
 	o.mail.flags(fs)
 	o.factors.flags(fs)
@@ -127,6 +131,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 			return err
 		}
 	}
+	levels, err := loadLevels(o.levelsFile)
+	if err != nil {
+		return err
+	}
+	docKey, err := loadDocumentsKey(o.data, o.documentsKey)
+	if err != nil {
+		return err
+	}
+	if err := pinDocumentsKey(ctx, db, docKey); err != nil {
+		return err
+	}
 	mq, err := o.mail.start(o.data, log)
 	if err != nil {
 		return err
@@ -149,7 +164,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	decimals := func(code string) int { return svc.Decimals(context.Background(), code) }
 	engine := ledger.New(db, log, ledger.Config{MaxBatch: o.maxBatch, Now: now, Decimals: decimals,
 		Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome}})
-	svc = app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors, Now: now})
+	svc = app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors, Now: now,
+		Levels: levels, DocumentKey: docKey})
 	go engine.Run()
 	api := httpapi.New(svc, log, metrics, httpapi.Config{RegisterPerHour: o.registerPerHour, NoLoginIPLimit: o.noLoginIPLimit})
 	keeper, err := web.New(svc, log, web.Config{RegisterPerHour: o.registerPerHour})

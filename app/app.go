@@ -222,6 +222,10 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 		return "", nil, &coffer.Error{Code: coffer.ERATELIMITED, Message: "Too many login attempts; wait and try again.", Err: &RateLimitError{RetryAfter: wait}}
 	}
 	m, err := s.store.MemberByLogin(ctx, login)
+	if err == nil && strings.HasPrefix(m.PasswordHash, "!") {
+		// A closed account has no password: it answers like an unknown login.
+		err = coffer.Errorf(coffer.ENOTFOUND, "closed")
+	}
 	if coffer.ErrorCode(err) == coffer.ENOTFOUND {
 		s.cfg.Hasher.DummyVerify(in.Password)
 		s.Throttle.Failure(login, now)

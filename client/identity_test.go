@@ -18,7 +18,9 @@ func TestProfileAndVisibility(t *testing.T) {
 		func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, 200, map[string]any{"values": map[string]any{"city": "Oxford"}, "visibility": map[string]string{}})
 		},
-		func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"city": "counterparties"}) },
+		func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, 200, map[string]string{"city": "counterparties"})
+		},
 		func(w http.ResponseWriter, r *http.Request) {
 			problem(w, 400, "invalid_request", "Bad Request", "The visibility of city must be everyone, counterparties, on_request or nobody.")
 		},
@@ -58,7 +60,9 @@ func TestMemberCheckAndDisclosure(t *testing.T) {
 			writeJSON(w, 200, map[string]any{"member_id": "222222222222", "level": "formal", "registered": "2026-01-02",
 				"fields": map[string]any{"last_name": "Liddell"}})
 		},
-		func(w http.ResponseWriter, r *http.Request) { problem(w, 404, "not_found", "Not Found", "There is no such member.") },
+		func(w http.ResponseWriter, r *http.Request) {
+			problem(w, 404, "not_found", "Not Found", "There is no such member.")
+		},
 		func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, 200, map[string]any{"results": map[string]string{"last_name": "match", "date_of_birth": "no_match"}})
 		},
@@ -75,7 +79,9 @@ func TestMemberCheckAndDisclosure(t *testing.T) {
 		func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, 200, map[string]any{"request_id": "disc_x", "state": "revoked"})
 		},
-		func(w http.ResponseWriter, r *http.Request) { problem(w, 409, "conflict", "Conflict", "The request is revoked.") },
+		func(w http.ResponseWriter, r *http.Request) {
+			problem(w, 409, "conflict", "Conflict", "The request is revoked.")
+		},
 	}}
 	c := newTestClient(t, rec)
 	ctx := context.Background()
@@ -129,7 +135,9 @@ func TestContacts(t *testing.T) {
 		func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, 200, map[string]any{"contacts": []any{map[string]any{"member_id": "222222222222", "note": "bank"}}, "only_contacts": true})
 		},
-		func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]any{"only_contacts": false}) },
+		func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, 200, map[string]any{"only_contacts": false})
+		},
 		func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) },
 	}}
 	c := newTestClient(t, rec)
@@ -182,11 +190,15 @@ func TestVerificationAndRegistrar(t *testing.T) {
 		func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, 200, map[string]any{"request_id": "ver_1", "state": "approved", "level": "initial"})
 		},
-		func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]any{"member_id": "1", "level": "formal"}) },
+		func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, 200, map[string]any{"member_id": "1", "level": "formal"})
+		},
 		func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, 200, map[string]any{"person_id": "per_1", "member_ids": []string{"1", "2"}})
 		},
-		func(w http.ResponseWriter, r *http.Request) { problem(w, 404, "not_found", "Not Found", "There is no such page.") },
+		func(w http.ResponseWriter, r *http.Request) {
+			problem(w, 404, "not_found", "Not Found", "There is no such page.")
+		},
 	}}
 	c := newTestClient(t, rec)
 	ctx := context.Background()

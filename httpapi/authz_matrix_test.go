@@ -110,7 +110,7 @@ func (w *matrixWorld) token(kind string) string {
 // want is what one viewer kind must get from one endpoint.
 type want struct {
 	status int
-	code   string                                // the problem code, for errors
+	code   string                                 // the problem code, for errors
 	check  func(t *testing.T, a answer, v string) // more checks of a success
 }
 

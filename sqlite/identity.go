@@ -662,8 +662,8 @@ func (db *DB) CreateDisclosureRequest(ctx context.Context, r *coffer.DisclosureR
 				continue
 			}
 			var n int
-			if err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM disclosure_requests WHERE %s = ? AND created_at > ? AND created_at <= ?`, c.col),
-				c.id, since, ms(r.CreatedAt)).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM disclosure_requests WHERE %s = ? AND created_at > ?`, c.col),
+				c.id, since).Scan(&n); err != nil {
 				return err
 			}
 			if n >= c.max {

@@ -469,8 +469,8 @@ func TestLevels_DailyLimit(t *testing.T) {
 
 	// pseudonymous: 1,000.00 a day across all the member's USD purses,
 	// moves between them included.
-	e.send(t, m, p1, p2, "100.00")
-	e.send(t, m, p1, dest, "800.00")
+	e.send(t, m, p1, p2, "200.00")
+	e.send(t, m, p1, dest, "700.00")
 	refused(p2, "100.01")
 	e.send(t, m, p2, dest, "100.00")
 	refused(p1, "0.01")

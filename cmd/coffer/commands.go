@@ -51,6 +51,13 @@ func init() {
 			help: historyHelp, run: cmdHistory},
 		{name: "transfer", args: "TRANSFER_ID", summary: "show one transfer you sent or received", run: cmdTransfer},
 		{name: "whois", args: "PURSE", summary: "show which member ID owns a purse (check a payee)", run: cmdWhois},
+		{name: "profile", args: "show | set FIELD=VALUE... | visibility FIELD=VIS...", summary: "your personal data and who may see each field", help: profileHelp, run: cmdProfile},
+		{name: "member", args: "show MEMBER_ID | check MEMBER_ID FIELD=VALUE...", summary: "see what a member shows you, or check data you hold against theirs", help: memberHelp, run: cmdMember},
+		{name: "disclosure", args: "request|list|grant|refuse|revoke ...", summary: "ask to see a member's hidden data, or answer such requests", help: disclosureHelp, run: cmdDisclosure},
+		{name: "contacts", args: "list | add MEMBER_ID [--note N] | remove MEMBER_ID | only-contacts on|off", summary: "your contacts, and whether only they may send to you", help: contactsHelp, run: cmdContacts},
+		{name: "verification", args: "upload FILE... | submit [--documents IDS] [--level L] | status", summary: "have your identity verified: upload documents, submit, see your level", help: verificationHelp, run: cmdVerification},
+		{name: "registrar", args: "queue|show|document|approve|reject|level|link ...", summary: "review verification requests (registrars only)", help: registrarHelp, run: cmdRegistrar},
+		{name: "account", args: "export [--out FILE] | close [--confirm ID:CODE]", summary: "download everything stored about you, or close your account", help: accountHelp, run: cmdAccount},
 		{name: "cert", args: "request [--out DIR] | list | revoke CERTIFICATE_ID", summary: "get a personal client certificate, list yours, or revoke one",
 			help: certHelp, run: cmdCert},
 		{name: "keys", args: "new [--name N] [--out FILE] | list | rename KEY_ID NAME | revoke KEY_ID | backup --to DIR | restore --from DIR | passwd",
@@ -97,7 +104,7 @@ Usage: coffer [--server URL] [--as MEMBER_ID] [--json] [--config DIR] COMMAND [A
 Commands:
 `)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Global flags (also accepted after the command):

@@ -322,6 +322,7 @@ var issuingPurseLine = regexp.MustCompile(`(?:created|updated) issuing purse ([A
 // purse; extra flags (such as --db) are passed on.
 func adminIssuerAdd(t *testing.T, data, member, currency, limit string, extra ...string) string {
 	t.Helper()
+	adminMemberLevel(t, data, member, "personal", extra...) // a level that allows issuing
 	args := append([]string{"admin", "issuer", "add", "--data", data, "--member", member, "--currency", currency, "--limit", limit}, extra...)
 	out, errOut, code := cofferd(t, args...)
 	if code != 0 {
@@ -349,6 +350,8 @@ func newEconomy(t *testing.T, s *e2eServer, n int) *economy {
 	e.issuer.purse = adminIssuerAdd(t, s.data, e.issuer.id, "USD", "1000000.00", s.dbFlags()...)
 	for i := range n {
 		m := registerMember(t, s)
+		// No daily limit of a level gets in the way of the load.
+		adminMemberLevel(t, s.data, m.id, "personal", s.dbFlags()...)
 		m.purse = newPurse(t, s, m, "USD")
 		s.must(t, "POST", "/v1/transfers", e.issuer.token, map[string]string{"transfer_id": fmt.Sprintf("fund-%d", i),
 			"from": e.issuer.purse, "to": m.purse, "amount": coffer.FormatAmount(funding, 2)}, http.StatusCreated, nil)

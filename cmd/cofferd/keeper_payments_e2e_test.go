@@ -80,6 +80,7 @@ func TestCoffer_PaymentsWalkthrough(t *testing.T) {
 	issuer := register("issuer@example.org")
 	alice := register("alice@example.org")
 	shop := register("shop@example.org")
+	adminMemberLevel(t, data, shop, "initial") // a merchant level: invoices and trusts
 	issPurse := adminIssuerAdd(t, data, issuer, "USD", "1000000.00")
 	feePurse := newPurse(issuer)
 	alicePurse, shopPurse := newPurse(alice), newPurse(shop)

@@ -86,11 +86,8 @@ func (s *Server) exportJSON(ctx context.Context, x *app.AccountExport) map[strin
 	out["invoices"] = invoices
 	trusts := []map[string]any{}
 	for _, t := range x.Trusts {
-		j := map[string]any{"trust_id": t.ID, "owner": t.Owner, "merchant": t.Merchant, "created_at": t.CreatedAt,
-			"revoked_at": timeOrNil(t.RevokedAt)}
-		// The purse of a trust is the owner's: the merchant sees it only
-		// because the owner named it to them.
-		j["purse"] = t.Purse
+		j := s.trustJSON(ctx, t)
+		j["revoked_at"] = timeOrNil(t.RevokedAt)
 		trusts = append(trusts, j)
 	}
 	out["trusts"] = trusts

@@ -507,3 +507,25 @@ func TestServer_AccountClose(t *testing.T) {
 	wantProblem(t, e.request(t, "POST", "/v1/transfers", e.iss.token, transferBody{TransferID: e.nextID("t"), From: e.issUSD, To: mUSD, Amount: "1.00"}),
 		http.StatusForbidden, coffer.ECLOSED)
 }
+
+func TestServer_AccountCloseStepUp(t *testing.T) {
+	e := newConfirmEnv(t)
+	m := e.register(t, "")
+	seed, _ := e.enrolTOTP(t, m)
+	a := e.request(t, "POST", "/v1/account/close", m.token, nil)
+	wantProblem(t, a, http.StatusForbidden, coffer.ECONFIRMATIONREQUIRED)
+	var pj struct {
+		ConfirmationID string `json:"confirmation_id"`
+	}
+	a.decode(t, &pj)
+	if pj.ConfirmationID == "" {
+		t.Fatalf("got %s, want a confirmation_id", a)
+	}
+	wantStatus(t, e.request(t, "GET", "/v1/purses", m.token, nil), http.StatusOK) // still open
+	wantProblem(t, e.request(t, "POST", "/v1/account/close", m.token, nil, httpapi.ConfirmationHeader, pj.ConfirmationID+":000000"),
+		http.StatusUnauthorized, coffer.ECONFIRMATIONFAILED)
+	a = e.request(t, "POST", "/v1/account/close", m.token, nil)
+	a.decode(t, &pj)
+	wantStatus(t, e.request(t, "POST", "/v1/account/close", m.token, nil, httpapi.ConfirmationHeader, pj.ConfirmationID+":"+e.totp(seed)), http.StatusNoContent)
+	wantProblem(t, e.request(t, "POST", "/v1/sessions", "", map[string]string{"login": m.id, "password": testPassword}), http.StatusUnauthorized, coffer.EUNAUTHORIZED)
+}

@@ -15,19 +15,18 @@ import (
 // Bounds of the confidentiality endpoints, against enumeration and
 // harassment.
 const (
-	MemberViewsPerMinute        = 60 // GET /v1/members/{id} per viewer
-	DataChecksPerHour           = 30 // third-party data checks per checker
-	DisclosuresPerDay           = 10 // disclosure requests per requester
-	DisclosuresPerSubjectDay    = 20 // disclosure requests to one subject from anyone
-	MaxDisclosureReason         = 500
-	MaxDisclosureGrant          = 5 * 365 * 24 * time.Hour
-	maxProfileValue             = 200
-	maxNameLength               = 100
-	maxContactNote              = 200
-	disclosurePrefix            = "disc_"
-	accountCloseAction          = "account.close"
-	maxCheckFields              = 10
-	disclosureRequestListLength = 200
+	MemberViewsPerMinute     = 60 // GET /v1/members/{id} per viewer
+	DataChecksPerHour        = 30 // third-party data checks per checker
+	DisclosuresPerDay        = 10 // disclosure requests per requester
+	DisclosuresPerSubjectDay = 20 // disclosure requests to one subject from anyone
+	MaxDisclosureReason      = 500
+	MaxDisclosureGrant       = 5 * 365 * 24 * time.Hour
+	maxProfileValue          = 200
+	maxNameLength            = 100
+	maxContactNote           = 200
+	disclosurePrefix         = "disc_"
+	accountCloseAction       = "account.close"
+	maxCheckFields           = 10
 )
 
 // privacyState is the in-memory rate limiting of the confidentiality

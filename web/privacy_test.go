@@ -1,7 +1,9 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"testing"
@@ -71,4 +73,54 @@ func TestServer_Privacy(t *testing.T) {
 	}
 	wantBody(t, a.follow(a.post("/contacts/"+iss+"/remove", nil)), "was removed")
 	wantStatus(t, a.post("/contacts/restriction", url.Values{"csrf": {"forged"}}), http.StatusForbidden)
+}
+
+// multipartPost sends a form with files, as a browser sends a file form.
+func (b *browser) multipartPost(path string, fields map[string]string, files map[string][]byte) page {
+	b.t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		mw.WriteField(k, v)
+	}
+	for name, content := range files {
+		fw, _ := mw.CreateFormFile("document", name)
+		fw.Write(content)
+	}
+	mw.Close()
+	req, _ := http.NewRequest("POST", b.e.srv.URL+path, &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return b.do(req)
+}
+
+// pngBytes is a tiny PNG.
+var pngBytes = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
+
+func TestServer_Verification(t *testing.T) {
+	e := newEnv(t)
+	alice, _ := e.member(t, "USD")
+	a := e.loggedIn(t, alice)
+	p := a.get("/verification")
+	wantBody(t, p, `id="verification-level">pseudonymous<`, `id="missing-data"`, "initial")
+	a.follow(a.post("/privacy/profile", url.Values{"v_first_name": {"Alice"}, "v_last_name": {"Liddell"}, "v_date_of_birth": {"1990-05-04"}}))
+	p = a.get("/verification")
+	wantBody(t, p, `id="verification-level">formal<`, `enctype="multipart/form-data"`)
+	csrf := a.csrf
+
+	// Without the token, or to a page that takes no files, nothing happens.
+	wantStatus(t, a.multipartPost("/verification", map[string]string{"csrf": "forged"}, map[string][]byte{"id.png": pngBytes}), http.StatusForbidden)
+	wantStatus(t, a.multipartPost("/privacy/profile", map[string]string{"csrf": csrf, "v_city": "x"}, nil), http.StatusForbidden)
+	// Not an image or PDF.
+	p = a.multipartPost("/verification", map[string]string{"csrf": csrf}, map[string][]byte{"notes.txt": []byte("hello")})
+	wantRedirect(t, p, "/verification")
+	wantBody(t, a.follow(p), "flash-error", "notes.txt")
+
+	p = a.multipartPost("/verification", map[string]string{"csrf": csrf, "level": "initial"}, map[string][]byte{"id.png": pngBytes, "id.pdf": []byte("%PDF-1.4\n%%EOF\n")})
+	wantRedirect(t, p, "/verification")
+	p = a.follow(p)
+	wantBody(t, p, "A registrar will review them", `id="pending-review"`, `id="requests-table"`, "pending")
+	st, err := e.svc.MyVerification(context.Background(), alice)
+	if err != nil || len(st.Requests) != 1 || len(st.Requests[0].Documents) != 2 || st.Requests[0].Level != "initial" {
+		t.Fatalf("verification after the form: %+v %v", st, err)
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -141,6 +142,8 @@ func (s *Server) routes() http.Handler {
 	member("POST /disclosures/{request_id}/grant", s.grantDisclosure)
 	member("POST /disclosures/{request_id}/refuse", s.refuseDisclosure)
 	member("POST /disclosures/{request_id}/revoke", s.revokeDisclosure)
+	member("GET /verification", s.verificationPage)
+	member("POST /verification", s.submitVerification)
 	member("GET /contacts", s.contactsPage)
 	member("POST /contacts", s.addContact)
 	member("POST /contacts/{member_id}/remove", s.removeContact)
@@ -292,9 +295,16 @@ func (s *Server) loadSession(r *http.Request, rq *request) error {
 // checkPost refuses a POST without this session's CSRF token, or from a
 // page of another origin, before any handler runs.
 func (s *Server) checkPost(w http.ResponseWriter, r *http.Request, rq *request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
-		return coffer.Errorf(coffer.EINVALID, "The form could not be read. Go back, reload the page and try again.")
+	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.EqualFold(strings.TrimSpace(ct), "multipart/form-data") &&
+		slices.Contains(uploadPaths, r.URL.Path) {
+		if err := parseUpload(w, r); err != nil {
+			return err
+		}
+	} else {
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		if err := r.ParseForm(); err != nil {
+			return coffer.Errorf(coffer.EINVALID, "The form could not be read. Go back, reload the page and try again.")
+		}
 	}
 	// A browser names the page a form came from; another site's is
 	// refused. A proxy may name the public host in X-Forwarded-Host: no

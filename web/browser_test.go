@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/app"
 )
 
 // missingTool skips a test whose independent tool is not installed, but
@@ -371,4 +372,160 @@ func TestBrowser_WithoutJavaScript(t *testing.T) {
 		t.Fatalf("result page: %q", got)
 	}
 	tb.shot("19-sent-without-javascript")
+}
+
+// waitText waits until sel's text contains want: after a form is sent, the
+// old page may still be showing for a moment.
+func (tb *tab) waitText(sel, want string) string {
+	tb.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		// During the navigation the node may go away under the query.
+		got, err := chromedp.Run(tb.ctx, chromedp.TextContent(chromedp.CSS(sel)))
+		if err == nil && strings.Contains(got, want) {
+			return strings.TrimSpace(got)
+		}
+		if time.Now().After(deadline) {
+			tb.t.Fatalf("%s shows %q, want %q", sel, got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// login logs a member in through the login page.
+func (tb *tab) login(id string) {
+	tb.t.Helper()
+	tb.open("/login")
+	tb.fill("#login", id)
+	tb.fill("#password", testPassword)
+	tb.click("#login-form button[type=submit]")
+	tb.wait("#member-id")
+}
+
+// TestBrowser_PaymentsAndPrivacy drives the payment forms and the privacy
+// pages: a protected transfer sent with its fee shown and released by the
+// payee with the code, an invoice paid, a field made visible, and a
+// screenshot of each new page.
+func TestBrowser_PaymentsAndPrivacy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test: not in -short")
+	}
+	e := newEnv(t)
+	e.fee(t)
+	iss, issPurse := e.issuer(t, "USD")
+	alice, alicePurse := e.member(t, "USD")
+	bob, bobPurse := e.member(t, "USD")
+	shop, shopPurse := e.member(t, "USD")
+	e.merchant(t, shop)
+	e.fund(t, iss, issPurse, alicePurse, "300.00")
+	ctx := context.Background()
+	inv, err := e.svc.CreateInvoice(ctx, shop, app.InvoiceInput{Payer: alice, Purse: shopPurse, Amount: "45.00",
+		Description: "garden chairs", OrderNumber: "ORD-1042"})
+	if err != nil {
+		t.Fatalf("CreateInvoice: %v", err)
+	}
+	if _, err := e.svc.CreateInvoice(ctx, shop, app.InvoiceInput{Payer: alice, Purse: shopPurse, Amount: "9.90", OrderNumber: "ORD-1043"}); err != nil {
+		t.Fatal(err)
+	}
+	tb := newTab(t, e)
+	defer tb.checkConsole()
+
+	// Alice sends a transfer protected by a code; the review shows the fee.
+	tb.login(alice)
+	tb.open("/send?from=" + alicePurse)
+	tb.fill("#to", bobPurse)
+	tb.fill("#amount", "80")
+	tb.fill("#description", "deposit for the flat")
+	tb.click("#protect-code")
+	tb.fill("#protect_code", "blue-heron-7")
+	tb.fill("#protect_days", "5")
+	tb.shot("20-send-protected")
+	tb.click("#send-form button[type=submit]")
+	tb.wait("#review-fee")
+	if got := tb.text("#review-fee"); got != "0.80 USD" {
+		t.Fatalf("review shows fee %q, want 0.80 USD", got)
+	}
+	if got := tb.text("#review-total"); got != "80.80 USD" {
+		t.Fatalf("review shows total %q, want 80.80 USD", got)
+	}
+	tb.shot("21-review-fee-protection")
+	tb.click("#send-button")
+	tb.wait("#transfer-status")
+	if got := tb.text("#transfer-status"); got != "Held" {
+		t.Fatalf("transfer status %q, want Held", got)
+	}
+	tb.shot("22-sent-held")
+	tb.open("/held")
+	tb.wait("#sent-held")
+	tb.shot("23-held-sender")
+
+	// Alice pays an invoice, and sees the other one.
+	tb.open("/invoices")
+	tb.wait("#incoming-invoices")
+	if got := tb.text("#incoming-invoices"); !strings.Contains(got, "ORD-1042") || !strings.Contains(got, "ORD-1043") {
+		t.Fatalf("invoice list: %q", got)
+	}
+	tb.shot("24-invoices")
+	tb.click(`a[data-invoice="` + inv.ID + `"]`)
+	tb.wait("#pay-form")
+	if got := tb.text("#invoice-merchant"); got != shop {
+		t.Fatalf("invoice shows merchant %q, want %s", got, shop)
+	}
+	tb.shot("25-invoice")
+	tb.click("#pay-button")
+	tb.wait("#transfer-status")
+	if got := tb.text("#transfer"); !strings.Contains(got, "45.00") || !strings.Contains(got, inv.ID) {
+		t.Fatalf("payment page: %q", got)
+	}
+	if got, err := e.svc.Invoice(ctx, alice, inv.ID); err != nil || got.State != coffer.InvoicePaid {
+		t.Fatalf("invoice after paying in the browser: %+v %v", got, err)
+	}
+
+	// Alice makes her last name visible to everyone.
+	tb.open("/privacy")
+	tb.wait("#profile-form")
+	tb.fill("#v_first_name", "Alice")
+	tb.fill("#v_last_name", "Liddell")
+	tb.click("#save-profile")
+	tb.waitText("#flash", "personal data was saved")
+	tb.do("make the last name public", chromedp.SetValue(chromedp.CSS("#vis_last_name"), "everyone"))
+	tb.shot("26-privacy")
+	tb.click("#save-visibility")
+	tb.waitText("#flash", "Who sees your data was saved")
+	if v, err := e.svc.ViewMember(ctx, iss, alice); err != nil || v.Fields[coffer.FieldLastName] != "Liddell" || v.Fields[coffer.FieldFirstName] != "" {
+		t.Fatalf("what another member sees: %+v %v", v, err)
+	}
+	if _, err := e.svc.RequestDisclosure(ctx, iss, alice, []string{coffer.FieldFirstName, coffer.FieldCity}, "checking who our customers are"); err != nil {
+		t.Fatalf("RequestDisclosure: %v", err)
+	}
+	tb.open("/disclosures")
+	tb.wait("#to-answer")
+	tb.shot("27-disclosures")
+	tb.open("/contacts")
+	tb.wait("#restriction-form")
+	tb.fill("#contact-id", bob)
+	tb.fill("#contact-note", "flatmate")
+	tb.click("#add-contact button[type=submit]")
+	tb.wait("#contacts")
+	tb.waitText("#contacts", "flatmate")
+	tb.shot("28-contacts")
+	tb.open("/verification")
+	tb.wait("#levels-table")
+	tb.shot("29-verification")
+
+	// Bob receives the transfer with the code Alice told him.
+	tb.click("#logout")
+	tb.wait("#login-form")
+	tb.login(bob)
+	tb.open("/held")
+	tb.wait("#incoming-held")
+	tb.shot("30-held-payee")
+	tb.fill("#incoming-held input[name=code]", "blue-heron-7")
+	tb.click("#incoming-held .release-form button[type=submit]")
+	tb.wait("#flash")
+	tb.waitText("#flash", "You received 80.00 USD")
+	tb.shot("31-released")
+	if p, err := e.svc.Purse(ctx, bob, bobPurse); err != nil || p.Balance != 80_00 || p.Held != 0 {
+		t.Fatalf("bob's purse after the release: %+v %v", p, err)
+	}
 }

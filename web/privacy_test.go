@@ -6,6 +6,8 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,5 +124,37 @@ func TestServer_Verification(t *testing.T) {
 	st, err := e.svc.MyVerification(context.Background(), alice)
 	if err != nil || len(st.Requests) != 1 || len(st.Requests[0].Documents) != 2 || st.Requests[0].Level != "initial" {
 		t.Fatalf("verification after the form: %+v %v", st, err)
+	}
+}
+
+// TestServer_NewPagesStrict checks that the payment and privacy pages keep
+// the rules of every page: no inline script or style, every form with the
+// CSRF token, nothing cached.
+func TestServer_NewPagesStrict(t *testing.T) {
+	e := newEnv(t)
+	alice, _ := e.member(t, "USD")
+	a := e.loggedIn(t, alice)
+	formRE := regexp.MustCompile(`(?s)<form\b[^>]*>.*?</form>`)
+	for _, path := range []string{"/invoices", "/held", "/privacy", "/disclosures", "/contacts", "/verification", "/send"} {
+		p := a.get(path)
+		wantStatus(t, p, http.StatusOK)
+		for _, bad := range []string{"<style", "style=", "<script>", "onclick=", "onload=", "onchange=", "javascript:"} {
+			if strings.Contains(p.Body, bad) {
+				t.Errorf("GET %s: page contains %q", path, bad)
+			}
+		}
+		for _, f := range formRE.FindAllString(p.Body, -1) {
+			if strings.Contains(f, `method="post"`) && !strings.Contains(f, `name="csrf"`) {
+				t.Errorf("GET %s: a form without the CSRF token:\n%s", path, f)
+			}
+		}
+		if got := p.Header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("GET %s: Cache-Control %q", path, got)
+		}
+	}
+	// Logged out, every new page sends to the login page.
+	b := e.browser(t)
+	for _, path := range []string{"/invoices", "/held", "/privacy", "/disclosures", "/contacts", "/verification"} {
+		wantRedirect(t, b.get(path), "/login")
 	}
 }

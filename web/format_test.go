@@ -69,3 +69,11 @@ func TestFormatTime(t *testing.T) {
 		t.Errorf("zero time: got %q, want empty", got)
 	}
 }
+
+func TestGroupDecimal(t *testing.T) {
+	for in, want := range map[string]string{"100000.00": "100,000.00", "1000": "1,000", "0.00": "0.00", "12.5": "12.5", "x": "x"} {
+		if got := groupDecimal(in); got != want {
+			t.Errorf("groupDecimal(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

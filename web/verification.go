@@ -69,7 +69,7 @@ func (s *Server) verificationPage(w http.ResponseWriter, r *http.Request, rq *re
 				if c == "*" {
 					c = "per currency"
 				}
-				parts = append(parts, v+" "+c)
+				parts = append(parts, groupDecimal(v)+" "+c)
 			}
 			slices.Sort(parts)
 			row.Limit = strings.Join(parts, ", ") + " a day"
@@ -78,10 +78,20 @@ func (s *Server) verificationPage(w http.ResponseWriter, r *http.Request, rq *re
 	}
 	for _, f := range []string{coffer.FieldFirstName, coffer.FieldLastName, coffer.FieldDateOfBirth} {
 		if p.Values[f] == "" {
-			data.MissingData = append(data.MissingData, fieldLabel(f))
+			data.MissingData = append(data.MissingData, strings.ToLower(fieldLabel(f)))
 		}
 	}
 	return s.render(w, rq, "verification", "Verification", "privacy", data)
+}
+
+// groupDecimal groups the thousands of a decimal such as "100000.00".
+func groupDecimal(v string) string {
+	_, frac, _ := strings.Cut(v, ".")
+	n, err := coffer.ParseAmount(v, len(frac))
+	if err != nil {
+		return v
+	}
+	return formatAmount(n, len(frac))
 }
 
 // submitVerification uploads the documents of the form and submits them

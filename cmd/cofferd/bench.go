@@ -24,6 +24,9 @@ import (
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
+
+	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/app"
 )
 
 // benchOptions are the flags of `cofferd bench`.
@@ -358,6 +361,15 @@ func benchSetup(ctx context.Context, base, data, dbURL string, n int) (*benchEnv
 	db, err := openStore(ctx, data, dbURL)
 	if err != nil {
 		return nil, fmt.Errorf("bench: setup: %w", err)
+	}
+	// The load is not about verification levels: every member gets one
+	// without a daily limit (and the issuer one that allows issuing).
+	for _, m := range env.members {
+		if _, err := app.SetMemberLevel(ctx, db, app.DefaultLevels(), app.SetLevelInput{MemberID: m.id,
+			Level: coffer.LevelPersonal, Reason: "load generator"}, time.Now()); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("bench: setup: set level: %w", err)
+		}
 	}
 	issuing, _, err := addIssuer(ctx, db, env.members[0].id, "USD", "1000000000.00")
 	db.Close()

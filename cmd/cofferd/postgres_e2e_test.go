@@ -205,12 +205,14 @@ func TestCofferd_PostgresTwoProcesses(t *testing.T) {
 func dataDirLike(t *testing.T, from string) string {
 	t.Helper()
 	dir := t.TempDir()
-	key, err := os.ReadFile(filepath.Join(from, secretsKeyFile))
-	if err != nil {
-		t.Fatalf("copy the secrets key: %v", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, secretsKeyFile), key, 0o600); err != nil {
-		t.Fatalf("copy the secrets key: %v", err)
+	for _, name := range []string{secretsKeyFile, documentsKeyFile} {
+		key, err := os.ReadFile(filepath.Join(from, name))
+		if err != nil {
+			t.Fatalf("copy %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), key, 0o600); err != nil {
+			t.Fatalf("copy %s: %v", name, err)
+		}
 	}
 	return dir
 }

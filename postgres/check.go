@@ -67,7 +67,11 @@ func (db *DB) Check(ctx context.Context) (*coffer.CheckReport, error) {
 			            (t.kind = 'protected' AND t.status IN ('held', 'released', 'returned')))
 			    OR (t.kind = 'refund') <> (t.refund_of <> 0)
 			    OR (t.fee > 0 AND t.fee_purse = '')
-			    OR NOT EXISTS (SELECT 1 FROM entries e WHERE e.transfer_seq = t.seq)
+			 UNION ALL
+			 -- On its own, not inside the OR above, so that it is planned as
+			 -- an anti join rather than a scan of entries per transfer.
+			 SELECT 'transfer ' || t.seq || ' (' || t.transfer_id || ') has no history entries' FROM transfers t
+			 WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.transfer_seq = t.seq)
 			 UNION ALL
 			 SELECT 'entry ' || e.seq || ' has no transfer' FROM entries e WHERE NOT EXISTS (SELECT 1 FROM transfers t WHERE t.seq = e.transfer_seq)
 			 UNION ALL

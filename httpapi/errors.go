@@ -36,6 +36,8 @@ var statusOf = map[string]int{
 	coffer.ERATELIMITED:          http.StatusTooManyRequests,
 	coffer.EUNAVAILABLE:          http.StatusServiceUnavailable,
 	coffer.EINTERNAL:             http.StatusInternalServerError,
+	coffer.ENOTACONTACT:          http.StatusForbidden,
+	coffer.ECLOSED:               http.StatusForbidden,
 	coffer.EINVOICENOTPAYABLE:    http.StatusConflict,
 	coffer.EREFUNDNOTALLOWED:     http.StatusUnprocessableEntity,
 	coffer.ENOTHELD:              http.StatusConflict,

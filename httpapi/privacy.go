@@ -10,16 +10,6 @@ import (
 
 // The codes of verification and confidentiality. They belong in statusOf;
 // they are added here until errors.go lists them.
-func init() {
-	for code, status := range map[string]int{
-		coffer.ENOTACONTACT: http.StatusForbidden,
-		coffer.ECLOSED:      http.StatusForbidden,
-	} {
-		if _, ok := statusOf[code]; !ok {
-			statusOf[code] = status
-		}
-	}
-}
 
 // privacyRoutes registers profiles, member views, disclosure requests,
 // data checks, contacts, and the export and closing of an account.

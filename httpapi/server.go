@@ -35,6 +35,9 @@ func bodyLimit(r *http.Request) int64 {
 	if r.Method == http.MethodPost && r.URL.Path == "/v1/transfers/batch" {
 		return MaxBatchBody
 	}
+	if r.Method == http.MethodPost && r.URL.Path == "/v1/verification/documents" {
+		return app.MaxDocumentBytes // the upload is checked again by the handler
+	}
 	return MaxBody
 }
 

@@ -114,6 +114,7 @@ func (s *Server) routes() http.Handler {
 	s.certRoutes(handle)
 	s.confirmRoutes(handle)
 	s.settingsRoutes(handle)
+	s.passwordRoutes(handle)
 	handle("POST /v1/transfers", true, s.transfer)
 	handle("GET /v1/transfers/{transfer_id}", true, s.getTransfer)
 	s.paymentRoutes(handle)

@@ -332,6 +332,7 @@ var eventLabels = map[string]string{
 	coffer.AuditLoginFailed:          "Wrong password",
 	coffer.AuditLoginChallenged:      "Login code asked for",
 	coffer.AuditSessionEnded:         "Session ended",
+	app.AuditPasswordChanged:         "Password changed",
 	coffer.AuditPurseCreated:         "Purse opened",
 	coffer.AuditTransferPending:      "Payment waiting for its code",
 	coffer.AuditFactorEnrolled:       "Second factor added",

@@ -162,6 +162,7 @@ func (s *Server) routes() http.Handler {
 	member("POST /settings/new-device", s.setNewDevice)
 	member("POST /settings/notifications", s.setNotifications)
 	member("POST /settings/timezone", s.setTimezone)
+	member("POST /settings/password", s.changePassword)
 	member("GET /security-log", s.securityLog)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -31,6 +31,7 @@ func init() {
 			help: "The password is read from the terminal, from one line of standard input, or from\nCOFFER_PASSWORD. A one-time code, when the server asks for one, likewise or from COFFER_CODE.\nSessions of several members are kept side by side; the last one logged in acts by default.", run: cmdLogin},
 		{name: "logout", summary: "end the session on the server and forget it here", run: cmdLogout},
 		{name: "whoami", summary: "show the member the keeper acts as", run: cmdWhoami},
+		{name: "passwd", summary: "change your password; your other sessions end", help: passwdHelp, run: cmdPasswd},
 		{name: "sessions", args: "[revoke SESSION_ID]", summary: "list the member's open sessions, or revoke one", run: cmdSessions},
 		{name: "currencies", summary: "list the currencies the server keeps", run: cmdCurrencies},
 		{name: "purses", summary: "list your purses and balances", run: cmdPurses},

@@ -257,6 +257,9 @@ func TestBrowser_MemberJourney(t *testing.T) {
 	if got := tb.text("#payee"); got != iss {
 		t.Fatalf("review shows payee %q, want %s", got, iss)
 	}
+	if got := tb.text("#payee-level"); got != "verification level: pseudonymous" {
+		t.Fatalf("review shows the payee's level as %q, want pseudonymous", got)
+	}
 	if got := tb.text("#review-amount"); got != "42.50 USD" {
 		t.Fatalf("review shows amount %q, want 42.50 USD", got)
 	}

@@ -73,7 +73,8 @@ func TestServer_ProtectedTransfer(t *testing.T) {
 		"protect": {"code"}, "protect_code": {"open-sesame"}, "protect_days": {"3"}}
 	p = a.post("/send", form)
 	wantStatus(t, p, http.StatusOK)
-	wantBody(t, p, bob, `id="review-fee">0.20 USD`, `id="review-total">20.20 USD`, "Protected by a code")
+	wantBody(t, p, bob, `id="review-fee">0.20 USD`, `id="review-total">20.20 USD`, "Protected by a code",
+		`id="payee-level" title="The owner's verification level">verification level: pseudonymous<`)
 	// A bad protection goes back to the form with the problem.
 	bad := url.Values{"transfer_id": {tid}, "from": {alicePurse}, "to": {bobPurse}, "amount": {"20"}, "protect": {"code"}, "protect_days": {"3"}}
 	p = a.post("/send", bad)

@@ -351,9 +351,18 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request, rq *request) err
 	if err != nil {
 		return bad(err)
 	}
+	// The payee's verification level is public; a member who looked up
+	// too many others in a minute reviews without it.
+	level := ""
+	if v, err := s.svc.ViewMember(ctx(r), rq.member, payee); err == nil {
+		level = v.Level
+	} else if c := coffer.ErrorCode(err); c != coffer.ERATELIMITED && c != coffer.ENOTFOUND {
+		return err
+	}
 	data := struct {
 		Form          sendForm
 		Payee         string
+		PayeeLevel    string
 		Amount        string
 		Currency      string
 		OwnPayee      bool
@@ -361,7 +370,7 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request, rq *request) err
 		BalanceBefore string
 		Fee, Total    string
 		Protection    string
-	}{Form: f, Payee: payee, Amount: formatAmount(req.Amount, d), Currency: from.Currency, OwnPayee: payee == rq.member,
+	}{Form: f, Payee: payee, PayeeLevel: level, Amount: formatAmount(req.Amount, d), Currency: from.Currency, OwnPayee: payee == rq.member,
 		AmountPlain: coffer.FormatAmount(req.Amount, d), BalanceBefore: formatAmount(from.Balance, d),
 		Fee: formatAmount(q.Fee, d), Total: formatAmount(req.Amount+q.Fee, d)}
 	if req.Protect != nil {

@@ -34,6 +34,7 @@ type Purse struct {
 	Issuer    bool
 	Limit     int64
 	CreatedAt time.Time
+	Closed    bool // the owner closed their account: the purse takes no more money
 }
 
 // Floor is the lowest balance the purse may reach.

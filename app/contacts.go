@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -60,7 +61,12 @@ func (s *Service) RemoveContact(ctx context.Context, memberID, contactID string)
 // SetOnlyContacts turns the restriction to contacts on or off.
 func (s *Service) SetOnlyContacts(ctx context.Context, memberID string, on bool) error {
 	ev := coffer.NewAuditEvent(s.now(), coffer.AuditContactsRestricted, memberID, map[string]any{"only_contacts": on})
-	return s.store.SetOnlyContacts(ctx, memberID, on, ev)
+	err := s.store.SetOnlyContacts(ctx, memberID, on, ev)
+	c := s.contacts()
+	c.mu.Lock()
+	delete(c.only, memberID)
+	c.mu.Unlock()
+	return err
 }
 
 // MemberStatus returns the member's own status (level, restriction).
@@ -75,39 +81,106 @@ func (s *Service) MemberStatus(ctx context.Context, memberID string) (*coffer.Me
 // are exempt from the restriction: the payee started them. A retry of a
 // transfer already applied passes, so that it answers as before.
 func (s *Service) checkContact(ctx context.Context, req *coffer.TransferRequest) error {
-	to, err := s.store.Purse(ctx, req.To)
+	// The member started these; a closed account is refused by the ledger
+	// itself (its purses are closed), for every kind of transfer.
+	if req.InvoiceID != "" || req.TrustID != "" || req.RefundOf != 0 {
+		return nil
+	}
+	owner, err := s.purseOwner(ctx, req.To)
 	if coffer.ErrorCode(err) == coffer.EPURSENOTFOUND {
 		return nil // the engine answers for it
 	} else if err != nil {
 		return err
 	}
-	if to.Owner == req.Sender {
+	if owner == req.Sender {
 		return nil
 	}
-	st, err := s.store.MemberStatus(ctx, to.Owner)
-	if err != nil {
+	only, err := s.onlyContacts(ctx, owner)
+	if err != nil || !only {
 		return err
 	}
-	refuse := func(e error) error {
-		t, err := s.store.Transfer(ctx, req.Sender, req.TransferID, req.From)
-		if err == nil && t.Sender == req.Sender {
-			return nil
-		} else if err != nil && coffer.ErrorCode(err) != coffer.ENOTFOUND {
-			return err
-		}
-		return e
-	}
-	if !st.ClosedAt.IsZero() {
-		return refuse(coffer.Errorf(coffer.ECLOSED, "The account of purse %s was closed; it takes no more money.", req.To))
-	}
-	if !st.OnlyContacts || req.InvoiceID != "" || req.TrustID != "" || req.RefundOf != 0 {
-		return nil
-	}
-	ok, err := s.store.IsContact(ctx, to.Owner, req.Sender)
+	ok, err := s.store.IsContact(ctx, owner, req.Sender)
 	if err != nil || ok {
 		return err
 	}
-	return refuse(coffer.Errorf(coffer.ENOTACONTACT, "The owner of purse %s accepts transfers only from their contacts.", req.To))
+	// A retry of a transfer applied before the restriction keeps its answer.
+	t, err := s.store.Transfer(ctx, req.Sender, req.TransferID, req.From)
+	if err == nil && t.Sender == req.Sender {
+		return nil
+	} else if err != nil && coffer.ErrorCode(err) != coffer.ENOTFOUND {
+		return err
+	}
+	return coffer.Errorf(coffer.ENOTACONTACT, "The owner of purse %s accepts transfers only from their contacts.", req.To)
+}
+
+// contactCache keeps what every transfer would otherwise read again: purse
+// owners (they never change) and, for onlyContactsTTL, whether a member
+// accepts transfers only from contacts (a change through this process
+// holds at once, one through another process within the TTL).
+type contactCache struct {
+	mu     sync.Mutex
+	owners map[string]string
+	only   map[string]onlyEntry
+}
+
+type onlyEntry struct {
+	on bool
+	at time.Time
+}
+
+const onlyContactsTTL = 2 * time.Second
+
+var contactCaches sync.Map // *Service → *contactCache
+
+func (s *Service) contacts() *contactCache {
+	if c, ok := contactCaches.Load(s); ok {
+		return c.(*contactCache)
+	}
+	c, _ := contactCaches.LoadOrStore(s, &contactCache{owners: map[string]string{}, only: map[string]onlyEntry{}})
+	return c.(*contactCache)
+}
+
+func (s *Service) purseOwner(ctx context.Context, purse string) (string, error) {
+	c := s.contacts()
+	c.mu.Lock()
+	owner, ok := c.owners[purse]
+	c.mu.Unlock()
+	if ok {
+		return owner, nil
+	}
+	p, err := s.store.Purse(ctx, purse)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	if len(c.owners) >= 100_000 {
+		clear(c.owners)
+	}
+	c.owners[purse] = p.Owner
+	c.mu.Unlock()
+	return p.Owner, nil
+}
+
+func (s *Service) onlyContacts(ctx context.Context, member string) (bool, error) {
+	c := s.contacts()
+	now := time.Now()
+	c.mu.Lock()
+	e, ok := c.only[member]
+	c.mu.Unlock()
+	if ok && now.Sub(e.at) < onlyContactsTTL {
+		return e.on, nil
+	}
+	st, err := s.store.MemberStatus(ctx, member)
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	if len(c.only) >= 100_000 {
+		clear(c.only)
+	}
+	c.only[member] = onlyEntry{st.OnlyContacts, now}
+	c.mu.Unlock()
+	return st.OnlyContacts, nil
 }
 
 // checkInvoiceContact refuses an invoice to a payer who accepts invoices

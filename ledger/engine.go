@@ -604,6 +604,11 @@ func (b *batchState) one(r *coffer.TransferRequest) (Result, error) {
 	if err := coffer.CheckTransfer(r, from, to); err != nil {
 		return Result{Err: err}, nil
 	}
+	for _, p := range []*coffer.Purse{to, from} {
+		if p.Closed {
+			return refuse(coffer.ECLOSED, "The account of purse %s was closed; it takes no more money.", p.Number)
+		}
+	}
 	t := &coffer.Transfer{Sender: r.Sender, TransferID: r.TransferID, From: r.From, To: r.To, Currency: from.Currency,
 		Amount: r.Amount, Description: r.Description, Payee: to.Owner, CreatedAt: b.now,
 		Kind: coffer.KindTransfer, Status: coffer.StatusCompleted, InvoiceID: r.InvoiceID, TrustID: r.TrustID, RefundOf: r.RefundOf}

@@ -126,12 +126,12 @@ func (db *DB) CreatePurse(ctx context.Context, p *coffer.Purse) error {
 	return mapErr("postgres.CreatePurse", err)
 }
 
-const purseCols = `number, currency, owner, balance, held, issuer, lim, created_at`
+const purseCols = `number, currency, owner, balance, held, issuer, lim, created_at, closed`
 
 func scanPurse(row rowScanner) (*coffer.Purse, error) {
 	var p coffer.Purse
 	var c int64
-	if err := row.Scan(&p.Number, &p.Currency, &p.Owner, &p.Balance, &p.Held, &p.Issuer, &p.Limit, &c); err != nil {
+	if err := row.Scan(&p.Number, &p.Currency, &p.Owner, &p.Balance, &p.Held, &p.Issuer, &p.Limit, &c, &p.Closed); err != nil {
 		return nil, err
 	}
 	p.CreatedAt = fromMs(c)

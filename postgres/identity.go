@@ -794,6 +794,7 @@ func (db *DB) CloseMember(ctx context.Context, memberID string, at time.Time, ev
 // ledger and the audit log.
 var closeStatements = []string{
 	`UPDATE members SET email = NULL, phone = NULL, password_hash = '` + ClosedPasswordHash + `', only_contacts = false, closed_at = $2 WHERE id = $1`,
+	`UPDATE purses SET closed = true WHERE owner = $1`,
 	`DELETE FROM profile_values WHERE member_id = $1`,
 	`DELETE FROM profile_visibility WHERE member_id = $1`,
 	`DELETE FROM documents WHERE member_id = $1`,

@@ -102,8 +102,12 @@ func (db *DB) MemberStatus(ctx context.Context, memberID string) (*coffer.Member
 	st := &coffer.MemberStatus{MemberID: memberID, Roles: []string{}}
 	var changed, closed sql.NullInt64
 	var created int64
-	err := db.r.QueryRowContext(ctx, `SELECT level, level_changed_at, only_contacts, closed_at, created_at FROM members WHERE id = ?`, memberID).
-		Scan(&st.Level, &changed, &st.OnlyContacts, &closed, &created)
+	var roles string
+	// One statement, roles included: the app reads this on every transfer.
+	err := db.r.QueryRowContext(ctx, `SELECT level, level_changed_at, only_contacts, closed_at, created_at,
+		COALESCE((SELECT group_concat(role, ',') FROM (SELECT role FROM member_roles WHERE member_id = ?1 ORDER BY role)), '')
+		FROM members WHERE id = ?1`, memberID).
+		Scan(&st.Level, &changed, &st.OnlyContacts, &closed, &created, &roles)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound(op, "member")
 	}
@@ -114,19 +118,10 @@ func (db *DB) MemberStatus(ctx context.Context, memberID string) (*coffer.Member
 		st.Level = coffer.LevelPseudonymous
 	}
 	st.LevelChangedAt, st.ClosedAt, st.CreatedAt = fromNull(changed), fromNull(closed), fromMs(created)
-	rows, err := db.r.QueryContext(ctx, `SELECT role FROM member_roles WHERE member_id = ? ORDER BY role`, memberID)
-	if err != nil {
-		return nil, mapErr(op, err)
+	if roles != "" {
+		st.Roles = strings.Split(roles, ",")
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var r string
-		if err := rows.Scan(&r); err != nil {
-			return nil, mapErr(op, err)
-		}
-		st.Roles = append(st.Roles, r)
-	}
-	return st, mapErr(op, rows.Err())
+	return st, nil
 }
 
 // SetLevel implements coffer.IdentityStore.
@@ -817,6 +812,7 @@ const ClosedPasswordHash = "!closed"
 // move into the member's purses between the check and the close.
 func (db *DB) CloseMember(ctx context.Context, memberID string, at time.Time, ev *coffer.AuditEvent) error {
 	const op = "sqlite.CloseMember"
+	defer db.forgetPurses() // the ledger's cache must see the purses closed
 	return db.writeTx(ctx, op, func(tx *sql.Tx) error {
 		var closed sql.NullInt64
 		err := tx.QueryRowContext(ctx, `SELECT closed_at FROM members WHERE id = ?`, memberID).Scan(&closed)
@@ -858,6 +854,7 @@ func (db *DB) CloseMember(ctx context.Context, memberID string, at time.Time, ev
 // ledger and the audit log.
 var closeStatements = []string{
 	`UPDATE members SET email = NULL, phone = NULL, password_hash = '` + ClosedPasswordHash + `', only_contacts = 0, closed_at = ?2 WHERE id = ?1`,
+	`UPDATE purses SET closed = 1 WHERE owner = ?1`,
 	`DELETE FROM profile_values WHERE member_id = ?1`,
 	`DELETE FROM profile_visibility WHERE member_id = ?1`,
 	`DELETE FROM documents WHERE member_id = ?1`,

@@ -856,39 +856,13 @@ func TestCofferd_Curl(t *testing.T) {
 
 // TestCoffer_Walkthrough follows the README's walk-through with the keeper.
 func TestCoffer_Walkthrough(t *testing.T) {
-	needBinaries(t)
-	if cofferBin == "" {
-		t.Skipf("the coffer keeper does not build yet: %s", tail(cofferBuildErr, 5))
-	}
+	needKeeper(t)
 	t.Parallel()
 	data := t.TempDir()
 	s := startServer(t, data)
-	home := t.TempDir()
-	config := filepath.Join(home, "coffer-config")
-	keeper := func(wantCode int, args ...string) string {
-		t.Helper()
-		var o, e bytes.Buffer
-		cmd := exec.Command(cofferBin, args...)
-		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "COFFER_CONFIG="+config,
-			"COFFER_PASSWORD="+e2ePassword, "COFFER_SERVER="+s.url, "COFFER_MEMBER=")
-		cmd.Stdin = strings.NewReader("")
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		if code := exitCodeOf(err); code != wantCode {
-			t.Fatalf("coffer %s: got exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, wantCode, o.String(), e.String())
-		}
-		return o.String() + e.String()
-	}
-	memberID := regexp.MustCompile(`Your member ID: ([0-9]{12})`)
-	register := func(email string) string {
-		t.Helper()
-		out := keeper(0, "register", "--email", email)
-		m := memberID.FindStringSubmatch(out)
-		if m == nil {
-			t.Fatalf("coffer register: got %q, want \"Your member ID: …\"", out)
-		}
-		return m[1]
-	}
+	k := newKeeperEnv(t, s, "coffer-config")
+	config := k.config
+	keeper, register := k.run, k.register
 	issuer := register("issuer@example.org")
 	alice := register("alice@example.org")
 	if issuer == alice {

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -18,29 +16,14 @@ import (
 // phone is verified with the code read from the SMS outbox by
 // `coffer dev sms`; the generator seed is sealed at rest with DATA/secrets.key.
 func TestCoffer_SecondFactors(t *testing.T) {
-	needBinaries(t)
-	if cofferBin == "" {
-		t.Skipf("the coffer keeper does not build yet: %s", tail(cofferBuildErr, 5))
-	}
+	needKeeper(t)
 	t.Parallel()
 	data := t.TempDir()
 	s := startServer(t, data)
-	home := t.TempDir()
-	config := filepath.Join(home, "keeper")
+	k := newKeeperEnv(t, s, "keeper", "COFFER_PASSPHRASE=generator passphrase 42", "COFFER_KEY=")
 	keeper := func(wantCode int, code string, args ...string) string {
 		t.Helper()
-		var o, e bytes.Buffer
-		cmd := exec.Command(cofferBin, args...)
-		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "COFFER_CONFIG="+config,
-			"COFFER_PASSWORD="+e2ePassword, "COFFER_PASSPHRASE=generator passphrase 42", "COFFER_SERVER="+s.url,
-			"COFFER_MEMBER=", "COFFER_KEY=", "COFFER_CODE="+code)
-		cmd.Stdin = strings.NewReader("")
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		if c := exitCodeOf(err); c != wantCode {
-			t.Fatalf("coffer %s: got exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), c, wantCode, o.String(), e.String())
-		}
-		return o.String() + e.String()
+		return k.with("COFFER_CODE="+code).run(wantCode, args...)
 	}
 	if fi, err := os.Stat(filepath.Join(data, "secrets.key")); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() != 32 {
 		t.Fatalf("secrets.key: %v %v, want 32 bytes with mode 0600", fi, err)

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -19,54 +16,14 @@ import (
 // released with its code, one refused, an invoice paid and one cancelled, a
 // trust used, exceeded and revoked, a refund, statements and a mass payment.
 func TestCoffer_PaymentsWalkthrough(t *testing.T) {
-	needBinaries(t)
-	if cofferBin == "" {
-		t.Skipf("the coffer keeper does not build yet: %s", tail(cofferBuildErr, 5))
-	}
+	needKeeper(t)
 	t.Parallel()
 	data := t.TempDir()
 	s := startServer(t, data)
-	home := t.TempDir()
-	config := filepath.Join(home, "coffer-config")
-	keeper := func(wantCode int, args ...string) string {
-		t.Helper()
-		var o, e bytes.Buffer
-		cmd := exec.Command(cofferBin, args...)
-		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "COFFER_CONFIG="+config,
-			"COFFER_PASSWORD="+e2ePassword, "COFFER_SERVER="+s.url, "COFFER_MEMBER=", "COFFER_CODE=", "COFFER_PROTECT_CODE=")
-		cmd.Stdin = strings.NewReader("")
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		if code := exitCodeOf(err); code != wantCode {
-			t.Fatalf("coffer %s: got exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, wantCode, o.String(), e.String())
-		}
-		if wantCode == 0 {
-			return o.String()
-		}
-		return o.String() + e.String()
-	}
-	jsonOf := func(v any, args ...string) {
-		t.Helper()
-		out := keeper(0, append([]string{"--json"}, args...)...)
-		if err := json.Unmarshal([]byte(out), v); err != nil {
-			t.Fatalf("coffer --json %s: %v in %q", strings.Join(args, " "), err, out)
-		}
-	}
-	memberID := regexp.MustCompile(`Your member ID: ([0-9]{12})`)
-	register := func(email string) string {
-		t.Helper()
-		m := memberID.FindStringSubmatch(keeper(0, "register", "--email", email))
-		if m == nil {
-			t.Fatalf("coffer register %s: no member ID", email)
-		}
-		return m[1]
-	}
-	newPurse := func(member string) string {
-		t.Helper()
-		var p struct{ Purse string }
-		jsonOf(&p, "--as", member, "purse", "new", "USD")
-		return p.Purse
-	}
+	k := newKeeperEnv(t, s, "coffer-config", "COFFER_CODE=", "COFFER_PROTECT_CODE=")
+	k.stdoutOnSuccess = true
+	home := k.home
+	keeper, jsonOf, register, newPurse := k.run, k.json, k.register, k.newPurse
 	type purse struct {
 		Balance, Available, Held string
 	}

@@ -22,28 +22,16 @@ import (
 // session at all signs transfers with it (default scrypt work factor, as a
 // member gets it).
 func TestCoffer_KeyFile(t *testing.T) {
-	needBinaries(t)
-	if cofferBin == "" {
-		t.Skipf("the coffer keeper does not build yet: %s", tail(cofferBuildErr, 5))
-	}
+	needKeeper(t)
 	t.Parallel()
 	data := t.TempDir()
 	s := startServer(t, data)
-	home := t.TempDir()
 	const passphrase = "end to end key file passphrase"
+	k := newKeeperEnv(t, s, "", "COFFER_PASSPHRASE="+passphrase, "COFFER_KEY=")
+	home := k.home
 	keeper := func(config string, wantCode int, args ...string) string {
 		t.Helper()
-		var o, e bytes.Buffer
-		cmd := exec.Command(cofferBin, args...)
-		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "COFFER_CONFIG="+config,
-			"COFFER_PASSWORD="+e2ePassword, "COFFER_PASSPHRASE="+passphrase, "COFFER_SERVER="+s.url, "COFFER_MEMBER=", "COFFER_KEY=")
-		cmd.Stdin = strings.NewReader("")
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		if code := exitCodeOf(err); code != wantCode {
-			t.Fatalf("coffer %s: got exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, wantCode, o.String(), e.String())
-		}
-		return o.String() + e.String()
+		return k.withConfig(config).run(wantCode, args...)
 	}
 	withSession := filepath.Join(home, "with-session")
 	bare := filepath.Join(home, "no-session")

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,29 +16,11 @@ import (
 // with its default e-mail outbox: limits, notifications, and a refused login
 // unblocked with the code read by `coffer dev mail`.
 func TestCoffer_SecuritySettings(t *testing.T) {
-	needBinaries(t)
-	if cofferBin == "" {
-		t.Skipf("the coffer keeper does not build yet: %s", tail(cofferBuildErr, 5))
-	}
+	needKeeper(t)
 	t.Parallel()
 	data := t.TempDir()
 	s := startServer(t, data)
-	home := t.TempDir()
-	config := filepath.Join(home, "cfg")
-	keeper := func(wantCode int, args ...string) string {
-		t.Helper()
-		var o, e bytes.Buffer
-		cmd := exec.Command(cofferBin, args...)
-		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home, "COFFER_CONFIG="+config,
-			"COFFER_PASSWORD="+e2ePassword, "COFFER_SERVER="+s.url, "COFFER_MEMBER=", "COFFER_KEY=")
-		cmd.Stdin = strings.NewReader("")
-		cmd.Stdout, cmd.Stderr = &o, &e
-		err := cmd.Run()
-		if code := exitCodeOf(err); code != wantCode {
-			t.Fatalf("coffer %s: got exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, wantCode, o.String(), e.String())
-		}
-		return o.String() + e.String()
-	}
+	keeper := newKeeperEnv(t, s, "cfg", "COFFER_KEY=").run
 	out := keeper(0, "register", "--email", "e2e-settings@example.org")
 	m := regexp.MustCompile(`Your member ID: ([0-9]{12})`).FindStringSubmatch(out)
 	if m == nil {

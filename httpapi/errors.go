@@ -63,6 +63,14 @@ var statusOf = map[string]int{
 	"unsupported_media_type":     http.StatusUnsupportedMediaType,
 }
 
+// StatusOf is the HTTP status for an error code and whether the table knows
+// the code. The API answers codes it does not know with 400 Bad Request; the
+// web pages answer them with 500.
+func StatusOf(code string) (status int, ok bool) {
+	status, ok = statusOf[code]
+	return status, ok
+}
+
 // Problem is an RFC 9457 problem document.
 type Problem struct {
 	Type   string `json:"type"`
@@ -85,7 +93,7 @@ type Problem struct {
 // logged in full and answered with a generic text.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	code := coffer.ErrorCode(err)
-	status, ok := statusOf[code]
+	status, ok := StatusOf(code)
 	if !ok {
 		status = http.StatusBadRequest
 	}

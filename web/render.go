@@ -12,6 +12,7 @@ import (
 
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/app"
+	"github.com/coffer-money/coffer/httpapi"
 )
 
 // parsePages parses each page template together with the layout.
@@ -67,39 +68,6 @@ func (s *Server) render(w http.ResponseWriter, rq *request, name, title, nav str
 	return err
 }
 
-// statusOf is the HTTP status of an error page, by error code.
-var statusOf = map[string]int{
-	coffer.EINVALID:              http.StatusBadRequest,
-	coffer.EINVALIDAMOUNT:        http.StatusBadRequest,
-	coffer.EWEAKPASSWORD:         http.StatusBadRequest,
-	coffer.ESAMEPURSE:            http.StatusBadRequest,
-	coffer.ECURRENCYNOTFOUND:     http.StatusBadRequest,
-	coffer.EUNAUTHORIZED:         http.StatusUnauthorized,
-	coffer.EFORBIDDEN:            http.StatusForbidden,
-	coffer.ENOTFOUND:             http.StatusNotFound,
-	coffer.EPURSENOTFOUND:        http.StatusNotFound,
-	coffer.ECONFLICT:             http.StatusConflict,
-	coffer.EIDEMPOTENCYCONFLICT:  http.StatusConflict,
-	coffer.ETOOLARGE:             http.StatusRequestEntityTooLarge,
-	coffer.EINSUFFICIENTFUNDS:    http.StatusUnprocessableEntity,
-	coffer.ECURRENCYMISMATCH:     http.StatusUnprocessableEntity,
-	coffer.ELIMITEXCEEDED:        http.StatusUnprocessableEntity,
-	coffer.EIPNOTALLOWED:         http.StatusForbidden,
-	coffer.ECONFIRMATIONREQUIRED: http.StatusForbidden,
-	coffer.ECONFIRMATIONFAILED:   http.StatusUnauthorized,
-	coffer.ECONFIRMATIONVOID:     http.StatusGone,
-	coffer.ERATELIMITED:          http.StatusTooManyRequests,
-	coffer.EUNAVAILABLE:          http.StatusServiceUnavailable,
-	codeMethodNotAllowed:         http.StatusMethodNotAllowed,
-	coffer.EINVOICENOTPAYABLE:    http.StatusConflict,
-	coffer.ENOTHELD:              http.StatusConflict,
-	coffer.EWRONGCODE:            http.StatusUnprocessableEntity,
-	coffer.ETRUSTINVALID:         http.StatusForbidden,
-	coffer.ENOTACONTACT:          http.StatusForbidden,
-	coffer.ELEVELTOOLOW:          http.StatusForbidden,
-	coffer.ECLOSED:               http.StatusForbidden,
-}
-
 // advice says what the member can do about an error.
 var advice = map[string]string{
 	coffer.ENOTFOUND:             "Check the address, or start again from your purses.",
@@ -129,7 +97,9 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, rq *request, 
 		return
 	}
 	code := coffer.ErrorCode(err)
-	status, ok := statusOf[code]
+	// The API's table, with method_not_allowed (codeMethodNotAllowed)
+	// among its codes; codes it does not know are the server's fault here.
+	status, ok := httpapi.StatusOf(code)
 	if !ok {
 		status = http.StatusInternalServerError
 	}

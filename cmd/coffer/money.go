@@ -244,7 +244,7 @@ func (a *app) confirmPending(c *client.Client, cr *credentials, t *client.Transf
 		how += ", challenge " + t.Challenge + ": 'coffer otp answer " + t.Challenge + "' answers it"
 	}
 	fee := ""
-	if t.Fee != "" && !zeroAmount(t.Fee) {
+	if nonZeroAmount(t.Fee) {
 		fee = ", fee " + t.Fee
 	}
 	code, err := a.readSecret("COFFER_CODE", "One-time code to confirm the transfer ("+how+fee+"): ", "one-time code")
@@ -270,7 +270,7 @@ func (a *app) printSent(t *client.Transfer) {
 	if t.Replayed {
 		note = "already " + t.Status + " earlier; not paid again"
 	}
-	if t.Fee != "" && !zeroAmount(t.Fee) {
+	if nonZeroAmount(t.Fee) {
 		note += ", fee " + t.Fee + cur
 	}
 	verb := "Sent"
@@ -293,6 +293,29 @@ func (a *app) printSent(t *client.Transfer) {
 // zeroAmount reports whether a decimal string is zero ("0.00").
 func zeroAmount(s string) bool {
 	return strings.Trim(s, "0.") == "" && s != ""
+}
+
+// nonZeroAmount reports whether a decimal string is given and not zero.
+func nonZeroAmount(s string) bool {
+	return s != "" && !zeroAmount(s)
+}
+
+// noLimit shows an empty or zero limit as "none".
+func noLimit(s string) string {
+	if !nonZeroAmount(s) {
+		return "none"
+	}
+	return s
+}
+
+// amountColumns right-aligns the amounts and balances of n rows of
+// movements, row giving each.
+func amountColumns(n int, row func(i int) (amount, balance string)) (amounts, balances []string) {
+	amounts, balances = make([]string, n), make([]string, n)
+	for i := range n {
+		amounts[i], balances[i] = row(i)
+	}
+	return padLeft(amounts), padLeft(balances)
 }
 
 // available is a purse's money to spend; a server without held money
@@ -408,12 +431,9 @@ func cmdHistory(a *app, args []string) error {
 		fmt.Fprintf(a.stdout, "No movements in %s.\n", purse)
 		return nil
 	}
-	amounts := make([]string, len(page.Entries))
-	balances := make([]string, len(page.Entries))
-	for i, e := range page.Entries {
-		amounts[i], balances[i] = e.Amount, e.BalanceAfter
-	}
-	amounts, balances = padLeft(amounts), padLeft(balances)
+	amounts, balances := amountColumns(len(page.Entries), func(i int) (string, string) {
+		return page.Entries[i].Amount, page.Entries[i].BalanceAfter
+	})
 	tw := a.table()
 	fmt.Fprintln(tw, "DATE\tAMOUNT\tBALANCE\tCOUNTERPARTY\tTRANSFER\tDESCRIPTION")
 	for i, e := range page.Entries {
@@ -469,7 +489,7 @@ func cmdTransfer(a *app, args []string) error {
 	fmt.Fprintf(tw, "From:\t%s\n", t.From)
 	fmt.Fprintf(tw, "To:\t%s\n", t.To)
 	fmt.Fprintf(tw, "Amount:\t%s %s\n", t.Amount, t.Currency)
-	if t.Fee != "" && !zeroAmount(t.Fee) {
+	if nonZeroAmount(t.Fee) {
 		fmt.Fprintf(tw, "Fee:\t%s %s\n", t.Fee, t.Currency)
 	}
 	if t.Kind != "" && t.Kind != client.KindTransfer {
@@ -492,7 +512,7 @@ func cmdTransfer(a *app, args []string) error {
 	if t.RefundOf != nil {
 		fmt.Fprintf(tw, "Refund of:\t%s from %s\n", t.RefundOf.TransferID, t.RefundOf.From)
 	}
-	if t.Refunded != "" && !zeroAmount(t.Refunded) {
+	if nonZeroAmount(t.Refunded) {
 		fmt.Fprintf(tw, "Refunded:\t%s %s\n", t.Refunded, t.Currency)
 	}
 	fmt.Fprintf(tw, "Created:\t%s\n", humanTime(t.CreatedAt))

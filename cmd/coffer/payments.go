@@ -631,12 +631,9 @@ func statement(a *app, purse string, opts client.StatementOptions, csv bool) err
 	fmt.Fprintf(a.stdout, "Statement of %s (%s) from %s to %s\n", st.Purse, st.Currency, humanTime(st.Since), humanTime(st.Until))
 	fmt.Fprintf(a.stdout, "Opening: available %s, held %s\n", st.Opening.Available, st.Opening.Held)
 	if len(st.Entries) > 0 {
-		amounts := make([]string, len(st.Entries))
-		balances := make([]string, len(st.Entries))
-		for i, e := range st.Entries {
-			amounts[i], balances[i] = e.Amount, e.BalanceAfter
-		}
-		amounts, balances = padLeft(amounts), padLeft(balances)
+		amounts, balances := amountColumns(len(st.Entries), func(i int) (string, string) {
+			return st.Entries[i].Amount, st.Entries[i].BalanceAfter
+		})
 		tw := a.table()
 		fmt.Fprintln(tw, "DATE\tKIND\tAMOUNT\tBALANCE\tCOUNTERPARTY\tTRANSFER\tDESCRIPTION")
 		for i, e := range st.Entries {
@@ -740,14 +737,6 @@ func required(cmd string, pairs ...string) error {
 		return &usageError{msg: cmd + ": missing " + strings.Join(missing, ", "), cmd: name}
 	}
 	return nil
-}
-
-// noLimit shows an empty or zero limit as "none".
-func noLimit(s string) string {
-	if s == "" || zeroAmount(s) {
-		return "none"
-	}
-	return s
 }
 
 func dash(s string) string {

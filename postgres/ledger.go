@@ -691,6 +691,7 @@ func (l *ledgerTx) flush(ctx context.Context) error {
 		b.Queue(`INSERT INTO purse_spend (purse, period, amount) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
 			ON CONFLICT (purse, period) DO UPDATE SET amount = purse_spend.amount + excluded.amount`, ps, pers, amts)
 	}
+	queueOutbox(b, l.writes) // see webhooks.go
 	b.Queue("COMMIT")
 	return l.conn.SendBatch(ctx, b).Close()
 }

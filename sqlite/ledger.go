@@ -16,6 +16,7 @@ type ledgerStmts struct {
 	limits, spend, addSpend             *sql.Stmt
 	invoice, trust, feeRules            *sql.Stmt
 	updT, updInv                        *sql.Stmt
+	outbox                              *sql.Stmt // webhook events of the batch; see webhooks.go
 	setBal, setHeld, setBoth            *sql.Stmt
 	// Multi-row statements for 1, 2, 4, … rows. A batch of n rows is
 	// written as the binary decomposition of n, so a handful of statements
@@ -74,6 +75,7 @@ func (db *DB) stmts(ctx context.Context) (*ledgerStmts, error) {
 	s.updInv = prep(`UPDATE invoices SET state = ?, transfer_seq = ?, updated_at = ? WHERE id = ?`)
 	// One prepared single-row UPDATE per purse costs less than a
 	// multi-row UPDATE … FROM (which materializes its join).
+	s.outbox = prep(outboxInsert)
 	s.setBal = prep(`UPDATE purses SET balance = ? WHERE number = ?`)
 	s.setHeld = prep(`UPDATE purses SET held = ? WHERE number = ?`)
 	s.setBoth = prep(`UPDATE purses SET balance = ?, held = ? WHERE number = ?`)
@@ -369,6 +371,9 @@ func (l *ledgerTx) Write(ctx context.Context, w *coffer.BatchWrites) error {
 	}
 	events = append(events, w.Events...)
 	if err := appendAuditWith(ctx, l.s, l.tx, events); err != nil {
+		return err
+	}
+	if err := l.writeOutbox(ctx, w); err != nil {
 		return err
 	}
 	return l.setPurses(ctx, w.Balances, w.Held)

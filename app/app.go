@@ -40,6 +40,7 @@ type Config struct {
 	// DocumentKey seals verification documents at rest (AES-256: 32
 	// bytes); without it documents cannot be uploaded. See verification.go.
 	DocumentKey []byte
+	Webhooks    WebhookConfig // see webhooks.go
 }
 
 // Service is the application. Create it with New.

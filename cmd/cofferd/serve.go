@@ -33,6 +33,7 @@ type serveOptions struct {
 	noLoginIPLimit      bool
 	maxBatch            int
 	schedulerEvery      time.Duration
+	webhooksLoopback    bool
 	testClockOffset     time.Duration // moves the server's clock; tests of expiry only
 	tls                 tlsOptions    // HTTPS listener and client certificates; see ca.go
 	mail                mailOptions   // e-mail adapter; see mail.go
@@ -54,6 +55,7 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&o.registerPerHour, "register-per-hour", 20, "registrations allowed per client IP per hour (0: no limit)")
 	fs.BoolVar(&o.noLoginIPLimit, "no-login-ip-limit", false, "turn off the per-IP login rate limit (load tests only)")
 	fs.IntVar(&o.maxBatch, "max-batch", 1024, "largest ledger batch")
+	fs.BoolVar(&o.webhooksLoopback, "webhooks-allow-loopback", false, "development: webhook endpoints and checkout result URLs may be http:// on loopback addresses")
 	fs.DurationVar(&o.schedulerEvery, "scheduler-every", time.Second, "how often protection periods that ended are settled")
 	fs.DurationVar(&o.testClockOffset, "test-clock-offset", 0, "")
 	// Flags named test-* are for tests and left out of the help.
@@ -165,7 +167,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	engine := ledger.New(db, log, ledger.Config{MaxBatch: o.maxBatch, Now: now, Decimals: decimals,
 		Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome}})
 	svc = app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors, Now: now,
-		Levels: levels, DocumentKey: docKey})
+		Levels: levels, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback}})
 	go engine.Run()
 	api := httpapi.New(svc, log, metrics, httpapi.Config{RegisterPerHour: o.registerPerHour, NoLoginIPLimit: o.noLoginIPLimit})
 	keeper, err := web.New(svc, log, web.Config{RegisterPerHour: o.registerPerHour})
@@ -212,6 +214,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	schedCtx, stopSched := context.WithCancel(context.Background())
 	schedDone := make(chan struct{})
 	go func() { defer close(schedDone); svc.RunScheduler(schedCtx, o.schedulerEvery) }()
+	// The webhook worker sends the outbox's deliveries; it stops with the scheduler.
+	if hooks, err := app.NewWebhookWorker(svc); err == nil {
+		hookDone := make(chan struct{})
+		go func() { defer close(hookDone); hooks.Run(schedCtx, time.Second) }()
+		defer func() { stopSched(); <-hookDone }()
+	}
 	stopScheduler := func() { stopSched(); <-schedDone }
 
 	errc := make(chan error, 2)

@@ -1,0 +1,455 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/coffer-money/coffer"
+)
+
+// WebhookConfig tunes webhook deliveries.
+type WebhookConfig struct {
+	// AllowLoopback lets endpoints (and checkout result URLs) be plain
+	// http:// or https:// on loopback addresses: for development only.
+	AllowLoopback bool
+	// Now is the delivery worker's clock; nil: the service's.
+	Now func() time.Time
+	// Client sends deliveries; nil: a client with a 10 s timeout that
+	// follows no redirects and refuses private and link-local targets.
+	Client *http.Client
+}
+
+// Delivery timing: the first retry after FirstRetry, each wait doubling up
+// to MaxRetry, for GiveUpAfter from the event.
+const (
+	WebhookFirstRetry  = 10 * time.Second
+	WebhookMaxRetry    = time.Hour
+	WebhookGiveUpAfter = 24 * time.Hour
+	WebhookTimeout     = 10 * time.Second
+	MaxWebhooks        = 10 // per member
+)
+
+// WebhookInput is a new endpoint as the member asks for it.
+type WebhookInput struct {
+	URL     string
+	Events  []string
+	Signing string // coffer.SigningHMAC (default) or coffer.SigningEd25519
+}
+
+// NewWebhook is a registered endpoint with what the member needs to verify
+// its deliveries: the HMAC secret (shown this once) or the server's key.
+type NewWebhook struct {
+	*coffer.Webhook
+	Secret    string // HMAC only
+	PublicKey string // Ed25519 only: base64url of the server's webhook key
+	KeyID     string
+}
+
+var errNoWebhook = coffer.Errorf(coffer.ENOTFOUND, "There is no such webhook.")
+
+func (s *Service) webhookStore() (coffer.WebhookStore, error) {
+	ws, ok := s.store.(coffer.WebhookStore)
+	if !ok {
+		return nil, coffer.Errorf(coffer.EUNAVAILABLE, "Webhooks are not available on this server.")
+	}
+	return ws, nil
+}
+
+// WebhookKey returns the server's Ed25519 webhook signing key and its key
+// ID. It is derived from the key that seals second-factor seeds, so every
+// process sharing that key signs alike.
+func (s *Service) WebhookKey() (ed25519.PrivateKey, string) {
+	f := s.factorInit()
+	// A fixed nonce over a fixed text: a keyed, deterministic value that
+	// only holders of the sealing key can compute.
+	out := f.aead.Seal(nil, make([]byte, f.aead.NonceSize()), []byte("coffer webhook signing key v1"), nil)
+	seed := sha256.Sum256(out)
+	priv := ed25519.NewKeyFromSeed(seed[:])
+	sum := sha256.Sum256(priv.Public().(ed25519.PublicKey))
+	return priv, "whk_" + hex.EncodeToString(sum[:8])
+}
+
+// ValidateCallbackURL checks a URL the server will call or send a browser
+// to: https, or http to a loopback host when loopback is allowed, no user
+// information, no fragment.
+func ValidateCallbackURL(raw string, allowLoopback bool, field string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" || len(raw) > 2000 {
+		return nil, coffer.Errorf(coffer.EINVALID, "%s must be an absolute https URL.", field)
+	}
+	loop := loopbackName(u.Hostname())
+	switch {
+	case u.Scheme == "https" && (!loop || allowLoopback):
+	case u.Scheme == "http" && loop && allowLoopback:
+	default:
+		return nil, coffer.Errorf(coffer.EINVALID, "%s must be an https URL of a public host.", field)
+	}
+	if ip := net.ParseIP(u.Hostname()); ip != nil && !loop && privateIP(ip) {
+		return nil, coffer.Errorf(coffer.EINVALID, "%s must be an https URL of a public host.", field)
+	}
+	return u, nil
+}
+
+func loopbackName(h string) bool {
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func privateIP(ip net.IP) bool {
+	return ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() ||
+		(ip.To4() == nil && len(ip) == net.IPv6len && ip[0]&0xfe == 0xfc) // unique local
+}
+
+// CreateWebhook registers an endpoint for the member.
+// Errors: EINVALID, ELIMITEXCEEDED (too many endpoints).
+func (s *Service) CreateWebhook(ctx context.Context, memberID string, in WebhookInput) (*NewWebhook, error) {
+	ws, err := s.webhookStore()
+	if err != nil {
+		return nil, err
+	}
+	u, err := ValidateCallbackURL(in.URL, s.cfg.Webhooks.AllowLoopback, "url")
+	if err != nil {
+		return nil, err
+	}
+	if len(in.Events) == 0 {
+		return nil, coffer.Errorf(coffer.EINVALID, "events must name at least one event type.")
+	}
+	seen := map[string]bool{}
+	var events []string
+	for _, e := range in.Events {
+		if !coffer.ValidWebhookEvent(e) {
+			return nil, coffer.Errorf(coffer.EINVALID, "Unknown event type %q; use one of %s.", e, strings.Join(coffer.WebhookEventTypes, ", "))
+		}
+		if !seen[e] {
+			seen[e] = true
+			events = append(events, e)
+		}
+	}
+	if in.Signing == "" {
+		in.Signing = coffer.SigningHMAC
+	}
+	if in.Signing != coffer.SigningHMAC && in.Signing != coffer.SigningEd25519 {
+		return nil, coffer.Errorf(coffer.EINVALID, "signing must be hmac or ed25519.")
+	}
+	list, err := ws.Webhooks(ctx, memberID)
+	if err != nil {
+		return nil, err
+	}
+	if len(list) >= MaxWebhooks {
+		return nil, coffer.Errorf(coffer.ELIMITEXCEEDED, "You may register at most %d webhooks.", MaxWebhooks)
+	}
+	w := &coffer.Webhook{ID: newPaymentID("wh_"), MemberID: memberID, URL: u.String(), Events: events, Signing: in.Signing,
+		CreatedAt: s.now().Truncate(time.Millisecond)}
+	out := &NewWebhook{Webhook: w}
+	if in.Signing == coffer.SigningHMAC {
+		b := make([]byte, 32)
+		rand.Read(b)
+		out.Secret = "whsec_" + base64.RawURLEncoding.EncodeToString(b)
+		w.SealedSecret = s.seal("webhook "+w.ID, []byte(out.Secret))
+	} else {
+		priv, kid := s.WebhookKey()
+		out.PublicKey, out.KeyID = base64.RawURLEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), kid
+	}
+	if err := ws.CreateWebhook(ctx, w); err != nil {
+		return nil, err
+	}
+	s.audit(ctx, "webhook.created", memberID, map[string]any{"webhook_id": w.ID, "url": w.URL, "events": events, "signing": w.Signing})
+	return out, nil
+}
+
+// Webhooks lists the member's endpoints.
+func (s *Service) Webhooks(ctx context.Context, memberID string) ([]*coffer.Webhook, error) {
+	ws, err := s.webhookStore()
+	if err != nil {
+		return nil, err
+	}
+	return ws.Webhooks(ctx, memberID)
+}
+
+// DeleteWebhook removes one of the member's endpoints and its pending
+// deliveries. Errors: ENOTFOUND.
+func (s *Service) DeleteWebhook(ctx context.Context, memberID, id string) error {
+	ws, err := s.webhookStore()
+	if err != nil {
+		return err
+	}
+	if !validPaymentID("wh_", id) {
+		return errNoWebhook
+	}
+	if err := ws.DeleteWebhook(ctx, memberID, id); err != nil {
+		if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+			return errNoWebhook
+		}
+		return err
+	}
+	s.audit(ctx, "webhook.deleted", memberID, map[string]any{"webhook_id": id})
+	return nil
+}
+
+// WebhookDeliveries lists an endpoint's deliveries, newest first, each with
+// its attempts. Errors: ENOTFOUND (not the member's endpoint).
+func (s *Service) WebhookDeliveries(ctx context.Context, memberID, id string, before int64, limit int) ([]*coffer.Delivery, error) {
+	ws, err := s.webhookStore()
+	if err != nil {
+		return nil, err
+	}
+	if !validPaymentID("wh_", id) {
+		return nil, errNoWebhook
+	}
+	w, err := ws.Webhook(ctx, id)
+	if coffer.ErrorCode(err) == coffer.ENOTFOUND || (err == nil && w.MemberID != memberID) {
+		return nil, errNoWebhook
+	}
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > 100 {
+		limit = 100
+	}
+	return ws.Deliveries(ctx, id, before, limit)
+}
+
+// WebhookEvent is the body of a delivery.
+type WebhookEvent struct {
+	EventID   string         `json:"event_id"`
+	Type      string         `json:"type"`
+	CreatedAt time.Time      `json:"created_at"`
+	Data      map[string]any `json:"data"`
+}
+
+// webhookEvent builds what a delivery says: the transfer (and the invoice
+// or checkout order) it is about, amounts as decimal strings.
+func (s *Service) webhookEvent(ctx context.Context, ws coffer.WebhookStore, d *coffer.Delivery) (*WebhookEvent, error) {
+	t, err := s.store.TransferBySeq(ctx, d.TransferSeq)
+	if err != nil {
+		return nil, err
+	}
+	dec := s.Decimals(ctx, t.Currency)
+	data := map[string]any{"transfer_id": t.TransferID, "from": t.From, "to": t.To, "amount": coffer.FormatAmount(t.Amount, dec),
+		"currency": t.Currency, "description": t.Description, "status": d.Status, "kind": t.Kind, "created_at": t.CreatedAt.UTC()}
+	if t.Kind == "" {
+		data["kind"] = coffer.KindTransfer
+	}
+	if d.Type == coffer.EventTransferReleased || d.Type == coffer.EventTransferReturned || d.Type == coffer.EventTransferIncoming {
+		data["sender"] = t.Sender
+	}
+	if d.InvoiceID != "" {
+		inv, err := s.store.Invoice(ctx, d.InvoiceID)
+		if err != nil {
+			return nil, err
+		}
+		data["invoice_id"], data["order_number"], data["payer"], data["purse"] = inv.ID, inv.OrderNumber, inv.Payer, inv.Purse
+		if d.Type == coffer.EventCheckoutPaid {
+			data["status"] = "paid"
+		}
+	}
+	return &WebhookEvent{EventID: d.EventID, Type: d.Type, CreatedAt: d.CreatedAt.UTC(), Data: data}, nil
+}
+
+// SignWebhook returns the Coffer-Signature header for a body sent at ts,
+// made with an HMAC secret or, when secret is nil, the server's key.
+func (s *Service) SignWebhook(secret []byte, ts int64, body []byte) string {
+	msg := append([]byte(strconv.FormatInt(ts, 10)+"."), body...)
+	if secret != nil {
+		m := hmac.New(sha256.New, secret)
+		m.Write(msg)
+		return "v1=" + hex.EncodeToString(m.Sum(nil))
+	}
+	priv, kid := s.WebhookKey()
+	return "keyid=" + kid + ",ed25519=" + base64.RawURLEncoding.EncodeToString(ed25519.Sign(priv, msg))
+}
+
+// WebhookWorker sends the outbox's deliveries. Create it with
+// NewWebhookWorker; run it with Run, or a pass at a time with DeliverDue.
+type WebhookWorker struct {
+	s      *Service
+	ws     coffer.WebhookStore
+	client *http.Client
+	now    func() time.Time
+}
+
+// NewWebhookWorker returns the delivery worker of s, or an error when the
+// store keeps no webhooks.
+func NewWebhookWorker(s *Service) (*WebhookWorker, error) {
+	ws, err := s.webhookStore()
+	if err != nil {
+		return nil, err
+	}
+	w := &WebhookWorker{s: s, ws: ws, client: s.cfg.Webhooks.Client, now: s.cfg.Webhooks.Now}
+	if w.now == nil {
+		w.now = s.now
+	}
+	if w.client == nil {
+		w.client = SafeHTTPClient(s.cfg.Webhooks.AllowLoopback, WebhookTimeout)
+	}
+	return w, nil
+}
+
+// SafeHTTPClient is a client for URLs members give: it follows no
+// redirects, uses no proxy and connects to no private, link-local or
+// (unless allowLoopback) loopback address, checked on the address it
+// actually dials, so DNS cannot smuggle one in.
+func SafeHTTPClient(allowLoopback bool, timeout time.Duration) *http.Client {
+	d := &net.Dialer{Timeout: timeout, Control: func(network, address string, _ syscall.RawConn) error {
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return err
+		}
+		ip := net.ParseIP(host)
+		if ip == nil || (privateIP(ip) && !(allowLoopback && ip.IsLoopback())) {
+			return fmt.Errorf("refusing to connect to %s", host)
+		}
+		return nil
+	}}
+	tr := &http.Transport{DialContext: d.DialContext, TLSHandshakeTimeout: timeout, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
+	return &http.Client{Transport: tr, Timeout: timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// Run delivers due events every interval until ctx ends.
+func (w *WebhookWorker) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for {
+			n, err := w.DeliverDue(ctx)
+			if err != nil && ctx.Err() == nil {
+				w.s.log.Warn("webhook deliveries", "err", err)
+			}
+			if n < claimBatch || err != nil || ctx.Err() != nil {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+const claimBatch = 32
+
+// DeliverDue claims the deliveries due now, sends them (several at once)
+// and records each attempt; it returns how many it claimed.
+func (w *WebhookWorker) DeliverDue(ctx context.Context) (int, error) {
+	now := w.now()
+	ds, err := w.ws.ClaimDeliveries(ctx, now, now.Add(WebhookTimeout+time.Minute), claimBatch)
+	if err != nil {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for _, d := range ds {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			w.deliver(ctx, d)
+		}()
+	}
+	wg.Wait()
+	return len(ds), nil
+}
+
+// nextAttempt decides a failed delivery's fate: the wait since the event
+// (at least FirstRetry, at most MaxRetry) doubles the time already spent,
+// and the last attempt falls on GiveUpAfter.
+func nextAttempt(created, now time.Time) (string, time.Time) {
+	end := created.Add(WebhookGiveUpAfter)
+	if !now.Before(end) {
+		return coffer.DeliveryFailed, now
+	}
+	wait := min(max(now.Sub(created), WebhookFirstRetry), WebhookMaxRetry)
+	next := now.Add(wait)
+	if next.After(end) {
+		next = end
+	}
+	return coffer.DeliveryPending, next
+}
+
+func (w *WebhookWorker) deliver(ctx context.Context, d *coffer.Delivery) {
+	start := w.now()
+	a := &coffer.DeliveryAttempt{At: start}
+	err := w.send(ctx, d, a)
+	if ctx.Err() != nil {
+		return // shutting down: the claim lapses and the delivery is due again
+	}
+	a.Duration = w.now().Sub(start)
+	state, next := coffer.DeliveryDelivered, start
+	if err != nil {
+		a.Error = err.Error()
+		if len(a.Error) > 300 {
+			a.Error = a.Error[:300]
+		}
+		state, next = nextAttempt(d.CreatedAt, start)
+	}
+	if err := w.ws.RecordAttempt(context.WithoutCancel(ctx), d.ID, a, state, next); err != nil {
+		w.s.log.Warn("webhook attempt not recorded", "delivery", d.ID, "err", err)
+	}
+}
+
+func (w *WebhookWorker) send(ctx context.Context, d *coffer.Delivery, a *coffer.DeliveryAttempt) error {
+	hook, err := w.ws.Webhook(ctx, d.WebhookID)
+	if err != nil {
+		return fmt.Errorf("endpoint: %w", err)
+	}
+	ev, err := w.s.webhookEvent(ctx, w.ws, d)
+	if err != nil {
+		return errors.New("event data unavailable")
+	}
+	body, _ := json.Marshal(ev)
+	var secret []byte
+	if hook.Signing == coffer.SigningHMAC {
+		if secret, err = w.s.unseal("webhook "+hook.ID, hook.SealedSecret); err != nil {
+			return errors.New("endpoint secret unavailable")
+		}
+	}
+	ts := w.now().Unix()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "coffer-webhooks/1")
+	req.Header.Set("Coffer-Event-Id", ev.EventID)
+	req.Header.Set("Coffer-Timestamp", strconv.FormatInt(ts, 10))
+	req.Header.Set("Coffer-Signature", w.s.SignWebhook(secret, ts, body))
+	resp, err := w.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL is the member's own; say only what went wrong
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	a.StatusCode = resp.StatusCode
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}

@@ -67,7 +67,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, rq *request) erro
 		return err
 	}
 	s.startSession(w, rq, token, sess, tz)
-	return redirect(w, r, "/")
+	return redirect(w, r, s.afterLogin(w, r, rq, sess, []string{"pwd"}))
 }
 
 // startSession sets the session cookie (and the browser's time zone, when
@@ -122,7 +122,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request, rq *request) err
 		return err
 	}
 	s.startSession(w, rq, token, sess, st.TZ)
-	return redirect(w, r, "/")
+	return redirect(w, r, s.afterLogin(w, r, rq, sess, secondFactorAMR(st.Methods, code)))
 }
 
 func (s *Server) registerPage(w http.ResponseWriter, r *http.Request, rq *request) error {

@@ -29,6 +29,7 @@ import (
 
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/app"
+	"github.com/coffer-money/coffer/oidcprov"
 )
 
 //go:embed templates/*.html
@@ -43,6 +44,9 @@ type Config struct {
 	RegisterPerHour int
 	// Now is the clock for the registration limit; nil means time.Now.
 	Now func() time.Time
+	// SignIn is the OpenID Connect provider whose login and consent pages
+	// the keeper serves (see signin.go); nil turns them off.
+	SignIn *oidcprov.Provider
 }
 
 // Server serves the web keeper. Create it with New.
@@ -106,6 +110,10 @@ func (s *Server) routes() http.Handler {
 	public("GET /register", s.registerPage)
 	public("POST /register", s.register)
 	public("GET /register/done", s.registered)
+	public("GET /signin", s.signinPage)
+	member("POST /signin", s.signin)
+	member("GET /sites", s.sitesPage)
+	member("POST /sites/{client_id}/revoke", s.revokeSite)
 
 	member("GET /{$}", s.home)
 	member("POST /logout", s.logout)

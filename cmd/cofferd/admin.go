@@ -58,6 +58,9 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if args[0] == "fee" {
 		return runAdminFee(ctx, args[1], fs, data, dbURL, args[2:], stdout) // see fees.go
 	}
+	if args[0] == "oidc-client" || args[0] == "oidc-key" {
+		return runAdminOIDC(ctx, args[0]+" "+args[1], fs, data, dbURL, args[2:], stdout) // see oidc.go
+	}
 	if args[0] == "registrar" || args[0] == "member" {
 		return runAdminMembers(ctx, args[0]+" "+args[1], fs, data, dbURL, args[2:], stdout) // see members.go
 	}

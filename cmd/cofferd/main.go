@@ -49,6 +49,10 @@ Usage:
                                                      charge senders a fee, paid into the operator's purse
   cofferd admin fee list
   cofferd admin fee remove --currency C
+  cofferd admin oidc-client add --name N --redirect-uri U [--public]
+                                                     register a site for "Sign in with coffer"
+  cofferd admin oidc-client list|remove [--client-id ID]
+  cofferd admin oidc-key rotate                      new OpenID Connect signing key
   cofferd admin ca init [--cert FILE --key FILE]     make (or import) the CA for members' certificates
   cofferd admin ca server-cert --host H --out-cert F --out-key F
   cofferd serve --tls-cert F --tls-key F [--tls-client-ca F] [--tls-addr HOST:PORT]

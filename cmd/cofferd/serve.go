@@ -17,6 +17,7 @@ import (
 	"github.com/coffer-money/coffer/app"
 	"github.com/coffer-money/coffer/httpapi"
 	"github.com/coffer-money/coffer/ledger"
+	"github.com/coffer-money/coffer/oidcprov"
 	"github.com/coffer-money/coffer/postgres"
 	"github.com/coffer-money/coffer/web"
 )
@@ -40,6 +41,7 @@ type serveOptions struct {
 	factors             factorOptions // SMS gateway, secrets key, second-factor rules; see factors.go
 	levelsFile          string        // verification levels; see members.go
 	documentsKey        string        // key file sealing verification documents; see members.go
+	oidc                oidcOptions   // "Sign in with coffer"; see oidc.go
 }
 
 func (o *serveOptions) flags(fs *flag.FlagSet) {
@@ -75,6 +77,7 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	o.tls.flags(fs)
 	o.mail.flags(fs)
 	o.factors.flags(fs)
+	o.oidc.flags(fs)
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -170,13 +173,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		Levels: levels, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback}})
 	go engine.Run()
 	api := httpapi.New(svc, log, metrics, httpapi.Config{RegisterPerHour: o.registerPerHour, NoLoginIPLimit: o.noLoginIPLimit})
-	keeper, err := web.New(svc, log, web.Config{RegisterPerHour: o.registerPerHour})
+	provider, err := o.oidc.newProvider(db, factors.Key, log, now)
 	if err != nil {
 		engine.Close()
 		<-engine.Done()
 		return err
 	}
-	handler := withWebKeeper(api, keeper)
+	keeper, err := web.New(svc, log, web.Config{RegisterPerHour: o.registerPerHour, SignIn: provider})
+	if err != nil {
+		engine.Close()
+		<-engine.Done()
+		return err
+	}
+	handler := withWebKeeper(api, keeper, provider)
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -209,6 +218,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	}
 
 	go sweepSessions(ctx, db, log)
+	go sweepOIDC(ctx, db, log)
 	// The scheduler settles protection periods that ended (catching up on
 	// any that ended while the server was down); it stops before the engine.
 	schedCtx, stopSched := context.WithCancel(context.Background())
@@ -261,13 +271,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	return nil
 }
 
-// withWebKeeper serves the API's paths with api and every other path with
-// the web keeper.
-func withWebKeeper(api, keeper http.Handler) http.Handler {
+// withWebKeeper serves the API's paths with api, the OpenID Connect
+// provider's (/.well-known/openid-configuration, /oauth/…) with provider
+// and every other path with the web keeper.
+func withWebKeeper(api, keeper, provider http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case p == "/v1" || strings.HasPrefix(p, "/v1/") || p == "/healthz" || p == "/metrics" || p == "/openapi.json":
 			api.ServeHTTP(w, r)
+		case oidcprov.Handles(p):
+			provider.ServeHTTP(w, r)
 		default:
 			keeper.ServeHTTP(w, r)
 		}

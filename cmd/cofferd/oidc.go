@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/oidcprov"
+)
+
+// oidcOptions are the flags of "Sign in with coffer".
+type oidcOptions struct {
+	issuer    string
+	keyMaxAge time.Duration
+}
+
+func (o *oidcOptions) flags(fs *flag.FlagSet) {
+	fs.StringVar(&o.issuer, "oidc-issuer", "", "public base URL of \"Sign in with coffer\" (e.g. https://coffer.example); default: from each request's host")
+	fs.DurationVar(&o.keyMaxAge, "oidc-key-max-age", 30*24*time.Hour, "rotate the OpenID Connect signing key when it is this old")
+}
+
+// newProvider builds the OpenID Connect provider on the store; its
+// signing keys are sealed with the secrets key.
+func (o *oidcOptions) newProvider(db store, secretsKey []byte, log *slog.Logger, now func() time.Time) (*oidcprov.Provider, error) {
+	ps, ok := db.(oidcprov.Store)
+	if !ok {
+		return nil, errors.New("the store has no OpenID Connect storage")
+	}
+	return oidcprov.New(ps, log, oidcprov.Config{Issuer: o.issuer, SecretsKey: secretsKey, KeyMaxAge: o.keyMaxAge, Now: now})
+}
+
+// sweepOIDC deletes expired authorization requests and tokens.
+func sweepOIDC(ctx context.Context, db store, log *slog.Logger) {
+	ps, ok := db.(coffer.OIDCStore)
+	if !ok {
+		return
+	}
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := ps.DeleteExpiredOIDC(ctx, time.Now()); err != nil {
+				log.Warn("sweep oidc", "err", err)
+			}
+		}
+	}
+}
+
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// runAdminOIDC runs `cofferd admin oidc-client add|list|remove` and
+// `cofferd admin oidc-key rotate`.
+func runAdminOIDC(ctx context.Context, cmd string, fs *flag.FlagSet, data, dbURL *string, args []string, stdout io.Writer) error {
+	var (
+		name   string
+		uris   stringList
+		public bool
+		id     string
+	)
+	switch cmd {
+	case "oidc-client add":
+		fs.StringVar(&name, "name", "", "the site's name, shown to members on the consent screen")
+		fs.Var(&uris, "redirect-uri", "a redirect URI of the site (repeat for more)")
+		fs.BoolVar(&public, "public", false, "a public client (browser or mobile app): no secret, PKCE required")
+	case "oidc-client remove":
+		fs.StringVar(&id, "client-id", "", "the client to remove")
+	case "oidc-client list", "oidc-key rotate":
+	default:
+		return fmt.Errorf("unknown command %q (oidc-client add|list|remove, oidc-key rotate)", cmd)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := openStore(ctx, *data, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	key, err := loadSecretsKey(*data)
+	if err != nil {
+		return err
+	}
+	o := oidcOptions{keyMaxAge: 30 * 24 * time.Hour}
+	p, err := o.newProvider(db, key, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	if err != nil {
+		return err
+	}
+	ps := db.(oidcprov.Store)
+	switch cmd {
+	case "oidc-client add":
+		c, secret, err := p.NewClient(ctx, name, uris, public)
+		if err != nil {
+			return errors.New(coffer.ErrorMessage(err))
+		}
+		fmt.Fprintf(stdout, "client_id: %s\n", c.ID)
+		if secret != "" {
+			fmt.Fprintf(stdout, "client_secret: %s\n(shown once: only a hash is kept)\n", secret)
+		}
+		return nil
+	case "oidc-client list":
+		list, err := ps.OIDCClients(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CLIENT ID\tNAME\tTYPE\tREDIRECT URIS")
+		for _, c := range list {
+			kind := "confidential"
+			if c.Public {
+				kind = "public"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.RedirectURIs, " "))
+		}
+		return tw.Flush()
+	case "oidc-client remove":
+		if err := ps.DeleteOIDCClient(ctx, id); err != nil {
+			if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+				return fmt.Errorf("there is no client %q", id)
+			}
+			return err
+		}
+		fmt.Fprintf(stdout, "removed client %s with its tokens and consents\n", id)
+		return nil
+	}
+	kid, err := p.RotateKey(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "new signing key %s; the previous keys stay published until their tokens expire\n", kid)
+	return nil
+}

@@ -92,6 +92,7 @@ func (s *Server) routes() http.Handler {
 	handle := func(pattern string, auth bool, h handler) {
 		mux.Handle(pattern, s.wrap(pattern, auth, h))
 	}
+	handle = s.openAPIRoutes(mux, handle) // GET /openapi.json; records the route table
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`+"\n")

@@ -1,0 +1,149 @@
+package main
+
+// Running the shop against a coffer server:
+//
+//	cofferd admin oidc-client add --name "Tea Shop" --redirect-uri http://127.0.0.1:8090/callback
+//	export SHOP_CLIENT_ID=… SHOP_CLIENT_SECRET=cfs_… SHOP_TOKEN=… SHOP_CHECKOUT_SECRET=…
+//	go run ./examples/shop -coffer http://127.0.0.1:8080 -merchant 123456789012 -purse Z100000000001 -register-webhook
+//
+// -register-webhook registers http(s)://PUBLIC/webhook with coffer and
+// prints the secret; give it as SHOP_WEBHOOK_SECRET on later starts.
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/coffer-money/coffer/client"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "shop:", err)
+		os.Exit(1)
+	}
+}
+
+// env returns the environment variable name, or def when it is unset.
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("shop", flag.ContinueOnError)
+	var cfg Config
+	addr := fs.String("addr", env("SHOP_ADDR", "127.0.0.1:8090"), "listen address (SHOP_ADDR)")
+	fs.StringVar(&cfg.PublicURL, "public", env("SHOP_PUBLIC_URL", "http://127.0.0.1:8090"), "the shop's public base URL (SHOP_PUBLIC_URL)")
+	fs.StringVar(&cfg.CofferURL, "coffer", env("SHOP_COFFER_URL", "http://127.0.0.1:8080"), "the coffer server (SHOP_COFFER_URL)")
+	fs.StringVar(&cfg.ClientID, "client-id", env("SHOP_CLIENT_ID", ""), "OpenID Connect client ID (SHOP_CLIENT_ID)")
+	fs.StringVar(&cfg.ClientSecret, "client-secret", env("SHOP_CLIENT_SECRET", ""), "OpenID Connect client secret (SHOP_CLIENT_SECRET)")
+	fs.StringVar(&cfg.Merchant, "merchant", env("SHOP_MERCHANT", ""), "the shop's coffer member ID (SHOP_MERCHANT)")
+	fs.StringVar(&cfg.Purse, "purse", env("SHOP_PURSE", ""), "the purse payments go to (SHOP_PURSE)")
+	fs.StringVar(&cfg.Currency, "currency", env("SHOP_CURRENCY", "USD"), "the purse's currency (SHOP_CURRENCY)")
+	fs.StringVar(&cfg.CheckoutSecret, "checkout-secret", env("SHOP_CHECKOUT_SECRET", ""), "the merchant's checkout secret (SHOP_CHECKOUT_SECRET)")
+	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", env("SHOP_WEBHOOK_SECRET", ""), "the webhook endpoint's secret (SHOP_WEBHOOK_SECRET)")
+	token := fs.String("token", env("SHOP_TOKEN", ""), "the merchant's session token (SHOP_TOKEN)")
+	keyFile := fs.String("key-file", env("SHOP_KEY_FILE", ""), "instead of -token: a decrypted coffer key file, `age -d key.age` (SHOP_KEY_FILE)")
+	register := fs.Bool("register-webhook", false, "register PUBLIC/webhook with coffer and print its secret")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	opts := []client.Option{client.WithToken(*token)}
+	if *keyFile != "" {
+		keyID, key, err := readKeyFile(*keyFile)
+		if err != nil {
+			return err
+		}
+		opts = []client.Option{client.WithSigner(keyID, key)}
+	}
+	cfg.API = client.New(cfg.CofferURL, opts...)
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg.Log = log
+
+	if *register {
+		if *keyFile != "" {
+			return errors.New("-register-webhook needs -token")
+		}
+		secret, err := RegisterWebhook(ctx, nil, cfg.CofferURL, *token, strings.TrimSuffix(cfg.PublicURL, "/")+"/webhook")
+		if err != nil {
+			return err
+		}
+		fmt.Printf("webhook registered; its secret (shown once): %s\n", secret)
+		cfg.WebhookSecret = secret
+	}
+	shop, err := New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	log.Info("shop listening", "addr", *addr, "public", cfg.PublicURL)
+	srv := &http.Server{Addr: *addr, Handler: shop, ReadHeaderTimeout: 10 * time.Second}
+	return srv.ListenAndServe()
+}
+
+// RegisterWebhook asks coffer (POST /v1/webhooks) to send the shop's
+// events to url, signed with HMAC, and returns the endpoint's secret.
+func RegisterWebhook(ctx context.Context, hc *http.Client, cofferURL, token, url string) (string, error) {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	body, _ := json.Marshal(map[string]any{"url": url, "events": []string{"checkout.paid", "invoice.paid"}, "signing": "hmac"})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(cofferURL, "/")+"/v1/webhooks", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("register webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Secret string `json:"secret"`
+		Detail string `json:"detail"`
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != http.StatusCreated || out.Secret == "" {
+		return "", fmt.Errorf("register webhook: %s %s", resp.Status, out.Detail)
+	}
+	return out.Secret, nil
+}
+
+// readKeyFile reads the key ID and private key from the plain text of a
+// coffer key file (the "Key-ID:" header and the PKCS #8 PEM block).
+func readKeyFile(path string) (string, ed25519.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", nil, err
+	}
+	var keyID string
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "Key-ID: "); ok {
+			keyID = strings.TrimSpace(v)
+		}
+	}
+	block, _ := pem.Decode(data)
+	if keyID == "" || block == nil {
+		return "", nil, fmt.Errorf("%s: not a decrypted coffer key file", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	priv, ok := k.(ed25519.PrivateKey)
+	if err != nil || !ok {
+		return "", nil, fmt.Errorf("%s: no Ed25519 private key", path)
+	}
+	return keyID, priv, nil
+}

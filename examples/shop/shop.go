@@ -1,0 +1,417 @@
+// Shop is a tiny web shop that uses coffer as a merchant would: members
+// sign in with their coffer account (OpenID Connect), pay on coffer's
+// hosted checkout page (or by an invoice the shop sends them), and the
+// shop learns of each payment from a signed webhook.
+//
+// It keeps everything in memory and is meant to be read: see main.go for
+// its flags and shop_test.go for a run against a real coffer server.
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/coffer-money/coffer/client"
+)
+
+// Config is what the shop needs to know about itself and its coffer.
+type Config struct {
+	PublicURL      string // where members reach the shop, e.g. https://tea.example
+	CofferURL      string // the coffer server, e.g. https://coffer.example
+	ClientID       string // from `cofferd admin oidc-client add`
+	ClientSecret   string
+	Merchant       string         // the shop's coffer member ID
+	Purse          string         // the purse payments go to
+	Currency       string         // the purse's currency
+	CheckoutSecret string         // the merchant's checkout signing secret
+	WebhookSecret  string         // the secret coffer showed when the webhook was registered
+	API            *client.Client // signed in as the merchant (token or key)
+	HTTPClient     *http.Client   // for OpenID Connect; nil: http.DefaultClient
+	Log            *slog.Logger
+}
+
+// Item is something the shop sells.
+type Item struct {
+	SKU, Name, Price string
+}
+
+// Catalogue is the shop's whole range.
+var Catalogue = []Item{
+	{"green", "Green tea, 100 g", "4.50"},
+	{"black", "Black tea, 100 g", "3.90"},
+	{"oolong", "Oolong, 50 g", "7.20"},
+}
+
+// Order is one purchase. Its ID is the order number coffer carries back.
+type Order struct {
+	ID      string
+	Member  string // coffer member ID of the buyer
+	Item    Item
+	Created time.Time
+	Paid    bool
+	PaidBy  string // the event that told us
+}
+
+// session is a browser's state at the shop, keyed by a random cookie.
+type session struct {
+	Member, Name string
+	// During sign-in: what the callback must see again.
+	State, Nonce, Verifier string
+}
+
+// Shop is the shop's HTTP handler. Create it with New.
+type Shop struct {
+	cfg      Config
+	oauth    oauth2.Config
+	verifier *oidc.IDTokenVerifier
+	mux      *http.ServeMux
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	orders   map[string]*Order
+	seen     map[string]bool // webhook event IDs already handled
+}
+
+// New discovers the coffer OpenID Connect provider and builds the shop.
+func New(ctx context.Context, cfg Config) (*Shop, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.HTTPClient != nil {
+		ctx = oidc.ClientContext(ctx, cfg.HTTPClient)
+	}
+	provider, err := oidc.NewProvider(ctx, cfg.CofferURL)
+	if err != nil {
+		return nil, fmt.Errorf("discover %s: %w", cfg.CofferURL, err)
+	}
+	s := &Shop{
+		cfg: cfg,
+		oauth: oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Endpoint: provider.Endpoint(),
+			RedirectURL: strings.TrimSuffix(cfg.PublicURL, "/") + "/callback", Scopes: []string{oidc.ScopeOpenID, "profile"}},
+		verifier: provider.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
+		mux:      http.NewServeMux(),
+		sessions: map[string]*session{},
+		orders:   map[string]*Order{},
+		seen:     map[string]bool{},
+	}
+	s.mux.HandleFunc("GET /{$}", s.home)
+	s.mux.HandleFunc("GET /login", s.login)
+	s.mux.HandleFunc("GET /callback", s.callback)
+	s.mux.HandleFunc("POST /logout", s.logout)
+	s.mux.HandleFunc("POST /buy", s.buy)
+	s.mux.HandleFunc("GET /orders/{id}", s.order)
+	s.mux.HandleFunc("POST /webhook", s.webhook)
+	return s, nil
+}
+
+func (s *Shop) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Order returns a copy of an order, for tests and the order page.
+func (s *Shop) Order(id string) (Order, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.orders[id]
+	if !ok {
+		return Order{}, false
+	}
+	return *o, true
+}
+
+func randomID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// sessionOf returns the browser's session, starting one if create is set.
+func (s *Shop) sessionOf(w http.ResponseWriter, r *http.Request, create bool) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, err := r.Cookie("shop"); err == nil && s.sessions[c.Value] != nil {
+		return s.sessions[c.Value]
+	}
+	if !create {
+		return nil
+	}
+	id := randomID()
+	s.sessions[id] = &session{}
+	secure := strings.HasPrefix(s.cfg.PublicURL, "https://")
+	http.SetCookie(w, &http.Cookie{Name: "shop", Value: id, Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode})
+	return s.sessions[id]
+}
+
+// --- Sign in with coffer -------------------------------------------------
+
+// login sends the browser to coffer with a fresh state, nonce and PKCE
+// verifier, remembered in the session.
+func (s *Shop) login(w http.ResponseWriter, r *http.Request) {
+	sess := s.sessionOf(w, r, true)
+	s.mu.Lock()
+	sess.State, sess.Nonce, sess.Verifier = randomID(), randomID(), oauth2.GenerateVerifier()
+	to := s.oauth.AuthCodeURL(sess.State, oauth2.S256ChallengeOption(sess.Verifier), oidc.Nonce(sess.Nonce))
+	s.mu.Unlock()
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// callback takes coffer's answer: it exchanges the code, verifies the ID
+// token and its nonce, and signs the member in.
+func (s *Shop) callback(w http.ResponseWriter, r *http.Request) {
+	sess := s.sessionOf(w, r, false)
+	if sess == nil || sess.State == "" || r.FormValue("state") != sess.State {
+		http.Error(w, "This sign-in was not started here; try again.", http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	nonce, verifier := sess.Nonce, sess.Verifier
+	sess.State, sess.Nonce, sess.Verifier = "", "", ""
+	s.mu.Unlock()
+	if e := r.FormValue("error"); e != "" {
+		http.Error(w, "coffer did not sign you in: "+e, http.StatusForbidden)
+		return
+	}
+	ctx := r.Context()
+	if s.cfg.HTTPClient != nil {
+		ctx = oidc.ClientContext(ctx, s.cfg.HTTPClient)
+	}
+	tok, err := s.oauth.Exchange(ctx, r.FormValue("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		s.fail(w, "token exchange", err)
+		return
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := s.verifier.Verify(ctx, raw)
+	if err != nil || idt.Nonce != nonce {
+		s.fail(w, "ID token", errors.Join(err, errors.New("nonce mismatch")))
+		return
+	}
+	var claims struct {
+		GivenName string `json:"given_name"`
+	}
+	idt.Claims(&claims)
+	s.mu.Lock()
+	sess.Member, sess.Name = idt.Subject, claims.GivenName
+	s.mu.Unlock()
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *Shop) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie("shop"); err == nil {
+		s.mu.Lock()
+		delete(s.sessions, c.Value)
+		s.mu.Unlock()
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *Shop) fail(w http.ResponseWriter, what string, err error) {
+	s.cfg.Log.Warn("shop", "step", what, "err", err)
+	http.Error(w, "Something went wrong with coffer; please try again.", http.StatusBadGateway)
+}
+
+// --- Checkout ------------------------------------------------------------
+
+// buy records an order and sends the member to pay it: to coffer's hosted
+// checkout page, or (method=invoice) by an invoice in their coffer account.
+func (s *Shop) buy(w http.ResponseWriter, r *http.Request) {
+	sess := s.sessionOf(w, r, false)
+	if sess == nil || sess.Member == "" {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	var item *Item
+	for i := range Catalogue {
+		if Catalogue[i].SKU == r.FormValue("sku") {
+			item = &Catalogue[i]
+		}
+	}
+	if item == nil {
+		http.Error(w, "No such item.", http.StatusBadRequest)
+		return
+	}
+	o := &Order{ID: "order-" + randomID()[:12], Member: sess.Member, Item: *item, Created: time.Now()}
+	s.mu.Lock()
+	s.orders[o.ID] = o
+	s.mu.Unlock()
+
+	if r.FormValue("method") == "invoice" {
+		_, err := s.cfg.API.CreateInvoice(r.Context(), client.InvoiceRequest{Payer: o.Member, Purse: s.cfg.Purse,
+			Amount: item.Price, Description: item.Name, OrderNumber: o.ID})
+		if err != nil {
+			s.fail(w, "invoice", err)
+			return
+		}
+		http.Redirect(w, r, "/orders/"+o.ID, http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, s.checkoutURL(o), http.StatusSeeOther)
+}
+
+// checkoutURL is the signed link to coffer's hosted checkout for an order.
+func (s *Shop) checkoutURL(o *Order) string {
+	q := url.Values{
+		"merchant":   {s.cfg.Merchant},
+		"purse":      {s.cfg.Purse},
+		"amount":     {o.Item.Price},
+		"currency":   {s.cfg.Currency},
+		"order":      {o.ID},
+		"desc":       {o.Item.Name},
+		"result_url": {strings.TrimSuffix(s.cfg.PublicURL, "/") + "/orders/" + o.ID},
+		"expires":    {strconv.FormatInt(time.Now().Add(30*time.Minute).Unix(), 10)},
+		"nonce":      {randomID()},
+	}
+	q.Set("sig", signCheckout(s.cfg.CheckoutSecret, q))
+	return strings.TrimSuffix(s.cfg.CofferURL, "/") + "/pay?" + q.Encode()
+}
+
+// signCheckout is base64url(HMAC-SHA256(secret, canonical)), canonical
+// being the parameters but sig sorted by name as k=v, URL-escaped, joined
+// by &.
+func signCheckout(secret string, q url.Values) string {
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		if k != "sig" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = url.QueryEscape(k) + "=" + url.QueryEscape(q.Get(k))
+	}
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(strings.Join(parts, "&")))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// --- Webhooks ------------------------------------------------------------
+
+// webhook takes coffer's signed deliveries. An order is paid when coffer
+// says so here, not when the browser comes back from checkout: the return
+// trip can be lost or forged, the signed event cannot.
+func (s *Shop) webhook(w http.ResponseWriter, r *http.Request) {
+	ev, err := client.VerifyWebhook(r, s.cfg.WebhookSecret)
+	if err != nil {
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seen[ev.EventID] { // coffer may deliver an event more than once
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if ev.Type == "checkout.paid" || ev.Type == "invoice.paid" {
+		d, err := ev.Decode()
+		if err != nil {
+			http.Error(w, "bad event", http.StatusBadRequest)
+			return
+		}
+		o := s.orders[d.OrderNumber]
+		switch {
+		case o == nil:
+			s.cfg.Log.Warn("shop: payment for an unknown order", "order", d.OrderNumber, "event", ev.EventID)
+		case !sameAmount(d.Amount, o.Item.Price) || d.Currency != s.cfg.Currency || d.To != s.cfg.Purse:
+			s.cfg.Log.Warn("shop: payment does not match its order", "order", o.ID, "amount", d.Amount, "to", d.To)
+		default:
+			o.Paid, o.PaidBy = true, ev.EventID
+		}
+	}
+	s.seen[ev.EventID] = true
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// sameAmount compares decimal amounts written with or without trailing zeros.
+func sameAmount(a, b string) bool {
+	norm := func(s string) string {
+		if strings.Contains(s, ".") {
+			s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+		}
+		return s
+	}
+	return norm(a) == norm(b)
+}
+
+// --- Pages ---------------------------------------------------------------
+
+func (s *Shop) home(w http.ResponseWriter, r *http.Request) {
+	sess := s.sessionOf(w, r, false)
+	data := struct {
+		Member, Name, Currency string
+		Items                  []Item
+		Orders                 []Order
+	}{Currency: s.cfg.Currency, Items: Catalogue}
+	s.mu.Lock()
+	if sess != nil {
+		data.Member, data.Name = sess.Member, sess.Name
+		for _, o := range s.orders {
+			if o.Member == sess.Member {
+				data.Orders = append(data.Orders, *o)
+			}
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(data.Orders, func(i, j int) bool { return data.Orders[i].Created.After(data.Orders[j].Created) })
+	render(w, homePage, data)
+}
+
+// order is the page coffer's checkout sends the member back to.
+func (s *Shop) order(w http.ResponseWriter, r *http.Request) {
+	sess := s.sessionOf(w, r, false)
+	o, ok := s.Order(r.PathValue("id"))
+	if !ok || sess == nil || sess.Member != o.Member {
+		http.NotFound(w, r)
+		return
+	}
+	render(w, orderPage, struct {
+		Order
+		Currency string
+	}{o, s.cfg.Currency})
+}
+
+func render(w http.ResponseWriter, t *template.Template, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := t.Execute(w, data); err != nil {
+		slog.Warn("shop: render", "err", err)
+	}
+}
+
+const layout = `<!doctype html><html><head><meta charset="utf-8"><title>Tea Shop</title></head><body>
+<h1><a href="/">Tea Shop</a></h1>{{template "body" .}}</body></html>`
+
+var homePage = template.Must(template.Must(template.New("home").Parse(layout)).Parse(`{{define "body"}}
+{{if .Member}}
+<form method="post" action="/logout"><p>Signed in with coffer as {{with .Name}}{{.}}, {{end}}member {{.Member}}. <button>Sign out</button></p></form>
+{{else}}
+<p><a href="/login">Sign in with coffer</a> to buy.</p>
+{{end}}
+<table>{{range .Items}}<tr><td>{{.Name}}</td><td>{{.Price}} {{$.Currency}}</td>
+{{if $.Member}}<td><form method="post" action="/buy"><input type="hidden" name="sku" value="{{.SKU}}">
+<button>Pay with coffer</button> <button name="method" value="invoice">Send me an invoice</button></form></td>{{end}}</tr>
+{{end}}</table>
+{{with .Orders}}<h2>Your orders</h2><ul>{{range .}}
+<li><a href="/orders/{{.ID}}">{{.ID}}</a>: {{.Item.Name}}, {{if .Paid}}<strong>paid</strong>{{else}}awaiting payment{{end}}</li>{{end}}</ul>{{end}}
+{{end}}`))
+
+var orderPage = template.Must(template.Must(template.New("order").Parse(layout)).Parse(`{{define "body"}}
+<h2>Order {{.ID}}</h2>
+<p>{{.Item.Name}}: {{.Item.Price}} {{.Currency}}</p>
+{{if .Paid}}<p id="status">Paid. Thank you!</p>
+{{else}}<p id="status">Awaiting payment. coffer tells us when it arrives; reload this page in a moment.</p>{{end}}
+{{end}}`))

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coffer-money/coffer/app"
+	"github.com/coffer-money/coffer/client"
+	"github.com/coffer-money/coffer/httpapi"
+	"github.com/coffer-money/coffer/ledger"
+	"github.com/coffer-money/coffer/oidcprov"
+	"github.com/coffer-money/coffer/password"
+	"github.com/coffer-money/coffer/sqlite"
+	"github.com/coffer-money/coffer/web"
+)
+
+const testPassword = "correct horse battery staple 42"
+
+// cofferServer is a real coffer on a fresh SQLite database, wired as
+// `cofferd serve --webhooks-allow-loopback` wires it: the API, the web
+// keeper, the OpenID Connect provider and the webhook worker.
+type cofferServer struct {
+	*httptest.Server
+	db       *sqlite.DB
+	svc      *app.Service
+	provider *oidcprov.Provider
+}
+
+func startCoffer(t *testing.T) *cofferServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	log := slog.New(slog.DiscardHandler)
+	db, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine := ledger.New(db, log, ledger.Config{})
+	go engine.Run()
+	fast := password.Hasher{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}}
+	svc := app.New(db, engine, log, app.Config{Hasher: fast, Levels: app.DefaultLevels(), DocumentKey: make([]byte, 32),
+		Webhooks: app.WebhookConfig{AllowLoopback: true}})
+	secretsKey := make([]byte, 32)
+	rand.Read(secretsKey)
+	provider, err := oidcprov.New(db, log, oidcprov.Config{SecretsKey: secretsKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keeper, err := web.New(svc, log, web.Config{SignIn: provider})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httpapi.New(svc, log, httpapi.NewMetrics(), httpapi.Config{NoLoginIPLimit: true})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case strings.HasPrefix(p, "/v1/"):
+			api.ServeHTTP(w, r)
+		case oidcprov.Handles(p):
+			provider.ServeHTTP(w, r)
+		default:
+			keeper.ServeHTTP(w, r)
+		}
+	}))
+	hooks, err := app.NewWebhookWorker(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooksDone := make(chan struct{})
+	go func() { defer close(hooksDone); hooks.Run(ctx, 50*time.Millisecond) }()
+	t.Cleanup(func() {
+		cancel()
+		<-hooksDone
+		srv.Close()
+		engine.Close()
+		<-engine.Done()
+		db.Close()
+	})
+	return &cofferServer{Server: srv, db: db, svc: svc, provider: provider}
+}
+
+// member registers a member through the API, logs in and opens a USD
+// purse; it returns the member ID, a client with the session and the purse.
+func (c *cofferServer) member(t *testing.T) (string, *client.Client, string) {
+	t.Helper()
+	ctx := context.Background()
+	api := client.New(c.URL)
+	m, err := api.Register(ctx, client.RegisterRequest{Password: testPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := api.Login(ctx, m.MemberID, testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api.SetToken(auth.Token)
+	p, err := api.CreatePurse(ctx, "USD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.MemberID, api, p.Purse
+}
+
+// fund gives purse amount from a new issuer.
+func (c *cofferServer) fund(t *testing.T, purse, amount string) {
+	t.Helper()
+	ctx := context.Background()
+	issuer, _, issuerPurse := c.member(t)
+	if err := c.db.SetIssuer(ctx, issuerPurse, 1_000_000_00); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.svc.Transfer(ctx, issuer, app.TransferInput{TransferID: "fund-" + purse, From: issuerPurse, To: purse, Amount: amount}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// browser follows redirects and keeps cookies. The shop and coffer both
+// run on 127.0.0.1, so they share the jar; their cookie names differ.
+func browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar}
+}
+
+func get(t *testing.T, b *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := b.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+func post(t *testing.T, b *http.Client, u string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	resp, err := b.PostForm(u, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+var (
+	csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	idField   = regexp.MustCompile(`name="id" value="([^"]+)"`)
+)
+
+// shopEnv is a coffer server, a merchant with a purse, the shop (signed up
+// for Sign in with coffer and registered for webhooks) and a payer with
+// 100.00 USD.
+type shopEnv struct {
+	coffer      *cofferServer
+	shop        *Shop
+	shopURL     string
+	payer       string
+	payerAPI    *client.Client
+	payerPurse  string
+	merchantAPI *client.Client
+}
+
+func newShopEnv(t *testing.T, checkoutSecret string) *shopEnv {
+	ctx := context.Background()
+	c := startCoffer(t)
+	e := &shopEnv{coffer: c}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e.shop.ServeHTTP(w, r) }))
+	t.Cleanup(srv.Close)
+	e.shopURL = srv.URL
+
+	// What the operator does: register the shop as an OpenID Connect
+	// client (`cofferd admin oidc-client add`) and make its owner a
+	// merchant (`cofferd admin member level`).
+	oc, clientSecret, err := c.provider.NewClient(ctx, "Tea Shop", []string{srv.URL + "/callback"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merchant, merchantAPI, merchantPurse := c.member(t)
+	e.merchantAPI = merchantAPI
+	if _, err := app.SetMemberLevel(ctx, c.db, c.svc.Levels(), app.SetLevelInput{MemberID: merchant, Level: "initial", Reason: "the tea shop"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// What the merchant does once: register the webhook endpoint.
+	webhookSecret, err := RegisterWebhook(ctx, nil, c.URL, merchantAPI.Token(), srv.URL+"/webhook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.shop, err = New(ctx, Config{PublicURL: srv.URL, CofferURL: c.URL, ClientID: oc.ID, ClientSecret: clientSecret,
+		Merchant: merchant, Purse: merchantPurse, Currency: "USD", CheckoutSecret: checkoutSecret,
+		WebhookSecret: webhookSecret, API: merchantAPI, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.payer, e.payerAPI, e.payerPurse = c.member(t)
+	c.fund(t, e.payerPurse, "100.00")
+	return e
+}
+
+// signIn signs the payer in to the shop with coffer: the shop sends the
+// browser to coffer, which asks for the password and then for consent.
+func (e *shopEnv) signIn(t *testing.T, b *http.Client) {
+	t.Helper()
+	resp, page := get(t, b, e.shopURL+"/login")
+	m := csrfField.FindStringSubmatch(page)
+	if resp.Request.URL.Path != "/login" || m == nil {
+		t.Fatalf("the shop's sign-in led to %s, want coffer's login page:\n%s", resp.Request.URL, page)
+	}
+	resp, page = post(t, b, e.coffer.URL+"/login", url.Values{"csrf": {m[1]}, "login": {e.payer}, "password": {testPassword}})
+	csrf, id := csrfField.FindStringSubmatch(page), idField.FindStringSubmatch(page)
+	if resp.Request.URL.Path != "/signin" || csrf == nil || id == nil {
+		t.Fatalf("coffer's login led to %s, want the consent page:\n%s", resp.Request.URL, page)
+	}
+	if !strings.Contains(page, "Tea Shop") {
+		t.Errorf("the consent page does not name the shop:\n%s", page)
+	}
+	resp, page = post(t, b, e.coffer.URL+"/signin", url.Values{"csrf": {csrf[1]}, "id": {id[1]}, "action": {"allow"}, "scope": {"profile"}})
+	if resp.Request.URL.String() != e.shopURL+"/" || !strings.Contains(page, "member "+e.payer) {
+		t.Fatalf("consent led to %s (status %d), want the shop signed in as %s:\n%s", resp.Request.URL, resp.StatusCode, e.payer, page)
+	}
+}
+
+// waitPaid reloads the order page until the shop shows the order paid.
+func (e *shopEnv) waitPaid(t *testing.T, b *http.Client, orderURL string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, page := get(t, b, orderURL)
+		if strings.Contains(page, "Paid. Thank you!") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the order is not paid after 10 s:\n%s", page)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func orderID(t *testing.T, u *url.URL) string {
+	t.Helper()
+	id, ok := strings.CutPrefix(u.Path, "/orders/")
+	if !ok {
+		t.Fatalf("at %s, want an order page", u)
+	}
+	return id
+}
+
+// TestShop_SignInAndInvoice: the payer signs in with coffer, asks for an
+// invoice, pays it with their own coffer client, and the shop learns of it
+// from the signed invoice.paid webhook.
+func TestShop_SignInAndInvoice(t *testing.T) {
+	ctx := context.Background()
+	e := newShopEnv(t, "")
+	b := browser()
+	e.signIn(t, b)
+
+	resp, page := post(t, b, e.shopURL+"/buy", url.Values{"sku": {"green"}, "method": {"invoice"}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Awaiting payment") {
+		t.Fatalf("buy: status %d at %s:\n%s", resp.StatusCode, resp.Request.URL, page)
+	}
+	id := orderID(t, resp.Request.URL)
+
+	invoices, err := e.payerAPI.Invoices(ctx, client.InvoiceOptions{Role: "payer"})
+	if err != nil || len(invoices.Invoices) != 1 || invoices.Invoices[0].OrderNumber != id {
+		t.Fatalf("the payer's invoices: %+v, %v; want one for order %s", invoices, err, id)
+	}
+	inv := invoices.Invoices[0]
+	if _, err := e.payerAPI.PayInvoice(ctx, inv.InvoiceID, "", e.payerPurse); err != nil {
+		t.Fatal(err)
+	}
+	e.waitPaid(t, b, resp.Request.URL.String())
+	if o, _ := e.shop.Order(id); !o.Paid || o.PaidBy == "" {
+		t.Fatalf("order %+v, want paid by an event", o)
+	}
+}
+
+// TestShop_Webhook: the endpoint refuses unsigned deliveries.
+func TestShop_Webhook(t *testing.T) {
+	e := newShopEnv(t, "")
+	resp, err := http.Post(e.shopURL+"/webhook", "application/json", strings.NewReader(`{"event_id":"x","type":"invoice.paid"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("an unsigned delivery got %d, want 401", resp.StatusCode)
+	}
+}

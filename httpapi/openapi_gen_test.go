@@ -275,6 +275,10 @@ func operations() []op {
 				"attempts*", arr(outObj("at*", ts(""), "status_code*", intg("0 when no answer came."), "error*", str(""), "duration_ms*", intg(""))))),
 				"next_cursor*", str("Empty on the last page.")))}},
 
+		{pattern: "POST /v1/checkout/secret", id: "createCheckoutSecret", tag: "Webhooks", step: true, summary: "Make the merchant's hosted-checkout secret",
+			desc:  "Only with a session from a password login, at a merchant level. Replaces any earlier secret. /pay requests are signed with HMAC-SHA256 under this secret, or with Ed25519 under one of the member's keys (key_id).",
+			resps: []resp{res(201, "The secret, shown once.", outObj("secret*", str("")))}},
+
 		// Keys and certificates.
 		{pattern: "GET /v1/keys", id: "listKeys", tag: "Keys", summary: "The member's signing keys",
 			resps: []resp{res(200, "The keys.", outObj("keys*", arr(ref("Key")), "max_active*", intg("How many keys may be active at once.")))}},

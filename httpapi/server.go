@@ -122,6 +122,7 @@ func (s *Server) routes() http.Handler {
 	s.verificationRoutes(handle)
 	s.privacyRoutes(handle)
 	s.webhookRoutes(handle)
+	s.checkoutRoutes(handle)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := mux.Handler(r); pattern == "" {
 			// No route: let the mux say whether the path exists under

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -282,15 +286,58 @@ func TestShop_SignInAndInvoice(t *testing.T) {
 	}
 }
 
-// TestShop_Webhook: the endpoint refuses unsigned deliveries.
-func TestShop_Webhook(t *testing.T) {
-	e := newShopEnv(t, "")
-	resp, err := http.Post(e.shopURL+"/webhook", "application/json", strings.NewReader(`{"event_id":"x","type":"invoice.paid"}`))
+// deliver posts a delivery signed as coffer signs one (HMAC-SHA256 of
+// "timestamp.body", hex, as v1=).
+func deliver(t *testing.T, shopURL, secret, eventID, body string) int {
+	t.Helper()
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(ts + "." + body))
+	req, _ := http.NewRequest(http.MethodPost, shopURL+"/webhook", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Coffer-Timestamp", ts)
+	req.Header.Set("Coffer-Signature", "v1="+hex.EncodeToString(m.Sum(nil)))
+	req.Header.Set("Coffer-Event-Id", eventID)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("an unsigned delivery got %d, want 401", resp.StatusCode)
+	return resp.StatusCode
+}
+
+// TestShop_WebhookChecks: a delivery that does not match its order leaves
+// it unpaid, and an event ID seen before is ignored even when it would now
+// match.
+func TestShop_WebhookChecks(t *testing.T) {
+	e := newShopEnv(t, "")
+	b := browser()
+	e.signIn(t, b)
+	resp, _ := post(t, b, e.shopURL+"/buy", url.Values{"sku": {"oolong"}, "method": {"invoice"}})
+	id := orderID(t, resp.Request.URL)
+	event := func(amount string) string {
+		return `{"event_id":"ev1","type":"invoice.paid","created_at":"2026-01-01T00:00:00Z","data":{"order_number":"` + id +
+			`","amount":"` + amount + `","currency":"USD","to":"` + e.shop.cfg.Purse + `"}}`
+	}
+	if code := deliver(t, e.shopURL, e.shop.cfg.WebhookSecret, "ev1", event("0.01")); code != http.StatusNoContent {
+		t.Fatalf("delivery answered %d", code)
+	}
+	if code := deliver(t, e.shopURL, e.shop.cfg.WebhookSecret, "ev1", event("7.20")); code != http.StatusNoContent {
+		t.Fatalf("repeated delivery answered %d", code)
+	}
+	if o, _ := e.shop.Order(id); o.Paid {
+		t.Fatal("an order was paid by a mismatched amount or a repeated event")
+	}
+	if code := deliver(t, e.shopURL, "wrong secret", "ev2", event("7.20")); code != http.StatusUnauthorized {
+		t.Fatalf("a delivery signed with another secret answered %d", code)
+	}
+	if resp, err := http.Post(e.shopURL+"/webhook", "application/json", strings.NewReader(event("7.20"))); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("an unsigned delivery: %v, %v", resp.Status, err)
+	}
+	if code := deliver(t, e.shopURL, e.shop.cfg.WebhookSecret, "ev3", strings.ReplaceAll(event("7.20"), "ev1", "ev3")); code != http.StatusNoContent {
+		t.Fatalf("delivery answered %d", code)
+	}
+	if o, _ := e.shop.Order(id); !o.Paid || o.PaidBy != "ev3" {
+		t.Fatalf("order %+v, want paid by ev3", o)
 	}
 }

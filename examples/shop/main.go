@@ -6,8 +6,11 @@ package main
 //	export SHOP_CLIENT_ID=… SHOP_CLIENT_SECRET=cfs_… SHOP_TOKEN=… SHOP_CHECKOUT_SECRET=…
 //	go run ./examples/shop -coffer http://127.0.0.1:8080 -merchant 123456789012 -purse Z100000000001 -register-webhook
 //
-// -register-webhook registers http(s)://PUBLIC/webhook with coffer and
-// prints the secret; give it as SHOP_WEBHOOK_SECRET on later starts.
+// -register-webhook registers PUBLIC/webhook with coffer and
+// -new-checkout-secret makes the merchant's checkout secret; each prints its
+// secret, shown once: give them as SHOP_WEBHOOK_SECRET and
+// SHOP_CHECKOUT_SECRET on later starts. With -key-file and no checkout
+// secret, checkout links are signed with the key file's key.
 
 import (
 	"bytes"
@@ -55,6 +58,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Purse, "purse", env("SHOP_PURSE", ""), "the purse payments go to (SHOP_PURSE)")
 	fs.StringVar(&cfg.Currency, "currency", env("SHOP_CURRENCY", "USD"), "the purse's currency (SHOP_CURRENCY)")
 	fs.StringVar(&cfg.CheckoutSecret, "checkout-secret", env("SHOP_CHECKOUT_SECRET", ""), "the merchant's checkout secret (SHOP_CHECKOUT_SECRET)")
+	newCheckoutSecret := fs.Bool("new-checkout-secret", false, "make the merchant's checkout secret (replacing any) and print it")
 	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", env("SHOP_WEBHOOK_SECRET", ""), "the webhook endpoint's secret (SHOP_WEBHOOK_SECRET)")
 	token := fs.String("token", env("SHOP_TOKEN", ""), "the merchant's session token (SHOP_TOKEN)")
 	keyFile := fs.String("key-file", env("SHOP_KEY_FILE", ""), "instead of -token: a decrypted coffer key file, `age -d key.age` (SHOP_KEY_FILE)")
@@ -62,6 +66,7 @@ func run(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	cfg.CofferURL = strings.TrimSuffix(cfg.CofferURL, "/")
 	opts := []client.Option{client.WithToken(*token)}
 	if *keyFile != "" {
 		keyID, key, err := readKeyFile(*keyFile)
@@ -69,21 +74,30 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		opts = []client.Option{client.WithSigner(keyID, key)}
+		cfg.CheckoutKeyID, cfg.CheckoutKey = keyID, key
 	}
 	cfg.API = client.New(cfg.CofferURL, opts...)
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg.Log = log
 
+	if (*register || *newCheckoutSecret) && *token == "" {
+		return errors.New("-register-webhook and -new-checkout-secret need -token (a password session)")
+	}
 	if *register {
-		if *keyFile != "" {
-			return errors.New("-register-webhook needs -token")
-		}
 		secret, err := RegisterWebhook(ctx, nil, cfg.CofferURL, *token, strings.TrimSuffix(cfg.PublicURL, "/")+"/webhook")
 		if err != nil {
 			return err
 		}
 		fmt.Printf("webhook registered; its secret (shown once): %s\n", secret)
 		cfg.WebhookSecret = secret
+	}
+	if *newCheckoutSecret {
+		secret, err := NewCheckoutSecret(ctx, nil, cfg.CofferURL, *token)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("checkout secret (shown once): %s\n", secret)
+		cfg.CheckoutSecret = secret
 	}
 	shop, err := New(ctx, cfg)
 	if err != nil {
@@ -97,11 +111,23 @@ func run(ctx context.Context, args []string) error {
 // RegisterWebhook asks coffer (POST /v1/webhooks) to send the shop's
 // events to url, signed with HMAC, and returns the endpoint's secret.
 func RegisterWebhook(ctx context.Context, hc *http.Client, cofferURL, token, url string) (string, error) {
+	in := map[string]any{"url": url, "events": []string{"checkout.paid", "invoice.paid"}, "signing": "hmac"}
+	return postForSecret(ctx, hc, cofferURL+"/v1/webhooks", token, in)
+}
+
+// NewCheckoutSecret asks coffer (POST /v1/checkout/secret) for the
+// merchant's checkout secret. It needs a password session's token.
+func NewCheckoutSecret(ctx context.Context, hc *http.Client, cofferURL, token string) (string, error) {
+	return postForSecret(ctx, hc, cofferURL+"/v1/checkout/secret", token, map[string]any{})
+}
+
+// postForSecret posts in as JSON and returns the "secret" of the answer.
+func postForSecret(ctx context.Context, hc *http.Client, url, token string, in any) (string, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	body, _ := json.Marshal(map[string]any{"url": url, "events": []string{"checkout.paid", "invoice.paid"}, "signing": "hmac"})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(cofferURL, "/")+"/v1/webhooks", bytes.NewReader(body))
+	body, _ := json.Marshal(in)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}
@@ -109,7 +135,7 @@ func RegisterWebhook(ctx context.Context, hc *http.Client, cofferURL, token, url
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := hc.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("register webhook: %w", err)
+		return "", fmt.Errorf("POST %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	var out struct {
@@ -118,7 +144,7 @@ func RegisterWebhook(ctx context.Context, hc *http.Client, cofferURL, token, url
 	}
 	json.NewDecoder(resp.Body).Decode(&out)
 	if resp.StatusCode != http.StatusCreated || out.Secret == "" {
-		return "", fmt.Errorf("register webhook: %s %s", resp.Status, out.Detail)
+		return "", fmt.Errorf("POST %s: %s %s", url, resp.Status, out.Detail)
 	}
 	return out.Secret, nil
 }

@@ -9,9 +9,8 @@ package main
 
 import (
 	"context"
-	"crypto/hmac"
+	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -37,10 +36,12 @@ type Config struct {
 	CofferURL      string // the coffer server, e.g. https://coffer.example
 	ClientID       string // from `cofferd admin oidc-client add`
 	ClientSecret   string
-	Merchant       string         // the shop's coffer member ID
-	Purse          string         // the purse payments go to
-	Currency       string         // the purse's currency
-	CheckoutSecret string         // the merchant's checkout signing secret
+	Merchant       string // the shop's coffer member ID
+	Purse          string // the purse payments go to
+	Currency       string // the purse's currency
+	CheckoutSecret string // the merchant's checkout secret (POST /v1/checkout/secret), or:
+	CheckoutKeyID  string // a key of the merchant's (a key file's) to sign checkout links with
+	CheckoutKey    ed25519.PrivateKey
 	WebhookSecret  string         // the secret coffer showed when the webhook was registered
 	API            *client.Client // signed in as the merchant (token or key)
 	HTTPClient     *http.Client   // for OpenID Connect; nil: http.DefaultClient
@@ -94,6 +95,8 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	cfg.CofferURL = strings.TrimSuffix(cfg.CofferURL, "/")
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	if cfg.HTTPClient != nil {
 		ctx = oidc.ClientContext(ctx, cfg.HTTPClient)
 	}
@@ -104,7 +107,7 @@ func New(ctx context.Context, cfg Config) (*Shop, error) {
 	s := &Shop{
 		cfg: cfg,
 		oauth: oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Endpoint: provider.Endpoint(),
-			RedirectURL: strings.TrimSuffix(cfg.PublicURL, "/") + "/callback", Scopes: []string{oidc.ScopeOpenID, "profile"}},
+			RedirectURL: cfg.PublicURL + "/callback", Scopes: []string{oidc.ScopeOpenID, "profile"}},
 		verifier: provider.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
 		mux:      http.NewServeMux(),
 		sessions: map[string]*session{},
@@ -264,6 +267,8 @@ func (s *Shop) buy(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkoutURL is the signed link to coffer's hosted checkout for an order.
+// coffer sends the buyer back to result_url with ?status=paid, but only
+// the webhook is proof of payment.
 func (s *Shop) checkoutURL(o *Order) string {
 	q := url.Values{
 		"merchant":   {s.cfg.Merchant},
@@ -272,32 +277,15 @@ func (s *Shop) checkoutURL(o *Order) string {
 		"currency":   {s.cfg.Currency},
 		"order":      {o.ID},
 		"desc":       {o.Item.Name},
-		"result_url": {strings.TrimSuffix(s.cfg.PublicURL, "/") + "/orders/" + o.ID},
+		"result_url": {s.cfg.PublicURL + "/orders/" + o.ID},
 		"expires":    {strconv.FormatInt(time.Now().Add(30*time.Minute).Unix(), 10)},
 		"nonce":      {randomID()},
 	}
-	q.Set("sig", signCheckout(s.cfg.CheckoutSecret, q))
-	return strings.TrimSuffix(s.cfg.CofferURL, "/") + "/pay?" + q.Encode()
-}
-
-// signCheckout is base64url(HMAC-SHA256(secret, canonical)), canonical
-// being the parameters but sig sorted by name as k=v, URL-escaped, joined
-// by &.
-func signCheckout(secret string, q url.Values) string {
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		if k != "sig" {
-			keys = append(keys, k)
-		}
+	if s.cfg.CheckoutSecret != "" {
+		return client.CheckoutURL(s.cfg.CofferURL, q, []byte(s.cfg.CheckoutSecret), nil)
 	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = url.QueryEscape(k) + "=" + url.QueryEscape(q.Get(k))
-	}
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(strings.Join(parts, "&")))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	q.Set("key_id", s.cfg.CheckoutKeyID)
+	return client.CheckoutURL(s.cfg.CofferURL, q, nil, s.cfg.CheckoutKey)
 }
 
 // --- Webhooks ------------------------------------------------------------

@@ -22,6 +22,9 @@ const cookieSignIn = "coffer_signin"
 // login continues: the pending sign-in request, else the home page.
 func (s *Server) afterLogin(w http.ResponseWriter, r *http.Request, rq *request, sess *coffer.Session, amr []string) string {
 	if s.cfg.SignIn == nil {
+		if to := s.checkoutAfterLogin(w, r, rq); to != "" {
+			return to
+		}
 		return "/"
 	}
 	if err := s.cfg.SignIn.RecordLogin(ctx(r), sess, amr); err != nil {
@@ -31,6 +34,9 @@ func (s *Server) afterLogin(w http.ResponseWriter, r *http.Request, rq *request,
 	if getState(r, rq, cookieSignIn, &id) && id != "" {
 		clearCookie(w, cookieSignIn, rq.secure)
 		return oidcprov.LoginPath + "?id=" + url.QueryEscape(id)
+	}
+	if to := s.checkoutAfterLogin(w, r, rq); to != "" {
+		return to
 	}
 	return "/"
 }

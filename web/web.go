@@ -115,6 +115,12 @@ func (s *Server) routes() http.Handler {
 	member("GET /sites", s.sitesPage)
 	member("POST /sites/{client_id}/revoke", s.revokeSite)
 
+	public("GET /pay", s.payPage)
+	public("GET /pay/login", s.payLogin)
+	member("POST /pay", s.pay)
+	member("GET /pay/confirm", s.payConfirmPage)
+	member("POST /pay/confirm", s.payConfirm)
+
 	member("GET /{$}", s.home)
 	member("POST /logout", s.logout)
 	member("GET /sessions", s.sessions)

@@ -143,16 +143,18 @@ func randomID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// sessionOf returns the browser's session, starting one if create is set.
-func (s *Shop) sessionOf(w http.ResponseWriter, r *http.Request, create bool) *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c, err := r.Cookie("shop"); err == nil && s.sessions[c.Value] != nil {
+// sessionOf returns the browser's session, or nil. The caller holds s.mu.
+func (s *Shop) sessionOf(r *http.Request) *session {
+	if c, err := r.Cookie("shop"); err == nil {
 		return s.sessions[c.Value]
 	}
-	if !create {
-		return nil
-	}
+	return nil
+}
+
+// newSession starts a session and gives the browser its cookie. The caller
+// holds s.mu. The cookie is SameSite=Lax, so other sites cannot post the
+// shop's forms with it.
+func (s *Shop) newSession(w http.ResponseWriter) *session {
 	id := randomID()
 	s.sessions[id] = &session{}
 	secure := strings.HasPrefix(s.cfg.PublicURL, "https://")
@@ -160,13 +162,26 @@ func (s *Shop) sessionOf(w http.ResponseWriter, r *http.Request, create bool) *s
 	return s.sessions[id]
 }
 
+// member is the coffer member ID signed in on this browser, or "".
+func (s *Shop) member(r *http.Request) (id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sess := s.sessionOf(r); sess != nil {
+		return sess.Member, sess.Name
+	}
+	return "", ""
+}
+
 // --- Sign in with coffer -------------------------------------------------
 
 // login sends the browser to coffer with a fresh state, nonce and PKCE
 // verifier, remembered in the session.
 func (s *Shop) login(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessionOf(w, r, true)
 	s.mu.Lock()
+	sess := s.sessionOf(r)
+	if sess == nil {
+		sess = s.newSession(w)
+	}
 	sess.State, sess.Nonce, sess.Verifier = randomID(), randomID(), oauth2.GenerateVerifier()
 	to := s.oauth.AuthCodeURL(sess.State, oauth2.S256ChallengeOption(sess.Verifier), oidc.Nonce(sess.Nonce))
 	s.mu.Unlock()
@@ -176,15 +191,17 @@ func (s *Shop) login(w http.ResponseWriter, r *http.Request) {
 // callback takes coffer's answer: it exchanges the code, verifies the ID
 // token and its nonce, and signs the member in.
 func (s *Shop) callback(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessionOf(w, r, false)
-	if sess == nil || sess.State == "" || r.FormValue("state") != sess.State {
+	s.mu.Lock()
+	var state, nonce, verifier string
+	if sess := s.sessionOf(r); sess != nil {
+		state, nonce, verifier = sess.State, sess.Nonce, sess.Verifier
+		sess.State, sess.Nonce, sess.Verifier = "", "", "" // each sign-in is answered once
+	}
+	s.mu.Unlock()
+	if state == "" || r.FormValue("state") != state {
 		http.Error(w, "This sign-in was not started here; try again.", http.StatusBadRequest)
 		return
 	}
-	s.mu.Lock()
-	nonce, verifier := sess.Nonce, sess.Verifier
-	sess.State, sess.Nonce, sess.Verifier = "", "", ""
-	s.mu.Unlock()
 	if e := r.FormValue("error"); e != "" {
 		http.Error(w, "coffer did not sign you in: "+e, http.StatusForbidden)
 		return
@@ -200,27 +217,39 @@ func (s *Shop) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	idt, err := s.verifier.Verify(ctx, raw)
-	if err != nil || idt.Nonce != nonce {
-		s.fail(w, "ID token", errors.Join(err, errors.New("nonce mismatch")))
+	if err == nil && idt.Nonce != nonce {
+		err = errors.New("the nonce is not this sign-in's")
+	}
+	if err != nil {
+		s.fail(w, "ID token", err)
 		return
 	}
 	var claims struct {
 		GivenName string `json:"given_name"`
 	}
 	idt.Claims(&claims)
+	// A new session for the signed-in member: a cookie planted before the
+	// sign-in is worth nothing after it.
 	s.mu.Lock()
+	s.endSession(r)
+	sess := s.newSession(w)
 	sess.Member, sess.Name = idt.Subject, claims.GivenName
 	s.mu.Unlock()
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 func (s *Shop) logout(w http.ResponseWriter, r *http.Request) {
-	if c, err := r.Cookie("shop"); err == nil {
-		s.mu.Lock()
-		delete(s.sessions, c.Value)
-		s.mu.Unlock()
-	}
+	s.mu.Lock()
+	s.endSession(r)
+	s.mu.Unlock()
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// endSession forgets the browser's session. The caller holds s.mu.
+func (s *Shop) endSession(r *http.Request) {
+	if c, err := r.Cookie("shop"); err == nil {
+		delete(s.sessions, c.Value)
+	}
 }
 
 func (s *Shop) fail(w http.ResponseWriter, what string, err error) {
@@ -233,8 +262,8 @@ func (s *Shop) fail(w http.ResponseWriter, what string, err error) {
 // buy records an order and sends the member to pay it: to coffer's hosted
 // checkout page, or (method=invoice) by an invoice in their coffer account.
 func (s *Shop) buy(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessionOf(w, r, false)
-	if sess == nil || sess.Member == "" {
+	member, _ := s.member(r)
+	if member == "" {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
@@ -248,7 +277,7 @@ func (s *Shop) buy(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "No such item.", http.StatusBadRequest)
 		return
 	}
-	o := &Order{ID: "order-" + randomID()[:12], Member: sess.Member, Item: *item, Created: time.Now()}
+	o := &Order{ID: "order-" + randomID()[:12], Member: member, Item: *item, Created: time.Now()}
 	s.mu.Lock()
 	s.orders[o.ID] = o
 	s.mu.Unlock()
@@ -339,19 +368,16 @@ func sameAmount(a, b string) bool {
 // --- Pages ---------------------------------------------------------------
 
 func (s *Shop) home(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessionOf(w, r, false)
+	member, name := s.member(r)
 	data := struct {
 		Member, Name, Currency string
 		Items                  []Item
 		Orders                 []Order
-	}{Currency: s.cfg.Currency, Items: Catalogue}
+	}{Member: member, Name: name, Currency: s.cfg.Currency, Items: Catalogue}
 	s.mu.Lock()
-	if sess != nil {
-		data.Member, data.Name = sess.Member, sess.Name
-		for _, o := range s.orders {
-			if o.Member == sess.Member {
-				data.Orders = append(data.Orders, *o)
-			}
+	for _, o := range s.orders {
+		if member != "" && o.Member == member {
+			data.Orders = append(data.Orders, *o)
 		}
 	}
 	s.mu.Unlock()
@@ -361,9 +387,9 @@ func (s *Shop) home(w http.ResponseWriter, r *http.Request) {
 
 // order is the page coffer's checkout sends the member back to.
 func (s *Shop) order(w http.ResponseWriter, r *http.Request) {
-	sess := s.sessionOf(w, r, false)
+	member, _ := s.member(r)
 	o, ok := s.Order(r.PathValue("id"))
-	if !ok || sess == nil || sess.Member != o.Member {
+	if !ok || member == "" || member != o.Member {
 		http.NotFound(w, r)
 		return
 	}

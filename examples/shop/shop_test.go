@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -344,5 +345,40 @@ func TestShop_WebhookChecks(t *testing.T) {
 	}
 	if o, _ := e.shop.Order(id); !o.Paid || o.PaidBy != "ev3" {
 		t.Fatalf("order %+v, want paid by ev3", o)
+	}
+}
+
+var (
+	payQuery      = regexp.MustCompile(`name="q" value="([^"]+)"`)
+	payTransferID = regexp.MustCompile(`name="transfer_id" value="([^"]*)"`)
+)
+
+// TestShop_Checkout: the payer signs in with coffer, buys, pays on
+// coffer's hosted checkout page, comes back to the shop, and the shop shows
+// the order paid once the signed checkout.paid webhook arrives.
+func TestShop_Checkout(t *testing.T) {
+	e := newShopEnv(t)
+	b := browser()
+	e.signIn(t, b)
+
+	// "Pay with coffer" leads to coffer's /pay with the signed order; the
+	// payer is still logged in to coffer from signing in to the shop.
+	resp, page := post(t, b, e.shopURL+"/buy", url.Values{"sku": {"black"}})
+	if resp.Request.URL.Path != "/pay" || !strings.HasPrefix(resp.Request.URL.String(), e.coffer.URL) {
+		t.Fatalf("buy led to %s (status %d), want coffer's /pay:\n%s", resp.Request.URL, resp.StatusCode, page)
+	}
+	id := resp.Request.URL.Query().Get("order")
+	csrf, q, tid := csrfField.FindStringSubmatch(page), payQuery.FindStringSubmatch(page), payTransferID.FindStringSubmatch(page)
+	if resp.StatusCode != http.StatusOK || csrf == nil || q == nil || tid == nil || !strings.Contains(page, "3.90") {
+		t.Fatalf("the /pay page (status %d) has no payment form for 3.90:\n%s", resp.StatusCode, page)
+	}
+	resp, page = post(t, b, e.coffer.URL+"/pay", url.Values{"csrf": {html.UnescapeString(csrf[1])}, "q": {html.UnescapeString(q[1])},
+		"transfer_id": {html.UnescapeString(tid[1])}, "from": {e.payerPurse}})
+	if resp.Request.URL.Path != "/orders/"+id || resp.Request.URL.Query().Get("status") != "paid" {
+		t.Fatalf("paying led to %s (status %d), want the shop's order page:\n%s", resp.Request.URL, resp.StatusCode, page)
+	}
+	e.waitPaid(t, b, resp.Request.URL.String())
+	if o, _ := e.shop.Order(id); !o.Paid {
+		t.Fatalf("order %+v, want paid", o)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"html"
 	"io"
 	"log/slog"
@@ -380,5 +381,52 @@ func TestShop_Checkout(t *testing.T) {
 	e.waitPaid(t, b, resp.Request.URL.String())
 	if o, _ := e.shop.Order(id); !o.Paid {
 		t.Fatalf("order %+v, want paid", o)
+	}
+	// coffer's side: the shop acknowledged a checkout.paid delivery.
+	deadline := time.Now().Add(10 * time.Second)
+	for !e.delivered(t, "checkout.paid") {
+		if time.Now().After(deadline) {
+			t.Fatal("no checkout.paid delivery was acknowledged")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// delivered reports whether coffer lists a delivered event of type typ
+// for the merchant's webhook endpoint.
+func (e *shopEnv) delivered(t *testing.T, typ string) bool {
+	t.Helper()
+	var hooks struct {
+		Webhooks []struct {
+			ID string `json:"webhook_id"`
+		} `json:"webhooks"`
+	}
+	var deliveries struct {
+		Deliveries []struct{ Type, State string } `json:"deliveries"`
+	}
+	e.merchantGet(t, "/v1/webhooks", &hooks)
+	if len(hooks.Webhooks) != 1 {
+		t.Fatalf("the merchant has %d webhooks, want 1", len(hooks.Webhooks))
+	}
+	e.merchantGet(t, "/v1/webhooks/"+hooks.Webhooks[0].ID+"/deliveries", &deliveries)
+	for _, d := range deliveries.Deliveries {
+		if d.Type == typ && d.State == "delivered" {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *shopEnv) merchantGet(t *testing.T, path string, out any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, e.coffer.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+e.merchantAPI.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s, %v", path, resp.Status, err)
 	}
 }

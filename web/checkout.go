@@ -158,7 +158,12 @@ type payData struct {
 	TransferID string
 	Cancel     string
 	LoginLink  string
+	Q          string // the request, for the form (formQuery)
 }
+
+// formQuery carries a request's query in a form field as base64url, so
+// that no HTML character reference can change it on the way.
+func formQuery(q string) string { return base64.RawURLEncoding.EncodeToString([]byte(q)) }
 
 // payPage is GET /pay: verify, consume the nonce once, then show the order
 // (with a login link for a visitor, with the payment form for a member).
@@ -198,7 +203,7 @@ func (s *Server) payPage(w http.ResponseWriter, r *http.Request, rq *request) er
 			d.Purses = append(d.Purses, s.purseRow(r, p))
 		}
 	}
-	d.TransferID = newTransferID()
+	d.TransferID, d.Q = newTransferID(), formQuery(c.Query)
 	allowResultOrigin(w, c.ResultURL)
 	return s.render(w, rq, "pay", "Pay "+d.Amount+" "+c.Currency, "", d)
 }
@@ -260,8 +265,11 @@ func (s *Server) postedCheckout(r *http.Request, rq *request, q string) (*app.Ch
 
 // pay is POST /pay: the payer confirmed the order.
 func (s *Server) pay(w http.ResponseWriter, r *http.Request, rq *request) error {
-	q := r.PostForm.Get("q")
-	c, err := s.postedCheckout(r, rq, q)
+	q, err := base64.RawURLEncoding.DecodeString(r.PostForm.Get("q"))
+	if err != nil {
+		return s.checkoutFailed(w, r, rq, &app.CheckoutError{Reason: app.CheckoutInvalid, Message: "The payment form is damaged. Go back to the shop and start again."}, "")
+	}
+	c, err := s.postedCheckout(r, rq, string(q))
 	if err != nil {
 		return s.checkoutFailed(w, r, rq, err, "")
 	}
@@ -314,12 +322,13 @@ func (s *Server) payConfirmPage(w http.ResponseWriter, r *http.Request, rq *requ
 	}
 	data := struct {
 		St      checkoutPending
+		Q       string
 		C       *app.CheckoutRequest
 		Amount  string
 		Ways    []string
 		SMS     bool
 		Expires string
-	}{St: st, C: c, Amount: formatAmount(c.Amount, c.Decimals), Ways: describeMethods(st.Methods), Expires: formatTime(st.Expires, rq.loc)}
+	}{St: st, Q: formQuery(st.Q), C: c, Amount: formatAmount(c.Amount, c.Decimals), Ways: describeMethods(st.Methods), Expires: formatTime(st.Expires, rq.loc)}
 	for _, m := range st.Methods {
 		data.SMS = data.SMS || m == coffer.MethodSMS
 	}

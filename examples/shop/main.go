@@ -32,7 +32,7 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:]); err != nil {
+	if err := run(context.Background(), os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "shop:", err)
 		os.Exit(1)
 	}
@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string) error {
 	newCheckoutSecret := fs.Bool("new-checkout-secret", false, "make the merchant's checkout secret (replacing any) and print it")
 	fs.StringVar(&cfg.WebhookSecret, "webhook-secret", env("SHOP_WEBHOOK_SECRET", ""), "the webhook endpoint's secret (SHOP_WEBHOOK_SECRET)")
 	token := fs.String("token", env("SHOP_TOKEN", ""), "the merchant's session token (SHOP_TOKEN)")
-	keyFile := fs.String("key-file", env("SHOP_KEY_FILE", ""), "instead of -token: a decrypted coffer key file, `age -d key.age` (SHOP_KEY_FILE)")
+	keyFile := fs.String("key-file", env("SHOP_KEY_FILE", ""), "instead of -token: `FILE` with a decrypted coffer key file, from age -d key.age > FILE (SHOP_KEY_FILE)")
 	register := fs.Bool("register-webhook", false, "register PUBLIC/webhook with coffer and print its secret")
 	if err := fs.Parse(args); err != nil {
 		return err

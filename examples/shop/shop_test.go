@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"html"
 	"io"
 	"log/slog"
@@ -14,6 +17,8 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -175,7 +180,11 @@ type shopEnv struct {
 	merchantAPI *client.Client
 }
 
-func newShopEnv(t *testing.T) *shopEnv {
+func newShopEnv(t *testing.T) *shopEnv { return newShopEnvWith(t, false) }
+
+// newShopEnvWith, withKey set, runs the shop as the merchant's registered
+// key (a key file) rather than with a session token and checkout secret.
+func newShopEnvWith(t *testing.T, withKey bool) *shopEnv {
 	ctx := context.Background()
 	c := startCoffer(t)
 	e := &shopEnv{coffer: c}
@@ -205,9 +214,15 @@ func newShopEnv(t *testing.T) *shopEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.shop, err = New(ctx, Config{PublicURL: srv.URL, CofferURL: c.URL, ClientID: oc.ID, ClientSecret: clientSecret,
+	cfg := Config{PublicURL: srv.URL, CofferURL: c.URL, ClientID: oc.ID, ClientSecret: clientSecret,
 		Merchant: merchant, Purse: merchantPurse, Currency: "USD", CheckoutSecret: checkoutSecret,
-		WebhookSecret: webhookSecret, API: merchantAPI, Log: slog.New(slog.DiscardHandler)})
+		WebhookSecret: webhookSecret, API: merchantAPI, Log: slog.New(slog.DiscardHandler)}
+	if withKey {
+		cfg.CheckoutSecret = ""
+		cfg.CheckoutKeyID, cfg.CheckoutKey = merchantKeyFile(t, merchantAPI)
+		cfg.API = client.New(c.URL, client.WithSigner(cfg.CheckoutKeyID, cfg.CheckoutKey))
+	}
+	e.shop, err = New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,6 +364,28 @@ func TestShop_WebhookChecks(t *testing.T) {
 	}
 }
 
+// merchantKeyFile registers a new key for the merchant, writes it as the
+// plain text of a coffer key file and reads it back as the shop does.
+func merchantKeyFile(t *testing.T, api *client.Client) (string, ed25519.PrivateKey) {
+	t.Helper()
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	k, err := api.AddKey(context.Background(), "tea shop", pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	text := "coffer key file 1\nKey-ID: " + k.KeyID + "\nName: tea shop\n\n" + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	path := filepath.Join(t.TempDir(), "merchant.key")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keyID, key, err := readKeyFile(path)
+	if err != nil || keyID != k.KeyID || !key.Equal(priv) {
+		t.Fatalf("readKeyFile = %s, %v; want %s", keyID, err, k.KeyID)
+	}
+	return keyID, key
+}
+
 var (
 	payQuery      = regexp.MustCompile(`name="q" value="([^"]+)"`)
 	payTransferID = regexp.MustCompile(`name="transfer_id" value="([^"]*)"`)
@@ -358,7 +395,12 @@ var (
 // coffer's hosted checkout page, comes back to the shop, and the shop shows
 // the order paid once the signed checkout.paid webhook arrives.
 func TestShop_Checkout(t *testing.T) {
-	e := newShopEnv(t)
+	t.Run("checkout secret", func(t *testing.T) { testCheckout(t, false) })
+	t.Run("key file", func(t *testing.T) { testCheckout(t, true) })
+}
+
+func testCheckout(t *testing.T, withKey bool) {
+	e := newShopEnvWith(t, withKey)
 	b := browser()
 	e.signIn(t, b)
 

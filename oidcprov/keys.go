@@ -27,8 +27,8 @@ type signingKey struct {
 }
 
 func (k *signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return jose.ES256 }
-func (k *signingKey) Key() any                                   { return k.priv }
-func (k *signingKey) ID() string                                 { return k.id }
+func (k *signingKey) Key() any                                    { return k.priv }
+func (k *signingKey) ID() string                                  { return k.id }
 
 // publicKey is a key as the JWKS publishes it.
 type publicKey struct{ k *signingKey }

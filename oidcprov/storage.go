@@ -40,20 +40,20 @@ type authRequest struct {
 	d   authData
 }
 
-func (a *authRequest) GetID() string                        { return a.rec.ID }
-func (a *authRequest) GetACR() string                       { return acrOf(a.d.AMR) }
-func (a *authRequest) GetAMR() []string                     { return a.d.AMR }
-func (a *authRequest) GetAudience() []string                { return []string{a.rec.ClientID} }
-func (a *authRequest) GetAuthTime() time.Time               { return a.d.AuthTime }
-func (a *authRequest) GetClientID() string                  { return a.rec.ClientID }
-func (a *authRequest) GetNonce() string                     { return a.d.Nonce }
-func (a *authRequest) GetRedirectURI() string               { return a.d.RedirectURI }
-func (a *authRequest) GetResponseType() oidc.ResponseType   { return oidc.ResponseType(a.d.ResponseType) }
-func (a *authRequest) GetResponseMode() oidc.ResponseMode   { return oidc.ResponseMode(a.d.ResponseMode) }
-func (a *authRequest) GetScopes() []string                  { return a.d.Scopes }
-func (a *authRequest) GetState() string                     { return a.d.State }
-func (a *authRequest) GetSubject() string                   { return a.rec.MemberID }
-func (a *authRequest) Done() bool                           { return a.d.Done && a.rec.MemberID != "" }
+func (a *authRequest) GetID() string                      { return a.rec.ID }
+func (a *authRequest) GetACR() string                     { return acrOf(a.d.AMR) }
+func (a *authRequest) GetAMR() []string                   { return a.d.AMR }
+func (a *authRequest) GetAudience() []string              { return []string{a.rec.ClientID} }
+func (a *authRequest) GetAuthTime() time.Time             { return a.d.AuthTime }
+func (a *authRequest) GetClientID() string                { return a.rec.ClientID }
+func (a *authRequest) GetNonce() string                   { return a.d.Nonce }
+func (a *authRequest) GetRedirectURI() string             { return a.d.RedirectURI }
+func (a *authRequest) GetResponseType() oidc.ResponseType { return oidc.ResponseType(a.d.ResponseType) }
+func (a *authRequest) GetResponseMode() oidc.ResponseMode { return oidc.ResponseMode(a.d.ResponseMode) }
+func (a *authRequest) GetScopes() []string                { return a.d.Scopes }
+func (a *authRequest) GetState() string                   { return a.d.State }
+func (a *authRequest) GetSubject() string                 { return a.rec.MemberID }
+func (a *authRequest) Done() bool                         { return a.d.Done && a.rec.MemberID != "" }
 func (a *authRequest) GetCodeChallenge() *oidc.CodeChallenge {
 	if a.d.Challenge == "" {
 		return nil
@@ -83,19 +83,19 @@ type refreshRequest struct {
 	raw string
 }
 
-func (r *refreshRequest) GetAMR() []string          { return r.g.AMR }
-func (r *refreshRequest) GetAudience() []string     { return []string{r.tok.ClientID} }
-func (r *refreshRequest) GetAuthTime() time.Time    { return r.g.AuthTime }
-func (r *refreshRequest) GetClientID() string       { return r.tok.ClientID }
-func (r *refreshRequest) GetScopes() []string       { return r.g.Scopes }
-func (r *refreshRequest) GetSubject() string        { return r.tok.MemberID }
+func (r *refreshRequest) GetAMR() []string            { return r.g.AMR }
+func (r *refreshRequest) GetAudience() []string       { return []string{r.tok.ClientID} }
+func (r *refreshRequest) GetAuthTime() time.Time      { return r.g.AuthTime }
+func (r *refreshRequest) GetClientID() string         { return r.tok.ClientID }
+func (r *refreshRequest) GetScopes() []string         { return r.g.Scopes }
+func (r *refreshRequest) GetSubject() string          { return r.tok.MemberID }
 func (r *refreshRequest) SetCurrentScopes(s []string) { r.g.Scopes = s }
 
 // client implements op.Client.
 type client struct{ c *coffer.OIDCClient }
 
-func (c *client) GetID() string                   { return c.c.ID }
-func (c *client) RedirectURIs() []string          { return c.c.RedirectURIs }
+func (c *client) GetID() string                    { return c.c.ID }
+func (c *client) RedirectURIs() []string           { return c.c.RedirectURIs }
 func (c *client) PostLogoutRedirectURIs() []string { return nil }
 func (c *client) ApplicationType() op.ApplicationType {
 	if c.c.Public {
@@ -109,7 +109,9 @@ func (c *client) AuthMethod() oidc.AuthMethod {
 	}
 	return oidc.AuthMethodBasic
 }
-func (c *client) ResponseTypes() []oidc.ResponseType { return []oidc.ResponseType{oidc.ResponseTypeCode} }
+func (c *client) ResponseTypes() []oidc.ResponseType {
+	return []oidc.ResponseType{oidc.ResponseTypeCode}
+}
 func (c *client) GrantTypes() []oidc.GrantType {
 	return []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
 }
@@ -126,7 +128,7 @@ func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
 func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
-func (c *client) IsScopeAllowed(scope string) bool    { return scope == ScopeCofferLevel }
+func (c *client) IsScopeAllowed(scope string) bool     { return scope == ScopeCofferLevel }
 func (c *client) IDTokenUserinfoClaimsAssertion() bool { return true }
 func (c *client) ClockSkew() time.Duration             { return 0 }
 

@@ -102,7 +102,7 @@ func testOIDC(t *testing.T, st coffer.Store) {
 		}
 		wantCode(t, s.RotateOIDCToken(ctx, "rt1", &coffer.OIDCToken{ID: "rt3", Kind: coffer.OIDCRefreshToken, ClientID: "cl_a", MemberID: m.ID, Data: []byte(`{}`)}), coffer.ENOTFOUND)
 		_, err = s.OIDCToken(ctx, "rt3")
-		wantCode(t, err, coffer.ENOTFOUND) // a failed rotation stores nothing
+		wantCode(t, err, coffer.ENOTFOUND)                           // a failed rotation stores nothing
 		wantCode(t, s.RotateOIDCToken(ctx, "at2"), coffer.ENOTFOUND) // only refresh tokens rotate
 		if _, err := s.OIDCToken(ctx, "rt2"); err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -833,4 +834,32 @@ func testExpiredInvoices(t *testing.T, s coffer.Store) {
 	if got, err := s.ExpiredInvoices(ctx, base.Add(3*time.Hour), 1); err != nil || len(got) != 1 || got[0] != "e2" {
 		t.Fatalf("ExpiredInvoices(limit 1) = %v, %v; want [e2]", got, err)
 	}
+}
+
+// testInvoiceByOrder: a merchant's invoice found by its order number (the
+// hosted checkout's "already paid" lookup), for stores that offer it.
+func testInvoiceByOrder(t *testing.T, s coffer.Store) {
+	byOrder, ok := s.(interface {
+		InvoiceByOrder(ctx context.Context, merchant, order string) (*coffer.Invoice, error)
+	})
+	if !ok {
+		t.Skip("the store has no InvoiceByOrder")
+	}
+	m := member(t, s, "", "")
+	other := member(t, s, "", "")
+	p := member(t, s, "", "")
+	pm := purse(t, s, m.ID, 'Z', "USD", false, 0)
+	inv := &coffer.Invoice{ID: "ibo1", Merchant: m.ID, Payer: p.ID, Purse: pm.Number, Currency: "USD", Amount: 5,
+		OrderNumber: "shop-7", State: coffer.InvoicePending, CreatedAt: base, ExpiresAt: base.Add(time.Hour), UpdatedAt: base}
+	if err := s.CreateInvoice(ctx, inv); err != nil {
+		t.Fatal(err)
+	}
+	got, err := byOrder.InvoiceByOrder(ctx, m.ID, "shop-7")
+	if err != nil || got.ID != "ibo1" {
+		t.Fatalf("InvoiceByOrder = %+v, %v; want ibo1", got, err)
+	}
+	_, err = byOrder.InvoiceByOrder(ctx, other.ID, "shop-7") // another merchant's order space
+	wantCode(t, err, coffer.ENOTFOUND)
+	_, err = byOrder.InvoiceByOrder(ctx, m.ID, "shop-8")
+	wantCode(t, err, coffer.ENOTFOUND)
 }

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) coffer.Store) {
 	t.Run("PaymentLedger", func(t *testing.T) { testPaymentLedger(t, open(t)) })
 	t.Run("LargeBatch", func(t *testing.T) { testLargeBatch(t, open(t)) })
 	t.Run("ExpiredInvoices", func(t *testing.T) { testExpiredInvoices(t, open(t)) })
+	t.Run("InvoiceByOrder", func(t *testing.T) { testInvoiceByOrder(t, open(t)) })
 	t.Run("Identity", func(t *testing.T) { testIdentity(t, open(t)) })
 	t.Run("OIDC", func(t *testing.T) { testOIDC(t, open(t)) })
 	t.Run("Webhooks", func(t *testing.T) { testWebhooks(t, open(t)) })

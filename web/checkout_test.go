@@ -149,7 +149,6 @@ func payForm(t *testing.T, p page, from string) url.Values {
 		"transfer_id": {find(t, `name="transfer_id" value="([^"]+)"`, p.Body)}}
 }
 
-
 // TestCheckout_HMACLoginRoundTrip: a visitor follows a shop's HMAC-signed
 // link, sees the shop's member ID, level and verified name, logs in, comes
 // back to /pay (not a replay), pays, and lands on the result URL; the shop

@@ -35,6 +35,9 @@ type Purse struct {
 	Limit     int64
 	CreatedAt time.Time
 	Closed    bool // the owner closed their account: the purse takes no more money
+	// OwnerLevel is the owner's verification level as the ledger batch
+	// read it (LedgerTx.Purse fills it; other reads may leave it "").
+	OwnerLevel string
 }
 
 // Floor is the lowest balance the purse may reach.
@@ -168,7 +171,7 @@ type LedgerTx interface {
 	// its Protection and Refunded, or nil.
 	TransferBySeq(ctx context.Context, seq int64) (*Transfer, error)
 	// Purse returns the purse with its current committed balance and held
-	// money, or nil.
+	// money and its owner's verification level, or nil.
 	Purse(ctx context.Context, number string) (*Purse, error)
 	// PurseLimits returns a purse's outgoing limits as committed, nil when
 	// it has none; cheap for a purse without limits.

@@ -99,6 +99,14 @@ func New(store coffer.Store, engine *ledger.Engine, log *slog.Logger, cfg Config
 	s := &Service{store: store, engine: engine, log: log, cfg: cfg, Throttle: NewThrottle(),
 		sessions: map[string]*cachedSession{}}
 	s.initSettings()
+	// The daily limits of the verification levels are enforced by the
+	// ledger, which reads each owner's level inside its batch.
+	if cfg.Levels != nil && engine != nil {
+		levels := cfg.Levels
+		engine.SetDailyLimit(func(level, currency string) *int64 {
+			return levels.Resolve(level).Daily(&coffer.Currency{Code: currency, Decimals: s.Decimals(context.Background(), currency)})
+		})
+	}
 	return s
 }
 

@@ -204,40 +204,16 @@ func (s *Service) isMerchant(ctx context.Context, memberID string) (*Level, bool
 	return l, l.Merchant, nil
 }
 
-// applyLevel puts the daily limit of the level of From's owner on a
-// transfer request, and refuses a trust debit by a merchant whose level no
-// longer allows it. The level is read now: a lowered level holds for the
-// next transfer. Refunds carry the limit too; the engine exempts them.
-// Errors: ELEVELTOOLOW.
+// applyLevel refuses a trust debit by a merchant whose level no longer
+// allows it. The daily limit of the owner's level is not set here: the
+// ledger applies it in its batch, from the level it reads there (see
+// ledger.Engine.SetDailyLimit, wired in New), so a lowered level holds for
+// the next transfer without a read per request. Errors: ELEVELTOOLOW.
 func (s *Service) applyLevel(ctx context.Context, req *coffer.TransferRequest) error {
-	if s.cfg.Levels == nil {
+	if s.cfg.Levels == nil || req.TrustID == "" {
 		return nil
 	}
-	owner := req.Sender
-	if req.TrustID != "" {
-		if err := s.requireMerchant(ctx, req.Sender, "debits under a trust"); err != nil {
-			return err
-		}
-		p, err := s.store.Purse(ctx, req.From)
-		if coffer.ErrorCode(err) == coffer.EPURSENOTFOUND {
-			return nil // the engine refuses it
-		} else if err != nil {
-			return err
-		}
-		owner = p.Owner
-	}
-	cur, err := s.CurrencyOfPurse(ctx, req.From)
-	if err != nil {
-		return err
-	}
-	l, _, err := s.MemberLevel(ctx, owner)
-	if coffer.ErrorCode(err) == coffer.ENOTFOUND {
-		return nil // the engine refuses a purse that is not the sender's
-	} else if err != nil {
-		return err
-	}
-	req.OwnerDailyLimit = l.Daily(cur)
-	return nil
+	return s.requireMerchant(ctx, req.Sender, "debits under a trust")
 }
 
 // ApplyLevel is applyLevel for a request built elsewhere (a confirmed

@@ -53,7 +53,14 @@ type Engine struct {
 	stopped chan struct{}
 
 	onApplied atomic.Pointer[func([]coffer.Applied)]
+	daily     atomic.Pointer[func(level, currency string) *int64]
 }
+
+// SetDailyLimit sets the daily limit of each verification level per
+// currency (nil: none), applied to what leaves all of a member's purses in a
+// currency per UTC day. The engine reads the owner's level in its batch, so
+// a lowered level holds from the next batch on.
+func (e *Engine) SetDailyLimit(fn func(level, currency string) *int64) { e.daily.Store(&fn) }
 
 // OnApplied sets a function called with each committed batch's newly
 // applied transfers, on the engine's goroutine: it must not block (hand the
@@ -232,6 +239,9 @@ func (e *Engine) apply(batch []request) {
 	var applied []coffer.Applied
 	err := e.store.ApplyBatch(context.Background(), func(tx coffer.LedgerTx) error {
 		b := newBatchState(tx, e.now().UTC().Truncate(time.Millisecond), e.dec)
+		if fn := e.daily.Load(); fn != nil {
+			b.daily = *fn
+		}
 		if p, ok := tx.(coffer.LedgerPrefetcher); ok {
 			var reqs []*coffer.TransferRequest
 			for _, r := range batch {
@@ -303,9 +313,10 @@ func (e *Engine) apply(batch []request) {
 // changed, and what it will write. Inside an all-or-nothing group every
 // change is journalled so the group can be undone.
 type batchState struct {
-	tx  coffer.LedgerTx
-	now time.Time
-	dec func(string) int
+	tx    coffer.LedgerTx
+	now   time.Time
+	dec   func(string) int
+	daily func(level, currency string) *int64
 
 	purses   map[string]*coffer.Purse
 	orig     map[string][2]int64 // committed balance and held of each loaded purse
@@ -728,8 +739,12 @@ func (b *batchState) one(r *coffer.TransferRequest) (Result, error) {
 	}
 	// The daily limit of the owner's verification level, across purses.
 	var levelLim *limitState
-	if r.OwnerDailyLimit != nil && t.Kind != coffer.KindRefund {
-		d := *r.OwnerDailyLimit
+	daily := r.OwnerDailyLimit
+	if daily == nil && b.daily != nil {
+		daily = b.daily(from.OwnerLevel, from.Currency)
+	}
+	if daily != nil && t.Kind != coffer.KindRefund {
+		d := *daily
 		if levelLim, err = b.spendOf(coffer.OwnerSpendKey(from.Owner, from.Currency), &coffer.PurseLimits{PerDay: &d, Decimals: b.decimals(from)}); err != nil {
 			return Result{}, err
 		}

@@ -128,6 +128,20 @@ func (db *DB) CreatePurse(ctx context.Context, p *coffer.Purse) error {
 
 const purseCols = `number, currency, owner, balance, held, issuer, lim, created_at, closed`
 
+// ledgerPurseCols is purseCols with the owner's level, for the ledger
+// (purses p joined with members m).
+const ledgerPurseCols = `p.number, p.currency, p.owner, p.balance, p.held, p.issuer, p.lim, p.created_at, p.closed, m.level`
+
+func scanLedgerPurse(row rowScanner) (*coffer.Purse, error) {
+	var p coffer.Purse
+	var c int64
+	if err := row.Scan(&p.Number, &p.Currency, &p.Owner, &p.Balance, &p.Held, &p.Issuer, &p.Limit, &c, &p.Closed, &p.OwnerLevel); err != nil {
+		return nil, err
+	}
+	p.CreatedAt = fromMs(c)
+	return &p, nil
+}
+
 func scanPurse(row rowScanner) (*coffer.Purse, error) {
 	var p coffer.Purse
 	var c int64

@@ -250,9 +250,9 @@ func (l *ledgerTx) Prefetch(ctx context.Context, reqs []*coffer.TransferRequest,
 			return rows.Err()
 		})
 		// The fee purses too: most transfers credit one.
-		b.Queue(`SELECT `+purseCols+` FROM purses WHERE number = ANY($1::text[] || ARRAY(SELECT purse FROM fee_rules))`, numbers).Query(func(rows pgx.Rows) error {
+		b.Queue(`SELECT `+ledgerPurseCols+` FROM purses p JOIN members m ON m.id = p.owner WHERE p.number = ANY($1::text[] || ARRAY(SELECT purse FROM fee_rules))`, numbers).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
-				p, err := scanPurse(rows)
+				p, err := scanLedgerPurse(rows)
 				if err != nil {
 					return err
 				}
@@ -345,7 +345,7 @@ func (l *ledgerTx) Purse(ctx context.Context, number string) (*coffer.Purse, err
 	if err := l.start(ctx, nil); err != nil {
 		return nil, err
 	}
-	p, err := scanPurse(l.conn.QueryRow(ctx, `SELECT `+purseCols+` FROM purses WHERE number = $1`, number))
+	p, err := scanLedgerPurse(l.conn.QueryRow(ctx, `SELECT `+ledgerPurseCols+` FROM purses p JOIN members m ON m.id = p.owner WHERE p.number = $1`, number))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -408,9 +408,9 @@ func (l *ledgerTx) TransferBySeq(ctx context.Context, seq int64) (*coffer.Transf
 			}
 			return rows.Err()
 		})
-		b.Queue(`SELECT `+purseCols+` FROM purses WHERE number IN (SELECT unnest(ARRAY[from_purse, to_purse, fee_purse]) FROM transfers WHERE seq = $1)`, seq).Query(func(rows pgx.Rows) error {
+		b.Queue(`SELECT `+ledgerPurseCols+` FROM purses p JOIN members m ON m.id = p.owner WHERE p.number IN (SELECT unnest(ARRAY[from_purse, to_purse, fee_purse]) FROM transfers WHERE seq = $1)`, seq).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
-				p, err := scanPurse(rows)
+				p, err := scanLedgerPurse(rows)
 				if err != nil {
 					return err
 				}

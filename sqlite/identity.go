@@ -61,6 +61,35 @@ func (db *DB) writeTx(ctx context.Context, op string, fn func(tx *sql.Tx) error,
 	return mapErr(op, tx.Commit())
 }
 
+// ledgerWriteTx is writeTx for changes the ledger's purse cache holds
+// (owner levels, closed purses): it takes the writer connection and then
+// the cache lock, in the order ApplyBatch does, and drops the cache before
+// the lock is released, so the next batch reads what committed.
+func (db *DB) ledgerWriteTx(ctx context.Context, op string, fn func(tx *sql.Tx) error, evs ...*coffer.AuditEvent) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return mapErr(op, err)
+	}
+	defer tx.Rollback()
+	db.pcMu.Lock()
+	defer db.pcMu.Unlock()
+	if err := fn(tx); err != nil {
+		return idErr(op, err)
+	}
+	var list []*coffer.AuditEvent
+	for _, e := range evs {
+		if e != nil {
+			list = append(list, e)
+		}
+	}
+	if err := appendAudit(ctx, tx, list); err != nil {
+		return err
+	}
+	err = tx.Commit()
+	db.pc, db.lc = nil, nil
+	return mapErr(op, err)
+}
+
 func notFound(op, what string) error {
 	return &coffer.Error{Code: coffer.ENOTFOUND, Message: "No such " + what + ".", Op: op}
 }
@@ -127,7 +156,7 @@ func (db *DB) MemberStatus(ctx context.Context, memberID string) (*coffer.Member
 // SetLevel implements coffer.IdentityStore.
 func (db *DB) SetLevel(ctx context.Context, memberID, level string, at time.Time, ev *coffer.AuditEvent) error {
 	const op = "sqlite.SetLevel"
-	return db.writeTx(ctx, op, func(tx *sql.Tx) error {
+	return db.ledgerWriteTx(ctx, op, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE members SET level = ?, level_changed_at = ? WHERE id = ?`, level, ms(at), memberID)
 		if err != nil {
 			return err
@@ -472,7 +501,7 @@ func (db *DB) DecideVerification(ctx context.Context, r *coffer.VerificationRequ
 		return false, err
 	}
 	decided := false
-	err := db.writeTx(ctx, op, func(tx *sql.Tx) error {
+	err := db.ledgerWriteTx(ctx, op, func(tx *sql.Tx) error {
 		var memberID, state string
 		err := tx.QueryRowContext(ctx, `SELECT member_id, state FROM verification_requests WHERE id = ?`, r.ID).Scan(&memberID, &state)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -812,8 +841,7 @@ const ClosedPasswordHash = "!closed"
 // move into the member's purses between the check and the close.
 func (db *DB) CloseMember(ctx context.Context, memberID string, at time.Time, ev *coffer.AuditEvent) error {
 	const op = "sqlite.CloseMember"
-	defer db.forgetPurses() // the ledger's cache must see the purses closed
-	return db.writeTx(ctx, op, func(tx *sql.Tx) error {
+	return db.ledgerWriteTx(ctx, op, func(tx *sql.Tx) error {
 		var closed sql.NullInt64
 		err := tx.QueryRowContext(ctx, `SELECT closed_at FROM members WHERE id = ?`, memberID).Scan(&closed)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -62,7 +62,7 @@ func (db *DB) stmts(ctx context.Context) (*ledgerStmts, error) {
 	}
 	s.find = prep(`SELECT ` + transferCols + ` FROM transfers WHERE sender = ? AND transfer_id = ?`)
 	s.bySeq = prep(`SELECT ` + transferCols + ` FROM transfers WHERE seq = ?`)
-	s.purse = prep(`SELECT ` + purseCols + ` FROM purses WHERE number = ?`)
+	s.purse = prep(`SELECT ` + ledgerPurseCols + ` FROM purses p JOIN members m ON m.id = p.owner WHERE p.number = ?`)
 	s.maxSeq = prep(`SELECT COALESCE((SELECT MAX(seq) FROM transfers), 0), COALESCE((SELECT MAX(seq) FROM entries), 0)`)
 	s.dataVer = prep(`PRAGMA data_version`)
 	s.limits = prep(limitsQuery)
@@ -201,7 +201,7 @@ func (l *ledgerTx) Purse(ctx context.Context, number string) (*coffer.Purse, err
 	if p, ok := l.db.pc[number]; ok {
 		return &p, nil // a copy: the engine changes its balance as it goes
 	}
-	p, err := scanPurse(l.tx.StmtContext(ctx, l.s.purse).QueryRowContext(ctx, number))
+	p, err := scanLedgerPurse(l.tx.StmtContext(ctx, l.s.purse).QueryRowContext(ctx, number))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

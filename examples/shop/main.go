@@ -13,11 +13,9 @@ package main
 // secret, checkout links are signed with the key file's key.
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -111,42 +109,26 @@ func run(ctx context.Context, args []string) error {
 // RegisterWebhook asks coffer (POST /v1/webhooks) to send the shop's
 // events to url, signed with HMAC, and returns the endpoint's secret.
 func RegisterWebhook(ctx context.Context, hc *http.Client, cofferURL, token, url string) (string, error) {
-	in := map[string]any{"url": url, "events": []string{"checkout.paid", "invoice.paid"}, "signing": "hmac"}
-	return postForSecret(ctx, hc, cofferURL+"/v1/webhooks", token, in)
+	w, err := sessionClient(hc, cofferURL, token).CreateWebhook(ctx, url, []string{"checkout.paid", "invoice.paid"}, "hmac")
+	if err != nil {
+		return "", err
+	}
+	if w.Secret == "" {
+		return "", errors.New("coffer registered the webhook without an HMAC secret")
+	}
+	return w.Secret, nil
 }
 
 // NewCheckoutSecret asks coffer (POST /v1/checkout/secret) for the
 // merchant's checkout secret. It needs a password session's token.
 func NewCheckoutSecret(ctx context.Context, hc *http.Client, cofferURL, token string) (string, error) {
-	return postForSecret(ctx, hc, cofferURL+"/v1/checkout/secret", token, map[string]any{})
+	return sessionClient(hc, cofferURL, token).NewCheckoutSecret(ctx)
 }
 
-// postForSecret posts in as JSON and returns the "secret" of the answer.
-func postForSecret(ctx context.Context, hc *http.Client, url, token string, in any) (string, error) {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	body, _ := json.Marshal(in)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("POST %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Secret string `json:"secret"`
-		Detail string `json:"detail"`
-	}
-	json.NewDecoder(resp.Body).Decode(&out)
-	if resp.StatusCode != http.StatusCreated || out.Secret == "" {
-		return "", fmt.Errorf("POST %s: %s %s", url, resp.Status, out.Detail)
-	}
-	return out.Secret, nil
+// sessionClient is a client of cofferURL with the session token; hc nil
+// means the client's default.
+func sessionClient(hc *http.Client, cofferURL, token string) *client.Client {
+	return client.New(cofferURL, client.WithHTTPClient(hc), client.WithToken(token))
 }
 
 // readKeyFile reads the key ID and private key from the plain text of a

@@ -42,3 +42,29 @@ func (r *CheckReport) Print(w io.Writer) {
 	}
 	fmt.Fprintln(w, "note  invariant 5 (durability) is proven by the crash test, not by reading the database")
 }
+
+// ViolationRows is what a store's query result offers Tally: one text
+// column per row, each row one violation (database/sql and pgx rows both
+// fit).
+type ViolationRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// Tally counts the violations a store's probe query returned for one
+// invariant, keeping the first as the example. The caller closes rows.
+func Tally(number int, name string, rows ViolationRows) (InvariantResult, error) {
+	res := InvariantResult{Number: number, Name: name}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return res, err
+		}
+		res.Violations++
+		if res.Example == "" {
+			res.Example = s
+		}
+	}
+	return res, rows.Err()
+}

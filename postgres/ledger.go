@@ -228,16 +228,7 @@ func (l *ledgerTx) Prefetch(ctx context.Context, reqs []*coffer.TransferRequest,
 	fees := map[string]*coffer.FeeRule{}
 	return l.start(ctx, func(b *pgx.Batch) {
 		b.Queue(`SELECT `+transferCols+` FROM transfers t JOIN unnest($1::text[], $2::text[]) AS k(s, i) ON t.sender = k.s AND t.transfer_id = k.i`,
-			senders, ids).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				t, err := scanTransfer(rows)
-				if err != nil {
-					return err
-				}
-				l.transfers[[2]string{t.Sender, t.TransferID}] = t
-			}
-			return rows.Err()
-		})
+			senders, ids).Query(scanInto(scanTransfer, func(t *coffer.Transfer) { l.transfers[[2]string{t.Sender, t.TransferID}] = t }))
 		b.Queue(feeRulesQuery).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				f, err := scanFeeRule(rows)
@@ -260,16 +251,7 @@ func (l *ledgerTx) Prefetch(ctx context.Context, reqs []*coffer.TransferRequest,
 			}
 			return rows.Err()
 		})
-		b.Queue(`SELECT `+limitsCols+limitsFrom+` WHERE l.purse = ANY($1)`, froms).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				lim, err := scanLimitsRow(rows)
-				if err != nil {
-					return err
-				}
-				l.limits[lim.Purse] = lim
-			}
-			return rows.Err()
-		})
+		b.Queue(`SELECT `+limitsCols+limitsFrom+` WHERE l.purse = ANY($1)`, froms).Query(scanInto(scanLimitsRow, func(lim *coffer.PurseLimits) { l.limits[lim.Purse] = lim }))
 		b.Queue(`SELECT purse, period, amount FROM purse_spend WHERE purse = ANY($1) AND period IN ($2, $3)`, froms, day, month).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var k spendKey
@@ -282,40 +264,13 @@ func (l *ledgerTx) Prefetch(ctx context.Context, reqs []*coffer.TransferRequest,
 			return rows.Err()
 		})
 		if len(refundOf) > 0 {
-			b.Queue(`SELECT `+transferCols+` FROM transfers WHERE seq = ANY($1)`, refundOf).Query(func(rows pgx.Rows) error {
-				for rows.Next() {
-					t, err := scanTransfer(rows)
-					if err != nil {
-						return err
-					}
-					l.bySeq[t.Seq] = t
-				}
-				return rows.Err()
-			})
+			b.Queue(`SELECT `+transferCols+` FROM transfers WHERE seq = ANY($1)`, refundOf).Query(scanInto(scanTransfer, func(t *coffer.Transfer) { l.bySeq[t.Seq] = t }))
 		}
 		if len(invoiceIDs) > 0 {
-			b.Queue(`SELECT `+invoiceCols+` FROM invoices WHERE id = ANY($1) ORDER BY id FOR UPDATE`, invoiceIDs).Query(func(rows pgx.Rows) error {
-				for rows.Next() {
-					inv, err := scanInvoice(rows)
-					if err != nil {
-						return err
-					}
-					l.invoices[inv.ID] = inv
-				}
-				return rows.Err()
-			})
+			b.Queue(`SELECT `+invoiceCols+` FROM invoices WHERE id = ANY($1) ORDER BY id FOR UPDATE`, invoiceIDs).Query(scanInto(scanInvoice, func(inv *coffer.Invoice) { l.invoices[inv.ID] = inv }))
 		}
 		if len(trustIDs) > 0 {
-			b.Queue(`SELECT `+trustCols+` FROM trusts WHERE id = ANY($1) ORDER BY id FOR UPDATE`, trustIDs).Query(func(rows pgx.Rows) error {
-				for rows.Next() {
-					t, err := scanTrust(rows)
-					if err != nil {
-						return err
-					}
-					l.trusts[t.ID] = t
-				}
-				return rows.Err()
-			})
+			b.Queue(`SELECT `+trustCols+` FROM trusts WHERE id = ANY($1) ORDER BY id FOR UPDATE`, trustIDs).Query(scanInto(scanTrust, func(t *coffer.Trust) { l.trusts[t.ID] = t }))
 		}
 	})
 }
@@ -398,26 +353,8 @@ func (l *ledgerTx) TransferBySeq(ctx context.Context, seq int64) (*coffer.Transf
 	l.bySeq[seq] = nil
 	purses := map[string]*coffer.Purse{}
 	err := l.start(ctx, func(b *pgx.Batch) {
-		b.Queue(`SELECT `+transferCols+` FROM transfers WHERE seq = $1`, seq).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				t, err := scanTransfer(rows)
-				if err != nil {
-					return err
-				}
-				l.bySeq[t.Seq] = t
-			}
-			return rows.Err()
-		})
-		b.Queue(`SELECT `+ledgerPurseCols+` FROM purses p JOIN members m ON m.id = p.owner WHERE p.number IN (SELECT unnest(ARRAY[from_purse, to_purse, fee_purse]) FROM transfers WHERE seq = $1)`, seq).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				p, err := scanLedgerPurse(rows)
-				if err != nil {
-					return err
-				}
-				purses[p.Number] = p
-			}
-			return rows.Err()
-		})
+		b.Queue(`SELECT `+transferCols+` FROM transfers WHERE seq = $1`, seq).Query(scanInto(scanTransfer, func(t *coffer.Transfer) { l.bySeq[t.Seq] = t }))
+		b.Queue(`SELECT `+ledgerPurseCols+` FROM purses p JOIN members m ON m.id = p.owner WHERE p.number IN (SELECT unnest(ARRAY[from_purse, to_purse, fee_purse]) FROM transfers WHERE seq = $1)`, seq).Query(scanInto(scanLedgerPurse, func(p *coffer.Purse) { purses[p.Number] = p }))
 	})
 	if err != nil {
 		delete(l.bySeq, seq)
@@ -703,5 +640,20 @@ func rowsAffected(what string, want int) func(pgconn.CommandTag) error {
 			return fmt.Errorf("postgres: %d of %d %s applied", tag.RowsAffected(), want, what)
 		}
 		return nil
+	}
+}
+
+// scanInto is a batch query callback that reads every row with scan and
+// hands each value to keep.
+func scanInto[T any](scan func(rowScanner) (*T, error), keep func(*T)) func(pgx.Rows) error {
+	return func(rows pgx.Rows) error {
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			keep(v)
+		}
+		return rows.Err()
 	}
 }

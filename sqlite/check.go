@@ -106,24 +106,13 @@ func (db *DB) Check(ctx context.Context) (*coffer.CheckReport, error) {
 			 WHERE run <> balance_after`},
 	}
 	for _, p := range probes {
-		res := coffer.InvariantResult{Number: p.inv, Name: p.name}
 		rows, err := tx.QueryContext(ctx, p.query)
 		if err != nil {
 			return nil, mapErr(fmt.Sprintf("sqlite.Check invariant %d", p.inv), err)
 		}
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				rows.Close()
-				return nil, mapErr("sqlite.Check", err)
-			}
-			res.Violations++
-			if res.Example == "" {
-				res.Example = s
-			}
-		}
+		res, err := coffer.Tally(p.inv, p.name, rows)
 		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err != nil {
 			return nil, mapErr("sqlite.Check", err)
 		}
 		rep.Results = append(rep.Results, res)

@@ -30,6 +30,9 @@ const (
 	AuditConfirmationPolicy = "confirmation.policy_changed"
 	AuditLoginChallenged    = "login.challenged"
 	AuditTransferPending    = "transfer.pending"
+	// AuditCodesLocked: too many wrong one-time codes; code entry is
+	// locked for the member until the time the event names.
+	AuditCodesLocked = "codes.locked"
 )
 
 // Factor kinds.
@@ -157,6 +160,13 @@ func DefaultPolicy() *ConfirmationPolicy {
 // NewConfirmationID returns a fresh random confirmation ID.
 func NewConfirmationID() string { return "cnf_" + strings.ToLower(rand.Text()) }
 
+// CodeLock is a member's lock on typing one-time codes, set after too many
+// wrong codes. Strikes counts the locks in a row: each doubles the next.
+type CodeLock struct {
+	Until   time.Time
+	Strikes int
+}
+
 // FactorStore persists second factors, confirmations and the
 // confirmation policy. Every method is one database transaction; an audit
 // event given to a method commits with its change or not at all.
@@ -199,6 +209,23 @@ type FactorStore interface {
 	// ResendConfirmation replaces the SMS code hash and expiry of a pending
 	// confirmation; false when it is not pending.
 	ResendConfirmation(ctx context.Context, id string, salt, hash []byte, expires time.Time) (bool, error)
+
+	// VoidConfirmation moves a pending or done confirmation to void, so
+	// that it confirms nothing more; false when it was neither.
+	VoidConfirmation(ctx context.Context, id string) (bool, error)
+	// CountConfirmations counts the confirmations created for a member at
+	// or after since, in any state.
+	CountConfirmations(ctx context.Context, memberID string, since time.Time) (int, error)
+
+	// AddCodeFailure records a wrong one-time code typed for a member at
+	// at, forgets the member's failures before since, and returns how many
+	// are recorded at or after since, this one included.
+	AddCodeFailure(ctx context.Context, memberID string, at, since time.Time) (int, error)
+	// CodeLock returns the member's code-entry lock; the zero CodeLock
+	// when there never was one.
+	CodeLock(ctx context.Context, memberID string) (CodeLock, error)
+	// SetCodeLock stores the member's code-entry lock and appends ev.
+	SetCodeLock(ctx context.Context, memberID string, l CodeLock, ev *AuditEvent) error
 
 	// PaidBefore reports whether the member ever sent a transfer to purse.
 	PaidBefore(ctx context.Context, memberID, purse string) (bool, error)

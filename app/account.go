@@ -187,7 +187,7 @@ func (s *Service) CloseAccount(ctx context.Context, a Actor) error {
 	if err := s.closable(ctx, a.MemberID); err != nil {
 		return err
 	}
-	if err := s.RequireConfirmation(ctx, a.MemberID, accountCloseAction, a.Proof); err != nil {
+	if err := s.RequireConfirmation(ctx, a.MemberID, Change{Action: accountCloseAction, Summary: "close your account"}, a.Proof); err != nil {
 		return err
 	}
 	now := s.now().Truncate(time.Millisecond)

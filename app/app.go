@@ -41,6 +41,9 @@ type Config struct {
 	// bytes); without it documents cannot be uploaded. See verification.go.
 	DocumentKey []byte
 	Webhooks    WebhookConfig // see webhooks.go
+	// CodeBudget bounds wrong one-time codes and new confirmations per
+	// member; zero fields take DefaultCodeBudget's. See codebudget.go.
+	CodeBudget CodeBudget
 }
 
 // Service is the application. Create it with New.
@@ -93,6 +96,7 @@ func New(store coffer.Store, engine *ledger.Engine, log *slog.Logger, cfg Config
 	if cfg.InvoicesPerHour == 0 {
 		cfg.InvoicesPerHour = 100
 	}
+	cfg.CodeBudget.withDefaults()
 	if cfg.Hasher.Params.Memory == 0 {
 		cfg.Hasher.Params = password.DefaultParams
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -106,7 +107,7 @@ func newCertID() string {
 // Errors: ECERTDISABLED, EINVALIDCSR, EKEYREJECTED, ELIMITEXCEEDED,
 // ECONFIRMATIONREQUIRED.
 func (s *Service) IssueCertificate(ctx context.Context, memberID, csrPEM, ip, proof string) (*coffer.Certificate, error) {
-	if err := s.RequireConfirmation(ctx, memberID, ActionIssueCert, proof); err != nil {
+	if err := s.RequireConfirmation(ctx, memberID, Change{Action: ActionIssueCert, Summary: "issue a client certificate", Values: strings.TrimSpace(csrPEM)}, proof); err != nil {
 		return nil, err
 	}
 	st := s.certs()

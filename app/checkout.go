@@ -101,7 +101,7 @@ func (s *Service) CreateCheckoutSecret(ctx context.Context, memberID, proof stri
 	if err := s.requireMerchant(ctx, memberID, "hosted checkout"); err != nil {
 		return "", err
 	}
-	if err := s.RequireConfirmation(ctx, memberID, ActionCheckoutSecret, proof); err != nil {
+	if err := s.RequireConfirmation(ctx, memberID, Change{Action: ActionCheckoutSecret, Summary: "create a new hosted-checkout secret"}, proof); err != nil {
 		return "", err
 	}
 	b := make([]byte, 32)

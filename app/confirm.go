@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,6 +61,10 @@ func (s *Service) wrongCode(ctx context.Context, c *coffer.Confirmation) error {
 		map[string]any{"confirmation_id": c.ID, "purpose": c.Purpose, "ref": c.Ref, "reason": "too_many_wrong_codes"})
 	after, err := s.store.FailConfirmation(ctx, c.ID, coffer.MaxConfirmAttempts, ev)
 	if err != nil {
+		return err
+	}
+	// The member's budget counts it too, across every confirmation.
+	if err := s.codeFailed(ctx, c.MemberID, c.Purpose); err != nil {
 		return err
 	}
 	if after.State != coffer.ConfirmPending {
@@ -148,6 +153,11 @@ func (s *Service) answer(ctx context.Context, c *coffer.Confirmation, code strin
 	if c.State != coffer.ConfirmPending {
 		return false, errVoid(nil)
 	}
+	// A locked member's codes are refused before they are compared, so
+	// not even the right one gets through.
+	if err := s.codeGate(ctx, c.MemberID); err != nil {
+		return false, err
+	}
 	m, err := s.memberFactors(ctx, c.MemberID)
 	if err != nil {
 		return false, err
@@ -165,6 +175,9 @@ func (s *Service) answer(ctx context.Context, c *coffer.Confirmation, code strin
 // newConfirmation creates a confirmation for m and sends the SMS code
 // when the member's first method is SMS.
 func (s *Service) newConfirmation(ctx context.Context, m *memberFactors, memberID, purpose, ref, body, smsText string) (*coffer.Confirmation, error) {
+	if err := s.confirmationBudget(ctx, memberID); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	c := &coffer.Confirmation{ID: coffer.NewConfirmationID(), MemberID: memberID, Purpose: purpose, Ref: ref, Body: body,
 		State: coffer.ConfirmPending, CreatedAt: now, ExpiresAt: now.Add(coffer.ConfirmationTTL)}
@@ -416,10 +429,29 @@ func (s *Service) transferPending(ctx context.Context, m *memberFactors, c *coff
 	return p
 }
 
-// precheck refuses, before asking for a code, a transfer the ledger would
-// refuse anyway for its shape: the same codes and texts as the engine.
-// Balances and limits are left to the engine, which sees them in order.
+// precheck refuses, before asking for a code or sending an SMS, a transfer
+// the ledger would refuse now: its shape first, then a dry run in the
+// engine (funds, currency, limits, closed purses, invoice and trust
+// states), with the same codes and texts as the engine gives. The engine
+// decides again when the confirmed transfer is applied.
 func (s *Service) precheck(ctx context.Context, req *coffer.TransferRequest) error {
+	if err := s.precheckShape(ctx, req); err != nil {
+		return err
+	}
+	if err := s.applyLevel(ctx, req); err != nil {
+		return err
+	}
+	if s.engine == nil {
+		return nil
+	}
+	res := s.engine.Check(ctx, req)
+	if res.Err != nil && ctx.Err() != nil {
+		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The request ended before the transfer was checked; retry.", Err: res.Err}
+	}
+	return res.Err
+}
+
+func (s *Service) precheckShape(ctx context.Context, req *coffer.TransferRequest) error {
 	var from, to *coffer.Purse
 	if req.From != req.To {
 		for _, x := range []struct {
@@ -486,18 +518,67 @@ func (s *Service) ConfirmTransfer(ctx context.Context, memberID, transferID, cod
 	if res.Err != nil && ctx.Err() != nil {
 		return nil, false, &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The request ended before the transfer was confirmed; retry to learn its outcome.", Err: res.Err}
 	}
+	s.endRefusedConfirmation(ctx, &req, res.Err)
 	return res.Transfer, res.Replayed, res.Err
 }
 
-// RequireConfirmation checks that a sensitive action by a member (changing
-// a security setting, adding a key, phone or generator, turning
-// confirmation off) carries a valid confirmation by an already enrolled
-// factor. proof is what the client sent in the Coffer-Confirmation header:
-// "<confirmation_id>:<code>". A member without any factor (bootstrap) needs
-// none. Without a valid proof it creates a confirmation for the action and
-// returns ECONFIRMATIONREQUIRED carrying a *Pending.
-// Errors: ECONFIRMATIONREQUIRED, ECONFIRMATIONFAILED, ECONFIRMATIONVOID.
-func (s *Service) RequireConfirmation(ctx context.Context, memberID, action, proof string) error {
+// endRefusedConfirmation ends the confirmation of a transfer the ledger
+// refused: the code confirmed that payment now, and a retry after the
+// cause is fixed (money added, a limit raised) must be confirmed again,
+// not slip through on the old code. A storage failure (unavailable) is
+// not a refusal: the retry learns the outcome under the same confirmation.
+func (s *Service) endRefusedConfirmation(ctx context.Context, req *coffer.TransferRequest, err error) {
+	if err == nil || coffer.ErrorCode(err) == coffer.EUNAVAILABLE || coffer.ErrorCode(err) == coffer.EINTERNAL {
+		return
+	}
+	c, cerr := s.store.ConfirmationByRef(ctx, req.Sender, coffer.PurposeTransfer, req.TransferID)
+	if cerr != nil || c.State != coffer.ConfirmDone {
+		return
+	}
+	if _, cerr := s.store.VoidConfirmation(context.WithoutCancel(ctx), c.ID); cerr != nil {
+		s.log.Warn("end the confirmation of a refused transfer", "confirmation", c.ID, "err", cerr)
+	}
+}
+
+// Change is what a step-up confirmation authorises: an action and the new
+// values it sets. The confirmation is bound to a hash of both, so a code
+// given for one change cannot authorise another (a thief who sees the
+// member confirm "add a key" cannot swap in "turn confirmation off").
+type Change struct {
+	// Action is the stable name of the kind of change ("add_key").
+	Action string
+	// Summary is the change in a few words, named in the SMS and the
+	// answer so the member knows what the code confirms.
+	Summary string
+	// Values are the new values; their JSON is hashed into the binding.
+	// nil for an action that carries none (new recovery codes).
+	Values any
+}
+
+// binding is the hash a step-up confirmation carries for ch.
+func (ch Change) binding() string {
+	v, _ := json.Marshal(ch.Values)
+	h := sha256.Sum256([]byte("coffer step-up\x00" + ch.Action + "\x00" + string(v)))
+	return hex.EncodeToString(h[:])
+}
+
+// stepUpBody is what a step-up confirmation stores as its body.
+type stepUpBody struct {
+	Change  string `json:"change"`
+	Summary string `json:"summary,omitempty"`
+}
+
+// RequireConfirmation checks that a sensitive change by a member (a
+// security setting, a key, phone or generator, turning confirmation off)
+// carries a valid confirmation by an already enrolled factor, made for this
+// very change. proof is what the client sent in the Coffer-Confirmation
+// header: "<confirmation_id>:<code>". A member without any factor
+// (bootstrap) needs none. Without a valid proof it creates a confirmation
+// for the change and returns ECONFIRMATIONREQUIRED carrying a *Pending; a
+// proof made for other values is refused without spending its code.
+// Errors: ECONFIRMATIONREQUIRED, ECONFIRMATIONFAILED, ECONFIRMATIONVOID,
+// ERATELIMITED.
+func (s *Service) RequireConfirmation(ctx context.Context, memberID string, ch Change, proof string) error {
 	m, err := s.memberFactors(ctx, memberID)
 	if err != nil {
 		return err
@@ -505,10 +586,16 @@ func (s *Service) RequireConfirmation(ctx context.Context, memberID, action, pro
 	if !m.any() {
 		return nil
 	}
-	ref := "stepup:" + action
+	ref := "stepup:" + ch.Action
+	binding := ch.binding()
 	if id, code, ok := strings.Cut(strings.TrimSpace(proof), ":"); ok {
 		c, err := s.store.Confirmation(ctx, strings.TrimSpace(id))
 		if err == nil && c.MemberID == memberID && c.Purpose == coffer.PurposeAction && c.Ref == ref {
+			var body stepUpBody
+			json.Unmarshal([]byte(c.Body), &body)
+			if subtle.ConstantTimeCompare([]byte(body.Change), []byte(binding)) != 1 {
+				return coffer.Errorf(coffer.ECONFIRMATIONFAILED, "This confirmation was given for another change (%s), not for this one; repeat the request without it to get a confirmation for this change.", body.Summary)
+			}
 			won, err := s.answer(ctx, c, code)
 			if err != nil {
 				return err
@@ -526,13 +613,21 @@ func (s *Service) RequireConfirmation(ctx context.Context, memberID, action, pro
 			return err
 		}
 	}
-	c, err := s.newConfirmation(ctx, m, memberID, coffer.PurposeAction, ref, "{}",
-		"coffer: your code to confirm a change of your security settings ("+action+") is {code}. Valid for 5 minutes.")
+	summary := ch.Summary
+	if summary == "" {
+		summary = strings.ReplaceAll(ch.Action, "_", " ")
+	}
+	if len(summary) > 100 {
+		summary = summary[:97] + "..."
+	}
+	body, _ := json.Marshal(stepUpBody{Change: binding, Summary: summary})
+	c, err := s.newConfirmation(ctx, m, memberID, coffer.PurposeAction, ref, string(body),
+		"coffer: code {code} confirms this change to your account: "+summary+". Valid for 5 minutes. Never tell it to anyone.")
 	if err != nil {
 		return err
 	}
 	p := s.pendingOf(m, c)
-	return pendingError(p, "This change needs a confirmation: repeat the request with the header Coffer-Confirmation: "+c.ID+":<code>, the code from your "+strings.Join(p.Methods, ", ")+".")
+	return pendingError(p, "This change ("+summary+") needs a confirmation: repeat the same request with the header Coffer-Confirmation: "+c.ID+":<code>, the code from your "+strings.Join(p.Methods, ", ")+".")
 }
 
 // IsPending returns the pending confirmation an error carries.
@@ -540,4 +635,28 @@ func IsPending(err error) (*Pending, bool) {
 	var p *Pending
 	ok := errors.As(err, &p)
 	return p, ok
+}
+
+// policySummary names a confirmation policy in a few words, for the SMS.
+func policySummary(p *coffer.ConfirmationPolicy) string {
+	t := p.Transfers
+	if t == coffer.TransfersAbove {
+		t += " " + p.Threshold
+	}
+	return "confirmation policy: login " + p.Login + ", transfers " + t
+}
+
+// ipRangesSummary names the allowed ranges being set, for the SMS.
+func ipRangesSummary(list []string) string {
+	if len(list) == 0 {
+		return "allow access from any address"
+	}
+	return "allow access only from " + strings.Join(list, ", ")
+}
+
+func onOff(what string, on bool) string {
+	if on {
+		return "turn " + what + " on"
+	}
+	return "turn " + what + " off"
 }

@@ -249,6 +249,9 @@ const (
 
 // startEnrolment replaces the member's pending enrolment of kind.
 func (s *Service) startEnrolment(ctx context.Context, memberID, kind string, body enrolment, salt, hash []byte) error {
+	if err := s.confirmationBudget(ctx, memberID); err != nil {
+		return err
+	}
 	ref := "enrol_" + kind
 	if old, err := s.store.ConfirmationByRef(ctx, memberID, coffer.PurposeAction, ref); err == nil && old.State == coffer.ConfirmPending {
 		if _, err := s.store.FinishConfirmation(ctx, old.ID, coffer.ConfirmExpired); err != nil {
@@ -272,7 +275,7 @@ func (s *Service) startEnrolment(ctx context.Context, memberID, kind string, bod
 // the otpauth URI and a QR code. The generator counts once VerifyGenerator
 // accepted a code from it. Errors: ECONFIRMATIONREQUIRED.
 func (s *Service) EnrolGenerator(ctx context.Context, memberID, proof string) (*otp.Enrolment, error) {
-	if err := s.RequireConfirmation(ctx, memberID, ActionEnrolGenerator, proof); err != nil {
+	if err := s.RequireConfirmation(ctx, memberID, Change{Action: ActionEnrolGenerator, Summary: "enrol a new code generator"}, proof); err != nil {
 		return nil, err
 	}
 	seed := otp.NewSecret()
@@ -347,17 +350,20 @@ func (s *Service) pendingEnrolment(ctx context.Context, memberID, kind string) (
 		s.store.FinishConfirmation(ctx, c.ID, coffer.ConfirmExpired)
 		return nil, errExpired
 	}
+	if err := s.codeGate(ctx, memberID); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
 // RemoveFactor removes the member's phone or generator.
 // Errors: ENOTFOUND, ECONFIRMATIONREQUIRED.
 func (s *Service) RemoveFactor(ctx context.Context, memberID, kind, proof string) error {
-	action := ActionRemoveGenerator
+	ch := Change{Action: ActionRemoveGenerator, Summary: "remove your code generator"}
 	if kind == coffer.FactorPhone {
-		action = ActionRemovePhone
+		ch = Change{Action: ActionRemovePhone, Summary: "remove your phone"}
 	}
-	if err := s.RequireConfirmation(ctx, memberID, action, proof); err != nil {
+	if err := s.RequireConfirmation(ctx, memberID, ch, proof); err != nil {
 		return err
 	}
 	err := s.store.DeleteFactor(ctx, memberID, kind, coffer.NewAuditEvent(s.now(), coffer.AuditFactorRemoved, memberID, map[string]any{"factor": kind}))
@@ -378,7 +384,7 @@ func (s *Service) AddPhone(ctx context.Context, memberID, phone, proof string) e
 	if s.cfg.Factors.SMS == nil {
 		return coffer.Errorf(coffer.EUNAVAILABLE, "This server sends no SMS; use a code generator.")
 	}
-	if err := s.RequireConfirmation(ctx, memberID, ActionAddPhone, proof); err != nil {
+	if err := s.RequireConfirmation(ctx, memberID, Change{Action: ActionAddPhone, Summary: "add phone " + p, Values: p}, proof); err != nil {
 		return err
 	}
 	code := newDigitCode(6)
@@ -431,7 +437,7 @@ func (s *Service) NewRecoveryCodes(ctx context.Context, memberID, proof string) 
 	if !m.any() {
 		return nil, coffer.Errorf(coffer.EINVALID, "Enrol a phone or a code generator first.")
 	}
-	if err := s.RequireConfirmation(ctx, memberID, ActionRecoveryCodes, proof); err != nil {
+	if err := s.RequireConfirmation(ctx, memberID, Change{Action: ActionRecoveryCodes, Summary: "replace your recovery codes"}, proof); err != nil {
 		return nil, err
 	}
 	return s.newRecoveryCodes(ctx, memberID)
@@ -505,7 +511,7 @@ func (s *Service) SetPolicy(ctx context.Context, memberID string, p *coffer.Conf
 			return coffer.Errorf(coffer.EINVALID, "%q is not a purse number.", x)
 		}
 	}
-	if err := s.RequireConfirmation(ctx, memberID, ActionPolicy, proof); err != nil {
+	if err := s.RequireConfirmation(ctx, memberID, Change{Action: ActionPolicy, Summary: policySummary(p), Values: p}, proof); err != nil {
 		return err
 	}
 	err := s.store.SetPolicy(ctx, memberID, p, coffer.NewAuditEvent(s.now(), coffer.AuditConfirmationPolicy, memberID,

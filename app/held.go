@@ -70,9 +70,21 @@ func (s *Service) act(ctx context.Context, memberID, transferID, from, action, c
 	if err != nil {
 		return nil, err
 	}
+	if action == coffer.HoldRelease {
+		// Protection codes are typed codes too: they share the payee's
+		// budget, so a payee cannot guess across many held transfers.
+		if err := s.codeGate(ctx, memberID); err != nil {
+			return nil, err
+		}
+	}
 	res := s.engine.Act(ctx, &coffer.HoldAction{Actor: memberID, Seq: t.Seq, Action: action, Code: code})
 	if res.Err != nil && ctx.Err() != nil {
 		return nil, &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The request ended before the ledger answered; look the transfer up to learn its state.", Err: res.Err}
+	}
+	if action == coffer.HoldRelease && coffer.ErrorCode(res.Err) == coffer.EWRONGCODE {
+		if err := s.codeFailed(ctx, memberID, "release"); err != nil {
+			return res.Transfer, err
+		}
 	}
 	return res.Transfer, res.Err
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -187,7 +188,7 @@ func (s *Service) AddKey(ctx context.Context, memberID string, in AddKeyInput) (
 	if err != nil {
 		return nil, err
 	}
-	if err := s.RequireConfirmation(ctx, memberID, ActionAddKey, in.Proof); err != nil {
+	if err := s.RequireConfirmation(ctx, memberID, Change{Action: ActionAddKey, Summary: fmt.Sprintf("add signing key %q", in.Name), Values: []string{in.Name, in.PublicKey}}, in.Proof); err != nil {
 		return nil, err
 	}
 	k := &coffer.SigningKey{MemberID: memberID, Name: in.Name, PublicKey: pub, CreatedAt: s.now().Truncate(time.Millisecond)}

@@ -203,7 +203,11 @@ func (s *Service) Transfer(ctx context.Context, memberID string, in TransferInpu
 	if err := s.gateTransfer(ctx, req, in.Strong, in.Resend, code); err != nil {
 		return nil, false, err
 	}
-	return s.submit(ctx, req)
+	t, replayed, err = s.submit(ctx, req)
+	if err != nil && ctx.Err() == nil {
+		s.endRefusedConfirmation(ctx, req, err)
+	}
+	return t, replayed, err
 }
 
 // submit hands a checked request to the engine.

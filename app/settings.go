@@ -175,7 +175,7 @@ func (s *Service) SetIPRanges(ctx context.Context, a Actor, ranges []string) ([]
 	if !coffer.IPAllowed(list, a.IP) {
 		return nil, coffer.Errorf(coffer.EINVALID, "The ranges do not include your current address %s; you would lock yourself out.", a.IP)
 	}
-	if err := s.RequireConfirmation(ctx, a.MemberID, "ip_ranges.set", a.Proof); err != nil {
+	if err := s.RequireConfirmation(ctx, a.MemberID, Change{Action: "ip_ranges.set", Summary: ipRangesSummary(list), Values: list}, a.Proof); err != nil {
 		return nil, err
 	}
 	old, err := s.store.Settings(ctx, a.MemberID)
@@ -198,7 +198,7 @@ func (s *Service) SetIPRanges(ctx context.Context, a Actor, ranges []string) ([]
 // SetNotifications stores which e-mails the member wants.
 // Errors: ECONFIRMATIONREQUIRED.
 func (s *Service) SetNotifications(ctx context.Context, a Actor, n coffer.Notifications) error {
-	if err := s.RequireConfirmation(ctx, a.MemberID, "notifications.set", a.Proof); err != nil {
+	if err := s.RequireConfirmation(ctx, a.MemberID, Change{Action: "notifications.set", Summary: "change your e-mail notifications", Values: n}, a.Proof); err != nil {
 		return err
 	}
 	old, err := s.settings(ctx, a.MemberID)
@@ -316,7 +316,7 @@ func (s *Service) SetPurseLimits(ctx context.Context, a Actor, purse string, in 
 		old = &coffer.PurseLimits{}
 	}
 	if raises(old.PerTransfer, n.PerTransfer) || raises(old.PerDay, n.PerDay) || raises(old.PerMonth, n.PerMonth) {
-		if err := s.RequireConfirmation(ctx, a.MemberID, "limits.raise", a.Proof); err != nil {
+		if err := s.RequireConfirmation(ctx, a.MemberID, Change{Action: "limits.raise", Summary: "raise the limits of purse " + p.Number, Values: n}, a.Proof); err != nil {
 			return nil, err
 		}
 	}
@@ -373,7 +373,7 @@ func (s *Service) SetNewDeviceConfirmation(ctx context.Context, a Actor, on bool
 			return coffer.Errorf(coffer.EINVALID, "Enrol a second factor (a phone or a code generator) first: activation codes come from it.")
 		}
 	}
-	if err := s.RequireConfirmation(ctx, a.MemberID, "new_device.set", a.Proof); err != nil {
+	if err := s.RequireConfirmation(ctx, a.MemberID, Change{Action: "new_device.set", Summary: onOff("new-device confirmation", on), Values: on}, a.Proof); err != nil {
 		return err
 	}
 	if err := s.store.SetNewDeviceConfirmation(ctx, a.MemberID, on, s.now()); err != nil {

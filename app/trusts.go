@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/coffer-money/coffer"
@@ -67,7 +68,7 @@ func (s *Service) GrantTrust(ctx context.Context, owner string, in TrustInput) (
 	} else if !ok {
 		return nil, coffer.Errorf(coffer.ELEVELTOOLOW, "Member %s cannot hold trusts: their verification level does not allow acting as a merchant.", in.Merchant)
 	}
-	if err := s.RequireConfirmation(ctx, owner, ActionGrantTrust, in.Proof); err != nil {
+	if err := s.RequireConfirmation(ctx, owner, Change{Action: ActionGrantTrust, Summary: fmt.Sprintf("let member %s take money from purse %s", t.Merchant, t.Purse), Values: t}, in.Proof); err != nil {
 		return nil, err
 	}
 	t.CreatedAt = s.now().Truncate(time.Millisecond)

@@ -24,6 +24,7 @@ import (
 type confirmEnv struct {
 	*env
 	outbox string
+	mail   *mailRecorder
 	iss    *member
 	issUSD string
 }
@@ -42,7 +43,8 @@ func newConfirmEnv(t *testing.T) *confirmEnv {
 	go engine.Run()
 	clk := &clock{}
 	outbox := filepath.Join(dir, sms.OutboxFile)
-	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now,
+	mails := &mailRecorder{}
+	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, Mail: mails,
 		Factors: app.FactorConfig{SMS: &sms.Outbox{Path: outbox}}})
 	srv := httptest.NewServer(httpapi.New(svc, log, metrics, httpapi.Config{NoLoginIPLimit: true}))
 	t.Cleanup(func() {
@@ -51,7 +53,7 @@ func newConfirmEnv(t *testing.T) *confirmEnv {
 		<-engine.Done()
 		db.Close()
 	})
-	e := &confirmEnv{env: &env{t: t, srv: srv, db: db, clock: clk}, outbox: outbox}
+	e := &confirmEnv{env: &env{t: t, srv: srv, db: db, clock: clk}, outbox: outbox, mail: mails}
 	e.iss, e.issUSD = e.issuer(t, "USD", 1_000_000_00)
 	return e
 }
@@ -444,14 +446,14 @@ func TestConfirm_SignedTransfersExempt(t *testing.T) {
 	wantStatus(t, a, http.StatusAccepted)
 
 	// Adding another key now needs a step-up.
-	a = e.request(t, "POST", "/v1/keys", m.token, map[string]string{"name": "second", "public_key": freshKey()})
+	second := map[string]string{"name": "second", "public_key": freshKey()}
+	a = e.request(t, "POST", "/v1/keys", m.token, second)
 	wantProblem(t, a, http.StatusForbidden, "confirmation_required")
 	var pr struct {
 		ConfirmationID string `json:"confirmation_id"`
 	}
 	a.decode(t, &pr)
-	a = e.request(t, "POST", "/v1/keys", m.token, map[string]string{"name": "second", "public_key": freshKey()},
-		"Coffer-Confirmation", pr.ConfirmationID+":"+e.totp(seed))
+	a = e.request(t, "POST", "/v1/keys", m.token, second, "Coffer-Confirmation", pr.ConfirmationID+":"+e.totp(seed))
 	wantStatus(t, a, http.StatusCreated)
 
 	// A member may ask for confirmation of signed transfers too.

@@ -26,6 +26,7 @@ type Result struct {
 // held transfer, or a group of transfers applied all or nothing.
 type request struct {
 	req   *coffer.TransferRequest
+	check *coffer.TransferRequest // decided, then undone: see Check
 	act   *coffer.HoldAction
 	group []*coffer.TransferRequest
 	done  chan []Result
@@ -109,6 +110,16 @@ func (e *Engine) Submit(ctx context.Context, r *coffer.TransferRequest) Result {
 // action fails.
 func (e *Engine) Act(ctx context.Context, a *coffer.HoldAction) Result {
 	return e.do(ctx, request{act: a}, 1)[0]
+}
+
+// Check decides a transfer as the engine would apply it now, in its batch
+// order with every balance, limit and state it checks, and then undoes it:
+// nothing is written. A refusal comes back in Result.Err; a nil error
+// means it would apply (or is a replay) at this moment. It is asked before
+// a transfer waits for the member's confirmation, so no code is sent for a
+// transfer the ledger would refuse anyway.
+func (e *Engine) Check(ctx context.Context, r *coffer.TransferRequest) Result {
+	return e.do(ctx, request{check: r}, 1)[0]
 }
 
 // SubmitAll applies up to coffer.MaxBatchTransfers transfers. Each is
@@ -248,6 +259,9 @@ func (e *Engine) apply(batch []request) {
 				if r.req != nil {
 					reqs = append(reqs, r.req)
 				}
+				if r.check != nil {
+					reqs = append(reqs, r.check)
+				}
 				reqs = append(reqs, r.group...)
 			}
 			if err := p.Prefetch(context.Background(), reqs, b.day, b.month); err != nil {
@@ -264,6 +278,10 @@ func (e *Engine) apply(batch []request) {
 			case r.act != nil:
 				var res Result
 				res, err = b.hold(r.act)
+				out[i] = []Result{res}
+			case r.check != nil:
+				var res Result
+				res, err = b.dryRun(r.check)
 				out[i] = []Result{res}
 			default:
 				out[i], err = b.all(r.group)
@@ -797,12 +815,46 @@ func (b *batchState) one(r *coffer.TransferRequest) (Result, error) {
 
 func (b *batchState) decimals(p *coffer.Purse) int { return b.dec(p.Currency) }
 
+// marks are where the batch's write lists ended before a group began.
+type marks [5]int
+
+func (b *batchState) mark() marks {
+	return marks{len(b.w.Transfers), len(b.w.Entries), len(b.w.Invoices), len(b.w.Events), len(b.applied)}
+}
+
+// rollback undoes every journalled change and cuts the write lists back
+// to m.
+func (b *batchState) rollback(m marks) {
+	for i := len(b.journal) - 1; i >= 0; i-- {
+		b.journal[i]()
+	}
+	b.journal = b.journal[:0]
+	b.w.Transfers, b.w.Entries, b.w.Invoices, b.w.Events, b.applied = b.w.Transfers[:m[0]], b.w.Entries[:m[1]], b.w.Invoices[:m[2]], b.w.Events[:m[3]], b.applied[:m[4]]
+}
+
+// dryRun decides r as a group of one and always undoes it.
+func (b *batchState) dryRun(r *coffer.TransferRequest) (Result, error) {
+	b.grouping = true
+	b.journal = b.journal[:0]
+	m := b.mark()
+	defer func() { b.grouping = false; b.journal = b.journal[:0] }()
+	res, err := b.one(r)
+	if err != nil {
+		return Result{}, err
+	}
+	b.rollback(m)
+	if res.Err != nil {
+		return Result{Err: res.Err}, nil
+	}
+	return Result{Replayed: res.Replayed}, nil
+}
+
 // all applies a group all or nothing: the first refusal undoes the group.
 func (b *batchState) all(group []*coffer.TransferRequest) ([]Result, error) {
 	out := make([]Result, len(group))
 	b.grouping = true
 	b.journal = b.journal[:0]
-	marks := [5]int{len(b.w.Transfers), len(b.w.Entries), len(b.w.Invoices), len(b.w.Events), len(b.applied)}
+	m := b.mark()
 	defer func() { b.grouping = false; b.journal = b.journal[:0] }()
 	failed := -1
 	for i, r := range group {
@@ -819,10 +871,7 @@ func (b *batchState) all(group []*coffer.TransferRequest) ([]Result, error) {
 	if failed < 0 {
 		return out, nil
 	}
-	for i := len(b.journal) - 1; i >= 0; i-- {
-		b.journal[i]()
-	}
-	b.w.Transfers, b.w.Entries, b.w.Invoices, b.w.Events, b.applied = b.w.Transfers[:marks[0]], b.w.Entries[:marks[1]], b.w.Invoices[:marks[2]], b.w.Events[:marks[3]], b.applied[:marks[4]]
+	b.rollback(m)
 	for i := range out {
 		// Earlier applied transfers (replays) stay what they are.
 		if i != failed && !(i < failed && out[i].Replayed) {

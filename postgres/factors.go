@@ -252,3 +252,58 @@ func (db *DB) PaidBefore(ctx context.Context, memberID, purse string) (bool, err
 	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM transfers WHERE sender = $1 AND to_purse = $2)`, memberID, purse).Scan(&paid)
 	return paid, mapErr("postgres.PaidBefore", err)
 }
+
+// VoidConfirmation implements coffer.FactorStore.
+func (db *DB) VoidConfirmation(ctx context.Context, id string) (bool, error) {
+	tag, err := db.pool.Exec(ctx, `UPDATE confirmations SET state = 'void' WHERE id = $1 AND state IN ('pending', 'done')`, id)
+	if err != nil {
+		return false, mapErr("postgres.VoidConfirmation", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// CountConfirmations implements coffer.FactorStore.
+func (db *DB) CountConfirmations(ctx context.Context, memberID string, since time.Time) (int, error) {
+	var n int
+	err := db.pool.QueryRow(ctx, `SELECT COUNT(*) FROM confirmations WHERE member_id = $1 AND created_at >= $2`, memberID, ms(since)).Scan(&n)
+	return n, mapErr("postgres.CountConfirmations", err)
+}
+
+// AddCodeFailure implements coffer.FactorStore.
+func (db *DB) AddCodeFailure(ctx context.Context, memberID string, at, since time.Time) (int, error) {
+	var n int
+	err := db.inTx(ctx, "postgres.AddCodeFailure", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM code_failures WHERE member_id = $1 AND at < $2`, memberID, ms(since)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO code_failures (member_id, at) VALUES ($1, $2)`, memberID, ms(at)); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT COUNT(*) FROM code_failures WHERE member_id = $1 AND at >= $2`, memberID, ms(since)).Scan(&n)
+	})
+	return n, err
+}
+
+// CodeLock implements coffer.FactorStore.
+func (db *DB) CodeLock(ctx context.Context, memberID string) (coffer.CodeLock, error) {
+	var until int64
+	var l coffer.CodeLock
+	err := db.pool.QueryRow(ctx, `SELECT until, strikes FROM code_locks WHERE member_id = $1`, memberID).Scan(&until, &l.Strikes)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return coffer.CodeLock{}, nil
+	}
+	if err != nil {
+		return coffer.CodeLock{}, mapErr("postgres.CodeLock", err)
+	}
+	l.Until = fromMs(until)
+	return l, nil
+}
+
+// SetCodeLock implements coffer.FactorStore.
+func (db *DB) SetCodeLock(ctx context.Context, memberID string, l coffer.CodeLock, ev *coffer.AuditEvent) error {
+	return db.inTx(ctx, "postgres.SetCodeLock", func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO code_locks (member_id, until, strikes) VALUES ($1, $2, $3)
+			ON CONFLICT (member_id) DO UPDATE SET until = excluded.until, strikes = excluded.strikes`, memberID, ms(l.Until), l.Strikes)
+		return err
+	}, ev)
+}

@@ -293,3 +293,61 @@ func (db *DB) PaidBefore(ctx context.Context, memberID, purse string) (bool, err
 	}
 	return err == nil, mapErr("sqlite.PaidBefore", err)
 }
+
+// VoidConfirmation implements coffer.FactorStore.
+func (db *DB) VoidConfirmation(ctx context.Context, id string) (bool, error) {
+	res, err := db.w.ExecContext(ctx, `UPDATE confirmations SET state = 'void' WHERE id = ? AND state IN ('pending', 'done')`, id)
+	if err != nil {
+		return false, mapErr("sqlite.VoidConfirmation", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// CountConfirmations implements coffer.FactorStore.
+func (db *DB) CountConfirmations(ctx context.Context, memberID string, since time.Time) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM confirmations WHERE member_id = ? AND created_at >= ?`, memberID, ms(since)).Scan(&n)
+	return n, mapErr("sqlite.CountConfirmations", err)
+}
+
+// AddCodeFailure implements coffer.FactorStore.
+func (db *DB) AddCodeFailure(ctx context.Context, memberID string, at, since time.Time) (int, error) {
+	const op = "sqlite.AddCodeFailure"
+	var n int
+	err := db.inTx(ctx, op, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM code_failures WHERE member_id = ? AND at < ?`, memberID, ms(since)); err != nil {
+			return mapErr(op, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO code_failures (member_id, at) VALUES (?, ?)`, memberID, ms(at)); err != nil {
+			return mapErr(op, err)
+		}
+		return mapErr(op, tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM code_failures WHERE member_id = ? AND at >= ?`, memberID, ms(since)).Scan(&n))
+	})
+	return n, err
+}
+
+// CodeLock implements coffer.FactorStore.
+func (db *DB) CodeLock(ctx context.Context, memberID string) (coffer.CodeLock, error) {
+	var until int64
+	var l coffer.CodeLock
+	err := db.r.QueryRowContext(ctx, `SELECT until, strikes FROM code_locks WHERE member_id = ?`, memberID).Scan(&until, &l.Strikes)
+	if err == sql.ErrNoRows {
+		return coffer.CodeLock{}, nil
+	}
+	if err != nil {
+		return coffer.CodeLock{}, mapErr("sqlite.CodeLock", err)
+	}
+	l.Until = fromMs(until)
+	return l, nil
+}
+
+// SetCodeLock implements coffer.FactorStore.
+func (db *DB) SetCodeLock(ctx context.Context, memberID string, l coffer.CodeLock, ev *coffer.AuditEvent) error {
+	const op = "sqlite.SetCodeLock"
+	return db.inTx(ctx, op, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO code_locks (member_id, until, strikes) VALUES (?, ?, ?)
+			ON CONFLICT (member_id) DO UPDATE SET until = excluded.until, strikes = excluded.strikes`, memberID, ms(l.Until), l.Strikes)
+		return mapErr(op, err)
+	}, ev)
+}

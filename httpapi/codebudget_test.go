@@ -1,0 +1,296 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coffer-money/coffer/mail"
+)
+
+// mailRecorder keeps the e-mails the server sends.
+type mailRecorder struct {
+	mu   sync.Mutex
+	msgs []mail.Message
+}
+
+func (r *mailRecorder) Enqueue(m mail.Message) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, m)
+	return true
+}
+
+func (r *mailRecorder) find(to, subject string) *mail.Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.msgs) - 1; i >= 0; i-- {
+		if r.msgs[i].To == to && strings.Contains(r.msgs[i].Subject, subject) {
+			return &r.msgs[i]
+		}
+	}
+	return nil
+}
+
+// retryAfter is an answer's Retry-After in seconds; it fails the test when
+// the header is missing.
+func retryAfter(t *testing.T, a answer) int {
+	t.Helper()
+	secs, err := strconv.Atoi(a.Header.Get("Retry-After"))
+	if err != nil || secs <= 0 {
+		t.Fatalf("got %s with Retry-After %q, want a positive number of seconds", a, a.Header.Get("Retry-After"))
+	}
+	return secs
+}
+
+// TestCodeBudget_GuessesAcrossFreshConfirmations is the thief with a stolen
+// session: every confirmation allows a few wrong codes, so they ask for a
+// fresh one after each guess. The member's budget stops them after 10
+// wrong codes whatever the confirmation, the right code is refused until
+// the lock ends, the lock is in the security log and mailed, and a second
+// lock lasts twice as long.
+func TestCodeBudget_GuessesAcrossFreshConfirmations(t *testing.T) {
+	e := newConfirmEnv(t)
+	m := e.register(t, "thief-target@example.org")
+	seed, _ := e.enrolTOTP(t, m)
+	never := map[string]any{"login": "password", "transfers": "never"}
+	stepUp := func() answer { return e.request(t, "PUT", "/v1/security/confirmation", m.token, never) }
+	confirmationID := func(a answer) string {
+		var pr struct {
+			ConfirmationID string `json:"confirmation_id"`
+		}
+		a.decode(t, &pr)
+		return pr.ConfirmationID
+	}
+	// A confirmation asked for before the guessing, to try the right code
+	// on during the lock.
+	a := e.request(t, "POST", "/v1/security/recovery-codes", m.token, nil)
+	wantProblem(t, a, http.StatusForbidden, "confirmation_required")
+	kept := confirmationID(a)
+
+	compared, locked := 0, 0
+	for i := range 1000 {
+		a := stepUp()
+		if a.Status == http.StatusTooManyRequests {
+			wantProblem(t, a, http.StatusTooManyRequests, "rate_limited")
+			retryAfter(t, a)
+			locked++
+			continue
+		}
+		wantProblem(t, a, http.StatusForbidden, "confirmation_required")
+		guess := fmt.Sprintf("%06d", (i*7919)%1000000)
+		if guess == e.totp(seed) {
+			guess = "abcdef"
+		}
+		a = e.request(t, "PUT", "/v1/security/confirmation", m.token, never, "Coffer-Confirmation", confirmationID(a)+":"+guess)
+		switch a.Status {
+		case http.StatusOK:
+			t.Fatalf("guess %d changed the policy: %s", i, a)
+		case http.StatusUnauthorized:
+			compared++
+		case http.StatusTooManyRequests:
+			compared++
+			retryAfter(t, a)
+		default:
+			t.Fatalf("guess %d: got %s, want 401 or 429", i, a)
+		}
+	}
+	if compared != 10 || locked != 1000-10 {
+		t.Fatalf("got %d codes compared and %d requests locked out, want 10 and 990", compared, locked)
+	}
+
+	// The right code, on a live confirmation, is refused during the lock.
+	e.clock.Advance(time.Minute)
+	a = e.request(t, "POST", "/v1/security/recovery-codes", m.token, nil, "Coffer-Confirmation", kept+":"+e.totp(seed))
+	wantProblem(t, a, http.StatusTooManyRequests, "rate_limited")
+	if secs := retryAfter(t, a); secs > 15*60 || secs < 13*60 {
+		t.Errorf("got Retry-After %d s one minute into the first lock, want about 14 minutes", secs)
+	}
+	// So is a login: its challenge could not be answered.
+	wantProblem(t, e.request(t, "POST", "/v1/sessions", "", map[string]string{"login": m.id, "password": testPassword}),
+		http.StatusTooManyRequests, "rate_limited")
+	a = e.request(t, "GET", "/v1/security/confirmation", m.token, nil)
+	if !strings.Contains(string(a.Body), `"transfers":"always"`) {
+		t.Fatalf("policy after the guesses: %s, want it unchanged", a)
+	}
+	ev := e.request(t, "GET", "/v1/security/events", m.token, nil)
+	if !strings.Contains(string(ev.Body), "codes.locked") {
+		t.Fatalf("security log lacks codes.locked: %s", ev)
+	}
+	if e.mail.find("thief-target@example.org", "locked") == nil {
+		t.Fatal("no e-mail told the member that code entry was locked")
+	}
+
+	// After the lock the member gets in with the right code.
+	e.clock.Advance(15 * time.Minute)
+	a = stepUp()
+	wantProblem(t, a, http.StatusForbidden, "confirmation_required")
+	a = e.request(t, "PUT", "/v1/security/confirmation", m.token, never, "Coffer-Confirmation", confirmationID(a)+":"+e.totp(seed))
+	wantStatus(t, a, http.StatusOK)
+
+	// A second lock within a day lasts twice as long.
+	e.clock.Advance(30 * time.Second)
+	back := map[string]any{"login": "second_factor", "transfers": "always"}
+	for i := range 10 {
+		a := e.request(t, "PUT", "/v1/security/confirmation", m.token, back)
+		wantProblem(t, a, http.StatusForbidden, "confirmation_required")
+		a = e.request(t, "PUT", "/v1/security/confirmation", m.token, back, "Coffer-Confirmation", confirmationID(a)+":abcdef")
+		if i < 9 {
+			wantProblem(t, a, http.StatusUnauthorized, "confirmation_failed")
+			continue
+		}
+		wantProblem(t, a, http.StatusTooManyRequests, "rate_limited")
+		if secs := retryAfter(t, a); secs < 29*60 || secs > 31*60 {
+			t.Errorf("second lock: got Retry-After %d s, want about 30 minutes", secs)
+		}
+	}
+}
+
+// TestCodeBudget_LoginChallenges: each password login makes a fresh
+// challenge with its own tries, but wrong codes across challenges share the
+// member's budget, and a correct password does not refill it.
+func TestCodeBudget_LoginChallenges(t *testing.T) {
+	e := newConfirmEnv(t)
+	m := e.register(t, "")
+	seed, _ := e.enrolTOTP(t, m)
+	login := func() answer {
+		return e.request(t, "POST", "/v1/sessions", "", map[string]string{"login": m.id, "password": testPassword})
+	}
+	var kept pendingJSON
+	for i := range 10 {
+		a := login()
+		wantStatus(t, a, http.StatusAccepted)
+		var p pendingJSON
+		a.decode(t, &p)
+		if i == 0 {
+			kept = p
+			a = login()
+			a.decode(t, &p)
+		}
+		a = e.request(t, "POST", "/v1/sessions/"+p.ChallengeID+"/confirm", "", map[string]string{"code": "abc-def"})
+		if i < 9 {
+			wantProblem(t, a, http.StatusUnauthorized, "confirmation_failed")
+		} else {
+			wantProblem(t, a, http.StatusTooManyRequests, "rate_limited")
+		}
+	}
+	wantProblem(t, login(), http.StatusTooManyRequests, "rate_limited")
+	e.clock.Advance(30 * time.Second)
+	a := e.request(t, "POST", "/v1/sessions/"+kept.ChallengeID+"/confirm", "", map[string]string{"code": e.totp(seed)})
+	wantProblem(t, a, http.StatusTooManyRequests, "rate_limited")
+
+	e.clock.Advance(16 * time.Minute)
+	m.token = e.loginTOTP(t, m, seed)
+}
+
+// TestCodeBudget_ConfirmationsRateLimited: asking for confirmations
+// without answering them (each may send an SMS) is limited per member.
+func TestCodeBudget_ConfirmationsRateLimited(t *testing.T) {
+	e := newConfirmEnv(t)
+	m := e.register(t, "")
+	e.enrolTOTP(t, m)
+	never := map[string]any{"login": "password", "transfers": "never"}
+	limited := 0
+	for range 40 {
+		a := e.request(t, "PUT", "/v1/security/confirmation", m.token, never)
+		if a.Status == http.StatusTooManyRequests {
+			retryAfter(t, a)
+			limited++
+			continue
+		}
+		wantProblem(t, a, http.StatusForbidden, "confirmation_required")
+	}
+	if limited == 0 || limited > 15 {
+		t.Fatalf("got %d of 40 confirmations refused, want the ones past the budget (about 11)", limited)
+	}
+}
+
+// TestStepUp_BoundToChange: a step-up code confirms the change it was
+// asked for, named in the SMS, and nothing else.
+func TestStepUp_BoundToChange(t *testing.T) {
+	e := newConfirmEnv(t)
+	m := e.register(t, "")
+	a := e.request(t, "POST", "/v1/security/phone", m.token, map[string]string{"phone": "+14155550123"})
+	wantStatus(t, a, http.StatusAccepted)
+	wantStatus(t, e.request(t, "POST", "/v1/security/phone/verify", m.token, map[string]string{"code": smsCode(t, e.lastSMS(t))}), http.StatusOK)
+
+	payees := map[string]any{"login": "second_factor", "transfers": "new_payee"}
+	a = e.request(t, "PUT", "/v1/security/confirmation", m.token, payees)
+	wantProblem(t, a, http.StatusForbidden, "confirmation_required")
+	var pr struct {
+		ConfirmationID string `json:"confirmation_id"`
+	}
+	a.decode(t, &pr)
+	msg := e.lastSMS(t)
+	if !strings.Contains(msg.Text, "transfers new_payee") {
+		t.Fatalf("got SMS %q, want it to name the change (transfers new_payee)", msg.Text)
+	}
+	code := smsCode(t, msg)
+
+	// The thief swaps in another change under the member's code.
+	never := map[string]any{"login": "password", "transfers": "never"}
+	a = e.request(t, "PUT", "/v1/security/confirmation", m.token, never, "Coffer-Confirmation", pr.ConfirmationID+":"+code)
+	wantProblem(t, a, http.StatusUnauthorized, "confirmation_failed")
+	a = e.request(t, "GET", "/v1/security/confirmation", m.token, nil)
+	if !strings.Contains(string(a.Body), `"transfers":"always"`) {
+		t.Fatalf("policy after a swapped change: %s, want it unchanged", a)
+	}
+	// The code still confirms the change it was given for.
+	a = e.request(t, "PUT", "/v1/security/confirmation", m.token, payees, "Coffer-Confirmation", pr.ConfirmationID+":"+code)
+	wantStatus(t, a, http.StatusOK)
+}
+
+// TestConfirm_RefusedBeforeAnyCode: a transfer the ledger would refuse is
+// refused before a confirmation is made or an SMS is sent.
+func TestConfirm_RefusedBeforeAnyCode(t *testing.T) {
+	e := newConfirmEnv(t)
+	m, from := e.funded(t)
+	a := e.request(t, "POST", "/v1/security/phone", m.token, map[string]string{"phone": "+14155550124"})
+	wantStatus(t, a, http.StatusAccepted)
+	wantStatus(t, e.request(t, "POST", "/v1/security/phone/verify", m.token, map[string]string{"code": smsCode(t, e.lastSMS(t))}), http.StatusOK)
+	sent := e.lastSMS(t)
+
+	wantProblem(t, e.request(t, "POST", "/v1/transfers", m.token, transferBody{TransferID: "big-1", From: from, To: e.issUSD, Amount: "100.01"}),
+		http.StatusUnprocessableEntity, "insufficient_funds")
+	wantStatus(t, e.request(t, "PUT", "/v1/purses/"+from+"/limits", m.token, map[string]string{"per_transfer": "10.00"}), http.StatusOK)
+	wantProblem(t, e.request(t, "POST", "/v1/transfers", m.token, transferBody{TransferID: "big-2", From: from, To: e.issUSD, Amount: "10.01"}),
+		http.StatusUnprocessableEntity, "limit_exceeded")
+	if last := e.lastSMS(t); *last != *sent {
+		t.Fatalf("an SMS was sent for a refused transfer: %+v", last)
+	}
+	// Within the limit it waits for the code as before.
+	wantStatus(t, e.request(t, "POST", "/v1/transfers", m.token, transferBody{TransferID: "ok-1", From: from, To: e.issUSD, Amount: "10.00"}),
+		http.StatusAccepted)
+}
+
+// TestConfirm_RefusedByLedgerNeedsNewConfirmation: a confirmed transfer the
+// ledger then refused must be confirmed again once the cause is gone; the
+// old code must not carry it through later.
+func TestConfirm_RefusedByLedgerNeedsNewConfirmation(t *testing.T) {
+	e := newConfirmEnv(t)
+	m, from := e.funded(t)
+	sg := e.addKey(t, m, "shop") // signed transfers need no confirmation
+	seed, _ := e.enrolTOTP(t, m)
+	body := transferBody{TransferID: "late-1", From: from, To: e.issUSD, Amount: "60.00"}
+	a := e.request(t, "POST", "/v1/transfers", m.token, body)
+	wantStatus(t, a, http.StatusAccepted)
+	var p pendingJSON
+	a.decode(t, &p)
+	// Meanwhile the money goes elsewhere.
+	wantStatus(t, e.signedRequest(t, sg, "POST", "/v1/transfers", transferBody{TransferID: "drain", From: from, To: e.issUSD, Amount: "50.00"}, signOpts{}),
+		http.StatusCreated)
+	a = e.request(t, "POST", "/v1/transfers/late-1/confirm", m.token, map[string]string{"code": ocra(t, seed, p.Challenge)})
+	wantProblem(t, a, http.StatusUnprocessableEntity, "insufficient_funds")
+
+	e.send(t, e.iss, e.issUSD, from, "100.00")
+	before := e.snapshot(t)
+	a = e.request(t, "POST", "/v1/transfers", m.token, body)
+	wantStatus(t, a, http.StatusAccepted)
+	a = e.request(t, "POST", "/v1/transfers/late-1/confirm", m.token, map[string]string{"code": ocra(t, seed, p.Challenge)})
+	wantProblem(t, a, http.StatusUnauthorized, "confirmation_failed")
+	wantUnchanged(t, before, e.snapshot(t))
+}

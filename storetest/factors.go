@@ -135,4 +135,88 @@ func testFactors(t *testing.T, s coffer.Store) {
 			t.Fatalf("got %+v, %v", got, err)
 		}
 	})
+
+	t.Run("CodeBudget", func(t *testing.T) {
+		b := member(t, s, "", "").ID
+		if l, err := s.CodeLock(ctx, b); err != nil || !l.Until.IsZero() || l.Strikes != 0 {
+			t.Fatalf("CodeLock of a new member: got %+v, %v; want the zero lock", l, err)
+		}
+		for i := range 3 {
+			n, err := s.AddCodeFailure(ctx, b, now.Add(time.Duration(i)*time.Minute), now.Add(-time.Hour))
+			if err != nil || n != i+1 {
+				t.Fatalf("AddCodeFailure %d: got %d, %v; want %d", i, n, err, i+1)
+			}
+		}
+		// Failures before since are forgotten.
+		if n, err := s.AddCodeFailure(ctx, b, now.Add(3*time.Minute), now.Add(90*time.Second)); err != nil || n != 2 {
+			t.Fatalf("AddCodeFailure after a window moved: got %d, %v; want 2", n, err)
+		}
+		// Concurrent failures each count once.
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				if _, err := s.AddCodeFailure(ctx, b, now.Add(4*time.Minute), now.Add(90*time.Second)); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if n, err := s.AddCodeFailure(ctx, b, now.Add(5*time.Minute), now.Add(90*time.Second)); err != nil || n != 11 {
+			t.Fatalf("after 8 concurrent failures: got %d, %v; want 11", n, err)
+		}
+		ev := coffer.NewAuditEvent(now, coffer.AuditCodesLocked, b, map[string]any{"strikes": 1})
+		want := coffer.CodeLock{Until: now.Add(15 * time.Minute), Strikes: 1}
+		if err := s.SetCodeLock(ctx, b, want, ev); err != nil {
+			t.Fatal(err)
+		}
+		want.Until, want.Strikes = now.Add(30*time.Minute), 2
+		if err := s.SetCodeLock(ctx, b, want, nil); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := s.CodeLock(ctx, b); err != nil || !l.Until.Equal(want.Until) || l.Strikes != 2 {
+			t.Fatalf("CodeLock: got %+v, %v; want %+v", l, err, want)
+		}
+		if l, _ := s.CodeLock(ctx, a); !l.Until.IsZero() {
+			t.Fatalf("another member's lock: got %+v, want none", l)
+		}
+	})
+
+	t.Run("CountAndVoidConfirmations", func(t *testing.T) {
+		c := member(t, s, "", "").ID
+		mk := func(ref string, at time.Time) *coffer.Confirmation {
+			x := &coffer.Confirmation{ID: coffer.NewConfirmationID(), MemberID: c, Purpose: coffer.PurposeTransfer, Ref: ref,
+				Body: "{}", Method: coffer.MethodTOTP, State: coffer.ConfirmPending, CreatedAt: at, ExpiresAt: at.Add(coffer.ConfirmationTTL)}
+			if err := s.CreateConfirmation(ctx, x); err != nil {
+				t.Fatal(err)
+			}
+			return x
+		}
+		old := mk("r0", now.Add(-time.Hour))
+		x := mk("r1", now)
+		mk("r2", now.Add(time.Second))
+		if n, err := s.CountConfirmations(ctx, c, now); err != nil || n != 2 {
+			t.Fatalf("CountConfirmations since now: got %d, %v; want 2", n, err)
+		}
+		if n, err := s.CountConfirmations(ctx, c, now.Add(-2*time.Hour)); err != nil || n != 3 {
+			t.Fatalf("CountConfirmations since two hours ago: got %d, %v; want 3", n, err)
+		}
+		if done, err := s.FinishConfirmation(ctx, x.ID, coffer.ConfirmDone); !done || err != nil {
+			t.Fatalf("FinishConfirmation: %v, %v", done, err)
+		}
+		if ok, err := s.VoidConfirmation(ctx, x.ID); !ok || err != nil {
+			t.Fatalf("VoidConfirmation of a done confirmation: got %v, %v; want true", ok, err)
+		}
+		if ok, err := s.VoidConfirmation(ctx, x.ID); ok || err != nil {
+			t.Fatalf("VoidConfirmation again: got %v, %v; want false", ok, err)
+		}
+		if got, _ := s.Confirmation(ctx, x.ID); got.State != coffer.ConfirmVoid {
+			t.Fatalf("state after VoidConfirmation: %q, want void", got.State)
+		}
+		if _, err := s.FinishConfirmation(ctx, old.ID, coffer.ConfirmExpired); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := s.VoidConfirmation(ctx, old.ID); ok {
+			t.Fatal("VoidConfirmation of an expired confirmation: got true, want false")
+		}
+	})
 }

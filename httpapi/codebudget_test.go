@@ -294,3 +294,30 @@ func TestConfirm_RefusedByLedgerNeedsNewConfirmation(t *testing.T) {
 	wantProblem(t, a, http.StatusUnauthorized, "confirmation_failed")
 	wantUnchanged(t, before, e.snapshot(t))
 }
+
+// TestCodeBudget_ReleaseCodes: a payee guessing protection codes gets 8
+// tries per transfer, but across many held transfers the payee's budget
+// locks them out, right code included.
+func TestCodeBudget_ReleaseCodes(t *testing.T) {
+	e := newPayEnv(t, 0)
+	a, aUSD := e.funded(t, "100.00")
+	b, bUSD := e.funded(t, "0.01")
+	for _, id := range []string{"h1", "h2"} {
+		wantStatus(t, e.request(t, "POST", "/v1/transfers", a.token, protectBody(id, aUSD, bUSD, "10.00", "right-"+id, 5)), http.StatusCreated)
+	}
+	for i := range 8 {
+		wantProblem(t, e.request(t, "POST", "/v1/transfers/h1/release", b.token, map[string]string{"from": aUSD, "code": fmt.Sprintf("guess%d", i)}),
+			http.StatusUnprocessableEntity, "wrong_protection_code")
+	}
+	wantProblem(t, e.request(t, "POST", "/v1/transfers/h2/release", b.token, map[string]string{"from": aUSD, "code": "guess8"}),
+		http.StatusUnprocessableEntity, "wrong_protection_code")
+	a10 := e.request(t, "POST", "/v1/transfers/h2/release", b.token, map[string]string{"from": aUSD, "code": "guess9"})
+	wantProblem(t, a10, http.StatusTooManyRequests, "rate_limited")
+	retryAfter(t, a10)
+	wantProblem(t, e.request(t, "POST", "/v1/transfers/h2/release", b.token, map[string]string{"from": aUSD, "code": "right-h2"}),
+		http.StatusTooManyRequests, "rate_limited")
+	wantMoney(t, e, b, bUSD, "0.01", "10.00")
+	e.clock.Advance(16 * time.Minute)
+	wantStatus(t, e.request(t, "POST", "/v1/transfers/h2/release", b.token, map[string]string{"from": aUSD, "code": "right-h2"}), http.StatusOK)
+	wantMoney(t, e, b, bUSD, "10.01", "0.00")
+}

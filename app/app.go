@@ -30,6 +30,10 @@ type Config struct {
 	Certs       CertConfig   // personal client certificates; see certs.go
 	Factors     FactorConfig // second factors and confirmations; see factors.go
 	Mail        Mailer       // e-mail for unblock codes and notifications; nil: none sent
+	// PublicURL is the server's public base URL (cofferd serve
+	// --public-url, e.g. https://coffer.example): configured, never taken
+	// from a request's Host. "" when not known (tests).
+	PublicURL string
 	// InvoicesPerHour bounds the invoices one merchant may issue per hour,
 	// against spam; 0 means 100, negative means no bound.
 	InvoicesPerHour int

@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Metrics are the server's Prometheus metrics, on a registry of their own.
@@ -32,6 +34,14 @@ func NewMetrics() *Metrics {
 	m.reg.MustRegister(m.requests, m.latency, m.transfers, m.batchSize, m.batchTime,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Handler serves the metrics in Prometheus's text format. It belongs on
+// the operator's metrics listener (cofferd serve --metrics-addr), not
+// beside the API: the counters tell a stranger how busy the server is and
+// which refusals it gives.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
 func (m *Metrics) observe(route string, status int, d time.Duration) {

@@ -1,5 +1,6 @@
-// Package httpapi serves coffer's REST API under /v1, with health and
-// metrics endpoints.
+// Package httpapi serves coffer's REST API under /v1, with a health
+// endpoint. Its metrics are served apart (Metrics.Handler), on a listener
+// of their own that members do not reach.
 package httpapi
 
 import (
@@ -20,7 +21,7 @@ import (
 
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/app"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/coffer-money/coffer/forwarded"
 )
 
 // MaxBody bounds every request body but a mass payment's.
@@ -49,6 +50,10 @@ type Config struct {
 	// NoLoginIPLimit turns off the per-IP login bucket (load tests only;
 	// the per-login throttle stays).
 	NoLoginIPLimit bool
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client's address (for throttles, limits and allowed IP ranges); nil
+	// believes no one's, and the client is the connection's peer.
+	TrustedProxies *forwarded.Trusted
 }
 
 // Server is the HTTP front of the application.
@@ -77,8 +82,11 @@ func New(svc *app.Service, log *slog.Logger, m *Metrics, cfg Config) *Server {
 	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. Behind a trusted proxy the request's
+// RemoteAddr is the client's.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, s.cfg.TrustedProxies.Request(r))
+}
 
 // handler is an API endpoint: it returns an error instead of writing one.
 type handler func(w http.ResponseWriter, r *http.Request, p *Principal) error
@@ -97,7 +105,6 @@ func (s *Server) routes() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 
 	handle("POST /v1/members", false, s.register)
 	handle("POST /v1/sessions", false, s.login)

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -55,8 +56,9 @@ type Store interface {
 
 // Config holds the provider's tunables.
 type Config struct {
-	// Issuer is the public base URL (https://coffer.example); "" takes it
-	// from each request's Host, which suits development on loopback.
+	// Issuer is the server's public base URL (https://coffer.example), as
+	// configured: never taken from a request, whose Host header anyone can
+	// write. It must be https, or http on a loopback host (development).
 	Issuer string
 	// SecretsKey is the server's 32-byte secrets key; it seals the
 	// signing keys at rest.
@@ -116,18 +118,18 @@ func New(store Store, log *slog.Logger, cfg Config) (*Provider, error) {
 		SupportedClaims: append(slices.Clone(op.DefaultSupportedClaims), "given_name", "family_name", "birthdate", "email", "phone_number",
 			"address", ScopeCofferLevel),
 	}
-	issuer := op.IssuerFromHost("")
-	if cfg.Issuer != "" {
-		issuer = op.StaticIssuer(strings.TrimSuffix(cfg.Issuer, "/"))
+	insecure, err := checkIssuer(cfg.Issuer)
+	if err != nil {
+		return nil, err
 	}
+	issuer := op.StaticIssuer(strings.TrimSuffix(cfg.Issuer, "/"))
 	opts := []op.Option{
 		op.WithCustomEndpoints(op.NewEndpoint(PathPrefix+"authorize"), op.NewEndpoint(PathPrefix+"token"), op.NewEndpoint(PathPrefix+"userinfo"),
 			op.NewEndpoint(PathPrefix+"revoke"), op.NewEndpoint(PathPrefix+"end_session"), op.NewEndpoint(PathPrefix+"keys")),
 		op.WithCustomIntrospectionEndpoint(op.NewEndpoint(PathPrefix + "introspect")),
 		op.WithLogger(log),
 	}
-	if cfg.Issuer == "" || strings.HasPrefix(cfg.Issuer, "http://") {
-		// Plain HTTP only as the issuer on loopback (the library checks).
+	if insecure {
 		opts = append(opts, op.WithAllowInsecure())
 	}
 	p.op, err = op.NewProvider(config, &storage{p: p}, issuer, opts...)
@@ -207,8 +209,35 @@ func checkRedirectURI(s string, public bool) error {
 	return nil
 }
 
+// checkIssuer refuses an issuer that is not a bare https origin, or http
+// on a loopback host; insecure reports the latter. The library itself
+// would take plain http for any host once allowed.
+func checkIssuer(s string) (insecure bool, err error) {
+	if s == "" {
+		return false, errors.New("oidcprov: no issuer: the server's public URL must be configured")
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Opaque != "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" ||
+		(u.Path != "" && u.Path != "/") {
+		return false, fmt.Errorf("oidcprov: issuer %q must be a bare origin such as https://coffer.example", s)
+	}
+	switch {
+	case u.Scheme == "https":
+		return false, nil
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return true, nil
+	}
+	return false, fmt.Errorf("oidcprov: issuer %q must use https (http only on a loopback host)", s)
+}
+
+// isLoopback reports whether host names this machine: localhost or a
+// loopback address.
 func isLoopback(host string) bool {
-	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // acrOf is the authentication context class for the methods used: 2 for

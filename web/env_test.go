@@ -48,6 +48,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, web.Config{})
+}
+
+// newEnvWith is newEnv with the keeper configured by cfg.
+func newEnvWith(t *testing.T, cfg web.Config) *env {
+	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	db, err := sqlite.Open(ctx, t.TempDir())
@@ -58,7 +64,7 @@ func newEnv(t *testing.T) *env {
 	go engine.Run()
 	clk := &clock{}
 	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, DocumentKey: make([]byte, 32)})
-	keeper, err := web.New(svc, log, web.Config{})
+	keeper, err := web.New(svc, log, cfg)
 	if err != nil {
 		t.Fatalf("web.New: %v", err)
 	}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/app"
+	"github.com/coffer-money/coffer/forwarded"
 	"github.com/coffer-money/coffer/oidcprov"
 )
 
@@ -47,6 +48,13 @@ type Config struct {
 	// SignIn is the OpenID Connect provider whose login and consent pages
 	// the keeper serves (see signin.go); nil turns them off.
 	SignIn *oidcprov.Provider
+	// PublicURL is the server's public base URL (cofferd serve
+	// --public-url), such as https://coffer.example; forms from its origin
+	// pass the origin check. "" names no origin beyond the request's Host.
+	PublicURL string
+	// TrustedProxies are the proxies whose X-Forwarded-For, -Host and
+	// -Proto are believed; nil believes no one's.
+	TrustedProxies *forwarded.Trusted
 }
 
 // Server serves the web keeper. Create it with New.
@@ -77,7 +85,10 @@ func New(svc *app.Service, log *slog.Logger, cfg Config) (*Server, error) {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+// Behind a trusted proxy the request's RemoteAddr is the client's.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.handler.ServeHTTP(w, s.cfg.TrustedProxies.Request(r))
+}
 
 // handler is a page: it writes its answer or returns an error, which
 // becomes an error page.
@@ -322,12 +333,13 @@ func (s *Server) checkPost(w http.ResponseWriter, r *http.Request, rq *request) 
 		}
 	}
 	// A browser names the page a form came from; another site's is
-	// refused. A proxy may name the public host in X-Forwarded-Host: no
-	// page of another site can set that header on a member's browser.
+	// refused. The page is ours when it has the host the request was sent
+	// to, the configured public URL's origin, or the host a trusted proxy
+	// names in X-Forwarded-Host. Anyone else's X-Forwarded-Host is not
+	// looked at: a client that writes both headers could otherwise pass
+	// any origin it likes.
 	if o := r.Header.Get("Origin"); o != "" && o != "null" {
-		u, err := url.Parse(o)
-		fwd := r.Header.Get("X-Forwarded-Host")
-		if err != nil || !(strings.EqualFold(u.Host, r.Host) || fwd != "" && strings.EqualFold(u.Host, fwd)) {
+		if !s.ownOrigin(r, o) {
 			return errCSRF
 		}
 	}
@@ -335,6 +347,23 @@ func (s *Server) checkPost(w http.ResponseWriter, r *http.Request, rq *request) 
 		return errCSRF
 	}
 	return nil
+}
+
+// ownOrigin reports whether the Origin o is this site's.
+func (s *Server) ownOrigin(r *http.Request, o string) bool {
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	if p, err := url.Parse(s.cfg.PublicURL); err == nil && p.Host != "" &&
+		strings.EqualFold(u.Scheme, p.Scheme) && strings.EqualFold(u.Host, p.Host) {
+		return true
+	}
+	fwd := forwarded.Host(r)
+	return fwd != "" && strings.EqualFold(u.Host, fwd)
 }
 
 // maxForm bounds every form body.
@@ -345,10 +374,10 @@ var errCSRF = coffer.Errorf(coffer.EFORBIDDEN, "This form has expired or did not
 // secureRequest reports whether cookies must carry Secure: always, except
 // on plain HTTP from a loopback address to a loopback host name, which is
 // development on one machine. A TLS-terminating proxy on the same machine
-// forwards the public host name (or X-Forwarded-Proto: https), so its
-// members get Secure cookies.
+// forwards the public host name (or, when trusted, X-Forwarded-Proto:
+// https), so its members get Secure cookies.
 func secureRequest(r *http.Request) bool {
-	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+	if r.TLS != nil || forwarded.Proto(r) == "https" {
 		return true
 	}
 	if ip := net.ParseIP(clientIP(r)); ip == nil || !ip.IsLoopback() {

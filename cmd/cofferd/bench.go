@@ -37,6 +37,7 @@ type benchOptions struct {
 	workload   string
 	members    int
 	target     string
+	metrics    string
 	data       string
 	db         string
 	sweep      bool
@@ -69,6 +70,7 @@ func (o *benchOptions) flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.workload, "workload", "uniform", "uniform (random payer and payee) or hot (90% of transfers touch one of 10 hot purses)")
 	fs.IntVar(&o.members, "members", 100, "members taking part, each with one USD purse")
 	fs.StringVar(&o.target, "target", "", "base URL of a running server (default: start one in this process)")
+	fs.StringVar(&o.metrics, "target-metrics", "", "with --target: the server's metrics URL (http://127.0.0.1:9464/metrics), for the batch sizes; default: none shown")
 	fs.StringVar(&o.data, "data", "", "data directory (in-process: default a temporary one, removed at the end; with --target: the server's, required)")
 	fs.StringVar(&o.db, "db", "", "PostgreSQL URL: the in-process server (or, with --target, the running one) uses this database; default: $COFFER_DB, else SQLite in --data")
 	fs.BoolVar(&o.sweep, "sweep", false, "run C=1,16,64 × uniform,hot and print a table")
@@ -140,6 +142,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 
 	// The server, unless one was named.
 	base := strings.TrimRight(o.target, "/")
+	metricsURL := o.metrics
 	stopServer := func() error { return nil }
 	if o.target == "" {
 		if o.data == "" {
@@ -150,7 +153,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 			defer os.RemoveAll(dir)
 			o.data = dir
 		}
-		addr, stop, err := startBenchServer(ctx, o.data, o.db, stderr)
+		addrs, stop, err := startBenchServer(ctx, o.data, o.db, stderr)
 		if err != nil {
 			return err
 		}
@@ -160,7 +163,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 				err = serr
 			}
 		}()
-		base = "http://" + addr
+		base = "http://" + addrs.http
+		metricsURL = "http://" + addrs.metrics + "/metrics"
 	}
 
 	progress("setting up %d members on %s", o.members, base)
@@ -169,6 +173,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	if err != nil {
 		return err
 	}
+	env.metrics = metricsURL
 	progress("setup done in %s", time.Since(start).Round(time.Millisecond))
 
 	type config struct {
@@ -267,18 +272,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	return nil
 }
 
-// startBenchServer runs `cofferd serve` in this process on a loopback port
-// and returns its address and a function that shuts it down gracefully and
-// waits for it.
-func startBenchServer(ctx context.Context, data, db string, stderr io.Writer) (string, func() error, error) {
+// startBenchServer runs `cofferd serve` in this process on loopback ports
+// and returns its addresses (API and metrics) and a function that shuts it
+// down gracefully and waits for it.
+func startBenchServer(ctx context.Context, data, db string, stderr io.Writer) (serveAddrs, func() error, error) {
 	// The server gets a context of its own: an interrupt ends the load,
 	// then the server is shut down in order and the ledger checked.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	addrc := make(chan string, 1)
+	addrc := make(chan serveAddrs, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- runServe(sctx, []string{"--data", data, "--db", db, "--addr", "127.0.0.1:0", "--register-per-hour", "0",
-			"--no-login-ip-limit", "--log-level", "warn"}, io.Discard, stderr, func(addr string) { addrc <- addr })
+		errc <- runServe(sctx, []string{"--data", data, "--db", db, "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
+			"--register-per-hour", "0", "--no-login-ip-limit", "--log-level", "warn"}, io.Discard, stderr, func(a serveAddrs) { addrc <- a })
 	}()
 	select {
 	case addr := <-addrc:
@@ -294,11 +299,11 @@ func startBenchServer(ctx context.Context, data, db string, stderr io.Writer) (s
 		return addr, stop, nil
 	case err := <-errc:
 		cancel()
-		return "", nil, fmt.Errorf("bench: server: %w", err)
+		return serveAddrs{}, nil, fmt.Errorf("bench: server: %w", err)
 	case <-ctx.Done():
 		cancel()
 		<-errc
-		return "", nil, ctx.Err()
+		return serveAddrs{}, nil, ctx.Err()
 	}
 }
 
@@ -309,6 +314,7 @@ type benchMember struct {
 
 type benchEnv struct {
 	base    string
+	metrics string // URL of the server's metrics; "" when unknown
 	members []benchMember
 	setup   *http.Client
 	runID   string
@@ -630,10 +636,13 @@ type batchStats struct {
 	seconds float64 // time spent applying and committing
 }
 
-// batchStats reads the ledger's batch-size histogram from /metrics. ok is
-// false when the server does not publish it.
+// batchStats reads the ledger's batch-size histogram from the server's
+// metrics listener. ok is false when that is unknown or does not answer.
 func (env *benchEnv) batchStats(ctx context.Context) (batchStats, bool) {
-	req, err := http.NewRequestWithContext(ctx, "GET", env.base+"/metrics", nil)
+	if env.metrics == "" {
+		return batchStats{}, false
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", env.metrics, nil)
 	if err != nil {
 		return batchStats{}, false
 	}

@@ -25,7 +25,8 @@ func TestBench_Smoke(t *testing.T) {
 			t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
 		}
 		got := out.String()
-		for _, want := range []string{"transfers/s", "p99", "all invariants hold"} {
+		// "batches" comes from the metrics listener of the server.
+		for _, want := range []string{"transfers/s", "p99", "batches", "all invariants hold"} {
 			if !strings.Contains(got, want) {
 				t.Errorf("output lacks %q; got:\n%s", want, got)
 			}

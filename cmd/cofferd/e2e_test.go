@@ -99,6 +99,7 @@ type e2eServer struct {
 	data   string
 	db     string // the --db URL it was started with, if any
 	url    string
+	scrape string // the metrics listener's URL (…/metrics), to scrape
 	cmd    *exec.Cmd
 	stdout *lockedBuffer
 	stderr *lockedBuffer
@@ -107,7 +108,10 @@ type e2eServer struct {
 	http   *http.Client
 }
 
-var listeningLine = regexp.MustCompile(`listening on (http://\S+)`)
+var (
+	listeningLine = regexp.MustCompile(`listening on (http://\S+)`)
+	metricsLine   = regexp.MustCompile(`metrics on (http://\S+)`)
+)
 
 // startServer starts cofferd on a free loopback port with data in dir and
 // waits until it listens.
@@ -127,7 +131,7 @@ func startServerWith(t *testing.T, dir string, extra ...string) *e2eServer {
 			s.db = v
 		}
 	}
-	args := append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0",
+	args := append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
 		"--register-per-hour", "0", "--no-login-ip-limit", "--log-level", "warn"}, extra...)
 	s.cmd = exec.Command(cofferdBin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
@@ -147,8 +151,14 @@ func startServerWith(t *testing.T, dir string, extra ...string) *e2eServer {
 	})
 	deadline := time.After(20 * time.Second)
 	for {
-		if m := listeningLine.FindStringSubmatch(s.stdout.String()); m != nil {
+		// The metrics line, when the listener is on, comes after the
+		// listening ones.
+		out := s.stdout.String()
+		if m := listeningLine.FindStringSubmatch(out); m != nil && (metricsOff(extra) || metricsLine.MatchString(out)) {
 			s.url = m[1]
+			if mm := metricsLine.FindStringSubmatch(out); mm != nil {
+				s.scrape = mm[1]
+			}
 			break
 		}
 		select {
@@ -163,6 +173,19 @@ func startServerWith(t *testing.T, dir string, extra ...string) *e2eServer {
 	t.Cleanup(tr.CloseIdleConnections)
 	s.http = &http.Client{Timeout: 15 * time.Second, Transport: tr}
 	return s
+}
+
+// metricsOff reports whether the flags turn the metrics listener off.
+func metricsOff(args []string) bool {
+	off := false
+	for i, a := range args {
+		if a == "--metrics-addr" && i+1 < len(args) {
+			off = args[i+1] == "" || args[i+1] == "off"
+		} else if v, ok := strings.CutPrefix(a, "--metrics-addr="); ok {
+			off = v == "" || v == "off"
+		}
+	}
+	return off
 }
 
 func tail(s string, lines int) string {

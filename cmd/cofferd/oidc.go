@@ -22,18 +22,26 @@ type oidcOptions struct {
 }
 
 func (o *oidcOptions) flags(fs *flag.FlagSet) {
-	fs.StringVar(&o.issuer, "oidc-issuer", "", "public base URL of \"Sign in with coffer\" (e.g. https://coffer.example); default: from each request's host")
+	fs.StringVar(&o.issuer, "oidc-issuer", "", "issuer of \"Sign in with coffer\" when it differs from --public-url (https, or http on a loopback host); default: --public-url, never a request's Host")
 	fs.DurationVar(&o.keyMaxAge, "oidc-key-max-age", 30*24*time.Hour, "rotate the OpenID Connect signing key when it is this old")
 }
 
 // newProvider builds the OpenID Connect provider on the store; its
-// signing keys are sealed with the secrets key.
-func (o *oidcOptions) newProvider(db store, secretsKey []byte, log *slog.Logger, now func() time.Time) (*oidcprov.Provider, error) {
+// signing keys are sealed with the secrets key. The issuer is
+// --oidc-issuer, else publicURL (the server's --public-url).
+func (o *oidcOptions) newProvider(db store, secretsKey []byte, log *slog.Logger, now func() time.Time, publicURL string) (*oidcprov.Provider, error) {
 	ps, ok := db.(oidcprov.Store)
 	if !ok {
 		return nil, errors.New("the store has no OpenID Connect storage")
 	}
-	return oidcprov.New(ps, log, oidcprov.Config{Issuer: o.issuer, SecretsKey: secretsKey, KeyMaxAge: o.keyMaxAge, Now: now})
+	issuer := publicURL
+	if o.issuer != "" {
+		var err error
+		if issuer, err = checkPublicURL("--oidc-issuer", o.issuer); err != nil {
+			return nil, err
+		}
+	}
+	return oidcprov.New(ps, log, oidcprov.Config{Issuer: issuer, SecretsKey: secretsKey, KeyMaxAge: o.keyMaxAge, Now: now})
 }
 
 // sweepOIDC deletes expired authorization requests and tokens.
@@ -94,7 +102,9 @@ func runAdminOIDC(ctx context.Context, cmd string, fs *flag.FlagSet, data, dbURL
 		return err
 	}
 	o := oidcOptions{keyMaxAge: 30 * 24 * time.Hour}
-	p, err := o.newProvider(db, key, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	// Registering clients and rotating keys put no issuer anywhere; the
+	// serving process names the real one.
+	p, err := o.newProvider(db, key, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now, "http://localhost")
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,7 @@ type serveOptions struct {
 	levelsFile          string        // verification levels; see members.go
 	documentsKey        string        // key file sealing verification documents; see members.go
 	oidc                oidcOptions   // "Sign in with coffer"; see oidc.go
+	net                 netOptions    // public URL, trusted proxies, metrics listener; see network.go
 }
 
 func (o *serveOptions) flags(fs *flag.FlagSet) {
@@ -78,6 +79,7 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	o.mail.flags(fs)
 	o.factors.flags(fs)
 	o.oidc.flags(fs)
+	o.net.flags(fs)
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -96,8 +98,8 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 }
 
 // runServe runs the server until ctx ends. ready, when not nil, receives the
-// listening address once the server accepts connections.
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(addr string)) error {
+// listening addresses once the server accepts connections.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, ready func(serveAddrs)) error {
 	fs := flag.NewFlagSet("cofferd serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o serveOptions
@@ -111,6 +113,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	log, err := newLogger(stderr, o.logLevel, o.logFormat)
 	if err != nil {
 		return err
+	}
+	proxies, err := o.net.trustedProxies()
+	if err != nil {
+		return err
+	}
+	if o.net.publicURL != "" {
+		if _, err := checkPublicURL("--public-url", o.net.publicURL); err != nil {
+			return err // before anything is opened
+		}
 	}
 	db, err := openStoreWith(ctx, o.data, o.db, postgres.Options{Isolation: o.dbIsolation, MaxConns: int32(o.dbConns)})
 	if err != nil {
@@ -153,6 +164,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	}
 	defer mq.Close()
 
+	// The plain listener opens first: without --public-url, its address
+	// is the server's public URL.
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("serve: listen: %w", err)
+	}
+	defer ln.Close()
+	publicURL, err := o.net.resolvePublicURL(ln.Addr(), log)
+	if err != nil {
+		return err
+	}
+
 	metrics := httpapi.NewMetrics()
 	now := time.Now
 	if o.testClockOffset != 0 {
@@ -170,16 +193,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	engine := ledger.New(db, log, ledger.Config{MaxBatch: o.maxBatch, Now: now, Decimals: decimals,
 		Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome}})
 	svc = app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors, Now: now,
-		Levels: levels, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback}})
+		Levels: levels, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback}, PublicURL: publicURL})
 	go engine.Run()
-	api := httpapi.New(svc, log, metrics, httpapi.Config{RegisterPerHour: o.registerPerHour, NoLoginIPLimit: o.noLoginIPLimit})
-	provider, err := o.oidc.newProvider(db, factors.Key, log, now)
+	api := httpapi.New(svc, log, metrics, httpapi.Config{RegisterPerHour: o.registerPerHour, NoLoginIPLimit: o.noLoginIPLimit,
+		TrustedProxies: proxies})
+	provider, err := o.oidc.newProvider(db, factors.Key, log, now, publicURL)
 	if err != nil {
 		engine.Close()
 		<-engine.Done()
 		return err
 	}
-	keeper, err := web.New(svc, log, web.Config{RegisterPerHour: o.registerPerHour, SignIn: provider})
+	keeper, err := web.New(svc, log, web.Config{RegisterPerHour: o.registerPerHour, SignIn: provider,
+		PublicURL: publicURL, TrustedProxies: proxies})
 	if err != nil {
 		engine.Close()
 		<-engine.Done()
@@ -187,12 +212,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	}
 	handler := withWebKeeper(api, keeper, provider)
 
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		engine.Close()
-		<-engine.Done()
-		return fmt.Errorf("serve: listen: %w", err)
-	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -207,14 +226,31 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if tsrv != nil {
 		tsrv.Handler = handler
 	}
-	log.Info("cofferd listening", "addr", ln.Addr().String(), "data", o.data)
+	// The metrics have a listener of their own, for the operator's
+	// scraper: the member listeners answer /metrics with 404.
+	msrv, mln, err := o.net.listenMetrics(metrics, log)
+	if err != nil {
+		if tln != nil {
+			tln.Close()
+		}
+		engine.Close()
+		<-engine.Done()
+		return err
+	}
+	log.Info("cofferd listening", "addr", ln.Addr().String(), "public_url", publicURL, "data", o.data)
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 	if tsrv != nil {
 		log.Info("cofferd listening (TLS)", "addr", tln.Addr().String(), "client_certificates", svc.AcceptsClientCertificates())
 		fmt.Fprintf(stdout, "listening on https://%s\n", tln.Addr())
 	}
+	addrs := serveAddrs{http: ln.Addr().String()}
+	if msrv != nil {
+		addrs.metrics = mln.Addr().String()
+		log.Info("metrics listening", "addr", addrs.metrics)
+		fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", mln.Addr())
+	}
 	if ready != nil {
-		ready(ln.Addr().String())
+		ready(addrs)
 	}
 
 	go sweepSessions(ctx, db, log)
@@ -232,10 +268,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	}
 	stopScheduler := func() { stopSched(); <-schedDone }
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
 	if tsrv != nil {
 		go func() { errc <- tsrv.ServeTLS(tln, "", "") }()
+	}
+	if msrv != nil {
+		go func() { errc <- msrv.Serve(mln) }()
 	}
 	select {
 	case err := <-errc:
@@ -244,6 +283,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		srv.Close()
 		if tsrv != nil {
 			tsrv.Close()
+		}
+		if msrv != nil {
+			msrv.Close()
 		}
 		stopScheduler()
 		engine.Close()
@@ -264,6 +306,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 			log.Warn("shutdown (TLS)", "err", err)
 		}
 	}
+	if msrv != nil {
+		msrv.Close() // scrapes can be cut: nothing in them is kept
+	}
 	stopScheduler()
 	engine.Close()
 	<-engine.Done()
@@ -273,11 +318,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 
 // withWebKeeper serves the API's paths with api, the OpenID Connect
 // provider's (/.well-known/openid-configuration, /oauth/…) with provider
-// and every other path with the web keeper.
+// and every other path with the web keeper (/metrics among them, which
+// is not found there: the metrics have their own listener).
 func withWebKeeper(api, keeper, provider http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
-		case p == "/v1" || strings.HasPrefix(p, "/v1/") || p == "/healthz" || p == "/metrics" || p == "/openapi.json":
+		case p == "/v1" || strings.HasPrefix(p, "/v1/") || p == "/healthz" || p == "/openapi.json":
 			api.ServeHTTP(w, r)
 		case oidcprov.Handles(p):
 			provider.ServeHTTP(w, r)

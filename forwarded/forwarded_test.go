@@ -1,0 +1,94 @@
+package forwarded_test
+
+import (
+	"net/http/httptest"
+	"testing"
+
+	"github.com/coffer-money/coffer/forwarded"
+)
+
+func TestParse(t *testing.T) {
+	for _, c := range []struct {
+		in   []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"10.0.0.0/8"}, "10.0.0.0/8"},
+		{[]string{"10.1.2.3/8, 192.0.2.1", "2001:db8::1"}, "10.0.0.0/8,192.0.2.1/32,2001:db8::1/128"},
+		{[]string{"::ffff:10.0.0.0/104", "::ffff:192.0.2.1"}, "10.0.0.0/8,192.0.2.1/32"},
+		{[]string{" , "}, ""},
+	} {
+		tr, err := forwarded.Parse(c.in)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", c.in, err)
+			continue
+		}
+		if got := tr.String(); got != c.want {
+			t.Errorf("Parse(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	for _, bad := range []string{"proxy.example", "10.0.0.0/33", "10.0.0.1:80", "::ffff:10.0.0.0/64", "*"} {
+		if _, err := forwarded.Parse([]string{bad}); err == nil {
+			t.Errorf("Parse(%q): got no error", bad)
+		}
+	}
+}
+
+func TestTrusted_Request(t *testing.T) {
+	tr, err := forwarded.Parse([]string{"127.0.0.1", "10.0.0.0/8", "2001:db8:1::/48"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, peer string
+		xff        []string
+		xfh        string
+		wantAddr   string
+		wantHost   string
+	}{
+		{"untrusted peer keeps its address", "203.0.113.9:4711", []string{"198.51.100.7"}, "evil.example", "203.0.113.9:4711", ""},
+		{"no header", "127.0.0.1:4711", nil, "", "127.0.0.1:0", ""},
+		{"one hop", "127.0.0.1:4711", []string{"198.51.100.7"}, "coffer.example", "198.51.100.7:0", "coffer.example"},
+		{"spoofed left part ignored", "127.0.0.1:4711", []string{"6.6.6.6, 198.51.100.7"}, "", "198.51.100.7:0", ""},
+		{"trusted hops skipped", "127.0.0.1:4711", []string{"6.6.6.6, 198.51.100.7", "10.1.1.1, 10.2.2.2"}, "", "198.51.100.7:0", ""},
+		{"every hop trusted", "127.0.0.1:4711", []string{"10.1.1.1, 10.2.2.2"}, "", "10.1.1.1:0", ""},
+		{"garbage stops the walk", "127.0.0.1:4711", []string{"198.51.100.7, unknown"}, "", "127.0.0.1:0", ""},
+		{"ports and brackets", "[2001:db8:1::5]:443", []string{"[2001:db8:2::9]:5555"}, "", "[2001:db8:2::9]:0", ""},
+		{"mapped peer", "[::ffff:10.0.0.2]:443", []string{"198.51.100.7:80"}, "", "198.51.100.7:0", ""},
+		{"rightmost forwarded host", "10.0.0.2:443", nil, "evil.example, coffer.example", "10.0.0.2:0", "coffer.example"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = c.peer
+			for _, v := range c.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if c.xfh != "" {
+				r.Header.Set("X-Forwarded-Host", c.xfh)
+			}
+			got := tr.Request(r)
+			if got.RemoteAddr != c.wantAddr {
+				t.Errorf("RemoteAddr = %q, want %q", got.RemoteAddr, c.wantAddr)
+			}
+			if h := forwarded.Host(got); h != c.wantHost {
+				t.Errorf("Host = %q, want %q", h, c.wantHost)
+			}
+			if again := tr.Request(got); again.RemoteAddr != got.RemoteAddr {
+				t.Errorf("a second Request moved RemoteAddr to %q", again.RemoteAddr)
+			}
+		})
+	}
+
+	t.Run("nil trusts no one", func(t *testing.T) {
+		var none *forwarded.Trusted
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "127.0.0.1:4711"
+		r.Header.Set("X-Forwarded-For", "198.51.100.7")
+		r.Header.Set("X-Forwarded-Host", "evil.example")
+		r.Header.Set("X-Forwarded-Proto", "https")
+		got := none.Request(r)
+		if got.RemoteAddr != r.RemoteAddr || forwarded.Host(got) != "" || forwarded.Proto(got) != "" || forwarded.FromProxy(got) {
+			t.Errorf("got RemoteAddr %q, Host %q, Proto %q; want the headers ignored", got.RemoteAddr, forwarded.Host(got), forwarded.Proto(got))
+		}
+	})
+}

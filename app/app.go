@@ -41,6 +41,10 @@ type Config struct {
 	// bytes); without it documents cannot be uploaded. See verification.go.
 	DocumentKey []byte
 	Webhooks    WebhookConfig // see webhooks.go
+	// RegisterPerHour bounds registrations per client address, through the
+	// API and the web keeper together; 0 means no bound (tests and the
+	// load generator).
+	RegisterPerHour int
 }
 
 // Service is the application. Create it with New.
@@ -66,6 +70,7 @@ type Service struct {
 	ver  verificationState // see verification.go
 
 	invoiceRate  slidingLimit // see invoices.go
+	registerRate slidingLimit // per client address; see Register
 	lastInvSweep atomic.Int64 // unix ns of the last invoice sweep; see scheduler.go
 }
 
@@ -117,11 +122,16 @@ type RegisterInput struct {
 	Password string
 	Email    string
 	Phone    string
+	IP       string // the client address, for Config.RegisterPerHour
 }
 
 // Register creates a member with a fresh random member ID.
 // Errors: EWEAKPASSWORD, EINVALID, ECONFLICT (e-mail or phone in use).
 func (s *Service) Register(ctx context.Context, in RegisterInput) (*coffer.Member, error) {
+	if ok, wait := s.registerRate.allow(in.IP, s.cfg.RegisterPerHour, time.Hour, s.now()); !ok {
+		return nil, &coffer.Error{Code: coffer.ERATELIMITED, Message: "Too many accounts were opened from your address; try again later.",
+			Err: &RateLimitError{RetryAfter: wait}}
+	}
 	if err := password.Check(in.Password); err != nil {
 		return nil, weakPassword(err)
 	}
@@ -244,10 +254,17 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 	}
 	// The member is throttled as well as the name typed, so that member ID,
 	// e-mail and phone do not each get a guessing budget of their own.
+	// While only the member is locked (by failures under another of their
+	// names) the attempt is refused as a wrong password would be, and
+	// counts against the name typed as one would: a "too many attempts"
+	// here would tell a stranger which e-mail, phone and member ID belong
+	// together.
 	memberKey := "member:" + m.ID
-	if locked, wait := s.Throttle.Locked(memberKey, now); locked {
+	if locked, _ := s.Throttle.Locked(memberKey, now); locked {
 		s.cfg.Hasher.DummyVerify(in.Password)
-		return "", nil, &coffer.Error{Code: coffer.ERATELIMITED, Message: "Too many login attempts; wait and try again.", Err: &RateLimitError{RetryAfter: wait}}
+		s.Throttle.Failure(login, now)
+		s.audit(ctx, coffer.AuditLoginFailed, m.ID, map[string]any{"ip": in.IP, "locked": true})
+		return "", nil, ErrBadCredentials
 	}
 	ok, rehash, err := s.cfg.Hasher.Verify(in.Password, m.PasswordHash)
 	if err != nil {

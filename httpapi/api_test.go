@@ -71,7 +71,7 @@ func newEnv(t *testing.T) *env {
 	go engine.Run()
 	clk := &clock{}
 	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now})
-	api := httpapi.New(svc, log, metrics, httpapi.Config{RegisterPerHour: 0, NoLoginIPLimit: true})
+	api := httpapi.New(svc, log, metrics, httpapi.Config{NoLoginIPLimit: true})
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
 		srv.Close()

@@ -170,16 +170,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	engine := ledger.New(db, log, ledger.Config{MaxBatch: o.maxBatch, Now: now, Decimals: decimals,
 		Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome}})
 	svc = app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors, Now: now,
-		Levels: levels, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback}})
+		Levels: levels, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback},
+		RegisterPerHour: o.registerPerHour})
 	go engine.Run()
-	api := httpapi.New(svc, log, metrics, httpapi.Config{RegisterPerHour: o.registerPerHour, NoLoginIPLimit: o.noLoginIPLimit})
+	api := httpapi.New(svc, log, metrics, httpapi.Config{NoLoginIPLimit: o.noLoginIPLimit})
 	provider, err := o.oidc.newProvider(db, factors.Key, log, now)
 	if err != nil {
 		engine.Close()
 		<-engine.Done()
 		return err
 	}
-	keeper, err := web.New(svc, log, web.Config{RegisterPerHour: o.registerPerHour, SignIn: provider})
+	keeper, err := web.New(svc, log, web.Config{SignIn: provider})
 	if err != nil {
 		engine.Close()
 		<-engine.Done()

@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"net/http"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/app"
+	"github.com/coffer-money/coffer/mail"
 )
 
 // sameAnswer fails the test unless a and b carry the same status, code and
@@ -169,5 +172,74 @@ func TestServer_LoginLockDoesNotLinkAliases(t *testing.T) {
 				t.Fatalf("attempt %d: %s (the locked member's) got %s, %s (another's) got %s; want the same answer", i+1, pair[0], v, pair[1], b)
 			}
 		}
+	}
+}
+
+// TestServer_RegisterTakenName checks that registering with an e-mail or
+// phone that belongs to another member answers exactly as with free ones
+// (same status, same shape), opens an account that works under its member
+// ID without the taken names, leaves the names with their member, and
+// tells that member by e-mail, once an hour however often it is tried.
+func TestServer_RegisterTakenName(t *testing.T) {
+	e, outbox := newMailEnv(t)
+	register := func(body map[string]string) (answer, string) {
+		a := e.request(t, "POST", "/v1/members", "", body)
+		var got map[string]any
+		a.decode(t, &got)
+		id, _ := got["member_id"].(string)
+		if a.Status != http.StatusCreated || len(got) != 1 || !coffer.ValidMemberID(id) || !strings.HasPrefix(a.Header.Get("Content-Type"), "application/json") {
+			t.Fatalf("got %s, want 201 with exactly {\"member_id\": 12 digits}", a)
+		}
+		return a, id
+	}
+	_, owner := register(map[string]string{"password": testPassword, "email": "owner@example.org", "phone": "+14155550111"})
+	fresh, _ := register(map[string]string{"password": testPassword, "email": "fresh@example.org", "phone": "+14155550112"})
+	const otherPassword = "a different long passphrase 7"
+	for i, body := range []map[string]string{
+		{"password": otherPassword, "email": "Owner@Example.org"},
+		{"password": otherPassword, "phone": "+1 415 555 0111"},
+		{"password": otherPassword, "email": "owner@example.org", "phone": "+14155550111"},
+	} {
+		a, id := register(body)
+		if a.Status != fresh.Status || len(a.Body) != len(fresh.Body) {
+			t.Errorf("taken %d: got %s, want an answer like %s", i, a, fresh)
+		}
+		if id == owner {
+			t.Fatalf("taken %d: got the owner's member ID", i)
+		}
+		// The new account works under its member ID, without the names.
+		tok := e.login(t, id, otherPassword)
+		var p struct {
+			Values map[string]any `json:"values"`
+		}
+		pa := e.request(t, "GET", "/v1/profile", tok, nil)
+		wantStatus(t, pa, http.StatusOK)
+		pa.decode(t, &p)
+		if p.Values["email"] != nil || p.Values["phone"] != nil {
+			t.Errorf("taken %d: the new account got %v", i, p.Values)
+		}
+	}
+	// The names stay with their member.
+	for _, name := range []string{"owner@example.org", "+14155550111"} {
+		a := e.request(t, "POST", "/v1/sessions", "", map[string]string{"login": name, "password": testPassword})
+		wantStatus(t, a, http.StatusCreated)
+		if !strings.Contains(string(a.Body), owner) {
+			t.Errorf("login %s: got %s, want member %s", name, a, owner)
+		}
+	}
+	waitMail(t, outbox, regexp.MustCompile(`(?s)To: owner@example.org.*Someone tried to open a coffer account with your e-mail address`))
+	msgs, _ := mail.ReadOutbox(outbox)
+	n := 0
+	for _, m := range msgs {
+		if strings.Contains(m, "owner@example.org") && strings.Contains(m, "Someone tried") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("got %d notices to the owner for three tries within the hour, want 1", n)
+	}
+	tok := e.login(t, owner, testPassword)
+	if kinds := e.securityKinds(t, &member{id: owner, token: tok}); !slices.Contains(kinds, coffer.AuditLoginNameClaimed) {
+		t.Errorf("owner's security log %v lacks %s", kinds, coffer.AuditLoginNameClaimed)
 	}
 }

@@ -40,6 +40,7 @@ type Config struct {
 	// DocumentKey seals verification documents at rest (AES-256: 32
 	// bytes); without it documents cannot be uploaded. See verification.go.
 	DocumentKey []byte
+	Uploads     UploadConfig  // documents waiting for their request; see uploads.go
 	Webhooks    WebhookConfig // see webhooks.go
 	// RegisterPerHour bounds registrations per client address, through the
 	// API and the web keeper together; 0 means no bound (tests and the
@@ -105,6 +106,11 @@ func New(store coffer.Store, engine *ledger.Engine, log *slog.Logger, cfg Config
 	s := &Service{store: store, engine: engine, log: log, cfg: cfg, Throttle: NewThrottle(),
 		sessions: map[string]*cachedSession{}}
 	s.initSettings()
+	cfg.Uploads.defaults()
+	s.ver.cfg, s.ver.held = cfg.Uploads, map[string]*waitingDocument{}
+	if s.ver.spoolErr = s.ver.openSpool(); s.ver.spoolErr != nil {
+		log.Error("uploads of verification documents are off", "err", s.ver.spoolErr)
+	}
 	// The daily limits of the verification levels are enforced by the
 	// ledger, which reads each owner's level inside its batch.
 	if cfg.Levels != nil && engine != nil {

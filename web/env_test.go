@@ -57,7 +57,8 @@ func newEnv(t *testing.T) *env {
 	engine := ledger.New(db, log, ledger.Config{})
 	go engine.Run()
 	clk := &clock{}
-	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, DocumentKey: make([]byte, 32)})
+	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, DocumentKey: make([]byte, 32),
+		Uploads: app.UploadConfig{Dir: t.TempDir()}})
 	keeper, err := web.New(svc, log, web.Config{})
 	if err != nil {
 		t.Fatalf("web.New: %v", err)

@@ -42,6 +42,7 @@ type serveOptions struct {
 	levelsFile          string        // verification levels; see members.go
 	documentsKey        string        // key file sealing verification documents; see members.go
 	oidc                oidcOptions   // "Sign in with coffer"; see oidc.go
+	uploads             uploadOptions // verification documents waiting on disk; see uploads.go
 }
 
 func (o *serveOptions) flags(fs *flag.FlagSet) {
@@ -78,6 +79,7 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	o.mail.flags(fs)
 	o.factors.flags(fs)
 	o.oidc.flags(fs)
+	o.uploads.flags(fs)
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -147,6 +149,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if err := pinDocumentsKey(ctx, db, docKey); err != nil {
 		return err
 	}
+	uploads, err := o.uploads.config(o.data)
+	if err != nil {
+		return err
+	}
 	mq, err := o.mail.start(o.data, log)
 	if err != nil {
 		return err
@@ -171,7 +177,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome}})
 	svc = app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors, Now: now,
 		Levels: levels, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback},
-		RegisterPerHour: o.registerPerHour})
+		RegisterPerHour: o.registerPerHour, Uploads: uploads})
 	go engine.Run()
 	api := httpapi.New(svc, log, metrics, httpapi.Config{NoLoginIPLimit: o.noLoginIPLimit})
 	provider, err := o.oidc.newProvider(db, factors.Key, log, now)

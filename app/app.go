@@ -188,8 +188,15 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*coffer.Membe
 		// The new member's own log says what was given, not what was kept,
 		// as the answer does.
 		s.audit(ctx, coffer.AuditMemberRegistered, m.ID, map[string]any{"email": in.Email != "", "phone": in.Phone != ""})
-		for _, name := range claimed {
-			s.claimedLoginName(ctx, name, m.ID)
+		if len(claimed) > 0 {
+			// Told aside, so that the answer takes as long as for free names.
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				for _, name := range claimed {
+					s.claimedLoginName(ctx, name, m.ID)
+				}
+			}()
 		}
 		return m, nil
 	}
@@ -202,7 +209,8 @@ const claimedNoticesPerHour = 1
 
 // claimedLoginName tells the member who has the e-mail or phone name that
 // someone gave it when registering newID: by e-mail when they have one,
-// else by SMS to that phone. It is recorded in their security log.
+// else by SMS to that phone. It is recorded in their security log. Register
+// calls it off the request, after answering.
 func (s *Service) claimedLoginName(ctx context.Context, name, newID string) {
 	owner, err := s.store.MemberByLogin(ctx, name)
 	if err != nil {
@@ -224,15 +232,9 @@ func (s *Service) claimedLoginName(ctx context.Context, name, newID string) {
 		return
 	}
 	if owner.Phone != "" {
-		// Sent aside, so that an SMS gateway's delay does not make this
-		// answer slower than a registration with a free name.
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := s.sendSMS(ctx, owner.Phone, "coffer: someone tried to open an account with your phone number. It stays with your account."); err != nil {
-				s.log.Warn("sms", "err", err)
-			}
-		}()
+		if err := s.sendSMS(ctx, owner.Phone, "coffer: someone tried to open an account with your phone number. It stays with your account."); err != nil {
+			s.log.Warn("sms", "err", err)
+		}
 	}
 }
 

@@ -10,6 +10,9 @@ import (
 // Audit event kinds.
 const (
 	AuditMemberRegistered = "member.registered"
+	// AuditLoginNameClaimed is recorded for a member whose e-mail or phone
+	// someone else gave when registering (the new account did not get it).
+	AuditLoginNameClaimed = "member.login_name_claimed"
 	AuditLoginSucceeded   = "login.succeeded"
 	AuditLoginFailed      = "login.failed"
 	AuditSessionEnded     = "session.ended"

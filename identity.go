@@ -223,6 +223,9 @@ const (
 	ENOTACONTACT = "not_a_contact"  // the member accepts this only from their contacts
 	ELEVELTOOLOW = "level_too_low"  // the member's verification level does not allow it
 	ECLOSED      = "account_closed" // the account was closed
+	// EUPLOADQUOTA: the documents waiting for a verification request, of
+	// the member or from their address, would take more bytes than allowed.
+	EUPLOADQUOTA = "upload_quota_exceeded"
 )
 
 // Audit event kinds of verification and confidentiality.

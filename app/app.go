@@ -44,10 +44,15 @@ type Config struct {
 	// DocumentKey seals verification documents at rest (AES-256: 32
 	// bytes); without it documents cannot be uploaded. See verification.go.
 	DocumentKey []byte
+	Uploads     UploadConfig  // documents waiting for their request; see uploads.go
 	Webhooks    WebhookConfig // see webhooks.go
 	// CodeBudget bounds wrong one-time codes and new confirmations per
 	// member; zero fields take DefaultCodeBudget's. See codebudget.go.
 	CodeBudget CodeBudget
+	// RegisterPerHour bounds registrations per client address, through the
+	// API and the web keeper together; 0 means no bound (tests and the
+	// load generator).
+	RegisterPerHour int
 }
 
 // Service is the application. Create it with New.
@@ -72,8 +77,10 @@ type Service struct {
 	set  settingsState     // see settings.go
 	ver  verificationState // see verification.go
 
-	invoiceRate  slidingLimit // see invoices.go
-	lastInvSweep atomic.Int64 // unix ns of the last invoice sweep; see scheduler.go
+	invoiceRate    slidingLimit // see invoices.go
+	registerRate   slidingLimit // per client address; see Register
+	claimedNotices slidingLimit // per member; see claimedLoginName
+	lastInvSweep   atomic.Int64 // unix ns of the last invoice sweep; see scheduler.go
 }
 
 type cachedSession struct {
@@ -107,6 +114,11 @@ func New(store coffer.Store, engine *ledger.Engine, log *slog.Logger, cfg Config
 	s := &Service{store: store, engine: engine, log: log, cfg: cfg, Throttle: NewThrottle(),
 		sessions: map[string]*cachedSession{}}
 	s.initSettings()
+	cfg.Uploads.defaults()
+	s.ver.cfg, s.ver.held = cfg.Uploads, map[string]*waitingDocument{}
+	if s.ver.spoolErr = s.ver.openSpool(); s.ver.spoolErr != nil {
+		log.Error("uploads of verification documents are off", "err", s.ver.spoolErr)
+	}
 	// The daily limits of the verification levels are enforced by the
 	// ledger, which reads each owner's level inside its batch.
 	if cfg.Levels != nil && engine != nil {
@@ -125,11 +137,23 @@ type RegisterInput struct {
 	Password string
 	Email    string
 	Phone    string
+	IP       string // the client address, for Config.RegisterPerHour
 }
 
 // Register creates a member with a fresh random member ID.
-// Errors: EWEAKPASSWORD, EINVALID, ECONFLICT (e-mail or phone in use).
+//
+// Registration does not tell whether an e-mail or phone is taken: a name
+// that already belongs to another member is left off the new account, the
+// answer is the same as for a free one, and the member who has it is told
+// (see claimedLoginName). The password is hashed in both cases, so the
+// time taken does not tell either. Each client address may register
+// Config.RegisterPerHour times an hour, through the API and the web keeper
+// together. Errors: EWEAKPASSWORD, EINVALID, ERATELIMITED.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (*coffer.Member, error) {
+	if ok, wait := s.registerRate.allow(in.IP, s.cfg.RegisterPerHour, time.Hour, s.now()); !ok {
+		return nil, &coffer.Error{Code: coffer.ERATELIMITED, Message: "Too many accounts were opened from your address; try again later.",
+			Err: &RateLimitError{RetryAfter: wait}}
+	}
 	if err := password.Check(in.Password); err != nil {
 		return nil, weakPassword(err)
 	}
@@ -148,16 +172,19 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*coffer.Membe
 	if m.PasswordHash, err = s.cfg.Hasher.Hash(in.Password); err != nil {
 		return nil, err
 	}
+	var claimed []string // names given that belong to another member
 	for attempt := 0; ; attempt++ {
 		m.ID = coffer.NewMemberID()
 		err = s.store.CreateMember(ctx, m)
 		var ae *coffer.Error
 		if errors.As(err, &ae) && ae.Code == coffer.ECONFLICT {
-			switch ae.Message {
-			case "email":
-				return nil, coffer.Errorf(coffer.ECONFLICT, "That e-mail address is already registered.")
-			case "phone":
-				return nil, coffer.Errorf(coffer.ECONFLICT, "That phone number is already registered.")
+			switch {
+			case ae.Message == "email" && m.Email != "":
+				claimed, m.Email = append(claimed, m.Email), ""
+				continue
+			case ae.Message == "phone" && m.Phone != "":
+				claimed, m.Phone = append(claimed, m.Phone), ""
+				continue
 			}
 			if attempt < 10 {
 				continue // member ID collision: draw again
@@ -166,8 +193,56 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*coffer.Membe
 		if err != nil {
 			return nil, err
 		}
-		s.audit(ctx, coffer.AuditMemberRegistered, m.ID, map[string]any{"email": m.Email != "", "phone": m.Phone != ""})
+		// The new member's own log says what was given, not what was kept,
+		// as the answer does.
+		s.audit(ctx, coffer.AuditMemberRegistered, m.ID, map[string]any{"email": in.Email != "", "phone": in.Phone != ""})
+		if len(claimed) > 0 {
+			// Told aside, so that the answer takes as long as for free names.
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				for _, name := range claimed {
+					s.claimedLoginName(ctx, name, m.ID)
+				}
+			}()
+		}
 		return m, nil
+	}
+}
+
+// claimedNoticesPerHour bounds the notices one member gets about others
+// registering with their e-mail or phone, so that registrations cannot be
+// used to flood a mailbox or a phone.
+const claimedNoticesPerHour = 1
+
+// claimedLoginName tells the member who has the e-mail or phone name that
+// someone gave it when registering newID: by e-mail when they have one,
+// else by SMS to that phone. It is recorded in their security log. Register
+// calls it off the request, after answering.
+func (s *Service) claimedLoginName(ctx context.Context, name, newID string) {
+	owner, err := s.store.MemberByLogin(ctx, name)
+	if err != nil {
+		s.log.Warn("registration with a taken login name", "err", err)
+		return
+	}
+	what := "e-mail address"
+	if !strings.Contains(name, "@") {
+		what = "phone number"
+	}
+	s.audit(ctx, coffer.AuditLoginNameClaimed, owner.ID, map[string]any{"name": what, "new_member": newID})
+	if ok, _ := s.claimedNotices.allow(owner.ID, claimedNoticesPerHour, time.Hour, s.now()); !ok {
+		return
+	}
+	text := "Someone tried to open a coffer account with your " + what + ". It stays with your account and was not given to the new one (member ID " + newID + "). " +
+		"If it was you, log in with your " + what + " and your password. If not, you need not do anything."
+	if owner.Email != "" {
+		s.mail(owner.Email, "coffer: someone registered with your "+what, text+"\n")
+		return
+	}
+	if owner.Phone != "" {
+		if err := s.sendSMS(ctx, owner.Phone, "coffer: someone tried to open an account with your phone number. It stays with your account."); err != nil {
+			s.log.Warn("sms", "err", err)
+		}
 	}
 }
 
@@ -252,10 +327,17 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 	}
 	// The member is throttled as well as the name typed, so that member ID,
 	// e-mail and phone do not each get a guessing budget of their own.
+	// While only the member is locked (by failures under another of their
+	// names) the attempt is refused as a wrong password would be, and
+	// counts against the name typed as one would: a "too many attempts"
+	// here would tell a stranger which e-mail, phone and member ID belong
+	// together.
 	memberKey := "member:" + m.ID
-	if locked, wait := s.Throttle.Locked(memberKey, now); locked {
+	if locked, _ := s.Throttle.Locked(memberKey, now); locked {
 		s.cfg.Hasher.DummyVerify(in.Password)
-		return "", nil, &coffer.Error{Code: coffer.ERATELIMITED, Message: "Too many login attempts; wait and try again.", Err: &RateLimitError{RetryAfter: wait}}
+		s.Throttle.Failure(login, now)
+		s.audit(ctx, coffer.AuditLoginFailed, m.ID, map[string]any{"ip": in.IP, "locked": true})
+		return "", nil, ErrBadCredentials
 	}
 	ok, rehash, err := s.cfg.Hasher.Verify(in.Password, m.PasswordHash)
 	if err != nil {

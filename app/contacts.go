@@ -18,8 +18,9 @@ func (s *Service) Contacts(ctx context.Context, memberID string) ([]*coffer.Cont
 	return s.store.Contacts(ctx, memberID)
 }
 
-// AddContact adds (or renotes) a member to the member's contacts.
-// Errors: EINVALID, ENOTFOUND.
+// AddContact adds (or renotes) a member to the member's contacts. It
+// spends one of the member's lookups (see lookup), since its answer tells
+// whether the contact exists. Errors: EINVALID, ENOTFOUND, ERATELIMITED.
 func (s *Service) AddContact(ctx context.Context, memberID, contactID, note string) (*coffer.Contact, error) {
 	note = strings.TrimSpace(note)
 	if utf8.RuneCountInString(note) > maxContactNote || !utf8.ValidString(note) {
@@ -32,6 +33,9 @@ func (s *Service) AddContact(ctx context.Context, memberID, contactID, note stri
 	}
 	if contactID == memberID {
 		return nil, coffer.Errorf(coffer.EINVALID, "You cannot add yourself as a contact.")
+	}
+	if err := s.lookup(memberID); err != nil {
+		return nil, err
 	}
 	if _, err := s.liveMember(ctx, contactID); err != nil {
 		return nil, err
@@ -183,25 +187,32 @@ func (s *Service) onlyContacts(ctx context.Context, member string) (bool, error)
 	return st.OnlyContacts, nil
 }
 
-// checkInvoiceContact refuses an invoice to a payer who accepts invoices
-// only from contacts when the merchant is not one, and one to a closed
-// account (as an unknown member). Errors: ENOTFOUND, ENOTACONTACT.
+// checkInvoiceContact refuses an invoice to a payer who does not exist, has
+// closed their account, or accepts invoices only from contacts when the
+// merchant is not one, all with one answer: a member who keeps to their
+// contacts cannot be told from one who does not exist. Each refusal spends
+// one of the merchant's lookups (see lookupRefused).
+// Errors: ENOTACONTACT, ERATELIMITED.
 func (s *Service) checkInvoiceContact(ctx context.Context, merchant, payer string) error {
-	st, err := s.store.MemberStatus(ctx, payer)
-	if coffer.ErrorCode(err) == coffer.ENOTFOUND || (err == nil && !st.ClosedAt.IsZero()) {
-		return coffer.Errorf(coffer.ENOTFOUND, "There is no member %s.", payer)
-	} else if err != nil {
-		return err
-	}
-	if !st.OnlyContacts {
-		return nil
-	}
-	ok, err := s.store.IsContact(ctx, payer, merchant)
+	refused, err := s.lookupRefused(merchant)
 	if err != nil {
 		return err
 	}
+	st, err := s.store.MemberStatus(ctx, payer)
+	ok := err == nil && st.ClosedAt.IsZero()
+	if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+		err = nil
+	} else if err != nil {
+		return err
+	}
+	if ok && st.OnlyContacts {
+		if ok, err = s.store.IsContact(ctx, payer, merchant); err != nil {
+			return err
+		}
+	}
 	if !ok {
-		return coffer.Errorf(coffer.ENOTACONTACT, "Member %s accepts invoices only from their contacts.", payer)
+		refused()
+		return coffer.Errorf(coffer.ENOTACONTACT, "Member %s cannot be invoiced by you: there is no such member, or they accept invoices only from their contacts.", payer)
 	}
 	return nil
 }

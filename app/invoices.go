@@ -45,8 +45,8 @@ func validateOrderNumber(s string) error {
 
 // CreateInvoice issues an invoice from the merchant to a payer. Each
 // merchant may issue Config.InvoicesPerHour invoices an hour.
-// Errors: EINVALID, EINVALIDAMOUNT, EPURSENOTFOUND, ENOTFOUND (no such
-// payer), ECONFLICT (order number used), ERATELIMITED, ELEVELTOOLOW (the
+// Errors: EINVALID, EINVALIDAMOUNT, EPURSENOTFOUND, ENOTACONTACT (no such
+// payer, or one who accepts invoices only from contacts), ECONFLICT (order number used), ERATELIMITED, ELEVELTOOLOW (the
 // merchant's verification level does not allow invoices).
 func (s *Service) CreateInvoice(ctx context.Context, merchant string, in InvoiceInput) (*coffer.Invoice, error) {
 	if !coffer.ValidMemberID(in.Payer) {
@@ -81,11 +81,6 @@ func (s *Service) CreateInvoice(ctx context.Context, merchant string, in Invoice
 	}
 	amount, err := coffer.ParseAmount(in.Amount, cur.Decimals)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := s.store.MemberByLogin(ctx, in.Payer); coffer.ErrorCode(err) == coffer.ENOTFOUND {
-		return nil, coffer.Errorf(coffer.ENOTFOUND, "There is no member %s.", in.Payer)
-	} else if err != nil {
 		return nil, err
 	}
 	if err := s.checkInvoiceContact(ctx, merchant, in.Payer); err != nil { // see contacts.go

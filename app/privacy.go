@@ -60,6 +60,53 @@ var editableFields = []string{coffer.FieldFirstName, coffer.FieldLastName, coffe
 
 func knownField(f string) bool { return slices.Contains(coffer.ProfileFields, f) }
 
+// lookup spends one of viewer's MemberViewsPerMinute lookups of other
+// members. Every answer that can tell whether a member ID (or a purse)
+// exists shares this one budget: profiles, contacts, trusts, disclosure
+// requests, invoices and purse owners. Errors: ERATELIMITED.
+func (s *Service) lookup(viewer string) error {
+	if ok, wait := s.privacy().views.allow(viewer, MemberViewsPerMinute, time.Minute, s.now()); !ok {
+		return errLookups(wait)
+	}
+	return nil
+}
+
+// lookupRefused is lookup for an action whose successes are bounded by a
+// budget of their own (invoices): only refusals spend a lookup, but a
+// viewer who has none left is refused before the answer is looked at, so
+// that a success and a refusal stay alike at every point of the budget.
+// It returns a func that records one refusal.
+func (s *Service) lookupRefused(viewer string) (func(), error) {
+	p := s.privacy()
+	if wait := p.views.wait(viewer, MemberViewsPerMinute, time.Minute, s.now()); wait > 0 {
+		return nil, errLookups(wait)
+	}
+	return func() { p.views.allow(viewer, MemberViewsPerMinute, time.Minute, s.now()) }, nil
+}
+
+func errLookups(wait time.Duration) error {
+	return &coffer.Error{Code: coffer.ERATELIMITED, Message: "You have looked up too many members; wait a minute.", Err: &RateLimitError{RetryAfter: wait}}
+}
+
+// wait reports how long key must wait before allow would let it pass (0:
+// it would pass now), without spending anything.
+func (l *slidingLimit) wait(key string, n int, window time.Duration, now time.Time) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ts := l.m[key]
+	i := 0
+	for i < len(ts) && !ts[i].After(now.Add(-window)) {
+		i++
+	}
+	if ts = ts[i:]; len(ts) < n {
+		return 0
+	}
+	return max(ts[0].Add(window).Sub(now), time.Nanosecond)
+}
+
 // liveMember returns the status of a member that exists and is not
 // closed; errNoMember otherwise.
 func (s *Service) liveMember(ctx context.Context, memberID string) (*coffer.MemberStatus, error) {
@@ -259,8 +306,8 @@ type MemberView struct {
 func (s *Service) ViewMember(ctx context.Context, viewer, memberID string) (*MemberView, error) {
 	now := s.now()
 	if viewer != memberID {
-		if ok, wait := s.privacy().views.allow(viewer, MemberViewsPerMinute, time.Minute, now); !ok {
-			return nil, &coffer.Error{Code: coffer.ERATELIMITED, Message: "You have looked up too many members; wait a minute.", Err: &RateLimitError{RetryAfter: wait}}
+		if err := s.lookup(viewer); err != nil {
+			return nil, err
 		}
 	}
 	st, err := s.liveMember(ctx, memberID)

@@ -19,7 +19,9 @@ var errNoDisclosure = coffer.Errorf(coffer.ENOTFOUND, "There is no such disclosu
 // Only a counterparty may ask; a subject who accepts only contacts refuses
 // others with ENOTACONTACT. Each requester may ask DisclosuresPerDay times
 // a day, and each subject receives at most DisclosuresPerSubjectDay a day.
-// Errors: EINVALID, ENOTFOUND, EFORBIDDEN, ENOTACONTACT, ERATELIMITED.
+// An unknown or closed subject is answered as a member who is no
+// counterparty, and every request spends one of the requester's lookups
+// (see lookup). Errors: EINVALID, EFORBIDDEN, ENOTACONTACT, ERATELIMITED.
 func (s *Service) RequestDisclosure(ctx context.Context, requester, subject string, fields []string, reason string) (*coffer.DisclosureRequest, error) {
 	fields, err := validFieldList(fields)
 	if err != nil {
@@ -37,14 +39,22 @@ func (s *Service) RequestDisclosure(ctx context.Context, requester, subject stri
 	if subject == requester {
 		return nil, coffer.Errorf(coffer.EINVALID, "You see all of your own data.")
 	}
+	if err := s.lookup(requester); err != nil {
+		return nil, err
+	}
+	// An unknown or closed member answers as one the requester has not
+	// exchanged money with, so that requests cannot probe member IDs.
+	notCounterparty := coffer.Errorf(coffer.EFORBIDDEN, "You may ask only a member you have exchanged money with.")
 	st, err := s.liveMember(ctx, subject)
-	if err != nil {
+	if err == errNoMember {
+		return nil, notCounterparty
+	} else if err != nil {
 		return nil, err
 	}
 	if ok, err := s.store.Counterparties(ctx, requester, subject); err != nil {
 		return nil, err
 	} else if !ok {
-		return nil, coffer.Errorf(coffer.EFORBIDDEN, "You may ask only a member you have exchanged money with.")
+		return nil, notCounterparty
 	}
 	if st.OnlyContacts {
 		if ok, err := s.store.IsContact(ctx, subject, requester); err != nil {

@@ -132,6 +132,34 @@ func (s *Service) Owner(ctx context.Context, number string) (string, error) {
 	return p.Owner, nil
 }
 
+// errNoPurse is the payee check's one answer for a purse that does not
+// exist and for one that takes no more money (its owner closed the
+// account), so the check cannot tell closed accounts from unknown ones.
+var errNoPurse = coffer.Errorf(coffer.EPURSENOTFOUND, "No such purse.")
+
+// LookupOwner is the payee check as a member asks it: the member ID owning
+// a purse that can be paid. Each check spends one of viewer's lookups of
+// other members (see lookup); checking one's own purse is free.
+// Errors: EPURSENOTFOUND, ERATELIMITED.
+func (s *Service) LookupOwner(ctx context.Context, viewer, number string) (string, error) {
+	if !coffer.ValidPurseNumber(number) {
+		return "", coffer.Errorf(coffer.EPURSENOTFOUND, "%q is not a purse number (a letter and 12 digits).", number)
+	}
+	p, err := s.store.Purse(ctx, number)
+	if err == nil && p.Owner == viewer {
+		return viewer, nil
+	}
+	if err := s.lookup(viewer); err != nil {
+		return "", err
+	}
+	if coffer.ErrorCode(err) == coffer.EPURSENOTFOUND || (err == nil && p.Closed) {
+		return "", errNoPurse
+	} else if err != nil {
+		return "", err
+	}
+	return p.Owner, nil
+}
+
 // MaxHistoryPage is the largest page of history.
 const MaxHistoryPage = 500
 

@@ -70,6 +70,7 @@ func (s *Service) SchedulerTick(ctx context.Context) (int, error) {
 		}
 	}
 	s.sweepInvoices(ctx)
+	s.SweepUploads()
 	return done, nil
 }
 

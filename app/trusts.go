@@ -26,8 +26,8 @@ type TrustInput struct {
 // GrantTrust lets a merchant debit one of the member's purses within the
 // limits. It is a sensitive action: once the member has a second factor it
 // needs a step-up confirmation, like adding a key.
-// Errors: EINVALID, EINVALIDAMOUNT, EPURSENOTFOUND, ENOTFOUND (no such
-// merchant), ELEVELTOOLOW (the merchant's level does not allow trusts),
+// Errors: EINVALID, EINVALIDAMOUNT, EPURSENOTFOUND, ELEVELTOOLOW (no such
+// merchant, or one whose level does not allow trusts), ERATELIMITED,
 // ECONFIRMATIONREQUIRED, ECONFIRMATIONFAILED, ECONFIRMATIONVOID.
 func (s *Service) GrantTrust(ctx context.Context, owner string, in TrustInput) (*coffer.Trust, error) {
 	if !coffer.ValidMemberID(in.Merchant) {
@@ -58,15 +58,21 @@ func (s *Service) GrantTrust(ctx context.Context, owner string, in TrustInput) (
 		}
 		*l.dst = v
 	}
-	if _, err := s.store.MemberByLogin(ctx, in.Merchant); coffer.ErrorCode(err) == coffer.ENOTFOUND {
-		return nil, coffer.Errorf(coffer.ENOTFOUND, "There is no member %s.", in.Merchant)
+	if err := s.lookup(owner); err != nil {
+		return nil, err
+	}
+	// An unknown or closed member answers as one whose level does not
+	// allow trusts, so that granting cannot probe member IDs.
+	noMerchant := coffer.Errorf(coffer.ELEVELTOOLOW, "Member %s cannot hold trusts: there is no such member, or their verification level does not allow acting as a merchant.", in.Merchant)
+	if _, err := s.liveMember(ctx, in.Merchant); err == errNoMember {
+		return nil, noMerchant
 	} else if err != nil {
 		return nil, err
 	}
 	if _, ok, err := s.isMerchant(ctx, in.Merchant); err != nil {
 		return nil, err
 	} else if !ok {
-		return nil, coffer.Errorf(coffer.ELEVELTOOLOW, "Member %s cannot hold trusts: their verification level does not allow acting as a merchant.", in.Merchant)
+		return nil, noMerchant
 	}
 	if err := s.RequireConfirmation(ctx, owner, Change{Action: ActionGrantTrust, Summary: fmt.Sprintf("let member %s take money from purse %s", t.Merchant, t.Purse), Values: t}, in.Proof); err != nil {
 		return nil, err

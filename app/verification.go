@@ -7,8 +7,11 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -21,13 +24,8 @@ import (
 const (
 	MaxDocumentBytes       = 5 << 20 // one uploaded document
 	MaxDocumentsPerRequest = 5
-	// heldDocumentTTL is how long an uploaded document waits for the
-	// request that submits it before it is dropped.
-	heldDocumentTTL = time.Hour
-	// maxHeldBytes bounds the memory of all documents waiting for their
-	// request, against a flood of uploads from many member IDs.
-	maxHeldBytes = 256 << 20
-	// uploadsPerHour bounds one member's uploads.
+	// uploadsPerHour bounds one member's uploads; what may wait at once is
+	// bounded by UploadConfig (see uploads.go).
 	uploadsPerHour = 30
 )
 
@@ -44,19 +42,17 @@ const (
 	AuditDocumentViewed     = "verification.document_viewed"
 )
 
-// verificationState holds uploaded documents, already sealed, until the
-// member submits the request they belong to. They live in this process's
-// memory only: a member uploads and submits through one server.
+// verificationState holds uploaded documents, sealed, in files of the
+// upload directory until the member submits the request they belong to
+// (see uploads.go). Which documents wait is known to this process only: a
+// member uploads and submits through one server.
 type verificationState struct {
+	cfg       UploadConfig
+	spoolErr  error // the upload directory could not be opened
 	mu        sync.Mutex
-	held      map[string]*heldDocument // by document ID
-	heldBytes int64
+	held      map[string]*waitingDocument // by document ID
+	heldBytes int64                       // on disk
 	uploads   slidingLimit
-}
-
-type heldDocument struct {
-	doc *coffer.Document
-	at  time.Time
 }
 
 var errNoDocument = coffer.Errorf(coffer.ENOTFOUND, "There is no such document.")
@@ -124,12 +120,15 @@ func (s *Service) openDocument(d *coffer.Document) ([]byte, error) {
 	return plain, nil
 }
 
-// UploadDocument seals a document and holds it for the member's next
-// verification request. The content must be a JPEG, PNG or PDF (told from
-// the bytes, not from what the client says) of at most MaxDocumentBytes.
-// Errors: EINVALID, ETOOLARGE, "unsupported_media_type", ELIMITEXCEEDED,
-// ERATELIMITED, EUNAVAILABLE.
-func (s *Service) UploadDocument(ctx context.Context, memberID string, content []byte) (*coffer.Document, error) {
+// UploadDocument seals a document and keeps it, in a file of the upload
+// directory, for the member's next verification request. The content must
+// be a JPEG, PNG or PDF (told from the bytes, not from what the client
+// says) of at most MaxDocumentBytes. What waits is bounded per member and
+// per client address ip, in documents and in bytes (UploadConfig).
+// Errors: EINVALID, ETOOLARGE, "unsupported_media_type", ERATELIMITED (too
+// many uploads, or too many documents waiting), EUPLOADQUOTA (too many
+// bytes waiting), EUNAVAILABLE.
+func (s *Service) UploadDocument(ctx context.Context, memberID, ip string, content []byte) (*coffer.Document, error) {
 	if len(content) == 0 {
 		return nil, coffer.Errorf(coffer.EINVALID, "The document is empty.")
 	}
@@ -143,6 +142,10 @@ func (s *Service) UploadDocument(ctx context.Context, memberID string, content [
 	if _, err := s.documentAEAD(); err != nil {
 		return nil, err
 	}
+	v := &s.ver
+	if v.cfg.Dir == "" || v.spoolErr != nil {
+		return nil, coffer.Errorf(coffer.EUNAVAILABLE, "This server does not accept verification documents (no upload directory).")
+	}
 	now := s.now().Truncate(time.Millisecond)
 	if ok, wait := s.ver.uploads.allow(memberID, uploadsPerHour, time.Hour, now); !ok {
 		return nil, &coffer.Error{Code: coffer.ERATELIMITED, Message: "You have uploaded too many documents in the last hour; try again later.", Err: &RateLimitError{RetryAfter: wait}}
@@ -153,38 +156,27 @@ func (s *Service) UploadDocument(ctx context.Context, memberID string, content [
 	if err := s.sealDocument(d, content); err != nil {
 		return nil, err
 	}
-	v := &s.ver
+	sealed := d.Sealed
+	d.Sealed = nil
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.sweep(now)
-	if v.held == nil {
-		v.held = map[string]*heldDocument{}
+	if err := v.sweep(now); err != nil {
+		s.log.Error("delete expired uploads", "err", err)
 	}
-	mine := 0
-	for _, h := range v.held {
-		if h.doc.MemberID == memberID {
-			mine++
+	err := v.reserve(d, ip, int64(len(sealed)), now)
+	v.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	// Written outside the lock: the place is held, so the quotas stand.
+	if err := v.writeSpooled(d.ID, sealed); err != nil {
+		v.mu.Lock()
+		if derr := v.drop(d.ID); derr != nil {
+			s.log.Error("delete upload", "document", d.ID, "err", derr)
 		}
+		v.mu.Unlock()
+		return nil, &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The document could not be stored; try again later.", Op: "app.UploadDocument", Err: err}
 	}
-	if mine >= MaxDocumentsPerRequest {
-		return nil, coffer.Errorf(coffer.ELIMITEXCEEDED, "You have %d documents waiting; submit them in a verification request first.", mine)
-	}
-	if v.heldBytes+int64(len(d.Sealed)) > maxHeldBytes {
-		return nil, coffer.Errorf(coffer.EUNAVAILABLE, "The server holds too many uploads right now; try again in a few minutes.")
-	}
-	v.held[d.ID] = &heldDocument{doc: d, at: now}
-	v.heldBytes += int64(len(d.Sealed))
 	return d, nil
-}
-
-// sweep drops uploads that waited too long; v.mu is held.
-func (v *verificationState) sweep(now time.Time) {
-	for id, h := range v.held {
-		if now.Sub(h.at) > heldDocumentTTL {
-			v.heldBytes -= int64(len(h.doc.Sealed))
-			delete(v.held, id)
-		}
-	}
 }
 
 // SubmitInput is a verification request as the member sends it.
@@ -221,13 +213,18 @@ func (s *Service) SubmitVerification(ctx context.Context, memberID string, in Su
 	r := &coffer.VerificationRequest{ID: newPaymentID(verificationPrefix), MemberID: memberID, Values: prof.Values,
 		State: coffer.VerificationPending, Level: in.LevelRequested, CreatedAt: now}
 	v := &s.ver
+	notWaiting := func(id string) error {
+		return coffer.Errorf(coffer.ENOTFOUND, "Document %s is not one of your uploads waiting for a request (uploads wait for %s).", trimmed(id), v.cfg.TTL)
+	}
 	v.mu.Lock()
-	v.sweep(now)
+	if err := v.sweep(now); err != nil {
+		s.log.Error("delete expired uploads", "err", err)
+	}
 	for _, id := range in.Documents {
 		h := v.held[id]
 		if h == nil || h.doc.MemberID != memberID {
 			v.mu.Unlock()
-			return nil, coffer.Errorf(coffer.ENOTFOUND, "Document %s is not one of your uploads waiting for a request (uploads wait for an hour).", trimmed(id))
+			return nil, notWaiting(id)
 		}
 		if slices.ContainsFunc(r.Documents, func(d *coffer.Document) bool { return d.ID == id }) {
 			v.mu.Unlock()
@@ -238,6 +235,15 @@ func (s *Service) SubmitVerification(ctx context.Context, memberID string, in Su
 		r.Documents = append(r.Documents, &d)
 	}
 	v.mu.Unlock()
+	for _, d := range r.Documents {
+		sealed, err := os.ReadFile(v.path(d.ID))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, notWaiting(d.ID) // expired meanwhile
+		} else if err != nil {
+			return nil, fmt.Errorf("read upload %s: %w", d.ID, err)
+		}
+		d.Sealed = sealed
+	}
 	ev := coffer.NewAuditEvent(now, coffer.AuditVerificationRequested, memberID, map[string]any{"request_id": r.ID,
 		"documents": len(r.Documents), "level_requested": r.Level})
 	if err := s.store.CreateVerificationRequest(ctx, r, ev); err != nil {
@@ -248,9 +254,8 @@ func (s *Service) SubmitVerification(ctx context.Context, memberID string, in Su
 	}
 	v.mu.Lock()
 	for _, d := range r.Documents {
-		if h := v.held[d.ID]; h != nil {
-			v.heldBytes -= int64(len(h.doc.Sealed))
-			delete(v.held, d.ID)
+		if err := v.drop(d.ID); err != nil {
+			s.log.Error("delete submitted upload", "document", d.ID, "err", err)
 		}
 	}
 	v.mu.Unlock()

@@ -207,8 +207,9 @@ type Disclosure struct {
 }
 
 // RequestDisclosure asks memberID to let the member see fields. Only a
-// counterparty may ask. Codes: forbidden, not_a_contact, not_found,
-// rate_limited, invalid_request.
+// counterparty may ask; an unknown or closed member answers as one who is
+// no counterparty. Codes: forbidden, not_a_contact, rate_limited,
+// invalid_request.
 func (c *Client) RequestDisclosure(ctx context.Context, memberID string, fields []string, reason string) (*Disclosure, error) {
 	if err := need("member ID", memberID); err != nil {
 		return nil, err
@@ -303,7 +304,7 @@ func (c *Client) Contacts(ctx context.Context) (*ContactList, error) {
 }
 
 // AddContact adds memberID (with a note) to the contacts.
-// Codes: not_found, invalid_request.
+// Codes: not_found, invalid_request, rate_limited (lookups of members).
 func (c *Client) AddContact(ctx context.Context, memberID, note string) (*Contact, error) {
 	body := struct {
 		MemberID string `json:"member_id"`
@@ -352,7 +353,8 @@ type Document struct {
 
 // UploadDocument uploads a scan (JPEG, PNG or PDF, at most 5 MiB) for a
 // verification request; it is held until SubmitVerification names it.
-// Codes: invalid_request, request_too_large.
+// Codes: invalid_request, request_too_large, rate_limited (too many
+// documents waiting), upload_quota_exceeded (too many bytes waiting).
 func (c *Client) UploadDocument(ctx context.Context, content []byte) (*Document, error) {
 	if len(content) > MaxDocumentSize {
 		return nil, fmt.Errorf("upload document: %d bytes is more than the %d MiB allowed", len(content), MaxDocumentSize>>20)

@@ -272,7 +272,8 @@ type InvoiceOptions struct {
 // the order number taken, CreateInvoice looks for the invoice the first
 // attempt made and returns it when it matches req.
 // Codes: conflict (order number already used), purse_not_found,
-// invalid_amount, invalid_request, not_found (payer), rate_limited.
+// invalid_amount, invalid_request, not_a_contact (no such payer, or one who
+// takes invoices only from contacts), rate_limited.
 func (c *Client) CreateInvoice(ctx context.Context, req InvoiceRequest) (*Invoice, error) {
 	if req.ExpiresInHours < 0 || req.ExpiresInHours > MaxInvoiceHours {
 		return nil, fmt.Errorf("create invoice: it may be paid for 1 to %d hours, not %d", MaxInvoiceHours, req.ExpiresInHours)
@@ -462,8 +463,9 @@ type Trusts struct {
 // GrantTrust lets a merchant debit one of the member's purses. It is a
 // sensitive change: a member with a second factor needs WithConfirmation,
 // as the confirmation_required answer says.
-// Codes: confirmation_required, purse_not_found, not_found (merchant),
-// invalid_amount, invalid_request.
+// Codes: confirmation_required, purse_not_found, level_too_low (no such
+// merchant, or one whose level allows no trusts), invalid_amount,
+// invalid_request, rate_limited.
 func (c *Client) GrantTrust(ctx context.Context, req TrustRequest) (*Trust, error) {
 	var t Trust
 	if _, err := c.do(ctx, http.MethodPost, "/v1/trusts", nil, req, &t); err != nil {

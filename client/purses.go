@@ -178,7 +178,8 @@ func (c *Client) HistoryAll(ctx context.Context, purse string, opts HistoryOptio
 }
 
 // Owner returns the member ID that owns a purse, so a payer can check the
-// payee before sending. Codes: unauthorized, purse_not_found.
+// payee before sending. Each check spends one of the member's lookups of
+// other members. Codes: unauthorized, purse_not_found, rate_limited.
 func (c *Client) Owner(ctx context.Context, purse string) (*Owner, error) {
 	if err := need("purse", purse); err != nil {
 		return nil, err

@@ -49,8 +49,8 @@ type Session struct {
 }
 
 // Register creates a member and returns its member ID. It needs no token.
-// Codes: invalid_request, weak_password, conflict (e-mail or phone in use),
-// rate_limited.
+// An e-mail or phone in use by another member is not refused: it is left
+// off the new member. Codes: invalid_request, weak_password, rate_limited.
 func (c *Client) Register(ctx context.Context, req RegisterRequest) (*Member, error) {
 	var m Member
 	if _, err := c.do(ctx, http.MethodPost, "/v1/members", nil, req, &m); err != nil {

@@ -61,6 +61,7 @@ var statusOf = map[string]int{
 	coffer.EKEYREVOKED:           http.StatusUnauthorized,
 	"method_not_allowed":         http.StatusMethodNotAllowed,
 	"unsupported_media_type":     http.StatusUnsupportedMediaType,
+	coffer.EUPLOADQUOTA:          http.StatusRequestEntityTooLarge,
 }
 
 // StatusOf is the HTTP status for an error code and whether the table knows

@@ -163,7 +163,7 @@ func operations() []op {
 	return []op{
 		// Sessions and members.
 		{pattern: "POST /v1/members", id: "register", tag: "Sessions", public: true, summary: "Register a member",
-			desc:  "Creates a member. Registrations are limited per client address.",
+			desc:  "Creates a member. Registrations are limited per client address. An e-mail or phone that belongs to another member is not refused: it is left off the new account and its member is told, so the answer never says that a name is taken.",
 			body:  in("password*", str("At least 12 characters, not a common password."), "email", str("Optional login e-mail address."), "phone", str("Optional login phone number (E.164).")),
 			resps: []resp{res(201, "The member is registered.", outObj("member_id*", ref("MemberID")))}},
 		{pattern: "POST /v1/sessions", id: "login", tag: "Sessions", public: true, summary: "Log in",

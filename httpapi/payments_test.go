@@ -280,7 +280,7 @@ func TestPayments_Invoices(t *testing.T) {
 		{map[string]any{"payer": merchant.id, "purse": shop, "amount": "12.50", "order_number": "x"}, 400, "invalid_request"},
 		{map[string]any{"payer": payer.id, "purse": payerUSD, "amount": "12.50", "order_number": "x"}, 404, "purse_not_found"},
 		{map[string]any{"payer": payer.id, "purse": shop, "amount": "12.50", "order_number": "x", "expires_in_hours": 721}, 400, "invalid_request"},
-		{map[string]any{"payer": "999999999999", "purse": shop, "amount": "12.50", "order_number": "x"}, 404, "not_found"},
+		{map[string]any{"payer": "999999999999", "purse": shop, "amount": "12.50", "order_number": "x"}, 403, "not_a_contact"},
 	} {
 		wantProblem(t, e.request(t, "POST", "/v1/invoices", merchant.token, tc.body), tc.status, tc.code)
 	}

@@ -37,7 +37,7 @@ func newPrivEnv(t *testing.T) *privEnv {
 	go engine.Run()
 	clk := &clock{}
 	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, Levels: app.DefaultLevels(),
-		DocumentKey: make([]byte, 32)})
+		DocumentKey: make([]byte, 32), Uploads: app.UploadConfig{Dir: t.TempDir()}})
 	srv := httptest.NewServer(httpapi.New(svc, log, httpapi.NewMetrics(), httpapi.Config{NoLoginIPLimit: true}))
 	t.Cleanup(func() {
 		srv.Close()

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -44,9 +43,6 @@ func bodyLimit(r *http.Request) int64 {
 
 // Config holds the HTTP layer's tunables.
 type Config struct {
-	// RegisterPerHour bounds registrations per client IP; 0 means no
-	// limit (tests and the load generator).
-	RegisterPerHour int
 	// NoLoginIPLimit turns off the per-IP login bucket (load tests only;
 	// the per-login throttle stays).
 	NoLoginIPLimit bool
@@ -66,14 +62,11 @@ type Server struct {
 
 	authenticators []authenticator
 	certConns      *connTracker // connections per client certificate; see certauth.go
-
-	regMu sync.Mutex
-	reg   map[string][]time.Time
 }
 
 // New builds the handler tree. reg receives the metrics.
 func New(svc *app.Service, log *slog.Logger, m *Metrics, cfg Config) *Server {
-	s := &Server{svc: svc, log: log, cfg: cfg, metrics: m, reg: map[string][]time.Time{}}
+	s := &Server{svc: svc, log: log, cfg: cfg, metrics: m}
 	if cfg.NoLoginIPLimit {
 		svc.Throttle.IPRate, svc.Throttle.IPBurst = 1e9, 1e9
 	}
@@ -342,31 +335,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return json.NewEncoder(w).Encode(v)
 }
 
-// allowRegistration applies the per-IP registration limit.
-func (s *Server) allowRegistration(ip string, now time.Time) bool {
-	if s.cfg.RegisterPerHour <= 0 {
-		return true
-	}
-	s.regMu.Lock()
-	defer s.regMu.Unlock()
-	cut := now.Add(-time.Hour)
-	ts := s.reg[ip]
-	i := 0
-	for i < len(ts) && ts[i].Before(cut) {
-		i++
-	}
-	ts = ts[i:]
-	if len(ts) >= s.cfg.RegisterPerHour {
-		s.reg[ip] = ts
-		return false
-	}
-	s.reg[ip] = append(ts, now)
-	if len(s.reg) > 100000 {
-		clear(s.reg)
-	}
-	return true
-}
-
 func (s *Server) register(w http.ResponseWriter, r *http.Request, _ *Principal) error {
 	var in struct {
 		Password string `json:"password"`
@@ -376,10 +344,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, _ *Principal) 
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	if !s.allowRegistration(clientIP(r), time.Now()) {
-		return &coffer.Error{Code: coffer.ERATELIMITED, Message: "Too many registrations from your address; try again later.", Err: &app.RateLimitError{RetryAfter: 10 * time.Minute}}
-	}
-	m, err := s.svc.Register(r.Context(), app.RegisterInput{Password: in.Password, Email: in.Email, Phone: in.Phone})
+	m, err := s.svc.Register(r.Context(), app.RegisterInput{Password: in.Password, Email: in.Email, Phone: in.Phone, IP: clientIP(r)})
 	if err != nil {
 		return err
 	}
@@ -509,8 +474,8 @@ func (s *Server) getPurse(w http.ResponseWriter, r *http.Request, p *Principal) 
 	return writeJSON(w, http.StatusOK, s.purseJSON(r.Context(), x))
 }
 
-func (s *Server) owner(w http.ResponseWriter, r *http.Request, _ *Principal) error {
-	id, err := s.svc.Owner(r.Context(), r.PathValue("purse"))
+func (s *Server) owner(w http.ResponseWriter, r *http.Request, p *Principal) error {
+	id, err := s.svc.LookupOwner(r.Context(), p.MemberID, r.PathValue("purse"))
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func (s *Server) uploadDocument(w http.ResponseWriter, r *http.Request, p *Princ
 		}
 		return coffer.Errorf(coffer.EINVALID, "The request body could not be read.")
 	}
-	d, err := s.svc.UploadDocument(r.Context(), p.MemberID, body)
+	d, err := s.svc.UploadDocument(r.Context(), p.MemberID, clientIP(r), body)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,8 @@ func newLevelEnv(t *testing.T, st coffer.Store, sq *sqlite.DB) *env {
 	key := make([]byte, 32)
 	rand.Read(key)
 	clk := &clock{}
-	svc := app.New(st, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, Levels: app.DefaultLevels(), DocumentKey: key})
+	svc := app.New(st, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, Levels: app.DefaultLevels(), DocumentKey: key,
+		Uploads: app.UploadConfig{Dir: t.TempDir()}})
 	srv := httptest.NewServer(httpapi.New(svc, log, metrics, httpapi.Config{NoLoginIPLimit: true}))
 	t.Cleanup(func() {
 		srv.Close()
@@ -199,7 +200,7 @@ func TestVerification_Upload(t *testing.T) {
 		for range app.MaxDocumentsPerRequest {
 			upload(t, e, w, pngDoc)
 		}
-		wantProblem(t, e.request(t, "POST", "/v1/verification/documents", w.token, pngDoc), 422, "limit_exceeded")
+		wantProblem(t, e.request(t, "POST", "/v1/verification/documents", w.token, pngDoc), 429, "rate_limited")
 	})
 
 	t.Run("submit needs own uploads and profile", func(t *testing.T) {

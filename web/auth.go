@@ -135,12 +135,8 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, rq *request) e
 		setFlash(w, rq, "error", "The two passwords differ. Type the same password twice.")
 		return redirect(w, r, "/register")
 	}
-	if !s.allowRegistration(clientIP(r)) {
-		return &coffer.Error{Code: coffer.ERATELIMITED, Message: "Too many accounts were opened from your address; try again later.",
-			Err: &app.RateLimitError{RetryAfter: 10 * time.Minute}}
-	}
 	m, err := s.svc.Register(ctx(r), app.RegisterInput{Password: f.Get("password"),
-		Email: strings.TrimSpace(f.Get("email")), Phone: strings.TrimSpace(f.Get("phone"))})
+		Email: strings.TrimSpace(f.Get("email")), Phone: strings.TrimSpace(f.Get("phone")), IP: clientIP(r)})
 	switch coffer.ErrorCode(err) {
 	case "":
 	case coffer.EWEAKPASSWORD, coffer.EINVALID, coffer.ECONFLICT:

@@ -70,7 +70,7 @@ func newCheckoutEnv(t *testing.T) *shop {
 	go engine.Run()
 	clk := &clock{}
 	levels := app.DefaultLevels()
-	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, DocumentKey: make([]byte, 32), Levels: levels,
+	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, DocumentKey: make([]byte, 32), Uploads: app.UploadConfig{Dir: t.TempDir()}, Levels: levels,
 		Webhooks: app.WebhookConfig{AllowLoopback: true}})
 	keeper, err := web.New(svc, log, web.Config{})
 	if err != nil {

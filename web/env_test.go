@@ -63,7 +63,8 @@ func newEnvWith(t *testing.T, cfg web.Config) *env {
 	engine := ledger.New(db, log, ledger.Config{})
 	go engine.Run()
 	clk := &clock{}
-	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, DocumentKey: make([]byte, 32)})
+	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, DocumentKey: make([]byte, 32),
+		Uploads: app.UploadConfig{Dir: t.TempDir()}})
 	keeper, err := web.New(svc, log, cfg)
 	if err != nil {
 		t.Fatalf("web.New: %v", err)

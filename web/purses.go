@@ -334,9 +334,11 @@ func (s *Server) review(w http.ResponseWriter, r *http.Request, rq *request) err
 	if err != nil {
 		return bad(err)
 	}
-	payee, err := s.svc.Owner(ctx(r), req.To)
+	payee, err := s.svc.LookupOwner(ctx(r), rq.member, req.To)
 	if coffer.ErrorCode(err) == coffer.EPURSENOTFOUND {
 		return bad(coffer.Errorf(coffer.EPURSENOTFOUND, "There is no purse %s. Check the number with the payee.", req.To))
+	} else if coffer.ErrorCode(err) == coffer.ERATELIMITED {
+		return bad(err)
 	} else if err != nil {
 		return err
 	}

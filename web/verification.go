@@ -125,10 +125,10 @@ func (s *Server) submitVerification(w http.ResponseWriter, r *http.Request, rq *
 		if err != nil {
 			return err
 		}
-		d, err := s.svc.UploadDocument(ctx(r), rq.member, content)
+		d, err := s.svc.UploadDocument(ctx(r), rq.member, clientIP(r), content)
 		switch coffer.ErrorCode(err) {
 		case "":
-		case coffer.EINVALID, coffer.ETOOLARGE, coffer.ELIMITEXCEEDED, coffer.ERATELIMITED, "unsupported_media_type":
+		case coffer.EINVALID, coffer.ETOOLARGE, coffer.EUPLOADQUOTA, coffer.ERATELIMITED, "unsupported_media_type":
 			return back("error", fh.Filename+": "+coffer.ErrorMessage(err))
 		default:
 			return err

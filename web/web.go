@@ -24,7 +24,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/coffer-money/coffer"
@@ -41,10 +40,6 @@ var staticFS embed.FS
 
 // Config holds the web keeper's tunables.
 type Config struct {
-	// RegisterPerHour bounds registrations per client IP; 0 means no limit.
-	RegisterPerHour int
-	// Now is the clock for the registration limit; nil means time.Now.
-	Now func() time.Time
 	// SignIn is the OpenID Connect provider whose login and consent pages
 	// the keeper serves (see signin.go); nil turns them off.
 	SignIn *oidcprov.Provider
@@ -64,17 +59,11 @@ type Server struct {
 	cfg     Config
 	pages   map[string]*template.Template
 	handler http.Handler
-
-	regMu sync.Mutex
-	reg   map[string][]time.Time
 }
 
 // New builds the web keeper on svc.
 func New(svc *app.Service, log *slog.Logger, cfg Config) (*Server, error) {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	s := &Server{svc: svc, log: log, cfg: cfg, reg: map[string][]time.Time{}}
+	s := &Server{svc: svc, log: log, cfg: cfg}
 	pages, err := parsePages()
 	if err != nil {
 		return nil, err
@@ -405,32 +394,6 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// allowRegistration applies the per-IP registration limit, as the API does.
-func (s *Server) allowRegistration(ip string) bool {
-	if s.cfg.RegisterPerHour <= 0 {
-		return true
-	}
-	now := s.cfg.Now()
-	s.regMu.Lock()
-	defer s.regMu.Unlock()
-	cut := now.Add(-time.Hour)
-	ts := s.reg[ip]
-	i := 0
-	for i < len(ts) && ts[i].Before(cut) {
-		i++
-	}
-	ts = ts[i:]
-	if len(ts) >= s.cfg.RegisterPerHour {
-		s.reg[ip] = ts
-		return false
-	}
-	s.reg[ip] = append(ts, now)
-	if len(s.reg) > 100000 {
-		clear(s.reg)
-	}
-	return true
 }
 
 // redirect answers a POST (or a page that moved) with 303 See Other.

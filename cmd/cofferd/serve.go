@@ -43,6 +43,7 @@ type serveOptions struct {
 	documentsKey        string        // key file sealing verification documents; see members.go
 	oidc                oidcOptions   // "Sign in with coffer"; see oidc.go
 	net                 netOptions    // public URL, trusted proxies, metrics listener; see network.go
+	uploads             uploadOptions // verification documents waiting on disk; see uploads.go
 }
 
 func (o *serveOptions) flags(fs *flag.FlagSet) {
@@ -80,6 +81,7 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	o.factors.flags(fs)
 	o.oidc.flags(fs)
 	o.net.flags(fs)
+	o.uploads.flags(fs)
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -158,6 +160,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if err := pinDocumentsKey(ctx, db, docKey); err != nil {
 		return err
 	}
+	uploads, err := o.uploads.config(o.data)
+	if err != nil {
+		return err
+	}
 	mq, err := o.mail.start(o.data, log)
 	if err != nil {
 		return err
@@ -193,18 +199,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	engine := ledger.New(db, log, ledger.Config{MaxBatch: o.maxBatch, Now: now, Decimals: decimals,
 		Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome}})
 	svc = app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors, Now: now,
-		Levels: levels, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback}, PublicURL: publicURL})
+		Levels: levels, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback}, PublicURL: publicURL,
+		RegisterPerHour: o.registerPerHour, Uploads: uploads})
 	go engine.Run()
-	api := httpapi.New(svc, log, metrics, httpapi.Config{RegisterPerHour: o.registerPerHour, NoLoginIPLimit: o.noLoginIPLimit,
-		TrustedProxies: proxies})
+	api := httpapi.New(svc, log, metrics, httpapi.Config{NoLoginIPLimit: o.noLoginIPLimit, TrustedProxies: proxies})
 	provider, err := o.oidc.newProvider(db, factors.Key, log, now, publicURL)
 	if err != nil {
 		engine.Close()
 		<-engine.Done()
 		return err
 	}
-	keeper, err := web.New(svc, log, web.Config{RegisterPerHour: o.registerPerHour, SignIn: provider,
-		PublicURL: publicURL, TrustedProxies: proxies})
+	keeper, err := web.New(svc, log, web.Config{SignIn: provider, PublicURL: publicURL, TrustedProxies: proxies})
 	if err != nil {
 		engine.Close()
 		<-engine.Done()

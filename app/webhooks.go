@@ -52,7 +52,13 @@ type WebhookInput struct {
 	URL     string
 	Events  []string
 	Signing string // coffer.SigningHMAC (default) or coffer.SigningEd25519
+	Proof   string // step-up proof (Coffer-Confirmation), needed once the member has a second factor
 }
+
+// ActionCreateWebhook is the step-up action of registering an endpoint: an
+// endpoint learns of every incoming payment, so a stolen session must not
+// be enough to add one.
+const ActionCreateWebhook = "create_webhook"
 
 // NewWebhook is a registered endpoint with what the member needs to verify
 // its deliveries: the HMAC secret (shown this once) or the server's key.
@@ -122,8 +128,10 @@ func privateIP(ip net.IP) bool {
 		(ip.To4() == nil && len(ip) == net.IPv6len && ip[0]&0xfe == 0xfc) // unique local
 }
 
-// CreateWebhook registers an endpoint for the member.
-// Errors: EINVALID, ELIMITEXCEEDED (too many endpoints).
+// CreateWebhook registers an endpoint for the member, with the step-up
+// confirmation of a security change.
+// Errors: EINVALID, ELIMITEXCEEDED (too many endpoints),
+// ECONFIRMATIONREQUIRED and those of RequireConfirmation.
 func (s *Service) CreateWebhook(ctx context.Context, memberID string, in WebhookInput) (*NewWebhook, error) {
 	ws, err := s.webhookStore()
 	if err != nil {
@@ -153,12 +161,19 @@ func (s *Service) CreateWebhook(ctx context.Context, memberID string, in Webhook
 	if in.Signing != coffer.SigningHMAC && in.Signing != coffer.SigningEd25519 {
 		return nil, coffer.Errorf(coffer.EINVALID, "signing must be hmac or ed25519.")
 	}
+	// A member at the limit is told so before any code is asked for; the
+	// store counts again in the insert's transaction, which is the check
+	// that holds under concurrency.
 	list, err := ws.Webhooks(ctx, memberID)
 	if err != nil {
 		return nil, err
 	}
+	tooMany := coffer.Errorf(coffer.ELIMITEXCEEDED, "You may register at most %d webhooks.", MaxWebhooks)
 	if len(list) >= MaxWebhooks {
-		return nil, coffer.Errorf(coffer.ELIMITEXCEEDED, "You may register at most %d webhooks.", MaxWebhooks)
+		return nil, tooMany
+	}
+	if err := s.RequireConfirmation(ctx, memberID, ActionCreateWebhook, in.Proof); err != nil {
+		return nil, err
 	}
 	w := &coffer.Webhook{ID: newPaymentID("wh_"), MemberID: memberID, URL: u.String(), Events: events, Signing: in.Signing,
 		CreatedAt: s.now().Truncate(time.Millisecond)}
@@ -172,10 +187,13 @@ func (s *Service) CreateWebhook(ctx context.Context, memberID string, in Webhook
 		priv, kid := s.WebhookKey()
 		out.PublicKey, out.KeyID = base64.RawURLEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), kid
 	}
-	if err := ws.CreateWebhook(ctx, w); err != nil {
+	ev := coffer.NewAuditEvent(s.now(), "webhook.created", memberID, map[string]any{"webhook_id": w.ID, "url": w.URL, "events": events, "signing": w.Signing})
+	if err := ws.CreateWebhook(ctx, w, MaxWebhooks, ev); err != nil {
+		if coffer.ErrorCode(err) == coffer.ELIMITEXCEEDED {
+			return nil, tooMany
+		}
 		return nil, err
 	}
-	s.audit(ctx, "webhook.created", memberID, map[string]any{"webhook_id": w.ID, "url": w.URL, "events": events, "signing": w.Signing})
 	return out, nil
 }
 

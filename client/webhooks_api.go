@@ -46,8 +46,12 @@ type DeliveryAttempt struct {
 // CreateWebhook registers an endpoint at url for the event types given
 // (such as "checkout.paid"), signed with signing: "hmac" (the answer
 // carries the secret, shown once) or "ed25519" (the answer carries the
-// server's public key and its key ID).
-// Codes: unauthorized, invalid_request, limit_exceeded.
+// server's public key and its key ID). An endpoint learns of every
+// incoming payment, so it is a security change: for a member with a second
+// factor a confirmation_required answer asks for the step-up proof, given
+// again with WithConfirmation.
+// Codes: unauthorized, invalid_request, limit_exceeded,
+// confirmation_required, confirmation_failed.
 func (c *Client) CreateWebhook(ctx context.Context, url string, events []string, signing string) (*Webhook, error) {
 	body := struct {
 		URL     string   `json:"url"`

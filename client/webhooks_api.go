@@ -35,7 +35,10 @@ type WebhookDelivery struct {
 }
 
 // DeliveryAttempt is one POST of a delivery; StatusCode is 0 when no
-// answer came, Error is empty on a 2xx answer.
+// answer came. Error is empty on a 2xx answer, else only the kind of
+// failure: "dns", "refused_address" (the endpoint's name resolved to an
+// address that is not public), "connect", "timeout", "tls", "network",
+// "internal", or "http_status_" followed by the status code.
 type DeliveryAttempt struct {
 	At         time.Time `json:"at"`
 	StatusCode int       `json:"status_code"`

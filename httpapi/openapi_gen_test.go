@@ -272,7 +272,9 @@ func operations() []op {
 			query: []J{qLimit(100), qCursor},
 			resps: []resp{res(200, "One page of deliveries.", outObj("deliveries*", arr(outObj("event_id*", str(""), "type*", ref("EventType"), "created_at*", ts(""),
 				"state*", enum("", "pending", "delivered", "failed"), "next_attempt_at", ts(""),
-				"attempts*", arr(outObj("at*", ts(""), "status_code*", intg("0 when no answer came."), "error*", str(""), "duration_ms*", intg(""))))),
+				"attempts*", arr(outObj("at*", ts(""), "status_code*", intg("0 when no answer came."),
+					"error*", str("Empty on a 2xx answer, else only the kind of failure: dns, refused_address (the name resolved to an address that is not public), connect, timeout, tls, network, internal, or http_status_ followed by the status code."),
+					"duration_ms*", intg(""))))),
 				"next_cursor*", str("Empty on the last page.")))}},
 
 		{pattern: "POST /v1/checkout/secret", id: "createCheckoutSecret", tag: "Webhooks", step: true, summary: "Make the merchant's hosted-checkout secret",

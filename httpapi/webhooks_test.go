@@ -24,6 +24,12 @@ import (
 // on the test's clock.
 func newWebhookEnv(t *testing.T) (*env, *app.WebhookWorker) {
 	t.Helper()
+	return newWebhookEnvWith(t, app.WebhookConfig{AllowLoopback: true})
+}
+
+// newWebhookEnvWith is newWebhookEnv with the given webhook settings.
+func newWebhookEnvWith(t *testing.T, wc app.WebhookConfig) (*env, *app.WebhookWorker) {
+	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	db, err := sqlite.Open(ctx, t.TempDir())
@@ -33,7 +39,7 @@ func newWebhookEnv(t *testing.T) (*env, *app.WebhookWorker) {
 	engine := ledger.New(db, log, ledger.Config{})
 	go engine.Run()
 	clk := &clock{}
-	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, Webhooks: app.WebhookConfig{AllowLoopback: true}})
+	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, Webhooks: wc})
 	srv := httptest.NewServer(httpapi.New(svc, log, httpapi.NewMetrics(), httpapi.Config{NoLoginIPLimit: true}))
 	t.Cleanup(func() { srv.Close(); engine.Close(); <-engine.Done(); db.Close() })
 	w, err := app.NewWebhookWorker(svc)
@@ -200,7 +206,7 @@ func TestWebhooks_Delivery(t *testing.T) {
 	}
 	ds, err := e.db.Deliveries(ctx, ed.WebhookID, 0, 10)
 	if err != nil || len(ds) != 1 || ds[0].State != coffer.DeliveryFailed || len(ds[0].Attempts) < 5 || len(ds[0].Attempts) > 40 ||
-		ds[0].Attempts[0].StatusCode != 500 || ds[0].Attempts[len(ds[0].Attempts)-1].At.Sub(ds[0].CreatedAt) < 24*time.Hour {
+		ds[0].Attempts[0].StatusCode != 500 || ds[0].Attempts[0].Error != "http_status_500" || ds[0].Attempts[len(ds[0].Attempts)-1].At.Sub(ds[0].CreatedAt) < 24*time.Hour {
 		t.Fatalf("deliveries of the failing endpoint = %+v, %v", ds, err)
 	}
 	n := len(ds[0].Attempts)

@@ -41,6 +41,7 @@ type Config struct {
 	// bytes); without it documents cannot be uploaded. See verification.go.
 	DocumentKey []byte
 	Webhooks    WebhookConfig // see webhooks.go
+	Keys        KeyConfig     // request signing; see keys.go
 }
 
 // Service is the application. Create it with New.

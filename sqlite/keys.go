@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -177,29 +176,4 @@ func (db *DB) NoteKeyUse(ctx context.Context, id, ip string, at time.Time, ev *c
 		return false, mapErr(op, err)
 	}
 	return n > 0, nil
-}
-
-// UseNonce implements coffer.NonceStore, so that a signed request is not
-// accepted again after a restart, when the service's memory of nonces is
-// gone. A nonce whose earlier use has expired counts as new (its old
-// signature is too old to be accepted). Now and then a bounded number of
-// expired nonces are removed, so the table holds about one window of them.
-func (db *DB) UseNonce(ctx context.Context, keyID, nonce string, now, expires time.Time) (bool, error) {
-	const op = "sqlite.UseNonce"
-	res, err := db.w.ExecContext(ctx, `INSERT INTO signature_nonces (key_id, nonce, expires_at) VALUES (?, ?, ?)
-		ON CONFLICT (key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE signature_nonces.expires_at <= ?`,
-		keyID, nonce, ms(expires), ms(now))
-	if err != nil {
-		return false, mapErr(op, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, mapErr(op, err)
-	}
-	if rand.IntN(256) == 0 {
-		// Best effort; more rows than inserts in between, so it keeps up.
-		db.w.ExecContext(ctx, `DELETE FROM signature_nonces WHERE (key_id, nonce) IN
-			(SELECT key_id, nonce FROM signature_nonces WHERE expires_at <= ? LIMIT 1024)`, ms(now))
-	}
-	return n == 1, nil
 }

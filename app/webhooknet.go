@@ -171,6 +171,9 @@ func hostAllowed(host string, allowLoopback bool) bool {
 	}
 	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
 	last := strings.ToLower(labels[len(labels)-1])
+	if last == "" {
+		return false
+	}
 	if _, err := strconv.ParseUint(last, 0, 64); err == nil || strings.HasPrefix(last, "0x") {
 		return false
 	}

@@ -195,6 +195,8 @@ func TestValidateCallbackURL(t *testing.T) {
 		{"https://2130706433/hook", false, false},
 		{"https://0x7f000001/hook", false, false},
 		{"https://127.1/hook", false, false},
+		{"https://./hook", false, false},
+		{"https://shop.example./hook", false, true},
 		{"https://localhost/hook", false, false},
 		{"https://LOCALHOST./hook", false, false},
 		{"https://127.0.0.1/hook", false, false},

@@ -205,10 +205,10 @@ type LedgerPrefetcher interface {
 	Prefetch(ctx context.Context, reqs []*TransferRequest, day, month string) error
 }
 
-// NonceStore is offered by a store that several server processes share:
-// it remembers a request-signature nonce until expires and reports whether
-// it was new, so a signed request replayed to another process is refused
-// as it is by the one that saw it first.
+// NonceStore remembers a request-signature nonce until expires and
+// reports whether it was new, so a signed request replayed after a restart,
+// or to another process sharing the database, is refused as it is by the
+// process that saw it first. Both stores offer it.
 type NonceStore interface {
 	UseNonce(ctx context.Context, keyID, nonce string, now, expires time.Time) (bool, error)
 }

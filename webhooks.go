@@ -121,8 +121,12 @@ type Checkout struct {
 // endpoints in the same transaction), hosted-checkout orders, checkout
 // secrets and the checkout request nonces. Errors as for Store.
 type WebhookStore interface {
-	// CreateWebhook inserts an endpoint.
-	CreateWebhook(ctx context.Context, w *Webhook) error
+	// CreateWebhook inserts an endpoint and its audit event (nil: none)
+	// unless the member already has max endpoints. The count and the
+	// insert are one transaction, so concurrent requests, from any
+	// process, cannot together exceed max. Errors: ELIMITEXCEEDED,
+	// ECONFLICT (the ID is taken).
+	CreateWebhook(ctx context.Context, w *Webhook, max int, ev *AuditEvent) error
 	// Webhooks lists a member's endpoints, oldest first.
 	Webhooks(ctx context.Context, memberID string) ([]*Webhook, error)
 	// Webhook returns one endpoint. Errors: ENOTFOUND.

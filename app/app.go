@@ -46,6 +46,7 @@ type Config struct {
 	DocumentKey []byte
 	Uploads     UploadConfig  // documents waiting for their request; see uploads.go
 	Webhooks    WebhookConfig // see webhooks.go
+	Keys        KeyConfig     // request signing; see keys.go
 	// CodeBudget bounds wrong one-time codes and new confirmations per
 	// member; zero fields take DefaultCodeBudget's. See codebudget.go.
 	CodeBudget CodeBudget

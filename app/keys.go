@@ -16,31 +16,50 @@ import (
 )
 
 // Bounds of the in-memory replay cache. A nonce is remembered for
-// coffer.SignatureMaxAge+coffer.SignatureMaxSkew after its request; at the
-// per-key bound that allows about 300 signed requests a second per key.
-// When a bound is reached new signatures are refused, never old nonces
-// forgotten early, so a full cache cannot open a window for replays.
+// coffer.SignatureMaxAge+coffer.SignatureMaxSkew after its request. Each
+// member has a share well below the whole (KeyConfig.NoncesPerMember), so
+// one member's flood of signed requests, with all of its keys, meets its
+// own bound long before it could fill the cache for everyone. When a bound
+// is reached new signatures are refused, never old nonces forgotten early,
+// so a full cache cannot open a window for replays.
 const (
-	maxNoncesPerKey = 100_000
-	maxNonces       = 1_000_000
+	defaultNoncesPerMember = 20_000 // about 55 signed requests a second, sustained
+	maxNonces              = 1_000_000
 	// keyUseInterval is how often the use of a key from one address is
 	// written to the store (last used time, first use from a new address).
 	keyUseInterval = time.Minute
 )
 
+// KeyConfig tunes request signing.
+type KeyConfig struct {
+	// NoncesPerMember bounds the signed requests one member may make
+	// within the window a nonce is remembered (coffer.SignatureMaxAge plus
+	// coffer.SignatureMaxSkew), over all of the member's keys; beyond it
+	// requests are answered rate_limited until the oldest nonce is
+	// forgotten. 0 means 20,000.
+	NoncesPerMember int
+}
+
+func (c KeyConfig) noncesPerMember() int {
+	if c.NoncesPerMember <= 0 {
+		return defaultNoncesPerMember
+	}
+	return c.NoncesPerMember
+}
+
 // keyState is the service's memory of signed requests: the nonces seen
 // within the acceptance window and when each (key, address) was last noted.
 // Its zero value is ready to use.
 //
-// The replay cache lives in this process. When several server processes
-// share one database, the store remembers nonces too (coffer.NonceStore),
-// so a replay to another process is refused as well.
+// The replay cache lives in this process and is lost when it stops; the
+// store remembers nonces too (coffer.NonceStore), so a replay after a
+// restart, or to another process sharing the database, is refused as well.
 type keyState struct {
-	mu     sync.Mutex
-	nonces map[nonceKey]struct{}
-	queue  []nonceEntry // in order of expiry: all entries live equally long
-	head   int
-	perKey map[string]int
+	mu        sync.Mutex
+	nonces    map[nonceKey]struct{}
+	queue     []nonceEntry // in order of expiry: all entries live equally long
+	head      int
+	perMember map[string]*memberNonces
 
 	seenMu sync.Mutex
 	seen   map[string]time.Time // key ID + " " + IP → last noted
@@ -50,25 +69,43 @@ type nonceKey struct{ keyID, nonce string }
 
 type nonceEntry struct {
 	k       nonceKey
+	member  string
 	expires time.Time
 }
 
-// checkNonce records (keyID, nonce) at now and reports whether it was new.
-// It returns an error when the cache is full.
-func (ks *keyState) checkNonce(keyID, nonce string, now time.Time) (bool, error) {
+// memberNonces is one member's live nonces: the expiry of each, oldest
+// first (the same order as the whole queue), so that a member at its
+// bound can be told when the next one is forgotten.
+type memberNonces struct {
+	expires []int64 // unix ns
+	head    int
+}
+
+func (m *memberNonces) live() int { return len(m.expires) - m.head }
+
+// checkNonce records (keyID, nonce) of a member's request at now and
+// reports whether it was new. It returns ERATELIMITED (with the wait) when
+// the member already has perMember live nonces, EUNAVAILABLE when the
+// whole cache is full.
+func (ks *keyState) checkNonce(memberID, keyID, nonce string, now time.Time, perMember int) (bool, error) {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	if ks.nonces == nil {
 		ks.nonces = map[nonceKey]struct{}{}
-		ks.perKey = map[string]int{}
+		ks.perMember = map[string]*memberNonces{}
 	}
 	for ks.head < len(ks.queue) && !now.Before(ks.queue[ks.head].expires) {
 		e := ks.queue[ks.head]
 		ks.queue[ks.head] = nonceEntry{}
 		ks.head++
 		delete(ks.nonces, e.k)
-		if ks.perKey[e.k.keyID]--; ks.perKey[e.k.keyID] <= 0 {
-			delete(ks.perKey, e.k.keyID)
+		if m := ks.perMember[e.member]; m != nil {
+			if m.head++; m.live() <= 0 {
+				delete(ks.perMember, e.member)
+			} else if m.head > 1024 && m.head > len(m.expires)/2 {
+				m.expires = append(m.expires[:0:0], m.expires[m.head:]...)
+				m.head = 0
+			}
 		}
 	}
 	if ks.head > 1024 && ks.head > len(ks.queue)/2 {
@@ -79,16 +116,25 @@ func (ks *keyState) checkNonce(keyID, nonce string, now time.Time) (bool, error)
 	if _, ok := ks.nonces[k]; ok {
 		return false, nil
 	}
-	if ks.perKey[keyID] >= maxNoncesPerKey {
-		return false, &coffer.Error{Code: coffer.ERATELIMITED, Message: "Too many signed requests with this key; slow down.",
-			Err: &RateLimitError{RetryAfter: time.Second}}
+	m := ks.perMember[memberID]
+	if m != nil && m.live() >= perMember {
+		wait := time.Unix(0, m.expires[m.head]).Sub(now)
+		return false, &coffer.Error{Code: coffer.ERATELIMITED, Message: "Too many signed requests from this member; slow down.",
+			Err: &RateLimitError{RetryAfter: max(wait, time.Second)}}
 	}
 	if len(ks.nonces) >= maxNonces {
-		return false, coffer.Errorf(coffer.EUNAVAILABLE, "The server is too busy to check signatures; try again shortly.")
+		wait := ks.queue[ks.head].expires.Sub(now)
+		return false, &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The server is too busy to check signatures; try again shortly.",
+			Err: &RateLimitError{RetryAfter: max(wait, time.Second)}}
 	}
+	if m == nil {
+		m = &memberNonces{}
+		ks.perMember[memberID] = m
+	}
+	exp := now.Add(coffer.SignatureMaxAge + coffer.SignatureMaxSkew)
 	ks.nonces[k] = struct{}{}
-	ks.perKey[keyID]++
-	ks.queue = append(ks.queue, nonceEntry{k, now.Add(coffer.SignatureMaxAge + coffer.SignatureMaxSkew)})
+	m.expires = append(m.expires, exp.UnixNano())
+	ks.queue = append(ks.queue, nonceEntry{k, memberID, exp})
 	return true, nil
 }
 
@@ -310,11 +356,12 @@ func (s *Service) AuthenticateSignature(ctx context.Context, in SignedRequest) (
 	if len(in.Signature) != ed25519.SignatureSize || !ed25519.Verify(ed25519.PublicKey(k.PublicKey), in.Base, in.Signature) {
 		return nil, coffer.Errorf(coffer.ESIGINVALID, "The signature does not verify with key %s.", k.ID)
 	}
-	fresh, err := s.keys.checkNonce(k.ID, in.Nonce, now)
+	fresh, err := s.keys.checkNonce(k.MemberID, k.ID, in.Nonce, now, s.cfg.Keys.noncesPerMember())
 	if err != nil {
 		return nil, err
 	}
-	// A shared store also remembers the nonce, for the other processes.
+	// The store remembers the nonce too: for a restart of this process,
+	// and for the other processes on a shared database.
 	if ns, ok := s.store.(coffer.NonceStore); ok && fresh {
 		if fresh, err = ns.UseNonce(ctx, k.ID, in.Nonce, now, now.Add(coffer.SignatureMaxAge+coffer.SignatureMaxSkew)); err != nil {
 			return nil, err

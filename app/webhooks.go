@@ -15,11 +15,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/coffer-money/coffer"
@@ -32,9 +32,12 @@ type WebhookConfig struct {
 	AllowLoopback bool
 	// Now is the delivery worker's clock; nil: the service's.
 	Now func() time.Time
-	// Client sends deliveries; nil: a client with a 10 s timeout that
-	// follows no redirects and refuses private and link-local targets.
+	// Client sends deliveries; nil: SafeHTTPClient with a 10 s timeout,
+	// which connects to public addresses only.
 	Client *http.Client
+	// Resolver resolves endpoint names for the default client; nil: the
+	// system's.
+	Resolver *net.Resolver
 }
 
 // Delivery timing: the first retry after FirstRetry, each wait doubling up
@@ -52,7 +55,13 @@ type WebhookInput struct {
 	URL     string
 	Events  []string
 	Signing string // coffer.SigningHMAC (default) or coffer.SigningEd25519
+	Proof   string // step-up proof (Coffer-Confirmation), needed once the member has a second factor
 }
+
+// ActionCreateWebhook is the step-up action of registering an endpoint: an
+// endpoint learns of every incoming payment, so a stolen session must not
+// be enough to add one.
+const ActionCreateWebhook = "create_webhook"
 
 // NewWebhook is a registered endpoint with what the member needs to verify
 // its deliveries: the HMAC secret (shown this once) or the server's key.
@@ -89,41 +98,41 @@ func (s *Service) WebhookKey() (ed25519.PrivateKey, string) {
 
 // ValidateCallbackURL checks a URL the server will call or send a browser
 // to: https, or http to a loopback host when loopback is allowed, no user
-// information, no fragment.
+// information, no fragment, and a host that is a name or a public address
+// (loopback too when allowed). A name is checked again on every
+// connection, against the address it then resolves to (dialControl).
 func ValidateCallbackURL(raw string, allowLoopback bool, field string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" || len(raw) > 2000 {
 		return nil, coffer.Errorf(coffer.EINVALID, "%s must be an absolute https URL.", field)
 	}
-	loop := loopbackName(u.Hostname())
+	host := u.Hostname()
+	loop := loopbackName(host)
 	switch {
 	case u.Scheme == "https" && (!loop || allowLoopback):
 	case u.Scheme == "http" && loop && allowLoopback:
 	default:
 		return nil, coffer.Errorf(coffer.EINVALID, "%s must be an https URL of a public host.", field)
 	}
-	if ip := net.ParseIP(u.Hostname()); ip != nil && !loop && privateIP(ip) {
+	if !loop && !hostAllowed(host, allowLoopback) {
 		return nil, coffer.Errorf(coffer.EINVALID, "%s must be an https URL of a public host.", field)
 	}
 	return u, nil
 }
 
 func loopbackName(h string) bool {
+	h = strings.ToLower(strings.TrimSuffix(h, "."))
 	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
 		return true
 	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.Zone() == "" && a.Unmap().IsLoopback()
 }
 
-func privateIP(ip net.IP) bool {
-	return ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() ||
-		(ip.To4() == nil && len(ip) == net.IPv6len && ip[0]&0xfe == 0xfc) // unique local
-}
-
-// CreateWebhook registers an endpoint for the member.
-// Errors: EINVALID, ELIMITEXCEEDED (too many endpoints).
+// CreateWebhook registers an endpoint for the member, with the step-up
+// confirmation of a security change.
+// Errors: EINVALID, ELIMITEXCEEDED (too many endpoints),
+// ECONFIRMATIONREQUIRED and those of RequireConfirmation.
 func (s *Service) CreateWebhook(ctx context.Context, memberID string, in WebhookInput) (*NewWebhook, error) {
 	ws, err := s.webhookStore()
 	if err != nil {
@@ -153,12 +162,20 @@ func (s *Service) CreateWebhook(ctx context.Context, memberID string, in Webhook
 	if in.Signing != coffer.SigningHMAC && in.Signing != coffer.SigningEd25519 {
 		return nil, coffer.Errorf(coffer.EINVALID, "signing must be hmac or ed25519.")
 	}
+	// A member at the limit is told so before any code is asked for; the
+	// store counts again in the insert's transaction, which is the check
+	// that holds under concurrency.
 	list, err := ws.Webhooks(ctx, memberID)
 	if err != nil {
 		return nil, err
 	}
+	tooMany := coffer.Errorf(coffer.ELIMITEXCEEDED, "You may register at most %d webhooks.", MaxWebhooks)
 	if len(list) >= MaxWebhooks {
-		return nil, coffer.Errorf(coffer.ELIMITEXCEEDED, "You may register at most %d webhooks.", MaxWebhooks)
+		return nil, tooMany
+	}
+	if err := s.RequireConfirmation(ctx, memberID, Change{Action: ActionCreateWebhook, Summary: "send your payment events to " + u.Host,
+		Values: []any{u.String(), events, in.Signing}}, in.Proof); err != nil {
+		return nil, err
 	}
 	w := &coffer.Webhook{ID: newPaymentID("wh_"), MemberID: memberID, URL: u.String(), Events: events, Signing: in.Signing,
 		CreatedAt: s.now().Truncate(time.Millisecond)}
@@ -172,10 +189,13 @@ func (s *Service) CreateWebhook(ctx context.Context, memberID string, in Webhook
 		priv, kid := s.WebhookKey()
 		out.PublicKey, out.KeyID = base64.RawURLEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), kid
 	}
-	if err := ws.CreateWebhook(ctx, w); err != nil {
+	ev := coffer.NewAuditEvent(s.now(), "webhook.created", memberID, map[string]any{"webhook_id": w.ID, "url": w.URL, "events": events, "signing": w.Signing})
+	if err := ws.CreateWebhook(ctx, w, MaxWebhooks, ev); err != nil {
+		if coffer.ErrorCode(err) == coffer.ELIMITEXCEEDED {
+			return nil, tooMany
+		}
 		return nil, err
 	}
-	s.audit(ctx, "webhook.created", memberID, map[string]any{"webhook_id": w.ID, "url": w.URL, "events": events, "signing": w.Signing})
 	return out, nil
 }
 
@@ -228,7 +248,16 @@ func (s *Service) WebhookDeliveries(ctx context.Context, memberID, id string, be
 	if limit <= 0 || limit > 100 {
 		limit = 100
 	}
-	return ws.Deliveries(ctx, id, before, limit)
+	ds, err := ws.Deliveries(ctx, id, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		for _, a := range d.Attempts {
+			a.Error = deliveryErrorShown(a.Error)
+		}
+	}
+	return ds, nil
 }
 
 // WebhookEvent is the body of a delivery.
@@ -302,27 +331,18 @@ func NewWebhookWorker(s *Service) (*WebhookWorker, error) {
 		w.now = s.now
 	}
 	if w.client == nil {
-		w.client = SafeHTTPClient(s.cfg.Webhooks.AllowLoopback, WebhookTimeout)
+		w.client = SafeHTTPClient(s.cfg.Webhooks.AllowLoopback, WebhookTimeout, s.cfg.Webhooks.Resolver)
 	}
 	return w, nil
 }
 
 // SafeHTTPClient is a client for URLs members give: it follows no
-// redirects, uses no proxy and connects to no private, link-local or
-// (unless allowLoopback) loopback address, checked on the address it
-// actually dials, so DNS cannot smuggle one in.
-func SafeHTTPClient(allowLoopback bool, timeout time.Duration) *http.Client {
-	d := &net.Dialer{Timeout: timeout, Control: func(network, address string, _ syscall.RawConn) error {
-		host, _, err := net.SplitHostPort(address)
-		if err != nil {
-			return err
-		}
-		ip := net.ParseIP(host)
-		if ip == nil || (privateIP(ip) && !(allowLoopback && ip.IsLoopback())) {
-			return fmt.Errorf("refusing to connect to %s", host)
-		}
-		return nil
-	}}
+// redirects, uses no proxy and connects only to public addresses (and,
+// with allowLoopback, loopback ones), checked on the address it actually
+// dials, so DNS cannot smuggle another one in. r resolves names; nil: the
+// system's resolver.
+func SafeHTTPClient(allowLoopback bool, timeout time.Duration, r *net.Resolver) *http.Client {
+	d := &net.Dialer{Timeout: timeout, Resolver: r, ControlContext: dialControl(allowLoopback)}
 	tr := &http.Transport{DialContext: d.DialContext, TLSHandshakeTimeout: timeout, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
 	return &http.Client{Transport: tr, Timeout: timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -400,10 +420,15 @@ func (w *WebhookWorker) deliver(ctx context.Context, d *coffer.Delivery) {
 	a.Duration = w.now().Sub(start)
 	state, next := coffer.DeliveryDelivered, start
 	if err != nil {
-		a.Error = err.Error()
-		if len(a.Error) > 300 {
-			a.Error = a.Error[:300]
+		var f *deliveryFailure
+		if errors.As(err, &f) {
+			a.Error = f.category
+		} else {
+			a.Error = deliveryErrorCategory(err)
 		}
+		// The whole error for the operator's log; the member's record
+		// keeps only the category.
+		w.s.log.Debug("webhook delivery failed", "delivery", d.ID, "webhook", d.WebhookID, "category", a.Error, "err", err)
 		state, next = nextAttempt(d.CreatedAt, start)
 	}
 	if err := w.ws.RecordAttempt(context.WithoutCancel(ctx), d.ID, a, state, next); err != nil {
@@ -411,26 +436,43 @@ func (w *WebhookWorker) deliver(ctx context.Context, d *coffer.Delivery) {
 	}
 }
 
+// deliveryFailure is a failed attempt whose category is known where it
+// happens.
+type deliveryFailure struct {
+	category string
+	err      error
+}
+
+func (f *deliveryFailure) Error() string {
+	if f.err == nil {
+		return f.category
+	}
+	return f.category + ": " + f.err.Error()
+}
+
+func (f *deliveryFailure) Unwrap() error { return f.err }
+
 func (w *WebhookWorker) send(ctx context.Context, d *coffer.Delivery, a *coffer.DeliveryAttempt) error {
+	internal := func(err error) error { return &deliveryFailure{category: DeliveryErrInternal, err: err} }
 	hook, err := w.ws.Webhook(ctx, d.WebhookID)
 	if err != nil {
-		return fmt.Errorf("endpoint: %w", err)
+		return internal(fmt.Errorf("endpoint: %w", err))
 	}
 	ev, err := w.s.webhookEvent(ctx, w.ws, d)
 	if err != nil {
-		return errors.New("event data unavailable")
+		return internal(fmt.Errorf("event data: %w", err))
 	}
 	body, _ := json.Marshal(ev)
 	var secret []byte
 	if hook.Signing == coffer.SigningHMAC {
 		if secret, err = w.s.unseal("webhook "+hook.ID, hook.SealedSecret); err != nil {
-			return errors.New("endpoint secret unavailable")
+			return internal(fmt.Errorf("endpoint secret: %w", err))
 		}
 	}
 	ts := w.now().Unix()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URL, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return internal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "coffer-webhooks/1")
@@ -439,17 +481,13 @@ func (w *WebhookWorker) send(ctx context.Context, d *coffer.Delivery, a *coffer.
 	req.Header.Set("Coffer-Signature", w.s.SignWebhook(secret, ts, body))
 	resp, err := w.client.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is the member's own; say only what went wrong
-		}
 		return err
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	a.StatusCode = resp.StatusCode
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("status %d", resp.StatusCode)
+		return &deliveryFailure{category: httpStatusCategory(resp.StatusCode)}
 	}
 	return nil
 }

@@ -35,7 +35,10 @@ type WebhookDelivery struct {
 }
 
 // DeliveryAttempt is one POST of a delivery; StatusCode is 0 when no
-// answer came, Error is empty on a 2xx answer.
+// answer came. Error is empty on a 2xx answer, else only the kind of
+// failure: "dns", "refused_address" (the endpoint's name resolved to an
+// address that is not public), "connect", "timeout", "tls", "network",
+// "internal", or "http_status_" followed by the status code.
 type DeliveryAttempt struct {
 	At         time.Time `json:"at"`
 	StatusCode int       `json:"status_code"`
@@ -46,8 +49,12 @@ type DeliveryAttempt struct {
 // CreateWebhook registers an endpoint at url for the event types given
 // (such as "checkout.paid"), signed with signing: "hmac" (the answer
 // carries the secret, shown once) or "ed25519" (the answer carries the
-// server's public key and its key ID).
-// Codes: unauthorized, invalid_request, limit_exceeded.
+// server's public key and its key ID). An endpoint learns of every
+// incoming payment, so it is a security change: for a member with a second
+// factor a confirmation_required answer asks for the step-up proof, given
+// again with WithConfirmation.
+// Codes: unauthorized, invalid_request, limit_exceeded,
+// confirmation_required, confirmation_failed.
 func (c *Client) CreateWebhook(ctx context.Context, url string, events []string, signing string) (*Webhook, error) {
 	body := struct {
 		URL     string   `json:"url"`

@@ -76,6 +76,32 @@ func TestClient_CreateWebhook(t *testing.T) {
 	}
 }
 
+// TestClient_CreateWebhookStepUp: registering an endpoint is a security
+// change; the proof given with WithConfirmation travels in the
+// Coffer-Confirmation header, and without it the server's
+// confirmation_required answer reaches the caller.
+func TestClient_CreateWebhookStepUp(t *testing.T) {
+	var got recorded
+	c := recordingServer(t, &got, http.StatusCreated, map[string]any{"webhook_id": "wh_1", "url": "https://shop.example/webhook",
+		"events": []string{"invoice.paid"}, "signing": "hmac", "secret": "whsec_x"})
+	ctx := WithConfirmation(context.Background(), "cnf_1", "123456")
+	if _, err := c.CreateWebhook(ctx, "https://shop.example/webhook", []string{"invoice.paid"}, "hmac"); err != nil {
+		t.Fatal(err)
+	}
+	if got.confirmation != "cnf_1:123456" {
+		t.Errorf("Coffer-Confirmation %q, want cnf_1:123456", got.confirmation)
+	}
+	c = newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Coffer-Confirmation") != "" {
+			t.Error("proof sent without WithConfirmation")
+		}
+		problem(w, http.StatusForbidden, "confirmation_required", "Confirmation required", "Enter the code.")
+	}))
+	if _, err := c.CreateWebhook(context.Background(), "https://shop.example/webhook", []string{"invoice.paid"}, "hmac"); !IsCode(err, "confirmation_required") {
+		t.Errorf("err %v, want confirmation_required", err)
+	}
+}
+
 func TestClient_Webhooks(t *testing.T) {
 	var got recorded
 	c := recordingServer(t, &got, http.StatusOK, map[string]any{"webhooks": []map[string]any{

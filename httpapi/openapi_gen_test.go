@@ -258,8 +258,8 @@ func operations() []op {
 			resps: []resp{noContent("The trust is revoked.")}},
 
 		// Webhooks.
-		{pattern: "POST /v1/webhooks", id: "createWebhook", tag: "Webhooks", summary: "Register an endpoint for events",
-			desc: "Deliveries are signed (HMAC with the secret answered here once, or the server's Ed25519 key), retried with doubling waits for a day, and carry an event ID to spot duplicates.",
+		{pattern: "POST /v1/webhooks", id: "createWebhook", tag: "Webhooks", step: true, summary: "Register an endpoint for events",
+			desc: "An endpoint learns of every incoming payment, so registering one is a security change: a member with a second factor needs the step-up confirmation. At most 10 endpoints per member. The target must be an https URL of a public host; deliveries connect only to global unicast addresses. Deliveries are signed (HMAC with the secret answered here once, or the server's Ed25519 key), retried with doubling waits for a day, and carry an event ID to spot duplicates.",
 			body: in("url*", str("An https URL."), "events*", arr(ref("EventType")), "signing", enum("hmac (default) or ed25519.", "hmac", "ed25519")),
 			resps: []resp{res(201, "The endpoint, with its secret (hmac) or the server's public key (ed25519).",
 				outObj("webhook_id*", str(""), "url*", str(""), "events*", arr(ref("EventType")), "signing*", str(""), "created_at*", ts(""),
@@ -272,7 +272,9 @@ func operations() []op {
 			query: []J{qLimit(100), qCursor},
 			resps: []resp{res(200, "One page of deliveries.", outObj("deliveries*", arr(outObj("event_id*", str(""), "type*", ref("EventType"), "created_at*", ts(""),
 				"state*", enum("", "pending", "delivered", "failed"), "next_attempt_at", ts(""),
-				"attempts*", arr(outObj("at*", ts(""), "status_code*", intg("0 when no answer came."), "error*", str(""), "duration_ms*", intg(""))))),
+				"attempts*", arr(outObj("at*", ts(""), "status_code*", intg("0 when no answer came."),
+					"error*", str("Empty on a 2xx answer, else only the kind of failure: dns, refused_address (the name resolved to an address that is not public), connect, timeout, tls, network, internal, or http_status_ followed by the status code."),
+					"duration_ms*", intg(""))))),
 				"next_cursor*", str("Empty on the last page.")))}},
 
 		{pattern: "POST /v1/checkout/secret", id: "createCheckoutSecret", tag: "Webhooks", step: true, summary: "Make the merchant's hosted-checkout secret",

@@ -29,7 +29,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, p *Princi
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	nw, err := s.svc.CreateWebhook(r.Context(), p.MemberID, app.WebhookInput{URL: in.URL, Events: in.Events, Signing: in.Signing})
+	nw, err := s.svc.CreateWebhook(r.Context(), p.MemberID, app.WebhookInput{URL: in.URL, Events: in.Events, Signing: in.Signing, Proof: proof(r)})
 	if err != nil {
 		return err
 	}

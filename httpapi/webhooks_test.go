@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +24,12 @@ import (
 // on the test's clock.
 func newWebhookEnv(t *testing.T) (*env, *app.WebhookWorker) {
 	t.Helper()
+	return newWebhookEnvWith(t, app.WebhookConfig{AllowLoopback: true})
+}
+
+// newWebhookEnvWith is newWebhookEnv with the given webhook settings.
+func newWebhookEnvWith(t *testing.T, wc app.WebhookConfig) (*env, *app.WebhookWorker) {
+	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	db, err := sqlite.Open(ctx, t.TempDir())
@@ -32,7 +39,7 @@ func newWebhookEnv(t *testing.T) (*env, *app.WebhookWorker) {
 	engine := ledger.New(db, log, ledger.Config{})
 	go engine.Run()
 	clk := &clock{}
-	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, Webhooks: app.WebhookConfig{AllowLoopback: true}})
+	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, Webhooks: wc})
 	srv := httptest.NewServer(httpapi.New(svc, log, httpapi.NewMetrics(), httpapi.Config{NoLoginIPLimit: true}))
 	t.Cleanup(func() { srv.Close(); engine.Close(); <-engine.Done(); db.Close() })
 	w, err := app.NewWebhookWorker(svc)
@@ -199,7 +206,7 @@ func TestWebhooks_Delivery(t *testing.T) {
 	}
 	ds, err := e.db.Deliveries(ctx, ed.WebhookID, 0, 10)
 	if err != nil || len(ds) != 1 || ds[0].State != coffer.DeliveryFailed || len(ds[0].Attempts) < 5 || len(ds[0].Attempts) > 40 ||
-		ds[0].Attempts[0].StatusCode != 500 || ds[0].Attempts[len(ds[0].Attempts)-1].At.Sub(ds[0].CreatedAt) < 24*time.Hour {
+		ds[0].Attempts[0].StatusCode != 500 || ds[0].Attempts[0].Error != "http_status_500" || ds[0].Attempts[len(ds[0].Attempts)-1].At.Sub(ds[0].CreatedAt) < 24*time.Hour {
 		t.Fatalf("deliveries of the failing endpoint = %+v, %v", ds, err)
 	}
 	n := len(ds[0].Attempts)
@@ -207,5 +214,83 @@ func TestWebhooks_Delivery(t *testing.T) {
 	worker.DeliverDue(ctx)
 	if ds, _ := e.db.Deliveries(ctx, ed.WebhookID, 0, 10); len(ds[0].Attempts) != n {
 		t.Fatalf("a failed delivery was tried again")
+	}
+}
+
+// TestWebhooks_CreateLimit: 25 parallel creations by one member end with
+// exactly MaxWebhooks endpoints, the others refused with limit_exceeded.
+func TestWebhooks_CreateLimit(t *testing.T) {
+	e, _ := newWebhookEnv(t)
+	m := e.register(t, "")
+	const tries = 25
+	var wg sync.WaitGroup
+	answers := make([]answer, tries)
+	errs := make([]error, tries)
+	for i := range tries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i], errs[i] = e.tryRequest("POST", "/v1/webhooks", m.token,
+				map[string]any{"url": fmt.Sprintf("https://shop.example/hook/%d", i), "events": []string{"transfer.incoming"}})
+		}()
+	}
+	wg.Wait()
+	created, limited := 0, 0
+	for i, a := range answers {
+		if errs[i] != nil {
+			t.Fatalf("request %d: %v", i, errs[i])
+		}
+		switch a.Status {
+		case http.StatusCreated:
+			created++
+		default:
+			wantProblem(t, a, http.StatusUnprocessableEntity, "limit_exceeded")
+			limited++
+		}
+	}
+	var list struct {
+		Webhooks []struct {
+			WebhookID string `json:"webhook_id"`
+		} `json:"webhooks"`
+	}
+	e.request(t, "GET", "/v1/webhooks", m.token, nil).decode(t, &list)
+	if created != app.MaxWebhooks || limited != tries-app.MaxWebhooks || len(list.Webhooks) != app.MaxWebhooks {
+		t.Fatalf("after %d parallel creations: %d created, %d refused, %d listed; want %d, %d, %d",
+			tries, created, limited, len(list.Webhooks), app.MaxWebhooks, tries-app.MaxWebhooks, app.MaxWebhooks)
+	}
+}
+
+// TestWebhooks_CreateNeedsStepUp: an endpoint learns of every incoming
+// payment, so once the member has a second factor, registering one needs
+// the step-up proof; without it (or with a wrong code) nothing is created.
+func TestWebhooks_CreateNeedsStepUp(t *testing.T) {
+	e := newConfirmEnv(t)
+	m := e.register(t, "")
+	seed, _ := e.enrolTOTP(t, m)
+	body := map[string]any{"url": "https://shop.example/hook", "events": []string{"transfer.incoming"}}
+
+	wantProblem(t, e.request(t, "POST", "/v1/webhooks", m.token, body), http.StatusForbidden, "confirmation_required")
+	var pj struct {
+		ConfirmationID string `json:"confirmation_id"`
+	}
+	e.request(t, "POST", "/v1/webhooks", m.token, body).decode(t, &pj)
+	if pj.ConfirmationID == "" {
+		t.Fatalf("got %+v, want a confirmation to answer", pj)
+	}
+	wantProblem(t, e.request(t, "POST", "/v1/webhooks", m.token, body, httpapi.ConfirmationHeader, pj.ConfirmationID+":000000"),
+		http.StatusUnauthorized, "confirmation_failed")
+	var list struct {
+		Webhooks []struct {
+			WebhookID string `json:"webhook_id"`
+		} `json:"webhooks"`
+	}
+	e.request(t, "GET", "/v1/webhooks", m.token, nil).decode(t, &list)
+	if len(list.Webhooks) != 0 {
+		t.Fatalf("got %d webhooks without a valid proof, want none", len(list.Webhooks))
+	}
+	wantStatus(t, e.request(t, "POST", "/v1/webhooks", m.token, body, httpapi.ConfirmationHeader, pj.ConfirmationID+":"+e.totp(seed)), http.StatusCreated)
+	e.request(t, "GET", "/v1/webhooks", m.token, nil).decode(t, &list)
+	if len(list.Webhooks) != 1 {
+		t.Fatalf("got %d webhooks after the proof, want 1", len(list.Webhooks))
 	}
 }

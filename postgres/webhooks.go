@@ -48,11 +48,26 @@ func scanWebhook(row rowScanner) (*coffer.Webhook, error) {
 	return &w, nil
 }
 
-// CreateWebhook implements coffer.WebhookStore.
-func (db *DB) CreateWebhook(ctx context.Context, w *coffer.Webhook) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO webhook_endpoints (`+webhookCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		w.ID, w.MemberID, w.URL, coffer.WebhookEventsColumn(w.Events), w.Signing, w.SealedSecret, ms(w.CreatedAt))
-	return mapErr("postgres.CreateWebhook", err)
+// CreateWebhook implements coffer.WebhookStore. The member's row is
+// locked before the count, so concurrent requests, from any process,
+// cannot together exceed max.
+func (db *DB) CreateWebhook(ctx context.Context, w *coffer.Webhook, max int, ev *coffer.AuditEvent) error {
+	const op = "postgres.CreateWebhook"
+	return db.inTx(ctx, op, func(tx pgx.Tx) error {
+		if err := lockMember(ctx, tx, w.MemberID); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM webhook_endpoints WHERE member_id = $1`, w.MemberID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= max {
+			return &coffer.Error{Code: coffer.ELIMITEXCEEDED, Message: "Too many webhooks.", Op: op}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO webhook_endpoints (`+webhookCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			w.ID, w.MemberID, w.URL, coffer.WebhookEventsColumn(w.Events), w.Signing, w.SealedSecret, ms(w.CreatedAt))
+		return err
+	}, ev)
 }
 
 // Webhooks implements coffer.WebhookStore.

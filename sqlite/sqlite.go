@@ -32,6 +32,7 @@ type DB struct {
 	Path   string
 	ls     *ledgerStmts
 	stmtMu sync.Mutex
+	nonces nonceGroup // see nonces.go
 
 	// The ledger's cache of purses (owner, currency, limit, balance, held)
 	// as last committed, valid while data_version is pcVer.

@@ -53,11 +53,30 @@ func scanWebhook(row interface{ Scan(...any) error }) (*coffer.Webhook, error) {
 	return &w, nil
 }
 
-// CreateWebhook implements coffer.WebhookStore.
-func (db *DB) CreateWebhook(ctx context.Context, w *coffer.Webhook) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO webhook_endpoints (`+webhookCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		w.ID, w.MemberID, w.URL, coffer.WebhookEventsColumn(w.Events), w.Signing, w.SealedSecret, ms(w.CreatedAt))
-	return mapErr("sqlite.CreateWebhook", err)
+// CreateWebhook implements coffer.WebhookStore. The writer's transactions
+// begin IMMEDIATE, so the count and the insert see no other writer.
+func (db *DB) CreateWebhook(ctx context.Context, w *coffer.Webhook, max int, ev *coffer.AuditEvent) error {
+	const op = "sqlite.CreateWebhook"
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return mapErr(op, err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_endpoints WHERE member_id = ?`, w.MemberID).Scan(&n); err != nil {
+		return mapErr(op, err)
+	}
+	if n >= max {
+		return &coffer.Error{Code: coffer.ELIMITEXCEEDED, Message: "Too many webhooks.", Op: op}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (`+webhookCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		w.ID, w.MemberID, w.URL, coffer.WebhookEventsColumn(w.Events), w.Signing, w.SealedSecret, ms(w.CreatedAt)); err != nil {
+		return mapErr(op, err)
+	}
+	if err := appendAudit(ctx, tx, events(ev)); err != nil {
+		return err
+	}
+	return mapErr(op, tx.Commit())
 }
 
 // Webhooks implements coffer.WebhookStore.

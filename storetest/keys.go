@@ -3,6 +3,9 @@ package storetest
 import (
 	"bytes"
 	"crypto/ed25519"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -176,4 +179,62 @@ func testKeys(t *testing.T, s coffer.Store) {
 			t.Fatalf("member b has audit events %v, want none (all its attempts failed)", got)
 		}
 	})
+}
+
+// testNonces: a request-signature nonce is new once per key until it
+// expires, and the store remembers it (every store: a restart must not
+// forget it).
+func testNonces(t *testing.T, s coffer.Store) {
+	ns, ok := s.(coffer.NonceStore)
+	if !ok {
+		t.Fatalf("%T is not a coffer.NonceStore", s)
+	}
+	now := base
+	exp := now.Add(6 * time.Minute)
+	for i, c := range []struct {
+		key, n    string
+		at        time.Time
+		wantFresh bool
+	}{
+		{"k1", "n1", now, true},
+		{"k1", "n1", now.Add(time.Second), false},       // replayed
+		{"k2", "n1", now, true},                         // another key
+		{"k1", "n2", now, true},                         // another nonce
+		{"k1", "n1", exp.Add(-time.Millisecond), false}, // still remembered at the end of its window
+		{"k1", "n1", exp, true},                         // expired: its signature is too old anyway
+		{"k1", "n1", exp.Add(time.Second), false},       // and remembered again
+	} {
+		got, err := ns.UseNonce(ctx, c.key, c.n, c.at, c.at.Add(6*time.Minute))
+		if err != nil || got != c.wantFresh {
+			t.Fatalf("case %d: UseNonce(%s, %s, %v) = %v, %v; want %v", i, c.key, c.n, c.at, got, err, c.wantFresh)
+		}
+	}
+
+	// Many requests at once, each nonce sent three times: exactly one of
+	// the three is fresh.
+	const n, dup = 200, 3
+	var wg sync.WaitGroup
+	fresh := make([]atomic.Int32, n)
+	errs := make(chan error, n*dup)
+	for i := range n * dup {
+		wg.Go(func() {
+			ok, err := ns.UseNonce(ctx, "k-many", fmt.Sprint("n-", i%n), now, now.Add(6*time.Minute))
+			if err != nil {
+				errs <- err
+			}
+			if ok {
+				fresh[i%n].Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("UseNonce at once: %v", err)
+	}
+	for i := range fresh {
+		if got := fresh[i].Load(); got != 1 {
+			t.Fatalf("nonce n-%d sent %d times at once was fresh %d times, want once", i, dup, got)
+		}
+	}
 }

@@ -21,6 +21,7 @@ func Run(t *testing.T, open func(t *testing.T) coffer.Store) {
 	t.Run("Ledger", func(t *testing.T) { testLedger(t, open(t)) })
 	t.Run("History", func(t *testing.T) { testHistory(t, open(t)) })
 	t.Run("Keys", func(t *testing.T) { testKeys(t, open(t)) })
+	t.Run("Nonces", func(t *testing.T) { testNonces(t, open(t)) })
 	t.Run("Certificates", func(t *testing.T) { testCertificates(t, open(t)) })
 	t.Run("Factors", func(t *testing.T) { testFactors(t, open(t)) })
 	t.Run("Settings", func(t *testing.T) { testSettings(t, open(t)) })

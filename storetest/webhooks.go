@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"sort"
 	"sync"
 	"testing"
@@ -23,6 +24,7 @@ func webhookStore(t *testing.T, s coffer.Store) coffer.WebhookStore {
 // checkout's invoice), claims that never hand one delivery to two workers,
 // attempts, checkout orders, secrets and nonces.
 func testWebhooks(t *testing.T, s coffer.Store) {
+	t.Run("Limit", func(t *testing.T) { testWebhookLimit(t, s) })
 	ws := webhookStore(t, s)
 	a := member(t, s, "", "") // issuer
 	m := member(t, s, "", "") // merchant with endpoints
@@ -46,11 +48,14 @@ func testWebhooks(t *testing.T, s coffer.Store) {
 	inv := &coffer.Webhook{ID: "wh_inv", MemberID: m.ID, URL: "https://shop.example/inv", Events: []string{coffer.EventInvoicePaid},
 		Signing: coffer.SigningEd25519, CreatedAt: at.Add(time.Second)}
 	for _, w := range []*coffer.Webhook{all, inv} {
-		if err := ws.CreateWebhook(ctx, w); err != nil {
+		if err := ws.CreateWebhook(ctx, w, 10, coffer.NewAuditEvent(at, "webhook.created", m.ID, map[string]any{"webhook_id": w.ID})); err != nil {
 			t.Fatalf("CreateWebhook: %v", err)
 		}
 	}
-	if err := ws.CreateWebhook(ctx, all); coffer.ErrorCode(err) != coffer.ECONFLICT {
+	if evs, err := s.AuditEvents(ctx, m.ID, 0, 10); err != nil || len(evs) != 2 || evs[0].Kind != "webhook.created" {
+		t.Fatalf("audit events after CreateWebhook = %+v, %v; want 2 webhook.created", evs, err)
+	}
+	if err := ws.CreateWebhook(ctx, all, 10, nil); coffer.ErrorCode(err) != coffer.ECONFLICT {
 		t.Fatalf("CreateWebhook twice: got %v, want %s", err, coffer.ECONFLICT)
 	}
 	list, err := ws.Webhooks(ctx, m.ID)
@@ -273,4 +278,44 @@ func equalKeys[T comparable](a, b []T) bool {
 		}
 	}
 	return true
+}
+
+// testWebhookLimit: the count and the insert of CreateWebhook are one
+// transaction, so 25 concurrent creations for one member end with exactly
+// max endpoints, the rest refused with ELIMITEXCEEDED and no audit event.
+func testWebhookLimit(t *testing.T, s coffer.Store) {
+	ws := webhookStore(t, s)
+	m := member(t, s, "", "")
+	const max, tries = 10, 25
+	var wg sync.WaitGroup
+	errs := make([]error, tries)
+	for i := range tries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &coffer.Webhook{ID: fmt.Sprintf("wh_limit_%02d", i), MemberID: m.ID, URL: "https://shop.example/hook",
+				Events: []string{coffer.EventInvoicePaid}, Signing: coffer.SigningEd25519, CreatedAt: base}
+			errs[i] = ws.CreateWebhook(ctx, w, max, coffer.NewAuditEvent(base, "webhook.created", m.ID, map[string]any{"webhook_id": w.ID}))
+		}()
+	}
+	wg.Wait()
+	var ok, limited int
+	for _, err := range errs {
+		switch coffer.ErrorCode(err) {
+		case "":
+			ok++
+		case coffer.ELIMITEXCEEDED:
+			limited++
+		default:
+			t.Fatalf("CreateWebhook: got %v, want success or %s", err, coffer.ELIMITEXCEEDED)
+		}
+	}
+	list, err := ws.Webhooks(ctx, m.ID)
+	if err != nil || len(list) != max || ok != max || limited != tries-max {
+		t.Fatalf("after %d concurrent creations: %d endpoints (%v), %d created, %d refused; want %d, %d, %d",
+			tries, len(list), err, ok, limited, max, max, tries-max)
+	}
+	if evs, err := s.AuditEvents(ctx, m.ID, 0, 100); err != nil || len(evs) != max {
+		t.Fatalf("audit events: got %d (%v), want %d", len(evs), err, max)
+	}
 }

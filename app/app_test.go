@@ -27,7 +27,7 @@ func newService(t *testing.T) *app.Service {
 
 // TestService_LoginThrottleIsPerMember checks that the member's ID, e-mail
 // and phone share one guessing budget: failures spread over the aliases
-// still lock the member.
+// still lock the member for that address (and only for it).
 func TestService_LoginThrottleIsPerMember(t *testing.T) {
 	ctx := context.Background()
 	s := newService(t)
@@ -43,9 +43,12 @@ func TestService_LoginThrottleIsPerMember(t *testing.T) {
 	if got := coffer.ErrorCode(last); got != coffer.ERATELIMITED {
 		t.Fatalf("after 8 failures over 3 aliases: got %q, want %q", got, coffer.ERATELIMITED)
 	}
-	_, _, err = s.Login(ctx, app.LoginInput{Login: "M@example.org", Password: "a long enough secret", IP: "192.0.2.2"})
+	_, _, err = s.Login(ctx, app.LoginInput{Login: "M@example.org", Password: "a long enough secret", IP: "192.0.2.1"})
 	if got := coffer.ErrorCode(err); got != coffer.ERATELIMITED {
 		t.Fatalf("right password while the member is locked: got %q, want %q", got, coffer.ERATELIMITED)
+	}
+	if _, _, err = s.Login(ctx, app.LoginInput{Login: "M@example.org", Password: "a long enough secret", IP: "192.0.2.2"}); err != nil {
+		t.Fatalf("right password from another address: %v", err)
 	}
 }
 

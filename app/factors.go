@@ -399,7 +399,7 @@ func (s *Service) AddPhone(ctx context.Context, memberID, phone, proof string) e
 	if err := s.startEnrolment(ctx, memberID, coffer.FactorPhone, enrolment{Phone: p}, salt, saltedHash(salt, code)); err != nil {
 		return err
 	}
-	return s.sendSMS(ctx, memberID, p, "coffer: your code to add this phone is "+code+". It is valid for 5 minutes.")
+	return s.text(ctx, memberID, p, "coffer: your code to add this phone is "+code+". It is valid for 5 minutes.", true)
 }
 
 // VerifyPhone activates the phone being added with the code sent to it.

@@ -64,12 +64,19 @@ func clientIPOf(ctx context.Context) string {
 // smsLimiter keeps, per member, number and address and for all, when the
 // SMS of the last window were sent: sliding windows, so a burst at the
 // end of one hour is not followed by another at the start of the next.
+//
+// SMS to a number being enrolled, which anyone may type, are counted
+// apart from those to a member's verified phone: a stranger enrolling
+// someone's number again and again spends the budget of enrolments to
+// that number, not the owner's budget for their own codes; and
+// enrolments may take at most half the daily cap, so that throwaway
+// accounts cannot starve every member's codes.
 type smsLimiter struct {
 	mu        sync.Mutex
 	member    map[string][]time.Time
-	number    map[string][]time.Time
+	number    map[string][]time.Time // "new:" or "own:" + number
 	ip        map[string][]time.Time
-	all       []time.Time
+	day       map[string][]time.Time // "all", and "new" for enrolments
 	lastSweep time.Time
 }
 
@@ -83,34 +90,37 @@ type smsKind struct {
 }
 
 // take records an SMS for member to number from ip when every limit
-// allows it, and otherwise records nothing and returns the first limit
-// that refuses it and how long until all refusing limits allow it.
-func (l *smsLimiter) take(lim SMSLimits, member, number, ip string, now time.Time, record bool) (string, time.Duration) {
+// allows it (record false only checks), and otherwise records nothing and
+// returns the first limit that refuses it and how long until all refusing
+// limits allow it. enrol says number is not verified yet.
+func (l *smsLimiter) take(lim SMSLimits, member, number, ip string, enrol bool, now time.Time, record bool) (string, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.member == nil {
-		l.member, l.number, l.ip = map[string][]time.Time{}, map[string][]time.Time{}, map[string][]time.Time{}
+		l.member, l.number, l.ip, l.day = map[string][]time.Time{}, map[string][]time.Time{}, map[string][]time.Time{}, map[string][]time.Time{}
 	}
 	l.sweep(now)
+	class := "own:"
+	if enrol {
+		class = "new:"
+	}
 	kinds := []smsKind{
 		{l.member, member, lim.PerMemberHour, time.Hour, SMSLimitMember},
-		{l.number, number, lim.PerNumberHour, time.Hour, SMSLimitNumber},
+		{l.number, class + number, lim.PerNumberHour, time.Hour, SMSLimitNumber},
 		{l.ip, ip, lim.PerIPHour, time.Hour, SMSLimitAddress},
+		{l.day, "all", lim.PerDay, 24 * time.Hour, SMSLimitPerDay},
+	}
+	if enrol {
+		half := -1
+		if lim.PerDay > 0 {
+			half = max(lim.PerDay/2, 1)
+		}
+		kinds = append(kinds, smsKind{l.day, "new", half, 24 * time.Hour, SMSLimitPerDay})
 	}
 	reason, wait := "", time.Duration(0)
-	refuse := func(ts []time.Time, n int, window time.Duration, why string) {
-		if n < 0 || len(ts) < n {
-			return
-		}
-		if reason == "" {
-			reason = why
-		}
-		// The count falls below n when its n-th newest entry leaves.
-		wait = max(wait, ts[len(ts)-n].Add(window).Sub(now))
-	}
 	for i := range kinds {
 		k := &kinds[i]
-		if k.key == "" {
+		if k.key == "" || k.n < 0 {
 			continue
 		}
 		ts := prune(k.log[k.key], now.Add(-k.window))
@@ -119,10 +129,19 @@ func (l *smsLimiter) take(lim SMSLimits, member, number, ip string, now time.Tim
 		} else {
 			k.log[k.key] = ts
 		}
-		refuse(ts, k.n, k.window, k.reason)
+		if len(ts) < k.n {
+			continue
+		}
+		if reason == "" {
+			reason = k.reason
+		}
+		// The count falls below n when its n-th newest entry leaves.
+		if k.n > 0 {
+			wait = max(wait, ts[len(ts)-k.n].Add(k.window).Sub(now))
+		} else {
+			wait = max(wait, k.window)
+		}
 	}
-	l.all = prune(l.all, now.Add(-24*time.Hour))
-	refuse(l.all, lim.PerDay, 24*time.Hour, SMSLimitPerDay)
 	if reason != "" || !record {
 		return reason, wait
 	}
@@ -130,9 +149,6 @@ func (l *smsLimiter) take(lim SMSLimits, member, number, ip string, now time.Tim
 		if k.key != "" && k.n >= 0 {
 			k.log[k.key] = append(k.log[k.key], now)
 		}
-	}
-	if lim.PerDay >= 0 {
-		l.all = append(l.all, now)
 	}
 	return "", 0
 }
@@ -150,7 +166,8 @@ func prune(ts []time.Time, since time.Time) []time.Time {
 }
 
 // sweep forgets keys with nothing in the last hour, so that memory stays
-// bounded by what the limits let through.
+// bounded by what the limits let through. The day's two logs are pruned
+// by take.
 func (l *smsLimiter) sweep(now time.Time) {
 	if now.Sub(l.lastSweep) < smsSweepInterval {
 		return
@@ -172,14 +189,14 @@ func errSMSLimited(wait time.Duration) error {
 		Err: &RateLimitError{RetryAfter: wait}}
 }
 
-// smsAllowed checks, without counting, that an SMS for member to number
-// from the request's address would be within the limits, so that a
-// caller can refuse before it stores anything the SMS belongs to.
+// smsAllowed checks, without counting, that an SMS for member to a number
+// being enrolled, from the request's address, would be within the limits,
+// so that the enrolment is refused before anything is stored.
 func (s *Service) smsAllowed(ctx context.Context, memberID, to string) error {
 	if s.cfg.Factors.SMS == nil {
 		return nil
 	}
-	if reason, wait := s.fac.sms.take(s.cfg.Factors.SMSLimits.withDefaults(), memberID, to, clientIPOf(ctx), s.now(), false); reason != "" {
+	if reason, wait := s.fac.sms.take(s.cfg.Factors.SMSLimits.withDefaults(), memberID, to, clientIPOf(ctx), true, s.now(), false); reason != "" {
 		s.smsRefused(ctx, reason, memberID)
 		return errSMSLimited(wait)
 	}
@@ -193,10 +210,16 @@ func (s *Service) smsRefused(ctx context.Context, reason, memberID string) {
 	s.log.Warn("sms refused", "limit", reason, "member", memberID, "ip", clientIPOf(ctx))
 }
 
-// sendSMS texts to on behalf of member, within the SMS limits (checked
-// before the send; only messages handed to the gateway count).
+// sendSMS texts the member's verified phone, within the SMS limits.
 // Errors: ERATELIMITED (with *RateLimitError), EUNAVAILABLE.
 func (s *Service) sendSMS(ctx context.Context, memberID, to, text string) error {
+	return s.text(ctx, memberID, to, text, false)
+}
+
+// text sends an SMS on behalf of member; enrol says to is a number being
+// enrolled, not yet verified. The limits are checked before the send and
+// only messages handed to the gateway count.
+func (s *Service) text(ctx context.Context, memberID, to, text string, enrol bool) error {
 	if s.cfg.Factors.SMS == nil {
 		return nil
 	}
@@ -204,7 +227,7 @@ func (s *Service) sendSMS(ctx context.Context, memberID, to, text string) error 
 	if observe == nil {
 		observe = func(string) {}
 	}
-	if reason, wait := s.fac.sms.take(s.cfg.Factors.SMSLimits.withDefaults(), memberID, to, clientIPOf(ctx), s.now(), true); reason != "" {
+	if reason, wait := s.fac.sms.take(s.cfg.Factors.SMSLimits.withDefaults(), memberID, to, clientIPOf(ctx), enrol, s.now(), true); reason != "" {
 		s.smsRefused(ctx, reason, memberID)
 		return errSMSLimited(wait)
 	}

@@ -118,24 +118,35 @@ func TestSMS_PerMemberLimit(t *testing.T) {
 	wantSMSLimited(t, addPhone(e, t, m, "+14155550998"), time.Hour)
 }
 
-// TestSMS_PerNumberLimit: one number receives at most five SMS an hour,
-// however many members ask for them.
+// TestSMS_PerNumberLimit: one number receives at most five enrolment SMS
+// an hour, however many members ask for them; and strangers enrolling the
+// number of a member who verified it do not stop that member's own codes.
 func TestSMS_PerNumberLimit(t *testing.T) {
 	e := newSMSEnv(t, app.SMSLimits{})
+	e.iss, e.issUSD = e.issuer(t, "USD", 1_000_000_00)
+	owner, from := e.funded(t)
+	const number = "+14155550123"
+	wantStatus(t, addPhone(e, t, owner, number), http.StatusAccepted)
+	wantStatus(t, e.request(t, "POST", "/v1/security/phone/verify", owner.token, map[string]string{"code": smsCode(t, e.lastSMS(t))}), http.StatusOK)
 	a, b := e.register(t, ""), e.register(t, "")
-	const victim = "+14155550123"
 	for range 3 {
-		wantStatus(t, addPhone(e, t, a, victim), http.StatusAccepted)
+		wantStatus(t, addPhone(e, t, a, number), http.StatusAccepted)
 	}
-	for range 2 {
-		wantStatus(t, addPhone(e, t, b, victim), http.StatusAccepted)
-	}
-	wantSMSLimited(t, addPhone(e, t, b, victim), time.Hour)
+	wantStatus(t, addPhone(e, t, b, number), http.StatusAccepted)
+	wantSMSLimited(t, addPhone(e, t, b, number), time.Hour)
 	wantSMSLimited(t, addPhone(e, t, a, "+1 (415) 555-0123"), time.Hour) // the same number, spelt otherwise
 	// Other numbers are not held by it.
 	wantStatus(t, addPhone(e, t, b, "+14155550124"), http.StatusAccepted)
 	if n := e.smsCount(t, app.SMSLimitNumber); n != 2 {
 		t.Errorf("coffer_sms_total{outcome=limit_number} = %d, want 2", n)
+	}
+	// The owner's transfer codes still reach the number.
+	for i := range 3 {
+		body := transferBody{TransferID: fmt.Sprint("own-", i), From: from, To: e.issUSD, Amount: "1.00"}
+		wantStatus(t, e.request(t, "POST", "/v1/transfers", owner.token, body), http.StatusAccepted)
+		if got := e.lastSMS(t); got.To != number || smsCode(t, got) == "" {
+			t.Fatalf("transfer %d: last SMS %+v, want a code to the owner's phone", i, got)
+		}
 	}
 }
 
@@ -157,28 +168,33 @@ func TestSMS_PerAddressLimit(t *testing.T) {
 }
 
 // TestSMS_DailyCap: the server sends at most PerDay SMS in any 24 hours,
-// whoever asks, resends of a transfer's code included.
+// whoever asks, resends of a transfer's code included; enrolments, which
+// anyone may ask for, take at most half of it, so that members' codes to
+// their verified phones still go out.
 func TestSMS_DailyCap(t *testing.T) {
-	e := newSMSEnv(t, app.SMSLimits{PerDay: 4})
+	e := newSMSEnv(t, app.SMSLimits{PerDay: 6})
 	e.iss, e.issUSD = e.issuer(t, "USD", 1_000_000_00)
 	m, from := e.funded(t)
-	wantStatus(t, addPhone(e, t, m, "+14155550111"), http.StatusAccepted)
+	wantStatus(t, addPhone(e, t, m, "+14155550111"), http.StatusAccepted) // SMS 1, enrolment 1
 	wantStatus(t, e.request(t, "POST", "/v1/security/phone/verify", m.token, map[string]string{"code": smsCode(t, e.lastSMS(t))}), http.StatusOK)
+	for i := range 2 {
+		wantStatus(t, addPhone(e, t, e.register(t, ""), fmt.Sprintf("+1415555%04d", 200+i)), http.StatusAccepted) // enrolments 2 and 3
+	}
+	late := e.register(t, "")
+	wantSMSLimited(t, addPhone(e, t, late, "+14155550333"), 24*time.Hour) // enrolments are at half the cap
 	body := transferBody{TransferID: "cap-1", From: from, To: e.issUSD, Amount: "2.00"}
-	wantStatus(t, e.request(t, "POST", "/v1/transfers", m.token, body), http.StatusAccepted) // SMS 2
-	wantStatus(t, e.request(t, "POST", "/v1/transfers?resend=true", m.token, body), http.StatusAccepted)
-	other := e.register(t, "")
-	wantStatus(t, addPhone(e, t, other, "+14155550222"), http.StatusAccepted) // SMS 4
-	e.idle(t, m, 2*time.Hour)                                                 // past every hourly limit
+	wantStatus(t, e.request(t, "POST", "/v1/transfers", m.token, body), http.StatusAccepted)             // SMS 4
+	wantStatus(t, e.request(t, "POST", "/v1/transfers?resend=true", m.token, body), http.StatusAccepted) // SMS 5
+	e.idle(t, m, 2*time.Hour)                                                                            // past every hourly limit
+	wantStatus(t, e.request(t, "POST", "/v1/transfers?resend=true", m.token, body), http.StatusAccepted) // SMS 6
 	wantSMSLimited(t, e.request(t, "POST", "/v1/transfers?resend=true", m.token, body), 24*time.Hour)
-	wantSMSLimited(t, addPhone(e, t, e.register(t, ""), "+14155550333"), 24*time.Hour)
 	if n := e.smsCount(t, app.SMSLimitPerDay); n != 2 {
 		t.Errorf("coffer_sms_total{outcome=limit_day} = %d, want 2", n)
 	}
-	if n := e.smsCount(t, app.SMSSent); n != 4 {
-		t.Errorf("coffer_sms_total{outcome=sent} = %d, want 4", n)
+	if n := e.smsCount(t, app.SMSSent); n != 6 {
+		t.Errorf("coffer_sms_total{outcome=sent} = %d, want 6", n)
 	}
 	e.clock.Advance(22 * time.Hour)
-	other.token = e.login(t, other.id, testPassword)
-	wantStatus(t, addPhone(e, t, other, "+14155550222"), http.StatusAccepted)
+	late.token = e.login(t, late.id, testPassword)
+	wantStatus(t, addPhone(e, t, late, "+14155550333"), http.StatusAccepted)
 }

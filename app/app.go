@@ -241,7 +241,7 @@ func (s *Service) claimedLoginName(ctx context.Context, name, newID string) {
 		return
 	}
 	if owner.Phone != "" {
-		if err := s.sendSMS(ctx, owner.Phone, "coffer: someone tried to open an account with your phone number. It stays with your account."); err != nil {
+		if err := s.sendSMS(ctx, owner.ID, owner.Phone, "coffer: someone tried to open an account with your phone number. It stays with your account."); err != nil {
 			s.log.Warn("sms", "err", err)
 		}
 	}
@@ -311,8 +311,14 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 	if len(login) > 256 || len(in.Password) > 4096 {
 		return "", nil, ErrBadCredentials
 	}
-	if ok, wait := s.Throttle.Allow(login, in.IP, now); !ok {
-		return "", nil, &coffer.Error{Code: coffer.ERATELIMITED, Message: "Too many login attempts; wait and try again.", Err: &RateLimitError{RetryAfter: wait}}
+	// The name as typed is locked for this address before the store is
+	// asked; its lock across addresses after, once it is known whether
+	// the address is one the member used before.
+	if wait := s.Throttle.Wait(login, in.IP, true, now); wait > 0 {
+		return "", nil, errLoginLimited(wait)
+	}
+	if ok, wait := s.Throttle.AllowIP(in.IP, now); !ok {
+		return "", nil, errLoginLimited(wait)
 	}
 	m, err := s.store.MemberByLogin(ctx, login)
 	if err == nil && strings.HasPrefix(m.PasswordHash, "!") {
@@ -320,23 +326,31 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 		err = coffer.Errorf(coffer.ENOTFOUND, "closed")
 	}
 	if coffer.ErrorCode(err) == coffer.ENOTFOUND {
+		// An unknown login is throttled exactly as a member's, so that the
+		// lock says nothing about whether the member exists.
 		s.cfg.Hasher.DummyVerify(in.Password)
-		s.Throttle.Failure(login, now)
+		if wait := s.Throttle.Wait(login, in.IP, false, now); wait > 0 {
+			return "", nil, errLoginLimited(wait)
+		}
+		s.Throttle.Failure(login, in.IP, now)
 		return "", nil, ErrBadCredentials
 	} else if err != nil {
 		return "", nil, err
 	}
 	// The member is throttled as well as the name typed, so that member ID,
 	// e-mail and phone do not each get a guessing budget of their own.
-	// While only the member is locked (by failures under another of their
+	// While only the member is held (by failures under another of their
 	// names) the attempt is refused as a wrong password would be, and
 	// counts against the name typed as one would: a "too many attempts"
 	// here would tell a stranger which e-mail, phone and member ID belong
-	// together.
-	memberKey := "member:" + m.ID
-	if locked, _ := s.Throttle.Locked(memberKey, now); locked {
+	// together. A lock of the name typed itself says nothing new.
+	memberKey := MemberKey(m.ID)
+	if wait := s.loginWait(ctx, m.ID, in.IP, now, login, memberKey); wait > 0 {
 		s.cfg.Hasher.DummyVerify(in.Password)
-		s.Throttle.Failure(login, now)
+		if own := s.loginWait(ctx, m.ID, in.IP, now, login); own > 0 {
+			return "", nil, errLoginLimited(own)
+		}
+		s.Throttle.Failure(login, in.IP, now)
 		s.audit(ctx, coffer.AuditLoginFailed, m.ID, map[string]any{"ip": in.IP, "locked": true})
 		return "", nil, ErrBadCredentials
 	}
@@ -348,13 +362,14 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 		return "", nil, err
 	}
 	if !ok {
-		s.Throttle.Failure(login, now)
-		s.Throttle.Failure(memberKey, now)
+		s.Throttle.Failure(login, in.IP, now)
+		s.Throttle.Failure(memberKey, in.IP, now)
 		s.audit(ctx, coffer.AuditLoginFailed, m.ID, map[string]any{"ip": in.IP})
 		return "", nil, ErrBadCredentials
 	}
-	s.Throttle.Success(login)
-	s.Throttle.Success(memberKey)
+	// A correct password clears no failures: they decay. Otherwise one
+	// login would reset the budget a guesser spread over many addresses
+	// spends, and wrong second-factor codes counted on the member.
 	if rehash {
 		if h, err := s.cfg.Hasher.Hash(in.Password); err == nil {
 			if err := s.store.SetPasswordHash(ctx, m.ID, h); err != nil {
@@ -373,6 +388,36 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 		s.loginSucceeded(ctx, m.ID, in.IP, "password")
 	}
 	return token, sess, err
+}
+
+func errLoginLimited(wait time.Duration) error {
+	return &coffer.Error{Code: coffer.ERATELIMITED, Message: "Too many login attempts; wait and try again.", Err: &RateLimitError{RetryAfter: wait}}
+}
+
+// loginWait is how long a login of the member from ip must wait for the
+// throttle of keys. Only when the lock across addresses is what holds it
+// is the store asked whether the member used ip before: such an address
+// is held only by failures from itself, not by a stranger's elsewhere.
+func (s *Service) loginWait(ctx context.Context, memberID, ip string, now time.Time, keys ...string) time.Duration {
+	wait := func(trusted bool) (w time.Duration) {
+		for _, k := range keys {
+			w = max(w, s.Throttle.Wait(k, ip, trusted, now))
+		}
+		return w
+	}
+	w := wait(false)
+	if w == 0 || ip == "" {
+		return w
+	}
+	if w0 := wait(true); w0 < w {
+		known, err := s.store.KnownIP(ctx, memberID, ip)
+		if err != nil {
+			s.log.Warn("known login address", "member", memberID, "err", err)
+		} else if known {
+			return w0
+		}
+	}
+	return w
 }
 
 func (s *Service) openSession(ctx context.Context, memberID, ip, ua string) (string, *coffer.Session, error) {

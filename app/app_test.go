@@ -27,9 +27,9 @@ func newService(t *testing.T) *app.Service {
 
 // TestService_LoginThrottleIsPerMember checks that the member's ID, e-mail
 // and phone share one guessing budget: failures spread over the aliases
-// still lock the member. While locked, the right password under a name
-// that is not locked itself is refused as a wrong one, so the lock does
-// not tell which names belong together.
+// still lock the member for that address (and only for it). While locked,
+// the right password under a name that is not locked itself is refused as
+// a wrong one, so the lock does not tell which names belong together.
 func TestService_LoginThrottleIsPerMember(t *testing.T) {
 	ctx := context.Background()
 	s := newService(t)
@@ -44,9 +44,12 @@ func TestService_LoginThrottleIsPerMember(t *testing.T) {
 			t.Fatalf("failure %d over 3 aliases: got %q, want %q", i+1, got, coffer.EUNAUTHORIZED)
 		}
 	}
-	_, sess, err := s.Login(ctx, app.LoginInput{Login: "M@example.org", Password: "a long enough secret", IP: "192.0.2.2"})
+	_, sess, err := s.Login(ctx, app.LoginInput{Login: "M@example.org", Password: "a long enough secret", IP: "192.0.2.1"})
 	if sess != nil || err != app.ErrBadCredentials {
 		t.Fatalf("right password while the member is locked: got session %v, error %v; want %v", sess != nil, err, app.ErrBadCredentials)
+	}
+	if _, _, err = s.Login(ctx, app.LoginInput{Login: "M@example.org", Password: "a long enough secret", IP: "192.0.2.2"}); err != nil {
+		t.Fatalf("right password from another address: %v", err)
 	}
 }
 

@@ -106,7 +106,7 @@ func (s *Service) codeFailed(ctx context.Context, memberID, purpose string) erro
 	}
 	// The member's password throttle counts it too: a thief who has the
 	// password gains no fresh guesses by logging in again.
-	s.Throttle.Failure("member:"+memberID, now)
+	s.Throttle.MemberFailure(memberID, clientIPOf(ctx), now)
 	if n < b.MaxFailures {
 		return nil
 	}

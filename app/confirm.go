@@ -84,7 +84,7 @@ func (s *Service) notifyVoid(ctx context.Context, c *coffer.Confirmation) {
 	if err != nil || m.phone == nil {
 		return
 	}
-	if err := s.sendSMS(ctx, m.phone.Phone, "coffer: a "+c.Purpose+" confirmation on your account was blocked after 5 wrong codes. If this was not you, change your password."); err != nil {
+	if err := s.sendSMS(ctx, c.MemberID, m.phone.Phone, "coffer: a "+c.Purpose+" confirmation on your account was blocked after 5 wrong codes. If this was not you, change your password."); err != nil {
 		s.log.Warn("sms", "err", err)
 	}
 }
@@ -201,7 +201,7 @@ func (s *Service) newConfirmation(ctx context.Context, m *memberFactors, memberI
 		return nil, err
 	}
 	if code != "" {
-		if err := s.sendSMS(ctx, m.phone.Phone, strings.ReplaceAll(smsText, "{code}", code)); err != nil {
+		if err := s.sendSMS(ctx, memberID, m.phone.Phone, strings.ReplaceAll(smsText, "{code}", code)); err != nil {
 			return nil, err
 		}
 	}
@@ -376,7 +376,7 @@ func (s *Service) gateTransfer(ctx context.Context, req *coffer.TransferRequest,
 			if ok, err := s.store.ResendConfirmation(ctx, c.ID, salt, saltedHash(salt, code), s.now().Add(coffer.ConfirmationTTL)); err != nil {
 				return err
 			} else if ok {
-				if err := s.sendSMS(ctx, m.phone.Phone, s.transferSMS(ctx, req, code)); err != nil {
+				if err := s.sendSMS(ctx, req.Sender, m.phone.Phone, s.transferSMS(ctx, req, code)); err != nil {
 					return err
 				}
 				c, _ = s.store.Confirmation(ctx, c.ID)

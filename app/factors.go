@@ -38,6 +38,12 @@ type FactorConfig struct {
 	RequireSecondFactor bool
 	// Issuer names the service in authenticator apps; default "coffer".
 	Issuer string
+	// SMSLimits bound the SMS sent per member, number, client address and
+	// day; see smslimit.go.
+	SMSLimits SMSLimits
+	// SMSObserver, when set, is told of each SMS: SMSSent, SMSFailed or
+	// the limit that refused it (SMSLimitMember and so on), for metrics.
+	SMSObserver func(outcome string)
 }
 
 // OCRASuite is the suite of transfer confirmations: the challenge is the
@@ -55,6 +61,8 @@ type factorState struct {
 
 	mu    sync.Mutex
 	cache map[string]*memberFactors
+
+	sms smsLimiter // see smslimit.go
 }
 
 const factorCacheTTL = 5 * time.Second
@@ -387,12 +395,17 @@ func (s *Service) AddPhone(ctx context.Context, memberID, phone, proof string) e
 	if err := s.RequireConfirmation(ctx, memberID, Change{Action: ActionAddPhone, Summary: "add phone " + p, Values: p}, proof); err != nil {
 		return err
 	}
+	// Refused before the enrolment is stored, so that a refused request
+	// leaves nothing behind.
+	if err := s.smsAllowed(ctx, memberID, p); err != nil {
+		return err
+	}
 	code := newDigitCode(6)
 	salt := newSalt()
 	if err := s.startEnrolment(ctx, memberID, coffer.FactorPhone, enrolment{Phone: p}, salt, saltedHash(salt, code)); err != nil {
 		return err
 	}
-	return s.sendSMS(ctx, p, "coffer: your code to add this phone is "+code+". It is valid for 5 minutes.")
+	return s.text(ctx, memberID, p, "coffer: your code to add this phone is "+code+". It is valid for 5 minutes.", true)
 }
 
 // VerifyPhone activates the phone being added with the code sent to it.
@@ -414,16 +427,6 @@ func (s *Service) VerifyPhone(ctx context.Context, memberID, code string) ([]str
 	now := s.now()
 	return s.activate(ctx, &coffer.Factor{MemberID: memberID, Kind: coffer.FactorPhone, Phone: body.Phone,
 		Verified: true, VerifiedAt: now, CreatedAt: now})
-}
-
-func (s *Service) sendSMS(ctx context.Context, to, text string) error {
-	if s.cfg.Factors.SMS == nil {
-		return nil
-	}
-	if err := s.cfg.Factors.SMS.Send(ctx, to, text); err != nil {
-		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The SMS could not be sent; try again later.", Err: err}
-	}
-	return nil
 }
 
 // NewRecoveryCodes replaces the member's recovery codes with a fresh set

@@ -82,8 +82,8 @@ func (s *Service) loginIPCheck(ctx context.Context, login string, m *coffer.Memb
 	} else {
 		// Still a wrong guess: counted and logged as one.
 		now := s.now()
-		s.Throttle.Failure(login, now)
-		s.Throttle.Failure("member:"+m.ID, now)
+		s.Throttle.Failure(login, ip, now)
+		s.Throttle.Failure(MemberKey(m.ID), ip, now)
 		s.audit(ctx, coffer.AuditLoginFailed, m.ID, map[string]any{"ip": ip, "method": "password", "reason": "ip_not_allowed"})
 	}
 	return errIPNotAllowed
@@ -167,7 +167,7 @@ func (s *Service) Unblock(ctx context.Context, memberID, code, ip string) error 
 		s.securityMail(ctx, memberID, "coffer: address "+ip+" allowed", "The address "+ip+" was added to your allowed IP ranges with an unblock code.\n")
 		return nil
 	}
-	s.Throttle.Failure("unblock:"+memberID, now)
+	s.Throttle.Failure("unblock:"+memberID, ip, now)
 	if len(live) > 0 {
 		if err := s.store.FailUnblock(ctx, memberID, ip); err != nil {
 			return err

@@ -30,7 +30,7 @@ func (s *Service) ChangePassword(ctx context.Context, a Actor, sessionID, curren
 		return coffer.Errorf(coffer.EFORBIDDEN, "Changing the password needs a password session; log in with your password.")
 	}
 	now := s.now()
-	memberKey := "member:" + a.MemberID
+	memberKey := MemberKey(a.MemberID)
 	if ok, wait := s.Throttle.Allow(memberKey, a.IP, now); !ok {
 		s.cfg.Hasher.DummyVerify(current)
 		return &coffer.Error{Code: coffer.ERATELIMITED, Message: "Too many wrong passwords; wait and try again.", Err: &RateLimitError{RetryAfter: wait}}
@@ -48,11 +48,10 @@ func (s *Service) ChangePassword(ctx context.Context, a Actor, sessionID, curren
 		s.cfg.Hasher.DummyVerify(current[:4096])
 	}
 	if !ok {
-		s.Throttle.Failure(memberKey, now)
+		s.Throttle.Failure(memberKey, a.IP, now)
 		s.audit(ctx, coffer.AuditLoginFailed, a.MemberID, a.detail(map[string]any{"during": "password change"}))
 		return ErrWrongPassword
 	}
-	s.Throttle.Success(memberKey)
 	if err := password.Check(next); err != nil {
 		return weakPassword(err)
 	}

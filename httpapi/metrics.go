@@ -18,6 +18,7 @@ type Metrics struct {
 	transfers *prometheus.CounterVec
 	batchSize prometheus.Histogram
 	batchTime prometheus.Histogram
+	sms       *prometheus.CounterVec
 }
 
 // NewMetrics registers coffer's metrics on a fresh registry.
@@ -31,7 +32,9 @@ func NewMetrics() *Metrics {
 		Buckets: prometheus.ExponentialBuckets(1, 2, 12)})
 	m.batchTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "coffer_ledger_batch_duration_seconds", Help: "Time to apply and commit one batch.",
 		Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .02, .05, .1, .5}})
-	m.reg.MustRegister(m.requests, m.latency, m.transfers, m.batchSize, m.batchTime,
+	m.sms = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "coffer_sms_total",
+		Help: "SMS by outcome: sent, failed (at the gateway) or the limit that refused it (limit_member, limit_number, limit_address, limit_day)."}, []string{"outcome"})
+	m.reg.MustRegister(m.requests, m.latency, m.transfers, m.batchSize, m.batchTime, m.sms,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -65,3 +68,6 @@ func (m *Metrics) Outcome(code string) {
 	}
 	m.transfers.WithLabelValues(code).Inc()
 }
+
+// SMS records one SMS's outcome (app.FactorConfig.SMSObserver).
+func (m *Metrics) SMS(outcome string) { m.sms.WithLabelValues(outcome).Inc() }

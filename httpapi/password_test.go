@@ -87,10 +87,14 @@ func TestServer_ChangePassword(t *testing.T) {
 		}
 		// The old password no longer logs in, by member ID or e-mail; the
 		// new one does.
+		// The wrong guesses above still count (they decay; a correct
+		// password clears none), so each wrong password now locks a while.
 		wantProblem(t, e.request(t, "POST", "/v1/sessions", "", map[string]string{"login": m.id, "password": testPassword}),
 			http.StatusUnauthorized, coffer.EUNAUTHORIZED)
+		e.clock.Advance(time.Minute)
 		wantProblem(t, e.request(t, "POST", "/v1/sessions", "", map[string]string{"login": "pat@example.org", "password": testPassword}),
 			http.StatusUnauthorized, coffer.EUNAUTHORIZED)
+		e.clock.Advance(time.Minute)
 		fresh := e.login(t, "pat@example.org", newPassword)
 		wantStatus(t, e.request(t, "GET", "/v1/purses", fresh, nil), http.StatusOK)
 		if kinds := e.securityKinds(t, m); !slices.Contains(kinds, app.AuditPasswordChanged) {

@@ -190,6 +190,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (s *Server) wrap(pattern string, auth bool, h func(w http.ResponseWriter, r *http.Request, p *Principal) error) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// The service bounds what one address may cause (SMS) by it.
+		r = r.WithContext(app.WithClientIP(r.Context(), clientIP(r)))
 		w := &statusWriter{ResponseWriter: rw}
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "no-store")

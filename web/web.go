@@ -403,4 +403,7 @@ func redirect(w http.ResponseWriter, r *http.Request, to string) error {
 }
 
 // ctx is a shorthand for the request's context.
-func ctx(r *http.Request) context.Context { return r.Context() }
+// ctx is the context of a call of the service: the request's, carrying the
+// client's address, by which the service bounds what one address may cause
+// (SMS).
+func ctx(r *http.Request) context.Context { return app.WithClientIP(r.Context(), clientIP(r)) }

@@ -17,6 +17,7 @@ type factorOptions struct {
 	smsURL, smsUser, smsPasswordFile string
 	smsOutbox                        bool
 	requireSecondFactor              bool
+	smsLimits                        app.SMSLimits
 }
 
 func (o *factorOptions) flags(fs *flag.FlagSet) {
@@ -24,6 +25,10 @@ func (o *factorOptions) flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.smsUser, "sms-user", "", "user name for the SMS provider (HTTP basic authentication)")
 	fs.StringVar(&o.smsPasswordFile, "sms-password-file", "", "file holding the SMS provider's password")
 	fs.BoolVar(&o.smsOutbox, "sms-outbox", true, "without --sms-url, append SMS to DATA/"+sms.OutboxFile+" (development; read with `coffer dev sms`)")
+	fs.IntVar(&o.smsLimits.PerMemberHour, "sms-per-member-hour", 10, "SMS sent for one member in any hour (0: no limit)")
+	fs.IntVar(&o.smsLimits.PerNumberHour, "sms-per-number-hour", 5, "SMS sent to one phone number in any hour (0: no limit)")
+	fs.IntVar(&o.smsLimits.PerIPHour, "sms-per-ip-hour", 20, "SMS caused from one client address in any hour (0: no limit)")
+	fs.IntVar(&o.smsLimits.PerDay, "sms-per-day", 1000, "SMS sent in all in any 24 hours (0: no limit)")
 	fs.BoolVar(&o.requireSecondFactor, "require-second-factor", false, "refuse session-authenticated transfers by members without a second factor")
 }
 
@@ -65,7 +70,16 @@ func (o *factorOptions) config(dir string) (app.FactorConfig, error) {
 	if err != nil {
 		return app.FactorConfig{}, err
 	}
-	cfg := app.FactorConfig{Key: key, RequireSecondFactor: o.requireSecondFactor}
+	cfg := app.FactorConfig{Key: key, RequireSecondFactor: o.requireSecondFactor, SMSLimits: o.smsLimits}
+	// On the command line 0 means no limit; in app.SMSLimits, a negative.
+	for _, n := range []*int{&cfg.SMSLimits.PerMemberHour, &cfg.SMSLimits.PerNumberHour, &cfg.SMSLimits.PerIPHour, &cfg.SMSLimits.PerDay} {
+		switch {
+		case *n < 0:
+			return cfg, errors.New("the --sms-per-* limits must not be negative")
+		case *n == 0:
+			*n = -1
+		}
+	}
 	switch {
 	case o.smsURL != "":
 		h := &sms.HTTP{URL: o.smsURL, User: o.smsUser}

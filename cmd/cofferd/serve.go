@@ -198,6 +198,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	decimals := func(code string) int { return svc.Decimals(context.Background(), code) }
 	engine := ledger.New(db, log, ledger.Config{MaxBatch: o.maxBatch, Now: now, Decimals: decimals,
 		Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome}})
+	factors.SMSObserver = metrics.SMS
 	svc = app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors, Now: now,
 		Levels: levels, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback}, PublicURL: publicURL,
 		RegisterPerHour: o.registerPerHour, Uploads: uploads})

@@ -202,6 +202,12 @@ func (s *Service) newConfirmation(ctx context.Context, m *memberFactors, memberI
 	}
 	if code != "" {
 		if err := s.sendSMS(ctx, memberID, m.phone.Phone, strings.ReplaceAll(smsText, "{code}", code)); err != nil {
+			// A confirmation whose code never left is worthless: end it, so
+			// that a retry once the SMS limits allow makes a new one and
+			// sends its code instead of pointing at this one.
+			if _, ferr := s.store.FinishConfirmation(context.WithoutCancel(ctx), c.ID, coffer.ConfirmExpired); ferr != nil {
+				s.log.Warn("end a confirmation whose SMS was not sent", "confirmation", c.ID, "err", ferr)
+			}
 			return nil, err
 		}
 	}

@@ -152,36 +152,41 @@ func TestCodeBudget_GuessesAcrossFreshConfirmations(t *testing.T) {
 
 // TestCodeBudget_LoginChallenges: each password login makes a fresh
 // challenge with its own tries, but wrong codes across challenges share the
-// member's budget, and a correct password does not refill it.
+// member's budget, and a correct password does not refill it. Wrong codes
+// also count in the member's login throttle, so the guesser waits between
+// logins as well.
 func TestCodeBudget_LoginChallenges(t *testing.T) {
 	e := newConfirmEnv(t)
 	m := e.register(t, "")
 	seed, _ := e.enrolTOTP(t, m)
-	login := func() answer {
-		return e.request(t, "POST", "/v1/sessions", "", map[string]string{"login": m.id, "password": testPassword})
-	}
-	var kept pendingJSON
-	for i := range 10 {
-		a := login()
+	login := func() pendingJSON {
+		t.Helper()
+		// Past the login throttle's short lock that the wrong codes set.
+		e.clock.Advance(70 * time.Second)
+		a := e.request(t, "POST", "/v1/sessions", "", map[string]string{"login": m.id, "password": testPassword})
 		wantStatus(t, a, http.StatusAccepted)
 		var p pendingJSON
 		a.decode(t, &p)
-		if i == 0 {
-			kept = p
-			a = login()
-			a.decode(t, &p)
+		return p
+	}
+	var kept pendingJSON
+	for i := range 10 {
+		p := login()
+		if i == 9 {
+			kept = login() // live when the lock falls
 		}
-		a = e.request(t, "POST", "/v1/sessions/"+p.ChallengeID+"/confirm", "", map[string]string{"code": "abc-def"})
+		a := e.request(t, "POST", "/v1/sessions/"+p.ChallengeID+"/confirm", "", map[string]string{"code": "abc-def"})
 		if i < 9 {
 			wantProblem(t, a, http.StatusUnauthorized, "confirmation_failed")
 		} else {
 			wantProblem(t, a, http.StatusTooManyRequests, "rate_limited")
 		}
 	}
-	wantProblem(t, login(), http.StatusTooManyRequests, "rate_limited")
-	e.clock.Advance(30 * time.Second)
 	a := e.request(t, "POST", "/v1/sessions/"+kept.ChallengeID+"/confirm", "", map[string]string{"code": e.totp(seed)})
 	wantProblem(t, a, http.StatusTooManyRequests, "rate_limited")
+	e.clock.Advance(2 * time.Minute)
+	wantProblem(t, e.request(t, "POST", "/v1/sessions", "", map[string]string{"login": m.id, "password": testPassword}),
+		http.StatusTooManyRequests, "rate_limited")
 
 	e.clock.Advance(16 * time.Minute)
 	m.token = e.loginTOTP(t, m, seed)

@@ -25,6 +25,7 @@ type confirmEnv struct {
 	*env
 	outbox string
 	mail   *mailRecorder
+	scrape string // the metrics listener's URL, where there is one
 	iss    *member
 	issUSD string
 }

@@ -39,19 +39,21 @@ func newSMSEnv(t *testing.T, limits app.SMSLimits) *confirmEnv {
 	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now,
 		Factors: app.FactorConfig{SMS: &sms.Outbox{Path: outbox}, SMSLimits: limits, SMSObserver: metrics.SMS}})
 	srv := httptest.NewServer(httpapi.New(svc, log, metrics, httpapi.Config{NoLoginIPLimit: true}))
+	scrape := httptest.NewServer(metrics.Handler()) // the metrics listener of cofferd serve
 	t.Cleanup(func() {
+		scrape.Close()
 		srv.Close()
 		engine.Close()
 		<-engine.Done()
 		db.Close()
 	})
-	return &confirmEnv{env: &env{t: t, srv: srv, db: db, clock: clk}, outbox: outbox}
+	return &confirmEnv{env: &env{t: t, srv: srv, db: db, clock: clk}, outbox: outbox, scrape: scrape.URL}
 }
 
 // smsCount is the coffer_sms_total of outcome in the server's metrics.
 func (e *confirmEnv) smsCount(t *testing.T, outcome string) int {
 	t.Helper()
-	resp, err := e.srv.Client().Get(e.srv.URL + "/metrics")
+	resp, err := e.srv.Client().Get(e.scrape + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

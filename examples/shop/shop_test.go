@@ -62,16 +62,11 @@ func startCoffer(t *testing.T) *cofferServer {
 		Webhooks: app.WebhookConfig{AllowLoopback: true}})
 	secretsKey := make([]byte, 32)
 	rand.Read(secretsKey)
-	provider, err := oidcprov.New(db, log, oidcprov.Config{SecretsKey: secretsKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keeper, err := web.New(svc, log, web.Config{SignIn: provider})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The issuer is the server's own URL, known once its listener is open.
+	var provider *oidcprov.Provider
+	var keeper http.Handler
 	api := httpapi.New(svc, log, httpapi.NewMetrics(), httpapi.Config{NoLoginIPLimit: true})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
 		case strings.HasPrefix(p, "/v1/"):
 			api.ServeHTTP(w, r)
@@ -81,6 +76,15 @@ func startCoffer(t *testing.T) *cofferServer {
 			keeper.ServeHTTP(w, r)
 		}
 	}))
+	publicURL := "http://" + srv.Listener.Addr().String()
+	provider, err = oidcprov.New(db, log, oidcprov.Config{Issuer: publicURL, SecretsKey: secretsKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keeper, err = web.New(svc, log, web.Config{SignIn: provider, PublicURL: publicURL}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
 	hooks, err := app.NewWebhookWorker(svc)
 	if err != nil {
 		t.Fatal(err)

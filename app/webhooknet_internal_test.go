@@ -263,3 +263,46 @@ func TestDeliveryErrorCategory(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPublicAddr checks the address rules against the standard library's
+// own classification on any 16 bytes (as IPv6 and, from the last four, as
+// IPv4): an address called public is never loopback, private, link-local,
+// multicast or unspecified, every IPv4 address it carries is public too,
+// and the IPv4-mapped form of an address is judged as the address. URL
+// hosts built from it get the same answer.
+func FuzzPublicAddr(f *testing.F) {
+	for _, s := range []string{"8.8.8.8", "10.0.0.1", "::ffff:127.0.0.1", "64:ff9b::a00:1", "2002:0a00:0001::1",
+		"2001:0:4136:e378:8000:63bf:3fff:fdd2", "2606:4700::1111", "fe80::1", "::", "100.64.0.1"} {
+		a := netip.MustParseAddr(s)
+		b := netip.AddrFrom16(a.As16()).As16()
+		f.Add(b[:])
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if len(raw) != 16 {
+			return
+		}
+		a6 := netip.AddrFrom16([16]byte(raw))
+		a4 := netip.AddrFrom4([4]byte(raw[12:]))
+		for _, a := range []netip.Addr{a6, a4} {
+			pub := publicAddr(a)
+			u := a.Unmap()
+			if pub && (u.IsLoopback() || u.IsPrivate() || u.IsLinkLocalUnicast() || u.IsLinkLocalMulticast() ||
+				u.IsMulticast() || u.IsUnspecified() || u.IsInterfaceLocalMulticast()) {
+				t.Fatalf("publicAddr(%s) = true for a special address", a)
+			}
+			if pub {
+				for _, v4 := range embeddedIPv4(a) {
+					if !publicAddr(v4) {
+						t.Fatalf("publicAddr(%s) = true, but it carries %s", a, v4)
+					}
+				}
+			}
+			if a.Is4() && publicAddr(netip.AddrFrom16(a.As16())) != pub {
+				t.Fatalf("publicAddr of %s and of its IPv4-mapped form differ", a)
+			}
+			if hostAllowed(a.String(), false) != pub {
+				t.Fatalf("hostAllowed(%q) = %v, publicAddr = %v", a.String(), !pub, pub)
+			}
+		}
+	})
+}

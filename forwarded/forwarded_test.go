@@ -1,7 +1,10 @@
 package forwarded_test
 
 import (
+	"net"
 	"net/http/httptest"
+	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/coffer-money/coffer/forwarded"
@@ -89,6 +92,69 @@ func TestTrusted_Request(t *testing.T) {
 		got := none.Request(r)
 		if got.RemoteAddr != r.RemoteAddr || forwarded.Host(got) != "" || forwarded.Proto(got) != "" || forwarded.FromProxy(got) {
 			t.Errorf("got RemoteAddr %q, Host %q, Proto %q; want the headers ignored", got.RemoteAddr, forwarded.Host(got), forwarded.Proto(got))
+		}
+	})
+}
+
+// FuzzRequest: whatever a client writes in X-Forwarded-For, a peer that is
+// not trusted keeps its address, and behind a trusted one the client is
+// the peer or an address the header names; RemoteAddr always stays an
+// address with a port.
+func FuzzRequest(f *testing.F) {
+	f.Add("10.0.0.0/8", "10.1.1.1:443", "203.0.113.7, 10.2.2.2")
+	f.Add("10.0.0.0/8", "192.0.2.1:443", "10.0.0.1")
+	f.Add("::1", "[::1]:80", "garbage, [2001:db8::1]:12, 198.51.100.1")
+	f.Fuzz(func(t *testing.T, trusted, peer, xff string) {
+		tr, err := forwarded.Parse([]string{trusted})
+		if err != nil {
+			return
+		}
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = peer
+		r.Header.Set("X-Forwarded-For", xff)
+		got := tr.Request(r)
+		if got.RemoteAddr == peer {
+			return
+		}
+		if !forwarded.FromProxy(got) {
+			t.Fatalf("RemoteAddr changed from %q to %q without a trusted proxy", peer, got.RemoteAddr)
+		}
+		host, _, err := net.SplitHostPort(got.RemoteAddr)
+		if err != nil {
+			t.Fatalf("RemoteAddr %q is not host:port", got.RemoteAddr)
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil {
+			t.Fatalf("RemoteAddr %q holds no address", got.RemoteAddr)
+		}
+		named := false
+		if p, err := netip.ParseAddrPort(peer); err == nil && p.Addr().WithZone("").Unmap() == a {
+			named = true
+		}
+		if p, err := netip.ParseAddr(peer); err == nil && p.WithZone("").Unmap() == a {
+			named = true // a bare address, as some harnesses set it
+		}
+		for _, hop := range strings.Split(xff, ",") {
+			hop = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(hop), "["), "]")
+			for _, try := range []string{hop, strings.TrimSuffix(strings.TrimPrefix(hop, "["), "]")} {
+				if x, err := netip.ParseAddr(try); err == nil && x.WithZone("").Unmap() == a {
+					named = true
+				}
+				if x, err := netip.ParseAddrPort(try); err == nil && x.Addr().WithZone("").Unmap() == a {
+					named = true
+				}
+			}
+			if i := strings.LastIndex(hop, "]:"); i > 0 {
+				if x, err := netip.ParseAddr(hop[:i]); err == nil && x.WithZone("").Unmap() == a {
+					named = true
+				}
+			}
+		}
+		if !named {
+			t.Fatalf("client %s is neither the peer %q nor named in X-Forwarded-For %q", a, peer, xff)
+		}
+		if again := tr.Request(got); again.RemoteAddr != got.RemoteAddr {
+			t.Fatalf("Request twice: %q then %q", got.RemoteAddr, again.RemoteAddr)
 		}
 	})
 }

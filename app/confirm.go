@@ -447,7 +447,11 @@ func (s *Service) precheck(ctx context.Context, req *coffer.TransferRequest) err
 	if err := s.applyLevel(ctx, req); err != nil {
 		return err
 	}
-	if s.engine == nil {
+	// A debit under a trust takes from another member's purse: answering
+	// it early would let the merchant read the owner's balance and limits
+	// a probe at a time, moving nothing. Its refusals come only when a
+	// confirmed debit is applied, as they always did.
+	if s.engine == nil || req.TrustID != "" {
 		return nil
 	}
 	res := s.engine.Check(ctx, req)
@@ -518,6 +522,7 @@ func (s *Service) ConfirmTransfer(ctx context.Context, memberID, transferID, cod
 		return nil, false, fmt.Errorf("confirm transfer: %w", err)
 	}
 	if err := s.applyLevel(ctx, &req); err != nil { // the level now, not when it was asked for
+		s.endRefusedConfirmation(ctx, &req, err)
 		return nil, false, err
 	}
 	res := s.engine.Submit(ctx, &req)
@@ -649,7 +654,14 @@ func policySummary(p *coffer.ConfirmationPolicy) string {
 	if t == coffer.TransfersAbove {
 		t += " " + p.Threshold
 	}
-	return "confirmation policy: login " + p.Login + ", transfers " + t
+	out := "confirmation policy: login " + p.Login + ", transfers " + t
+	if len(p.ExemptPayees) > 0 {
+		out += ", never for " + strings.Join(p.ExemptPayees, " ")
+	}
+	if p.ConfirmSigned {
+		out += ", signed too"
+	}
+	return out
 }
 
 // ipRangesSummary names the allowed ranges being set, for the SMS.

@@ -326,3 +326,26 @@ func TestCodeBudget_ReleaseCodes(t *testing.T) {
 	wantStatus(t, e.request(t, "POST", "/v1/transfers/h2/release", b.token, map[string]string{"from": aUSD, "code": "right-h2"}), http.StatusOK)
 	wantMoney(t, e, b, bUSD, "10.01", "0.00")
 }
+
+// TestConfirm_TrustDebitNoBalanceOracle: a merchant whose own transfers
+// need a code must not learn the owner's balance from the early refusal of
+// trust debits (202 for what the balance covers, 422 above it).
+func TestConfirm_TrustDebitNoBalanceOracle(t *testing.T) {
+	e := newConfirmEnv(t)
+	owner := e.register(t, "")
+	ownerUSD := e.newPurse(t, owner, "USD")
+	e.send(t, e.iss, e.issUSD, ownerUSD, "43.21")
+	merchant := e.register(t, "")
+	shop := e.newPurse(t, merchant, "USD")
+	a := e.request(t, "POST", "/v1/trusts", owner.token, map[string]string{"merchant": merchant.id, "purse": ownerUSD})
+	wantStatus(t, a, http.StatusCreated)
+	id, _ := obj(t, a)["trust_id"].(string)
+	e.enrolTOTP(t, merchant)
+	before := e.snapshot(t)
+	for i, amount := range []string{"1.00", "43.21", "43.22", "9999.00"} {
+		a := e.request(t, "POST", "/v1/transfers", merchant.token, map[string]string{"transfer_id": fmt.Sprintf("probe-%d", i),
+			"from": ownerUSD, "to": shop, "amount": amount, "trust_id": id})
+		wantStatus(t, a, http.StatusAccepted)
+	}
+	wantUnchanged(t, before, e.snapshot(t))
+}

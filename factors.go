@@ -160,9 +160,10 @@ func DefaultPolicy() *ConfirmationPolicy {
 // NewConfirmationID returns a fresh random confirmation ID.
 func NewConfirmationID() string { return "cnf_" + strings.ToLower(rand.Text()) }
 
-// CodeLock is a member's lock on typing one-time codes, set after too many
-// wrong codes. Strikes counts the locks in a row: each doubles the next.
-type CodeLock struct {
+// AttemptLock is a lock set on a key of attempts (a member's code entry
+// from some addresses, say) after too many within a window. Strikes
+// counts the locks in a row: each lasts longer than the one before.
+type AttemptLock struct {
 	Until   time.Time
 	Strikes int
 }
@@ -213,19 +214,19 @@ type FactorStore interface {
 	// VoidConfirmation moves a pending or done confirmation to void, so
 	// that it confirms nothing more; false when it was neither.
 	VoidConfirmation(ctx context.Context, id string) (bool, error)
-	// CountConfirmations counts the confirmations created for a member at
-	// or after since, in any state.
-	CountConfirmations(ctx context.Context, memberID string, since time.Time) (int, error)
 
-	// AddCodeFailure records a wrong one-time code typed for a member at
-	// at, forgets the member's failures before since, and returns how many
-	// are recorded at or after since, this one included.
-	AddCodeFailure(ctx context.Context, memberID string, at, since time.Time) (int, error)
-	// CodeLock returns the member's code-entry lock; the zero CodeLock
-	// when there never was one.
-	CodeLock(ctx context.Context, memberID string) (CodeLock, error)
-	// SetCodeLock stores the member's code-entry lock and appends ev.
-	SetCodeLock(ctx context.Context, memberID string, l CodeLock, ev *AuditEvent) error
+	// AddAttempt records an attempt under key at at, forgets the key's
+	// attempts before since, and returns how many are recorded at or after
+	// since, this one included. Concurrent calls for one key are counted
+	// one after another, so each sees a different count.
+	AddAttempt(ctx context.Context, key string, at, since time.Time) (int, error)
+	// RemoveAttempt takes back one attempt recorded under key at at.
+	RemoveAttempt(ctx context.Context, key string, at time.Time) error
+	// AttemptLock returns the lock of key; the zero AttemptLock when there
+	// never was one.
+	AttemptLock(ctx context.Context, key string) (AttemptLock, error)
+	// SetAttemptLock stores the lock of key and appends ev.
+	SetAttemptLock(ctx context.Context, key string, l AttemptLock, ev *AuditEvent) error
 
 	// PaidBefore reports whether the member ever sent a transfer to purse.
 	PaidBefore(ctx context.Context, memberID, purse string) (bool, error)

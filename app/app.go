@@ -151,7 +151,7 @@ type RegisterInput struct {
 // Config.RegisterPerHour times an hour, through the API and the web keeper
 // together. Errors: EWEAKPASSWORD, EINVALID, ERATELIMITED.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (*coffer.Member, error) {
-	if ok, wait := s.registerRate.allow(in.IP, s.cfg.RegisterPerHour, time.Hour, s.now()); !ok {
+	if ok, wait := s.registerRate.allow(AddrKey(in.IP), s.cfg.RegisterPerHour, time.Hour, s.now()); !ok {
 		return nil, &coffer.Error{Code: coffer.ERATELIMITED, Message: "Too many accounts were opened from your address; try again later.",
 			Err: &RateLimitError{RetryAfter: wait}}
 	}

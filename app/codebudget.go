@@ -70,45 +70,106 @@ func codesLockedError(wait time.Duration) error {
 		Err:     &RateLimitError{RetryAfter: wait}}
 }
 
-// codeGate refuses code entry for a member whose codes are locked. It is
-// checked before a code is compared, so the right code is refused too.
-// Errors: ERATELIMITED.
-func (s *Service) codeGate(ctx context.Context, memberID string) error {
-	l, err := s.store.CodeLock(ctx, memberID)
+// Where codes come from decides whose budget they spend. An address the
+// member has logged in from before has a budget of its own; every other
+// address shares one. A thief typing codes from elsewhere (with a stolen
+// session or password) locks only "elsewhere", so the owner at home still
+// gets in; a thief at the owner's own address shares the owner's budget,
+// which still bounds the guessing.
+const scopeElsewhere = "elsewhere"
+
+// codeScope is the budget scope of the request in ctx for memberID.
+func (s *Service) codeScope(ctx context.Context, memberID string) string {
+	ip := clientIPOf(ctx)
+	if ip == "" {
+		return scopeElsewhere
+	}
+	known, err := s.store.KnownIP(ctx, memberID, ip)
 	if err != nil {
-		return err
+		s.log.Warn("known address of a code", "member", memberID, "err", err)
+		return scopeElsewhere
 	}
-	if now := s.now(); now.Before(l.Until) {
-		return codesLockedError(l.Until.Sub(now))
+	if !known {
+		return scopeElsewhere
 	}
-	return nil
+	return "at " + AddrKey(ip)
 }
 
-// codeFailed counts a wrong code against the member's budget and locks
-// code entry when the budget is spent: the lock is an audit event and the
-// member is told by e-mail. It returns the lock's error when this failure
-// set one.
-func (s *Service) codeFailed(ctx context.Context, memberID, purpose string) error {
+func codeKey(memberID, scope string) string    { return "code " + memberID + " " + scope }
+func confirmKey(memberID, scope string) string { return "confirmation " + memberID + " " + scope }
+
+// codeSlot is one code attempt, counted in the member's budget before the
+// code is compared: concurrent guesses each take a slot, so a burst of
+// parallel requests cannot compare more codes than the budget holds. A
+// right code gives its slot back; a wrong one keeps it.
+type codeSlot struct {
+	s        *Service
+	memberID string
+	scope    string
+	at       time.Time
+	n        int // the slot's place in the window: MaxFailures is the last
+}
+
+// codeAttempt takes a slot for a code the member (as the request in ctx
+// comes from) is about to have compared, or refuses while their code entry
+// is locked, so the right code is refused too. Errors: ERATELIMITED.
+func (s *Service) codeAttempt(ctx context.Context, memberID string) (*codeSlot, error) {
 	b := s.cfg.CodeBudget
-	now := s.now()
-	l, err := s.store.CodeLock(ctx, memberID)
+	scope := s.codeScope(ctx, memberID)
+	key := codeKey(memberID, scope)
+	l, err := s.store.AttemptLock(ctx, key)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// Failures before the last lock ended were paid for by that lock.
+	now := s.now()
+	if now.Before(l.Until) {
+		return nil, codesLockedError(l.Until.Sub(now))
+	}
+	// Attempts before the last lock ended were paid for by that lock.
 	since := now.Add(-b.Window)
 	if l.Until.After(since) {
 		since = l.Until
 	}
-	n, err := s.store.AddCodeFailure(ctx, memberID, now, since)
+	n, err := s.store.AddAttempt(ctx, key, now, since)
+	if err != nil {
+		return nil, err
+	}
+	slot := &codeSlot{s: s, memberID: memberID, scope: scope, at: now, n: n}
+	if n > b.MaxFailures {
+		// The budget's last slots are in flight in parallel requests.
+		slot.release(ctx)
+		return nil, codesLockedError(b.lockDuration(l.Strikes + 1))
+	}
+	return slot, nil
+}
+
+// release gives the slot back: the code was right, or never compared.
+func (c *codeSlot) release(ctx context.Context) {
+	if err := c.s.store.RemoveAttempt(context.WithoutCancel(ctx), codeKey(c.memberID, c.scope), c.at); err != nil {
+		c.s.log.Warn("give back a code attempt", "member", c.memberID, "err", err)
+	}
+}
+
+// failed keeps the slot of a wrong code and, when it was the budget's
+// last, locks code entry for the scope: an audit event and an e-mail to
+// the member. It returns the lock's error when this failure set one.
+// purpose names what the code was for, in the event and the mail.
+func (c *codeSlot) failed(ctx context.Context, purpose string) error {
+	s, b := c.s, c.s.cfg.CodeBudget
+	now := s.now()
+	// The member's password throttle counts it too: a thief who has the
+	// password gains no fresh guesses by logging in again.
+	s.Throttle.MemberFailure(c.memberID, clientIPOf(ctx), now)
+	if c.n < b.MaxFailures {
+		return nil
+	}
+	key := codeKey(c.memberID, c.scope)
+	l, err := s.store.AttemptLock(ctx, key)
 	if err != nil {
 		return err
 	}
-	// The member's password throttle counts it too: a thief who has the
-	// password gains no fresh guesses by logging in again.
-	s.Throttle.MemberFailure(memberID, clientIPOf(ctx), now)
-	if n < b.MaxFailures {
-		return nil
+	if now.Before(l.Until) {
+		return codesLockedError(l.Until.Sub(now)) // a parallel failure locked it
 	}
 	strikes := 1
 	if !l.Until.IsZero() && now.Sub(l.Until) < 24*time.Hour {
@@ -116,36 +177,54 @@ func (s *Service) codeFailed(ctx context.Context, memberID, purpose string) erro
 	}
 	d := b.lockDuration(strikes)
 	until := now.Add(d)
-	ev := coffer.NewAuditEvent(now, coffer.AuditCodesLocked, memberID,
-		map[string]any{"failures": n, "until": until.UTC().Format(time.RFC3339), "strikes": strikes, "purpose": purpose})
-	if err := s.store.SetCodeLock(ctx, memberID, coffer.CodeLock{Until: until, Strikes: strikes}, ev); err != nil {
+	where := "from addresses you have not logged in from before"
+	if c.scope != scopeElsewhere {
+		where = "from " + clientIPOf(ctx)
+	}
+	ev := coffer.NewAuditEvent(now, coffer.AuditCodesLocked, c.memberID,
+		map[string]any{"failures": c.n, "until": until.UTC().Format(time.RFC3339), "strikes": strikes, "purpose": purpose,
+			"ip": clientIPOf(ctx), "scope": c.scope})
+	if err := s.store.SetAttemptLock(ctx, key, coffer.AttemptLock{Until: until, Strikes: strikes}, ev); err != nil {
 		return err
 	}
-	if st, err := s.settings(ctx, memberID); err == nil {
+	if st, err := s.settings(ctx, c.memberID); err == nil {
 		s.mail(st.email, "coffer: code entry locked after wrong codes",
-			fmt.Sprintf("%d wrong one-time codes were typed for member %s within %s (the last for a %s).\n"+
-				"Entering codes is locked until %s UTC; every code is refused until then.\n\n"+
+			fmt.Sprintf("%d wrong one-time codes were typed for member %s within %s (the last for a %s), %s.\n"+
+				"Entering codes %s is locked until %s UTC; every code is refused until then.\n\n"+
 				"If this was not you, someone has your password or a session of yours: change your password and end your other sessions.\n",
-				n, memberID, b.Window, purpose, until.UTC().Format("2006-01-02 15:04")))
+				c.n, c.memberID, b.Window, purpose, where, where, until.UTC().Format("2006-01-02 15:04")))
 	} else {
-		s.log.Warn("code lock mail", "member", memberID, "err", err)
+		s.log.Warn("code lock mail", "member", c.memberID, "err", err)
 	}
 	return codesLockedError(d)
 }
 
 // confirmationBudget refuses a new confirmation or login challenge when
-// the member was given too many lately: each one sends an SMS or offers
-// fresh guesses. Errors: ERATELIMITED.
+// the member's code entry is locked where the request comes from, or when
+// they were given too many lately there: each one may send an SMS or
+// offer fresh guesses. The count is taken before the confirmation is
+// made, so parallel requests cannot pass it together.
+// Errors: ERATELIMITED.
 func (s *Service) confirmationBudget(ctx context.Context, memberID string) error {
-	if err := s.codeGate(ctx, memberID); err != nil {
-		return err
-	}
 	b := s.cfg.CodeBudget
-	n, err := s.store.CountConfirmations(ctx, memberID, s.now().Add(-b.Window))
+	scope := s.codeScope(ctx, memberID)
+	l, err := s.store.AttemptLock(ctx, codeKey(memberID, scope))
 	if err != nil {
 		return err
 	}
-	if n >= b.MaxConfirmations {
+	now := s.now()
+	if now.Before(l.Until) {
+		return codesLockedError(l.Until.Sub(now))
+	}
+	key := confirmKey(memberID, scope)
+	n, err := s.store.AddAttempt(ctx, key, now, now.Add(-b.Window))
+	if err != nil {
+		return err
+	}
+	if n > b.MaxConfirmations {
+		if err := s.store.RemoveAttempt(context.WithoutCancel(ctx), key, now); err != nil {
+			s.log.Warn("give back a confirmation attempt", "member", memberID, "err", err)
+		}
 		return &coffer.Error{Code: coffer.ERATELIMITED,
 			Message: "Too many confirmations were asked for lately; wait a few minutes and try again.",
 			Err:     &RateLimitError{RetryAfter: b.Window / 3}}

@@ -56,7 +56,8 @@ func errVoid(err error) error {
 
 // wrongCode counts a wrong code and says how it stands. The answer never
 // tells which factor the code was checked against.
-func (s *Service) wrongCode(ctx context.Context, c *coffer.Confirmation) error {
+// slot is the code's place in the member's budget (see codebudget.go).
+func (s *Service) wrongCode(ctx context.Context, c *coffer.Confirmation, slot *codeSlot) error {
 	ev := coffer.NewAuditEvent(s.now(), coffer.AuditConfirmationVoid, c.MemberID,
 		map[string]any{"confirmation_id": c.ID, "purpose": c.Purpose, "ref": c.Ref, "reason": "too_many_wrong_codes"})
 	after, err := s.store.FailConfirmation(ctx, c.ID, coffer.MaxConfirmAttempts, ev)
@@ -64,7 +65,7 @@ func (s *Service) wrongCode(ctx context.Context, c *coffer.Confirmation) error {
 		return err
 	}
 	// The member's budget counts it too, across every confirmation.
-	if err := s.codeFailed(ctx, c.MemberID, c.Purpose); err != nil {
+	if err := slot.failed(ctx, c.Purpose); err != nil {
 		return err
 	}
 	if after.State != coffer.ConfirmPending {
@@ -153,22 +154,26 @@ func (s *Service) answer(ctx context.Context, c *coffer.Confirmation, code strin
 	if c.State != coffer.ConfirmPending {
 		return false, errVoid(nil)
 	}
-	// A locked member's codes are refused before they are compared, so
-	// not even the right one gets through.
-	if err := s.codeGate(ctx, c.MemberID); err != nil {
+	// The code takes its place in the member's budget before it is
+	// compared: a locked member's codes are refused, the right one too.
+	slot, err := s.codeAttempt(ctx, c.MemberID)
+	if err != nil {
 		return false, err
 	}
 	m, err := s.memberFactors(ctx, c.MemberID)
 	if err != nil {
+		slot.release(ctx)
 		return false, err
 	}
 	ok, err := s.checkCode(ctx, m, c, code)
 	if err != nil {
+		slot.release(ctx)
 		return false, err
 	}
 	if !ok {
-		return false, s.wrongCode(ctx, c)
+		return false, s.wrongCode(ctx, c, slot)
 	}
+	slot.release(ctx)
 	return s.store.FinishConfirmation(ctx, c.ID, coffer.ConfirmDone)
 }
 

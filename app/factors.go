@@ -316,10 +316,15 @@ func (s *Service) VerifyGenerator(ctx context.Context, memberID, code string) ([
 	if err != nil {
 		return nil, err
 	}
+	slot, err := s.codeAttempt(ctx, memberID)
+	if err != nil {
+		return nil, err
+	}
 	step, ok := otp.ValidateTOTP(seed, strings.TrimSpace(code), s.now(), 0)
 	if !ok {
-		return nil, s.wrongCode(ctx, c)
+		return nil, s.wrongCode(ctx, c, slot)
 	}
+	slot.release(ctx)
 	if done, err := s.store.FinishConfirmation(ctx, c.ID, coffer.ConfirmDone); err != nil || !done {
 		return nil, errVoid(err)
 	}
@@ -357,9 +362,6 @@ func (s *Service) pendingEnrolment(ctx context.Context, memberID, kind string) (
 	if !c.Live(s.now()) {
 		s.store.FinishConfirmation(ctx, c.ID, coffer.ConfirmExpired)
 		return nil, errExpired
-	}
-	if err := s.codeGate(ctx, memberID); err != nil {
-		return nil, err
 	}
 	return c, nil
 }
@@ -416,9 +418,14 @@ func (s *Service) VerifyPhone(ctx context.Context, memberID, code string) ([]str
 	if err != nil {
 		return nil, err
 	}
-	if subtle.ConstantTimeCompare(saltedHash(c.Salt, strings.TrimSpace(code)), c.CodeHash) != 1 {
-		return nil, s.wrongCode(ctx, c)
+	slot, err := s.codeAttempt(ctx, memberID)
+	if err != nil {
+		return nil, err
 	}
+	if subtle.ConstantTimeCompare(saltedHash(c.Salt, strings.TrimSpace(code)), c.CodeHash) != 1 {
+		return nil, s.wrongCode(ctx, c, slot)
+	}
+	slot.release(ctx)
 	if done, err := s.store.FinishConfirmation(ctx, c.ID, coffer.ConfirmDone); err != nil || !done {
 		return nil, errVoid(err)
 	}

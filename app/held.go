@@ -70,10 +70,11 @@ func (s *Service) act(ctx context.Context, memberID, transferID, from, action, c
 	if err != nil {
 		return nil, err
 	}
+	var slot *codeSlot
 	if action == coffer.HoldRelease {
 		// Protection codes are typed codes too: they share the payee's
 		// budget, so a payee cannot guess across many held transfers.
-		if err := s.codeGate(ctx, memberID); err != nil {
+		if slot, err = s.codeAttempt(ctx, memberID); err != nil {
 			return nil, err
 		}
 	}
@@ -81,9 +82,13 @@ func (s *Service) act(ctx context.Context, memberID, transferID, from, action, c
 	if res.Err != nil && ctx.Err() != nil {
 		return nil, &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The request ended before the ledger answered; look the transfer up to learn its state.", Err: res.Err}
 	}
-	if action == coffer.HoldRelease && coffer.ErrorCode(res.Err) == coffer.EWRONGCODE {
-		if err := s.codeFailed(ctx, memberID, "release"); err != nil {
-			return res.Transfer, err
+	if slot != nil {
+		if coffer.ErrorCode(res.Err) == coffer.EWRONGCODE {
+			if err := slot.failed(ctx, "release"); err != nil {
+				return res.Transfer, err
+			}
+		} else {
+			slot.release(ctx)
 		}
 	}
 	return res.Transfer, res.Err

@@ -107,7 +107,7 @@ func (l *smsLimiter) take(lim SMSLimits, member, number, ip string, enrol bool, 
 	kinds := []smsKind{
 		{l.member, member, lim.PerMemberHour, time.Hour, SMSLimitMember},
 		{l.number, class + number, lim.PerNumberHour, time.Hour, SMSLimitNumber},
-		{l.ip, ip, lim.PerIPHour, time.Hour, SMSLimitAddress},
+		{l.ip, AddrKey(ip), lim.PerIPHour, time.Hour, SMSLimitAddress},
 		{l.day, "all", lim.PerDay, 24 * time.Hour, SMSLimitPerDay},
 	}
 	if enrol {

@@ -96,6 +96,7 @@ func (t *Throttle) AllowIP(ip string, now time.Time) (bool, time.Duration) {
 	if ip == "" {
 		return true, 0
 	}
+	ip = AddrKey(ip)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.gc(now)
@@ -120,7 +121,7 @@ func (t *Throttle) Wait(key, ip string, trusted bool, now time.Time) time.Durati
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var wait time.Duration
-	if r := t.hard[key+"\x00"+ip]; r != nil && now.Before(r.until) {
+	if r := t.hard[key+"\x00"+AddrKey(ip)]; r != nil && now.Before(r.until) {
 		wait = r.until.Sub(now)
 	}
 	if r := t.soft[key]; !trusted && r != nil && now.Before(r.until) {
@@ -134,7 +135,7 @@ func (t *Throttle) Failure(key, ip string, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.gc(now)
-	t.fail(t.hard, key+"\x00"+ip, t.FreeFailures, t.BaseDelay, t.MaxDelay, now)
+	t.fail(t.hard, key+"\x00"+AddrKey(ip), t.FreeFailures, t.BaseDelay, t.MaxDelay, now)
 	t.fail(t.soft, key, t.KeyFreeFailures, t.KeyBaseDelay, t.KeyMaxDelay, now)
 }
 

@@ -97,6 +97,7 @@ func (v *verificationState) openSpool() error {
 // held. Errors: ERATELIMITED (too many documents waiting), EUPLOADQUOTA
 // (too many bytes), EUNAVAILABLE (the spool is full).
 func (v *verificationState) reserve(d *coffer.Document, ip string, disk int64, now time.Time) error {
+	ip = AddrKey(ip) // an IPv6 client is its /64
 	var mine, here int
 	var mineBytes, hereBytes int64
 	var mineOldest, hereOldest time.Time

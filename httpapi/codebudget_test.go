@@ -349,3 +349,96 @@ func TestConfirm_TrustDebitNoBalanceOracle(t *testing.T) {
 	}
 	wantUnchanged(t, before, e.snapshot(t))
 }
+
+// TestCodeBudget_ParallelBurst: a thief with a stolen session sends
+// everything at once. Each code takes its place in the budget before it
+// is compared, and each confirmation before it is made, so a burst gets
+// no further than the same requests one after another.
+func TestCodeBudget_ParallelBurst(t *testing.T) {
+	e := newConfirmEnv(t)
+	m, from := e.funded(t)
+	e.enrolTOTP(t, m)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	created := 0
+	for i := range 80 {
+		wg.Go(func() {
+			a, err := e.tryRequest("POST", "/v1/transfers", m.token, transferBody{TransferID: fmt.Sprintf("g-%d", i), From: from, To: e.issUSD, Amount: "1.00"})
+			if err == nil && a.Status == http.StatusAccepted {
+				mu.Lock()
+				created++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if created > 30 {
+		t.Errorf("%d confirmations made by 80 parallel requests, want at most 30", created)
+	}
+	answers := map[int]int{}
+	for i := range 80 {
+		for j := range 5 {
+			wg.Go(func() {
+				a, err := e.tryRequest("POST", fmt.Sprintf("/v1/transfers/g-%d/confirm", i), m.token, map[string]string{"code": fmt.Sprintf("%08d", i*10+j)})
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				answers[a.Status]++
+				mu.Unlock()
+			})
+		}
+	}
+	wg.Wait()
+	// 401 and 410 are codes that were compared; the one that spends the
+	// budget answers 429 like the refused ones.
+	if compared := answers[http.StatusUnauthorized] + answers[http.StatusGone]; compared > 9 {
+		t.Errorf("answers %v: %d wrong codes compared before the lock, want at most 9 (and the 10th locks)", answers, compared)
+	}
+	if answers[http.StatusCreated] != 0 || answers[http.StatusOK] != 0 {
+		t.Fatalf("answers %v: a guess confirmed a transfer", answers)
+	}
+	ev := e.request(t, "GET", "/v1/security/events", m.token, nil)
+	if n := strings.Count(string(ev.Body), `"codes.locked"`); n != 1 {
+		t.Errorf("security log has %d codes.locked events after one burst, want 1", n)
+	}
+}
+
+// TestCodeBudget_ThiefElsewhereOwnerAtHome: codes typed from addresses the
+// member never logged in from spend a budget of their own, so a thief with
+// a stolen session who locks it does not lock the owner out at home.
+func TestCodeBudget_ThiefElsewhereOwnerAtHome(t *testing.T) {
+	e := newConfirmEnv(t)
+	m := e.register(t, "")
+	seed, _ := e.enrolTOTP(t, m)
+	m.token = e.loginTOTP(t, m, seed) // 127.0.0.1 is known from now on
+	never := map[string]any{"login": "password", "transfers": "never"}
+	const thief = "127.0.0.9"
+	confirmationID := func(a answer) string {
+		var pr struct {
+			ConfirmationID string `json:"confirmation_id"`
+		}
+		a.decode(t, &pr)
+		return pr.ConfirmationID
+	}
+	for i := range 10 {
+		a := e.requestFrom(t, thief, "PUT", "/v1/security/confirmation", m.token, never)
+		wantProblem(t, a, http.StatusForbidden, "confirmation_required")
+		id := confirmationID(a)
+		a = e.requestFrom(t, thief, "PUT", "/v1/security/confirmation", m.token, never, "Coffer-Confirmation", id+":000000")
+		if i < 9 {
+			wantProblem(t, a, http.StatusUnauthorized, "confirmation_failed")
+		} else {
+			wantProblem(t, a, http.StatusTooManyRequests, "rate_limited")
+		}
+	}
+	wantProblem(t, e.requestFrom(t, thief, "PUT", "/v1/security/confirmation", m.token, never), http.StatusTooManyRequests, "rate_limited")
+
+	// The owner, at the address they log in from, confirms with the right code.
+	e.clock.Advance(30 * time.Second)
+	back := map[string]any{"login": "second_factor", "transfers": "new_payee"}
+	a := e.request(t, "PUT", "/v1/security/confirmation", m.token, back)
+	wantProblem(t, a, http.StatusForbidden, "confirmation_required")
+	a = e.request(t, "PUT", "/v1/security/confirmation", m.token, back, "Coffer-Confirmation", confirmationID(a)+":"+e.totp(seed))
+	wantStatus(t, a, http.StatusOK)
+}

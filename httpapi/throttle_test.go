@@ -17,7 +17,7 @@ import (
 // requestFrom is request from another loopback address (127.0.0.2 and
 // on, which the kernel routes to the test server as well), so that a test
 // can play clients at several addresses.
-func (e *env) requestFrom(t *testing.T, ip, method, path, token string, body any) answer {
+func (e *env) requestFrom(t *testing.T, ip, method, path, token string, body any, hdr ...string) answer {
 	t.Helper()
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DialContext: (&net.Dialer{
 		LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext}}
@@ -38,6 +38,9 @@ func (e *env) requestFrom(t *testing.T, ip, method, path, token string, body any
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	resp, err := c.Do(req)
 	if err != nil {

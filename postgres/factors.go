@@ -262,48 +262,52 @@ func (db *DB) VoidConfirmation(ctx context.Context, id string) (bool, error) {
 	return tag.RowsAffected() == 1, nil
 }
 
-// CountConfirmations implements coffer.FactorStore.
-func (db *DB) CountConfirmations(ctx context.Context, memberID string, since time.Time) (int, error) {
+// AddAttempt implements coffer.FactorStore. A transaction-scoped
+// advisory lock on the key makes concurrent calls for one key count one
+// after another, at any isolation level.
+func (db *DB) AddAttempt(ctx context.Context, key string, at, since time.Time) (int, error) {
 	var n int
-	err := db.pool.QueryRow(ctx, `SELECT COUNT(*) FROM confirmations WHERE member_id = $1 AND created_at >= $2`, memberID, ms(since)).Scan(&n)
-	return n, mapErr("postgres.CountConfirmations", err)
-}
-
-// AddCodeFailure implements coffer.FactorStore.
-func (db *DB) AddCodeFailure(ctx context.Context, memberID string, at, since time.Time) (int, error) {
-	var n int
-	err := db.inTx(ctx, "postgres.AddCodeFailure", func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM code_failures WHERE member_id = $1 AND at < $2`, memberID, ms(since)); err != nil {
+	err := db.inTx(ctx, "postgres.AddAttempt", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('coffer attempts ' || $1, 0))`, key); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO code_failures (member_id, at) VALUES ($1, $2)`, memberID, ms(at)); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM attempts WHERE key = $1 AND at < $2`, key, ms(since)); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT COUNT(*) FROM code_failures WHERE member_id = $1 AND at >= $2`, memberID, ms(since)).Scan(&n)
+		if _, err := tx.Exec(ctx, `INSERT INTO attempts (key, at) VALUES ($1, $2)`, key, ms(at)); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT COUNT(*) FROM attempts WHERE key = $1 AND at >= $2`, key, ms(since)).Scan(&n)
 	})
 	return n, err
 }
 
-// CodeLock implements coffer.FactorStore.
-func (db *DB) CodeLock(ctx context.Context, memberID string) (coffer.CodeLock, error) {
+// RemoveAttempt implements coffer.FactorStore.
+func (db *DB) RemoveAttempt(ctx context.Context, key string, at time.Time) error {
+	_, err := db.pool.Exec(ctx, `DELETE FROM attempts WHERE ctid = (SELECT ctid FROM attempts WHERE key = $1 AND at = $2 LIMIT 1)`, key, ms(at))
+	return mapErr("postgres.RemoveAttempt", err)
+}
+
+// AttemptLock implements coffer.FactorStore.
+func (db *DB) AttemptLock(ctx context.Context, key string) (coffer.AttemptLock, error) {
 	var until int64
-	var l coffer.CodeLock
-	err := db.pool.QueryRow(ctx, `SELECT until, strikes FROM code_locks WHERE member_id = $1`, memberID).Scan(&until, &l.Strikes)
+	var l coffer.AttemptLock
+	err := db.pool.QueryRow(ctx, `SELECT until, strikes FROM attempt_locks WHERE key = $1`, key).Scan(&until, &l.Strikes)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return coffer.CodeLock{}, nil
+		return coffer.AttemptLock{}, nil
 	}
 	if err != nil {
-		return coffer.CodeLock{}, mapErr("postgres.CodeLock", err)
+		return coffer.AttemptLock{}, mapErr("postgres.AttemptLock", err)
 	}
 	l.Until = fromMs(until)
 	return l, nil
 }
 
-// SetCodeLock implements coffer.FactorStore.
-func (db *DB) SetCodeLock(ctx context.Context, memberID string, l coffer.CodeLock, ev *coffer.AuditEvent) error {
-	return db.inTx(ctx, "postgres.SetCodeLock", func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO code_locks (member_id, until, strikes) VALUES ($1, $2, $3)
-			ON CONFLICT (member_id) DO UPDATE SET until = excluded.until, strikes = excluded.strikes`, memberID, ms(l.Until), l.Strikes)
+// SetAttemptLock implements coffer.FactorStore.
+func (db *DB) SetAttemptLock(ctx context.Context, key string, l coffer.AttemptLock, ev *coffer.AuditEvent) error {
+	return db.inTx(ctx, "postgres.SetAttemptLock", func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO attempt_locks (key, until, strikes) VALUES ($1, $2, $3)
+			ON CONFLICT (key) DO UPDATE SET until = excluded.until, strikes = excluded.strikes`, key, ms(l.Until), l.Strikes)
 		return err
 	}, ev)
 }

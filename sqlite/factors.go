@@ -304,50 +304,50 @@ func (db *DB) VoidConfirmation(ctx context.Context, id string) (bool, error) {
 	return n == 1, nil
 }
 
-// CountConfirmations implements coffer.FactorStore.
-func (db *DB) CountConfirmations(ctx context.Context, memberID string, since time.Time) (int, error) {
-	var n int
-	err := db.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM confirmations WHERE member_id = ? AND created_at >= ?`, memberID, ms(since)).Scan(&n)
-	return n, mapErr("sqlite.CountConfirmations", err)
-}
-
-// AddCodeFailure implements coffer.FactorStore.
-func (db *DB) AddCodeFailure(ctx context.Context, memberID string, at, since time.Time) (int, error) {
-	const op = "sqlite.AddCodeFailure"
+// AddAttempt implements coffer.FactorStore. The writer connection
+// serialises concurrent calls.
+func (db *DB) AddAttempt(ctx context.Context, key string, at, since time.Time) (int, error) {
+	const op = "sqlite.AddAttempt"
 	var n int
 	err := db.inTx(ctx, op, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM code_failures WHERE member_id = ? AND at < ?`, memberID, ms(since)); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM attempts WHERE key = ? AND at < ?`, key, ms(since)); err != nil {
 			return mapErr(op, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO code_failures (member_id, at) VALUES (?, ?)`, memberID, ms(at)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO attempts (key, at) VALUES (?, ?)`, key, ms(at)); err != nil {
 			return mapErr(op, err)
 		}
-		return mapErr(op, tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM code_failures WHERE member_id = ? AND at >= ?`, memberID, ms(since)).Scan(&n))
+		return mapErr(op, tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM attempts WHERE key = ? AND at >= ?`, key, ms(since)).Scan(&n))
 	})
 	return n, err
 }
 
-// CodeLock implements coffer.FactorStore.
-func (db *DB) CodeLock(ctx context.Context, memberID string) (coffer.CodeLock, error) {
+// RemoveAttempt implements coffer.FactorStore.
+func (db *DB) RemoveAttempt(ctx context.Context, key string, at time.Time) error {
+	_, err := db.w.ExecContext(ctx, `DELETE FROM attempts WHERE rowid = (SELECT rowid FROM attempts WHERE key = ? AND at = ? LIMIT 1)`, key, ms(at))
+	return mapErr("sqlite.RemoveAttempt", err)
+}
+
+// AttemptLock implements coffer.FactorStore.
+func (db *DB) AttemptLock(ctx context.Context, key string) (coffer.AttemptLock, error) {
 	var until int64
-	var l coffer.CodeLock
-	err := db.r.QueryRowContext(ctx, `SELECT until, strikes FROM code_locks WHERE member_id = ?`, memberID).Scan(&until, &l.Strikes)
+	var l coffer.AttemptLock
+	err := db.r.QueryRowContext(ctx, `SELECT until, strikes FROM attempt_locks WHERE key = ?`, key).Scan(&until, &l.Strikes)
 	if err == sql.ErrNoRows {
-		return coffer.CodeLock{}, nil
+		return coffer.AttemptLock{}, nil
 	}
 	if err != nil {
-		return coffer.CodeLock{}, mapErr("sqlite.CodeLock", err)
+		return coffer.AttemptLock{}, mapErr("sqlite.AttemptLock", err)
 	}
 	l.Until = fromMs(until)
 	return l, nil
 }
 
-// SetCodeLock implements coffer.FactorStore.
-func (db *DB) SetCodeLock(ctx context.Context, memberID string, l coffer.CodeLock, ev *coffer.AuditEvent) error {
-	const op = "sqlite.SetCodeLock"
+// SetAttemptLock implements coffer.FactorStore.
+func (db *DB) SetAttemptLock(ctx context.Context, key string, l coffer.AttemptLock, ev *coffer.AuditEvent) error {
+	const op = "sqlite.SetAttemptLock"
 	return db.inTx(ctx, op, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO code_locks (member_id, until, strikes) VALUES (?, ?, ?)
-			ON CONFLICT (member_id) DO UPDATE SET until = excluded.until, strikes = excluded.strikes`, memberID, ms(l.Until), l.Strikes)
+		_, err := tx.ExecContext(ctx, `INSERT INTO attempt_locks (key, until, strikes) VALUES (?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET until = excluded.until, strikes = excluded.strikes`, key, ms(l.Until), l.Strikes)
 		return mapErr(op, err)
 	}, ev)
 }

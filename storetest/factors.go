@@ -136,52 +136,68 @@ func testFactors(t *testing.T, s coffer.Store) {
 		}
 	})
 
-	t.Run("CodeBudget", func(t *testing.T) {
-		b := member(t, s, "", "").ID
-		if l, err := s.CodeLock(ctx, b); err != nil || !l.Until.IsZero() || l.Strikes != 0 {
-			t.Fatalf("CodeLock of a new member: got %+v, %v; want the zero lock", l, err)
+	t.Run("Attempts", func(t *testing.T) {
+		key := "code " + member(t, s, "", "").ID + " elsewhere"
+		if l, err := s.AttemptLock(ctx, key); err != nil || !l.Until.IsZero() || l.Strikes != 0 {
+			t.Fatalf("AttemptLock of a new key: got %+v, %v; want the zero lock", l, err)
 		}
 		for i := range 3 {
-			n, err := s.AddCodeFailure(ctx, b, now.Add(time.Duration(i)*time.Minute), now.Add(-time.Hour))
+			n, err := s.AddAttempt(ctx, key, now.Add(time.Duration(i)*time.Minute), now.Add(-time.Hour))
 			if err != nil || n != i+1 {
-				t.Fatalf("AddCodeFailure %d: got %d, %v; want %d", i, n, err, i+1)
+				t.Fatalf("AddAttempt %d: got %d, %v; want %d", i, n, err, i+1)
 			}
 		}
-		// Failures before since are forgotten.
-		if n, err := s.AddCodeFailure(ctx, b, now.Add(3*time.Minute), now.Add(90*time.Second)); err != nil || n != 2 {
-			t.Fatalf("AddCodeFailure after a window moved: got %d, %v; want 2", n, err)
+		// Attempts before since are forgotten.
+		if n, err := s.AddAttempt(ctx, key, now.Add(3*time.Minute), now.Add(90*time.Second)); err != nil || n != 2 {
+			t.Fatalf("AddAttempt after a window moved: got %d, %v; want 2", n, err)
 		}
-		// Concurrent failures each count once.
+		// Concurrent attempts are counted one after another: each sees
+		// its own count.
 		var wg sync.WaitGroup
+		var mu sync.Mutex
+		seen := map[int]bool{}
 		for range 8 {
 			wg.Go(func() {
-				if _, err := s.AddCodeFailure(ctx, b, now.Add(4*time.Minute), now.Add(90*time.Second)); err != nil {
+				n, err := s.AddAttempt(ctx, key, now.Add(4*time.Minute), now.Add(90*time.Second))
+				if err != nil {
 					t.Error(err)
 				}
+				mu.Lock()
+				seen[n] = true
+				mu.Unlock()
 			})
 		}
 		wg.Wait()
-		if n, err := s.AddCodeFailure(ctx, b, now.Add(5*time.Minute), now.Add(90*time.Second)); err != nil || n != 11 {
-			t.Fatalf("after 8 concurrent failures: got %d, %v; want 11", n, err)
+		if len(seen) != 8 {
+			t.Fatalf("8 concurrent AddAttempt saw %d distinct counts (%v), want 8", len(seen), seen)
 		}
-		ev := coffer.NewAuditEvent(now, coffer.AuditCodesLocked, b, map[string]any{"strikes": 1})
-		want := coffer.CodeLock{Until: now.Add(15 * time.Minute), Strikes: 1}
-		if err := s.SetCodeLock(ctx, b, want, ev); err != nil {
+		if err := s.RemoveAttempt(ctx, key, now.Add(4*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.AddAttempt(ctx, key, now.Add(5*time.Minute), now.Add(90*time.Second)); err != nil || n != 10 {
+			t.Fatalf("after 8 concurrent attempts and one removed: got %d, %v; want 10", n, err)
+		}
+		if n, err := s.AddAttempt(ctx, "another key", now, now.Add(-time.Hour)); err != nil || n != 1 {
+			t.Fatalf("another key: got %d, %v; want 1", n, err)
+		}
+		ev := coffer.NewAuditEvent(now, coffer.AuditCodesLocked, a, map[string]any{"strikes": 1})
+		want := coffer.AttemptLock{Until: now.Add(15 * time.Minute), Strikes: 1}
+		if err := s.SetAttemptLock(ctx, key, want, ev); err != nil {
 			t.Fatal(err)
 		}
 		want.Until, want.Strikes = now.Add(30*time.Minute), 2
-		if err := s.SetCodeLock(ctx, b, want, nil); err != nil {
+		if err := s.SetAttemptLock(ctx, key, want, nil); err != nil {
 			t.Fatal(err)
 		}
-		if l, err := s.CodeLock(ctx, b); err != nil || !l.Until.Equal(want.Until) || l.Strikes != 2 {
-			t.Fatalf("CodeLock: got %+v, %v; want %+v", l, err, want)
+		if l, err := s.AttemptLock(ctx, key); err != nil || !l.Until.Equal(want.Until) || l.Strikes != 2 {
+			t.Fatalf("AttemptLock: got %+v, %v; want %+v", l, err, want)
 		}
-		if l, _ := s.CodeLock(ctx, a); !l.Until.IsZero() {
-			t.Fatalf("another member's lock: got %+v, want none", l)
+		if l, _ := s.AttemptLock(ctx, "another key"); !l.Until.IsZero() {
+			t.Fatalf("another key's lock: got %+v, want none", l)
 		}
 	})
 
-	t.Run("CountAndVoidConfirmations", func(t *testing.T) {
+	t.Run("VoidConfirmation", func(t *testing.T) {
 		c := member(t, s, "", "").ID
 		mk := func(ref string, at time.Time) *coffer.Confirmation {
 			x := &coffer.Confirmation{ID: coffer.NewConfirmationID(), MemberID: c, Purpose: coffer.PurposeTransfer, Ref: ref,
@@ -194,12 +210,6 @@ func testFactors(t *testing.T, s coffer.Store) {
 		old := mk("r0", now.Add(-time.Hour))
 		x := mk("r1", now)
 		mk("r2", now.Add(time.Second))
-		if n, err := s.CountConfirmations(ctx, c, now); err != nil || n != 2 {
-			t.Fatalf("CountConfirmations since now: got %d, %v; want 2", n, err)
-		}
-		if n, err := s.CountConfirmations(ctx, c, now.Add(-2*time.Hour)); err != nil || n != 3 {
-			t.Fatalf("CountConfirmations since two hours ago: got %d, %v; want 3", n, err)
-		}
 		if done, err := s.FinishConfirmation(ctx, x.ID, coffer.ConfirmDone); !done || err != nil {
 			t.Fatalf("FinishConfirmation: %v, %v", done, err)
 		}

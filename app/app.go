@@ -345,14 +345,30 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 	// here would tell a stranger which e-mail, phone and member ID belong
 	// together. A lock of the name typed itself says nothing new.
 	memberKey := MemberKey(m.ID)
+	// held: only the budget across addresses holds this login, and the
+	// member has a second factor. A stranger's failures elsewhere then do
+	// not keep the owner out: the login goes on to the second factor,
+	// which the stranger lacks. So that the answer says nothing about the
+	// password, a wrong one gets a decoy challenge no code answers.
+	held := false
 	if wait := s.loginWait(ctx, m.ID, in.IP, now, login, memberKey); wait > 0 {
-		s.cfg.Hasher.DummyVerify(in.Password)
-		if own := s.loginWait(ctx, m.ID, in.IP, now, login); own > 0 {
-			return "", nil, errLoginLimited(own)
+		hard := max(s.Throttle.Wait(login, in.IP, true, now), s.Throttle.Wait(memberKey, in.IP, true, now))
+		if hard == 0 {
+			f, err := s.memberFactors(ctx, m.ID)
+			if err != nil {
+				return "", nil, err
+			}
+			held = f.any()
 		}
-		s.Throttle.Failure(login, in.IP, now)
-		s.audit(ctx, coffer.AuditLoginFailed, m.ID, map[string]any{"ip": in.IP, "locked": true})
-		return "", nil, ErrBadCredentials
+		if !held {
+			s.cfg.Hasher.DummyVerify(in.Password)
+			if own := s.loginWait(ctx, m.ID, in.IP, now, login); own > 0 {
+				return "", nil, errLoginLimited(own)
+			}
+			s.Throttle.Failure(login, in.IP, now)
+			s.audit(ctx, coffer.AuditLoginFailed, m.ID, map[string]any{"ip": in.IP, "locked": true})
+			return "", nil, ErrBadCredentials
+		}
 	}
 	ok, rehash, err := s.cfg.Hasher.Verify(in.Password, m.PasswordHash)
 	if err != nil {
@@ -365,6 +381,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 		s.Throttle.Failure(login, in.IP, now)
 		s.Throttle.Failure(memberKey, in.IP, now)
 		s.audit(ctx, coffer.AuditLoginFailed, m.ID, map[string]any{"ip": in.IP})
+		if held {
+			return "", nil, s.decoyChallenge(ctx, m.ID, in.IP, in.UserAgent)
+		}
 		return "", nil, ErrBadCredentials
 	}
 	// A correct password clears no failures: they decay. Otherwise one
@@ -379,7 +398,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 	}
 	// A member whose policy asks for a second factor gets a challenge
 	// (ECONFIRMATIONREQUIRED carrying *Pending) instead of a session.
-	if err := s.loginChallenge(ctx, m.ID, in.IP, in.UserAgent); err != nil {
+	if err := s.loginChallenge(ctx, m.ID, in.IP, in.UserAgent, held); err != nil {
 		return "", nil, err
 	}
 	token, sess, err := s.openSession(ctx, m.ID, in.IP, in.UserAgent)

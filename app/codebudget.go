@@ -98,6 +98,19 @@ func (s *Service) codeScope(ctx context.Context, memberID string) string {
 func codeKey(memberID, scope string) string    { return "code " + memberID + " " + scope }
 func confirmKey(memberID, scope string) string { return "confirmation " + memberID + " " + scope }
 
+// codeLocked refuses while the member's code entry is locked where the
+// request in ctx comes from, taking no slot. Errors: ERATELIMITED.
+func (s *Service) codeLocked(ctx context.Context, memberID string) error {
+	l, err := s.store.AttemptLock(ctx, codeKey(memberID, s.codeScope(ctx, memberID)))
+	if err != nil {
+		return err
+	}
+	if now := s.now(); now.Before(l.Until) {
+		return codesLockedError(l.Until.Sub(now))
+	}
+	return nil
+}
+
 // codeSlot is one code attempt, counted in the member's budget before the
 // code is compared: concurrent guesses each take a slot, so a burst of
 // parallel requests cannot compare more codes than the budget holds. A
@@ -207,16 +220,11 @@ func (c *codeSlot) failed(ctx context.Context, purpose string) error {
 // Errors: ERATELIMITED.
 func (s *Service) confirmationBudget(ctx context.Context, memberID string) error {
 	b := s.cfg.CodeBudget
-	scope := s.codeScope(ctx, memberID)
-	l, err := s.store.AttemptLock(ctx, codeKey(memberID, scope))
-	if err != nil {
+	if err := s.codeLocked(ctx, memberID); err != nil {
 		return err
 	}
 	now := s.now()
-	if now.Before(l.Until) {
-		return codesLockedError(l.Until.Sub(now))
-	}
-	key := confirmKey(memberID, scope)
+	key := confirmKey(memberID, s.codeScope(ctx, memberID))
 	n, err := s.store.AddAttempt(ctx, key, now, now.Add(-b.Window))
 	if err != nil {
 		return err

@@ -65,11 +65,13 @@ func (s *Service) wrongCode(ctx context.Context, c *coffer.Confirmation, slot *c
 		return err
 	}
 	// The member's budget counts it too, across every confirmation.
-	if err := slot.failed(ctx, c.Purpose); err != nil {
-		return err
+	if slot != nil {
+		if err := slot.failed(ctx, c.Purpose); err != nil {
+			return err
+		}
 	}
 	if after.State != coffer.ConfirmPending {
-		if after.Attempts == coffer.MaxConfirmAttempts {
+		if after.Attempts == coffer.MaxConfirmAttempts && slot != nil { // a decoy texts no one
 			s.notifyVoid(ctx, after)
 		}
 		return coffer.Errorf(coffer.ECONFIRMATIONVOID, "Too many wrong codes: this confirmation is void. Start over.")
@@ -153,6 +155,13 @@ func (s *Service) answer(ctx context.Context, c *coffer.Confirmation, code strin
 	}
 	if c.State != coffer.ConfirmPending {
 		return false, errVoid(nil)
+	}
+	if isDecoy(c) {
+		// Answered as a real challenge would be, without its budget.
+		if err := s.codeLocked(ctx, c.MemberID); err != nil {
+			return false, err
+		}
+		return false, s.wrongCode(ctx, c, nil)
 	}
 	// The code takes its place in the member's budget before it is
 	// compared: a locked member's codes are refused, the right one too.
@@ -246,7 +255,9 @@ func (s *Service) pendingOf(m *memberFactors, c *coffer.Confirmation) *Pending {
 // loginChallenge is called after a correct password. It returns a
 // ECONFIRMATIONREQUIRED error carrying the challenge when the member's
 // policy wants a second factor, and nil when the password is enough.
-func (s *Service) loginChallenge(ctx context.Context, memberID, ip, ua string) error {
+// force asks for the second factor whatever the policy says: the password
+// alone was not enough this time (see Login).
+func (s *Service) loginChallenge(ctx context.Context, memberID, ip, ua string, force bool) error {
 	m, err := s.memberFactors(ctx, memberID)
 	if err != nil {
 		return err
@@ -254,7 +265,7 @@ func (s *Service) loginChallenge(ctx context.Context, memberID, ip, ua string) e
 	if !m.any() {
 		return nil
 	}
-	if m.policy.Login != coffer.LoginSecondFactor {
+	if m.policy.Login != coffer.LoginSecondFactor && !force {
 		// Password alone is the member's choice, except from an address
 		// never seen before when they asked for new-device activation.
 		newDevice, err := s.unknownDevice(ctx, memberID, ip)
@@ -265,7 +276,7 @@ func (s *Service) loginChallenge(ctx context.Context, memberID, ip, ua string) e
 			return nil
 		}
 	}
-	b, _ := json.Marshal(map[string]string{"ip": ip, "user_agent": ua})
+	b, _ := json.Marshal(loginBody{IP: ip, UserAgent: ua})
 	c, err := s.newConfirmation(ctx, m, memberID, coffer.PurposeLogin, "", string(b),
 		"coffer: your login code is {code}. It is valid for 5 minutes. Never tell it to anyone.")
 	if err != nil {
@@ -273,6 +284,45 @@ func (s *Service) loginChallenge(ctx context.Context, memberID, ip, ua string) e
 	}
 	s.audit(ctx, coffer.AuditLoginChallenged, memberID, map[string]any{"ip": ip, "challenge_id": c.ID})
 	return pendingError(s.pendingOf(m, c), "Enter a one-time code to finish logging in.")
+}
+
+// loginBody is what a login challenge stores as its body.
+type loginBody struct {
+	IP        string `json:"ip"`
+	UserAgent string `json:"user_agent"`
+	// Decoy marks a challenge given for a wrong password while the member
+	// is held by failures across addresses: it looks like a real one, and
+	// no code answers it (see Login).
+	Decoy bool `json:"decoy,omitempty"`
+}
+
+// decoyChallenge answers a wrong password, while the member is held by
+// failures across addresses, exactly as a right one is answered then: a
+// login challenge. No code answers it, no SMS is sent, and it spends none
+// of the member's budgets, so a stranger gains neither an answer about the
+// password nor a way to lock the member out with it.
+func (s *Service) decoyChallenge(ctx context.Context, memberID, ip, ua string) error {
+	m, err := s.memberFactors(ctx, memberID)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	b, _ := json.Marshal(loginBody{IP: ip, UserAgent: ua, Decoy: true})
+	c := &coffer.Confirmation{ID: coffer.NewConfirmationID(), MemberID: memberID, Purpose: coffer.PurposeLogin, Body: string(b),
+		Method: m.methods(coffer.PurposeLogin, false)[0], State: coffer.ConfirmPending, CreatedAt: now, ExpiresAt: now.Add(coffer.ConfirmationTTL)}
+	c.Ref = c.ID
+	if err := s.store.CreateConfirmation(ctx, c); err != nil {
+		return err
+	}
+	return pendingError(s.pendingOf(m, c), "Enter a one-time code to finish logging in.")
+}
+
+func isDecoy(c *coffer.Confirmation) bool {
+	if c.Purpose != coffer.PurposeLogin {
+		return false
+	}
+	var b loginBody
+	return json.Unmarshal([]byte(c.Body), &b) == nil && b.Decoy
 }
 
 // ConfirmLogin answers a login challenge and opens the session.

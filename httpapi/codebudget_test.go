@@ -442,3 +442,43 @@ func TestCodeBudget_ThiefElsewhereOwnerAtHome(t *testing.T) {
 	a = e.request(t, "PUT", "/v1/security/confirmation", m.token, back, "Coffer-Confirmation", confirmationID(a)+":"+e.totp(seed))
 	wantStatus(t, a, http.StatusOK)
 }
+
+// TestLogin_SecondFactorPassesStrangersFailures: a stranger who keeps the
+// budget across addresses spent (a guess now and then from ever new
+// addresses) does not keep a member with a second factor out: from a new
+// address the right password goes on to the second factor. A wrong one
+// gets a challenge too, which no code answers, so the answer says nothing
+// about the password and spends none of the member's code budget.
+func TestLogin_SecondFactorPassesStrangersFailures(t *testing.T) {
+	e := newConfirmEnv(t)
+	m := e.register(t, "")
+	seed, _ := e.enrolTOTP(t, m)
+	login := func(ip, password string) answer {
+		return e.requestFrom(t, ip, "POST", "/v1/sessions", "", map[string]string{"login": m.id, "password": password})
+	}
+	for i := range 25 {
+		a := login(fmt.Sprintf("127.0.2.%d", i+1), fmt.Sprintf("guess %d", i))
+		if a.Status != http.StatusUnauthorized && a.Status != http.StatusAccepted {
+			t.Fatalf("guess %d: %s", i, a)
+		}
+	}
+	// A wrong password now: a challenge that looks like any other.
+	decoy := login("127.0.3.1", "one more guess")
+	wantStatus(t, decoy, http.StatusAccepted)
+	var dp pendingJSON
+	decoy.decode(t, &dp)
+	for range 12 {
+		e.requestFrom(t, "127.0.3.1", "POST", "/v1/sessions/"+dp.ChallengeID+"/confirm", "", map[string]string{"code": e.totp(seed)})
+	}
+	// The right password from a new address: the second factor, then in.
+	a := login("127.0.3.2", testPassword)
+	wantStatus(t, a, http.StatusAccepted)
+	var p pendingJSON
+	a.decode(t, &p)
+	if p.Method != dp.Method || len(p.Methods) != len(dp.Methods) {
+		t.Fatalf("real challenge %+v and decoy %+v differ", p, dp)
+	}
+	e.clock.Advance(30 * time.Second)
+	a = e.requestFrom(t, "127.0.3.2", "POST", "/v1/sessions/"+p.ChallengeID+"/confirm", "", map[string]string{"code": e.totp(seed)})
+	wantStatus(t, a, http.StatusCreated)
+}

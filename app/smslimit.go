@@ -18,6 +18,9 @@ type SMSLimits struct {
 	PerNumberHour int // SMS to one number in any hour; default 5
 	PerIPHour     int // SMS caused from one client address in any hour; default 20
 	PerDay        int // all SMS in any 24 hours; default 1000
+	// YoungPhone is how long after its verification a phone's codes count
+	// in the half of PerDay that enrolments have; default 7 days.
+	YoungPhone time.Duration
 }
 
 func (l SMSLimits) withDefaults() SMSLimits {
@@ -30,6 +33,9 @@ func (l SMSLimits) withDefaults() SMSLimits {
 	def(&l.PerNumberHour, 5)
 	def(&l.PerIPHour, 20)
 	def(&l.PerDay, 1000)
+	if l.YoungPhone == 0 {
+		l.YoungPhone = smsYoungPhone
+	}
 	return l
 }
 
@@ -45,6 +51,10 @@ const (
 )
 
 const smsSweepInterval = time.Minute
+
+// smsYoungPhone is how long after its verification a phone's codes count
+// in the half of the daily cap that enrolments have, not in the whole.
+const smsYoungPhone = 7 * 24 * time.Hour
 
 type clientIPKey struct{}
 
@@ -69,8 +79,9 @@ func clientIPOf(ctx context.Context) string {
 // apart from those to a member's verified phone: a stranger enrolling
 // someone's number again and again spends the budget of enrolments to
 // that number, not the owner's budget for their own codes; and
-// enrolments may take at most half the daily cap, so that throwaway
-// accounts cannot starve every member's codes.
+// enrolments, and codes to phones verified in the last week, may take at
+// most half the daily cap, so that throwaway accounts (verifying numbers
+// of their own) cannot starve every member's codes.
 type smsLimiter struct {
 	mu        sync.Mutex
 	member    map[string][]time.Time
@@ -93,7 +104,9 @@ type smsKind struct {
 // allows it (record false only checks), and otherwise records nothing and
 // returns the first limit that refuses it and how long until all refusing
 // limits allow it. enrol says number is not verified yet.
-func (l *smsLimiter) take(lim SMSLimits, member, number, ip string, enrol bool, now time.Time, record bool) (string, time.Duration) {
+// young says number was verified lately (see smsYoungPhone): its codes
+// share the half of the daily cap that enrolments have.
+func (l *smsLimiter) take(lim SMSLimits, member, number, ip string, enrol, young bool, now time.Time, record bool) (string, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.member == nil {
@@ -110,7 +123,7 @@ func (l *smsLimiter) take(lim SMSLimits, member, number, ip string, enrol bool, 
 		{l.ip, AddrKey(ip), lim.PerIPHour, time.Hour, SMSLimitAddress},
 		{l.day, "all", lim.PerDay, 24 * time.Hour, SMSLimitPerDay},
 	}
-	if enrol {
+	if enrol || young {
 		half := -1
 		if lim.PerDay > 0 {
 			half = max(lim.PerDay/2, 1)
@@ -196,7 +209,7 @@ func (s *Service) smsAllowed(ctx context.Context, memberID, to string) error {
 	if s.cfg.Factors.SMS == nil {
 		return nil
 	}
-	if reason, wait := s.fac.sms.take(s.cfg.Factors.SMSLimits.withDefaults(), memberID, to, clientIPOf(ctx), true, s.now(), false); reason != "" {
+	if reason, wait := s.fac.sms.take(s.cfg.Factors.SMSLimits.withDefaults(), memberID, to, clientIPOf(ctx), true, false, s.now(), false); reason != "" {
 		s.smsRefused(ctx, reason, memberID)
 		return errSMSLimited(wait)
 	}
@@ -227,7 +240,15 @@ func (s *Service) text(ctx context.Context, memberID, to, text string, enrol boo
 	if observe == nil {
 		observe = func(string) {}
 	}
-	if reason, wait := s.fac.sms.take(s.cfg.Factors.SMSLimits.withDefaults(), memberID, to, clientIPOf(ctx), enrol, s.now(), true); reason != "" {
+	young := false
+	if !enrol {
+		// A phone verified lately (or not the member's verified one) has
+		// not earned a share of the whole day's cap: throwaway accounts
+		// verifying the attacker's own numbers would spend it for all.
+		m, err := s.memberFactors(ctx, memberID)
+		young = err != nil || m.phone == nil || m.phone.Phone != to || s.now().Sub(m.phone.VerifiedAt) < s.cfg.Factors.SMSLimits.withDefaults().YoungPhone
+	}
+	if reason, wait := s.fac.sms.take(s.cfg.Factors.SMSLimits.withDefaults(), memberID, to, clientIPOf(ctx), enrol, young, s.now(), true); reason != "" {
 		s.smsRefused(ctx, reason, memberID)
 		return errSMSLimited(wait)
 	}

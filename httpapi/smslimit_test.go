@@ -174,7 +174,7 @@ func TestSMS_PerAddressLimit(t *testing.T) {
 // anyone may ask for, take at most half of it, so that members' codes to
 // their verified phones still go out.
 func TestSMS_DailyCap(t *testing.T) {
-	e := newSMSEnv(t, app.SMSLimits{PerDay: 6})
+	e := newSMSEnv(t, app.SMSLimits{PerDay: 6, YoungPhone: time.Nanosecond}) // see TestSMS_YoungPhones
 	e.iss, e.issUSD = e.issuer(t, "USD", 1_000_000_00)
 	m, from := e.funded(t)
 	wantStatus(t, addPhone(e, t, m, "+14155550111"), http.StatusAccepted) // SMS 1, enrolment 1
@@ -199,4 +199,45 @@ func TestSMS_DailyCap(t *testing.T) {
 	e.clock.Advance(22 * time.Hour)
 	late.token = e.login(t, late.id, testPassword)
 	wantStatus(t, addPhone(e, t, late, "+14155550333"), http.StatusAccepted)
+}
+
+// TestSMS_YoungPhones: codes to a phone verified in the last week share the
+// half of the daily cap that enrolments have, so throwaway accounts that
+// verify numbers of their own cannot spend the whole day's SMS; a member
+// whose phone is older still gets codes.
+func TestSMS_YoungPhones(t *testing.T) {
+	e := newSMSEnv(t, app.SMSLimits{PerDay: 10, PerMemberHour: 100, PerNumberHour: 100, PerIPHour: 100})
+	verified := func(m *member, phone string) {
+		t.Helper()
+		wantStatus(t, addPhone(e, t, m, phone), http.StatusAccepted)
+		wantStatus(t, e.request(t, "POST", "/v1/security/phone/verify", m.token, map[string]string{"code": smsCode(t, e.lastSMS(t))}), http.StatusOK)
+	}
+	stepUp := func(m *member, i int) answer {
+		return e.request(t, "PUT", "/v1/security/confirmation", m.token, map[string]any{"login": "second_factor", "transfers": "above", "threshold": fmt.Sprintf("%d.00", i+1)})
+	}
+	old := e.register(t, "")
+	verified(old, "+14155550401")
+	e.clock.Advance(8 * 24 * time.Hour) // the phone is old now, and the day's count empty
+	a := e.request(t, "POST", "/v1/sessions", "", map[string]string{"login": old.id, "password": testPassword}) // SMS 1
+	wantStatus(t, a, http.StatusAccepted)
+	var p pendingJSON
+	a.decode(t, &p)
+	a = e.request(t, "POST", "/v1/sessions/"+p.ChallengeID+"/confirm", "", map[string]string{"code": smsCode(t, e.lastSMS(t))})
+	wantStatus(t, a, http.StatusCreated)
+	var sess struct {
+		Token string `json:"token"`
+	}
+	a.decode(t, &sess)
+	old.token = sess.Token
+
+	young := e.register(t, "")
+	verified(young, "+14155550402") // SMS 2, the first of the enrolments' half (5)
+	for i := range 4 {
+		wantProblem(t, stepUp(young, i), http.StatusForbidden, "confirmation_required") // SMS 3 to 6
+	}
+	wantSMSLimited(t, stepUp(young, 9), 24*time.Hour)
+	for i := range 4 {
+		wantProblem(t, stepUp(old, i), http.StatusForbidden, "confirmation_required") // SMS 7 to 10
+	}
+	wantSMSLimited(t, stepUp(old, 9), 24*time.Hour)
 }

@@ -217,8 +217,9 @@ func TestSMS_YoungPhones(t *testing.T) {
 	}
 	old := e.register(t, "")
 	verified(old, "+14155550401")
-	e.clock.Advance(8 * 24 * time.Hour)                                                                         // the phone is old now, and the day's count empty
-	a := e.request(t, "POST", "/v1/sessions", "", map[string]string{"login": old.id, "password": testPassword}) // SMS 1
+	// The phone is old now, and the day's count empty; the login sends SMS 1.
+	e.clock.Advance(8 * 24 * time.Hour)
+	a := e.request(t, "POST", "/v1/sessions", "", map[string]string{"login": old.id, "password": testPassword})
 	wantStatus(t, a, http.StatusAccepted)
 	var p pendingJSON
 	a.decode(t, &p)

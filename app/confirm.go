@@ -580,11 +580,14 @@ func (s *Service) ConfirmTransfer(ctx context.Context, memberID, transferID, cod
 		s.endRefusedConfirmation(ctx, &req, err)
 		return nil, false, err
 	}
-	res := s.engine.Submit(ctx, &req)
+	// The answer is awaited even when the client goes away: a refusal must
+	// end the confirmation, or a retry after the cause is gone would apply
+	// on this code without a new one. A batch commits in milliseconds.
+	res := s.engine.Submit(context.WithoutCancel(ctx), &req)
+	s.endRefusedConfirmation(context.WithoutCancel(ctx), &req, res.Err)
 	if res.Err != nil && ctx.Err() != nil {
 		return nil, false, &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The request ended before the transfer was confirmed; retry to learn its outcome.", Err: res.Err}
 	}
-	s.endRefusedConfirmation(ctx, &req, res.Err)
 	return res.Transfer, res.Replayed, res.Err
 }
 

@@ -358,7 +358,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 			if err != nil {
 				return "", nil, err
 			}
-			held = f.any()
+			// A code generator answers without an SMS: nothing a right
+			// password sets off (a text, its budget) tells it apart.
+			held = f.generator != nil
 		}
 		if !held {
 			s.cfg.Hasher.DummyVerify(in.Password)
@@ -377,13 +379,21 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 	if err := s.loginIPCheck(ctx, login, m, in.IP, ok); err != nil {
 		return "", nil, err
 	}
+	if held {
+		// Right or wrong, the attempt is answered and counted alike: a
+		// challenge, and a failure for this address, so that neither the
+		// answer nor the address's lock tells the password.
+		s.Throttle.Failure(login, in.IP, now)
+		s.Throttle.Failure(memberKey, in.IP, now)
+		if !ok {
+			s.audit(ctx, coffer.AuditLoginFailed, m.ID, map[string]any{"ip": in.IP})
+		}
+		return "", nil, s.heldChallenge(ctx, m.ID, in.IP, in.UserAgent, !ok)
+	}
 	if !ok {
 		s.Throttle.Failure(login, in.IP, now)
 		s.Throttle.Failure(memberKey, in.IP, now)
 		s.audit(ctx, coffer.AuditLoginFailed, m.ID, map[string]any{"ip": in.IP})
-		if held {
-			return "", nil, s.decoyChallenge(ctx, m.ID, in.IP, in.UserAgent)
-		}
 		return "", nil, ErrBadCredentials
 	}
 	// A correct password clears no failures: they decay. Otherwise one
@@ -398,7 +408,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (string, *coffer.Ses
 	}
 	// A member whose policy asks for a second factor gets a challenge
 	// (ECONFIRMATIONREQUIRED carrying *Pending) instead of a session.
-	if err := s.loginChallenge(ctx, m.ID, in.IP, in.UserAgent, held); err != nil {
+	if err := s.loginChallenge(ctx, m.ID, in.IP, in.UserAgent); err != nil {
 		return "", nil, err
 	}
 	token, sess, err := s.openSession(ctx, m.ID, in.IP, in.UserAgent)

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/coffer-money/coffer"
@@ -98,20 +99,69 @@ func (s *Service) codeScope(ctx context.Context, memberID string) string {
 func codeKey(memberID, scope string) string    { return "code " + memberID + " " + scope }
 func confirmKey(memberID, scope string) string { return "confirmation " + memberID + " " + scope }
 
+// scopeMember is the one scope of codes whose typist is the member
+// themselves whatever the address (enrolment codes, protection codes a
+// payee releases): new addresses must not buy them fresh guesses.
+const scopeMember = "member"
+
+// scopeAny is the ceiling over every scope of a member: however many
+// addresses a thief logs in from, at most anyFactor budgets of codes are
+// compared per window in all.
+const (
+	scopeAny  = "any"
+	anyFactor = 3
+)
+
+// budgetKey is one key a code attempt counts under, and its bound.
+type budgetKey struct {
+	key string
+	max int
+	n   int // the attempt's place in the key's window
+}
+
+// codeKeys are the keys a code of memberID counts under: its scope's, and
+// the member's ceiling. scoped is false for codes that share one scope.
+func (s *Service) codeKeys(ctx context.Context, memberID string, scoped bool) []*budgetKey {
+	b := s.cfg.CodeBudget
+	scope := scopeMember
+	if scoped {
+		scope = s.codeScope(ctx, memberID)
+	}
+	return []*budgetKey{{key: codeKey(memberID, scope), max: b.MaxFailures}, {key: codeKey(memberID, scopeAny), max: anyFactor * b.MaxFailures}}
+}
+
+// locksOf returns the latest end of the locks of keys (zero when none
+// holds now) and the lock of each key.
+func (s *Service) locksOf(ctx context.Context, keys []*budgetKey) (time.Time, []coffer.AttemptLock, error) {
+	var until time.Time
+	locks := make([]coffer.AttemptLock, len(keys))
+	for i, k := range keys {
+		l, err := s.store.AttemptLock(ctx, k.key)
+		if err != nil {
+			return time.Time{}, nil, err
+		}
+		locks[i] = l
+		if l.Until.After(until) {
+			until = l.Until
+		}
+	}
+	return until, locks, nil
+}
+
 // codeLocked refuses while the member's code entry is locked where the
 // request in ctx comes from, taking no slot. Errors: ERATELIMITED.
 func (s *Service) codeLocked(ctx context.Context, memberID string) error {
-	l, err := s.store.AttemptLock(ctx, codeKey(memberID, s.codeScope(ctx, memberID)))
+	until, _, err := s.locksOf(ctx, s.codeKeys(ctx, memberID, true))
 	if err != nil {
 		return err
 	}
-	if now := s.now(); now.Before(l.Until) {
-		return codesLockedError(l.Until.Sub(now))
+	if now := s.now(); now.Before(until) {
+		return codesLockedError(until.Sub(now))
 	}
 	return nil
 }
 
-// codeSlot is one code attempt, counted in the member's budget before the
+// codeSlot is one code attempt, counted in the member's budgets before the
 // code is compared: concurrent guesses each take a slot, so a burst of
 // parallel requests cannot compare more codes than the budget holds. A
 // right code gives its slot back; a wrong one keeps it.
@@ -120,52 +170,60 @@ type codeSlot struct {
 	memberID string
 	scope    string
 	at       time.Time
-	n        int // the slot's place in the window: MaxFailures is the last
+	keys     []*budgetKey
+	locks    []coffer.AttemptLock
 }
 
 // codeAttempt takes a slot for a code the member (as the request in ctx
 // comes from) is about to have compared, or refuses while their code entry
-// is locked, so the right code is refused too. Errors: ERATELIMITED.
-func (s *Service) codeAttempt(ctx context.Context, memberID string) (*codeSlot, error) {
+// is locked, so the right code is refused too. scoped is false for codes
+// the member types for themselves wherever they are (see scopeMember).
+// Errors: ERATELIMITED.
+func (s *Service) codeAttempt(ctx context.Context, memberID string, scoped bool) (*codeSlot, error) {
 	b := s.cfg.CodeBudget
-	scope := s.codeScope(ctx, memberID)
-	key := codeKey(memberID, scope)
-	l, err := s.store.AttemptLock(ctx, key)
+	keys := s.codeKeys(ctx, memberID, scoped)
+	until, locks, err := s.locksOf(ctx, keys)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	if now.Before(l.Until) {
-		return nil, codesLockedError(l.Until.Sub(now))
+	if now.Before(until) {
+		return nil, codesLockedError(until.Sub(now))
 	}
-	// Attempts before the last lock ended were paid for by that lock.
-	since := now.Add(-b.Window)
-	if l.Until.After(since) {
-		since = l.Until
+	slot := &codeSlot{s: s, memberID: memberID, at: now, locks: locks}
+	for i, k := range keys {
+		// Attempts before the key's last lock ended were paid for by it.
+		since := now.Add(-b.Window)
+		if locks[i].Until.After(since) {
+			since = locks[i].Until
+		}
+		if k.n, err = s.store.AddAttempt(ctx, k.key, now, since); err != nil {
+			slot.release(ctx)
+			return nil, err
+		}
+		slot.keys = append(slot.keys, k)
+		if k.n > k.max {
+			// The budget's last slots are in flight in parallel requests.
+			slot.release(ctx)
+			return nil, codesLockedError(b.lockDuration(locks[i].Strikes + 1))
+		}
 	}
-	n, err := s.store.AddAttempt(ctx, key, now, since)
-	if err != nil {
-		return nil, err
-	}
-	slot := &codeSlot{s: s, memberID: memberID, scope: scope, at: now, n: n}
-	if n > b.MaxFailures {
-		// The budget's last slots are in flight in parallel requests.
-		slot.release(ctx)
-		return nil, codesLockedError(b.lockDuration(l.Strikes + 1))
-	}
+	slot.scope = strings.TrimPrefix(keys[0].key, codeKey(memberID, ""))
 	return slot, nil
 }
 
 // release gives the slot back: the code was right, or never compared.
 func (c *codeSlot) release(ctx context.Context) {
-	if err := c.s.store.RemoveAttempt(context.WithoutCancel(ctx), codeKey(c.memberID, c.scope), c.at); err != nil {
-		c.s.log.Warn("give back a code attempt", "member", c.memberID, "err", err)
+	for _, k := range c.keys {
+		if err := c.s.store.RemoveAttempt(context.WithoutCancel(ctx), k.key, c.at); err != nil {
+			c.s.log.Warn("give back a code attempt", "member", c.memberID, "err", err)
+		}
 	}
 }
 
-// failed keeps the slot of a wrong code and, when it was the budget's
-// last, locks code entry for the scope: an audit event and an e-mail to
-// the member. It returns the lock's error when this failure set one.
+// failed keeps the slot of a wrong code and, when it was the last of a
+// budget, locks code entry under that budget: an audit event and an e-mail
+// to the member. It returns the lock's error when this failure set one.
 // purpose names what the code was for, in the event and the mail.
 func (c *codeSlot) failed(ctx context.Context, purpose string) error {
 	s, b := c.s, c.s.cfg.CodeBudget
@@ -173,43 +231,59 @@ func (c *codeSlot) failed(ctx context.Context, purpose string) error {
 	// The member's password throttle counts it too: a thief who has the
 	// password gains no fresh guesses by logging in again.
 	s.Throttle.MemberFailure(c.memberID, clientIPOf(ctx), now)
-	if c.n < b.MaxFailures {
-		return nil
+	var lockErr error
+	for i, k := range c.keys {
+		if k.n < k.max {
+			continue
+		}
+		l, err := s.store.AttemptLock(ctx, k.key)
+		if err != nil {
+			return err
+		}
+		if now.Before(l.Until) {
+			lockErr = codesLockedError(l.Until.Sub(now)) // a parallel failure locked it
+			continue
+		}
+		strikes := 1
+		if !l.Until.IsZero() && now.Sub(l.Until) < 24*time.Hour {
+			strikes = l.Strikes + 1
+		}
+		d := b.lockDuration(strikes)
+		until := now.Add(d)
+		scope := c.scope
+		if i > 0 {
+			scope = scopeAny
+		}
+		where := "from addresses you have not logged in from before"
+		switch scope {
+		case scopeAny:
+			where = "from everywhere"
+		case scopeMember:
+			where = "for enrolments and releases"
+		case scopeElsewhere:
+		default:
+			where = "from " + clientIPOf(ctx)
+		}
+		ev := coffer.NewAuditEvent(now, coffer.AuditCodesLocked, c.memberID,
+			map[string]any{"failures": k.n, "until": until.UTC().Format(time.RFC3339), "strikes": strikes, "purpose": purpose,
+				"ip": clientIPOf(ctx), "scope": scope})
+		if err := s.store.SetAttemptLock(ctx, k.key, coffer.AttemptLock{Until: until, Strikes: strikes}, ev); err != nil {
+			return err
+		}
+		if st, err := s.settings(ctx, c.memberID); err == nil {
+			s.mail(st.email, "coffer: code entry locked after wrong codes",
+				fmt.Sprintf("%d wrong one-time codes were typed for member %s within %s (the last for a %s).\n"+
+					"Entering codes %s is locked until %s UTC; every code is refused until then.\n\n"+
+					"If this was not you, someone has your password or a session of yours: change your password and end your other sessions.\n",
+					k.n, c.memberID, b.Window, purpose, where, until.UTC().Format("2006-01-02 15:04")))
+		} else {
+			s.log.Warn("code lock mail", "member", c.memberID, "err", err)
+		}
+		if lockErr == nil {
+			lockErr = codesLockedError(d)
+		}
 	}
-	key := codeKey(c.memberID, c.scope)
-	l, err := s.store.AttemptLock(ctx, key)
-	if err != nil {
-		return err
-	}
-	if now.Before(l.Until) {
-		return codesLockedError(l.Until.Sub(now)) // a parallel failure locked it
-	}
-	strikes := 1
-	if !l.Until.IsZero() && now.Sub(l.Until) < 24*time.Hour {
-		strikes = l.Strikes + 1
-	}
-	d := b.lockDuration(strikes)
-	until := now.Add(d)
-	where := "from addresses you have not logged in from before"
-	if c.scope != scopeElsewhere {
-		where = "from " + clientIPOf(ctx)
-	}
-	ev := coffer.NewAuditEvent(now, coffer.AuditCodesLocked, c.memberID,
-		map[string]any{"failures": c.n, "until": until.UTC().Format(time.RFC3339), "strikes": strikes, "purpose": purpose,
-			"ip": clientIPOf(ctx), "scope": c.scope})
-	if err := s.store.SetAttemptLock(ctx, key, coffer.AttemptLock{Until: until, Strikes: strikes}, ev); err != nil {
-		return err
-	}
-	if st, err := s.settings(ctx, c.memberID); err == nil {
-		s.mail(st.email, "coffer: code entry locked after wrong codes",
-			fmt.Sprintf("%d wrong one-time codes were typed for member %s within %s (the last for a %s), %s.\n"+
-				"Entering codes %s is locked until %s UTC; every code is refused until then.\n\n"+
-				"If this was not you, someone has your password or a session of yours: change your password and end your other sessions.\n",
-				c.n, c.memberID, b.Window, purpose, where, where, until.UTC().Format("2006-01-02 15:04")))
-	} else {
-		s.log.Warn("code lock mail", "member", c.memberID, "err", err)
-	}
-	return codesLockedError(d)
+	return lockErr
 }
 
 // confirmationBudget refuses a new confirmation or login challenge when

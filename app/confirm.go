@@ -165,7 +165,7 @@ func (s *Service) answer(ctx context.Context, c *coffer.Confirmation, code strin
 	}
 	// The code takes its place in the member's budget before it is
 	// compared: a locked member's codes are refused, the right one too.
-	slot, err := s.codeAttempt(ctx, c.MemberID)
+	slot, err := s.codeAttempt(ctx, c.MemberID, true)
 	if err != nil {
 		return false, err
 	}
@@ -255,9 +255,7 @@ func (s *Service) pendingOf(m *memberFactors, c *coffer.Confirmation) *Pending {
 // loginChallenge is called after a correct password. It returns a
 // ECONFIRMATIONREQUIRED error carrying the challenge when the member's
 // policy wants a second factor, and nil when the password is enough.
-// force asks for the second factor whatever the policy says: the password
-// alone was not enough this time (see Login).
-func (s *Service) loginChallenge(ctx context.Context, memberID, ip, ua string, force bool) error {
+func (s *Service) loginChallenge(ctx context.Context, memberID, ip, ua string) error {
 	m, err := s.memberFactors(ctx, memberID)
 	if err != nil {
 		return err
@@ -265,7 +263,7 @@ func (s *Service) loginChallenge(ctx context.Context, memberID, ip, ua string, f
 	if !m.any() {
 		return nil
 	}
-	if m.policy.Login != coffer.LoginSecondFactor && !force {
+	if m.policy.Login != coffer.LoginSecondFactor {
 		// Password alone is the member's choice, except from an address
 		// never seen before when they asked for new-device activation.
 		newDevice, err := s.unknownDevice(ctx, memberID, ip)
@@ -296,24 +294,31 @@ type loginBody struct {
 	Decoy bool `json:"decoy,omitempty"`
 }
 
-// decoyChallenge answers a wrong password, while the member is held by
-// failures across addresses, exactly as a right one is answered then: a
-// login challenge. No code answers it, no SMS is sent, and it spends none
-// of the member's budgets, so a stranger gains neither an answer about the
-// password nor a way to lock the member out with it.
-func (s *Service) decoyChallenge(ctx context.Context, memberID, ip, ua string) error {
+// heldChallenge answers a login while only the budget across addresses
+// holds the member (see Login): right password or wrong, a challenge for
+// the member's code generator, made and answered the same way, except that
+// no code answers a decoy (one given for a wrong password). Neither sends
+// an SMS or spends the member's confirmation budget, so nothing a stranger
+// can see tells the password, and a stranger spends nothing of the
+// member's. Errors: ECONFIRMATIONREQUIRED (carrying *Pending), ERATELIMITED
+// (code entry locked, for both alike).
+func (s *Service) heldChallenge(ctx context.Context, memberID, ip, ua string, decoy bool) error {
 	m, err := s.memberFactors(ctx, memberID)
 	if err != nil {
 		return err
 	}
+	if err := s.codeLocked(ctx, memberID); err != nil {
+		return err
+	}
 	now := s.now()
-	b, _ := json.Marshal(loginBody{IP: ip, UserAgent: ua, Decoy: true})
+	b, _ := json.Marshal(loginBody{IP: ip, UserAgent: ua, Decoy: decoy})
 	c := &coffer.Confirmation{ID: coffer.NewConfirmationID(), MemberID: memberID, Purpose: coffer.PurposeLogin, Body: string(b),
-		Method: m.methods(coffer.PurposeLogin, false)[0], State: coffer.ConfirmPending, CreatedAt: now, ExpiresAt: now.Add(coffer.ConfirmationTTL)}
+		Method: coffer.MethodTOTP, State: coffer.ConfirmPending, CreatedAt: now, ExpiresAt: now.Add(coffer.ConfirmationTTL)}
 	c.Ref = c.ID
 	if err := s.store.CreateConfirmation(ctx, c); err != nil {
 		return err
 	}
+	s.audit(ctx, coffer.AuditLoginChallenged, memberID, map[string]any{"ip": ip, "challenge_id": c.ID})
 	return pendingError(s.pendingOf(m, c), "Enter a one-time code to finish logging in.")
 }
 

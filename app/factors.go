@@ -316,7 +316,7 @@ func (s *Service) VerifyGenerator(ctx context.Context, memberID, code string) ([
 	if err != nil {
 		return nil, err
 	}
-	slot, err := s.codeAttempt(ctx, memberID)
+	slot, err := s.codeAttempt(ctx, memberID, false)
 	if err != nil {
 		return nil, err
 	}
@@ -418,7 +418,7 @@ func (s *Service) VerifyPhone(ctx context.Context, memberID, code string) ([]str
 	if err != nil {
 		return nil, err
 	}
-	slot, err := s.codeAttempt(ctx, memberID)
+	slot, err := s.codeAttempt(ctx, memberID, false)
 	if err != nil {
 		return nil, err
 	}

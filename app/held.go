@@ -74,22 +74,24 @@ func (s *Service) act(ctx context.Context, memberID, transferID, from, action, c
 	if action == coffer.HoldRelease {
 		// Protection codes are typed codes too: they share the payee's
 		// budget, so a payee cannot guess across many held transfers.
-		if slot, err = s.codeAttempt(ctx, memberID); err != nil {
+		if slot, err = s.codeAttempt(ctx, memberID, false); err != nil {
 			return nil, err
 		}
 	}
-	res := s.engine.Act(ctx, &coffer.HoldAction{Actor: memberID, Seq: t.Seq, Action: action, Code: code})
-	if res.Err != nil && ctx.Err() != nil {
-		return nil, &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The request ended before the ledger answered; look the transfer up to learn its state.", Err: res.Err}
-	}
+	// The ledger's answer is awaited even when the client goes away, so
+	// that a wrong code is always counted in the budget.
+	res := s.engine.Act(context.WithoutCancel(ctx), &coffer.HoldAction{Actor: memberID, Seq: t.Seq, Action: action, Code: code})
 	if slot != nil {
 		if coffer.ErrorCode(res.Err) == coffer.EWRONGCODE {
-			if err := slot.failed(ctx, "release"); err != nil {
+			if err := slot.failed(context.WithoutCancel(ctx), "release"); err != nil {
 				return res.Transfer, err
 			}
 		} else {
 			slot.release(ctx)
 		}
+	}
+	if res.Err != nil && ctx.Err() != nil {
+		return nil, &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The request ended before the ledger answered; look the transfer up to learn its state.", Err: res.Err}
 	}
 	return res.Transfer, res.Err
 }

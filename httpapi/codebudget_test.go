@@ -482,3 +482,51 @@ func TestLogin_SecondFactorPassesStrangersFailures(t *testing.T) {
 	a = e.requestFrom(t, "127.0.3.2", "POST", "/v1/sessions/"+p.ChallengeID+"/confirm", "", map[string]string{"code": e.totp(seed)})
 	wantStatus(t, a, http.StatusCreated)
 }
+
+// TestLogin_HeldAnswersAlike: while the member is held across addresses,
+// the right password and a wrong one from a fresh address are answered
+// and counted alike, so the address's lock does not tell them apart.
+func TestLogin_HeldAnswersAlike(t *testing.T) {
+	e := newConfirmEnv(t)
+	m := e.register(t, "")
+	e.enrolTOTP(t, m)
+	login := func(ip, password string) int {
+		return e.requestFrom(t, ip, "POST", "/v1/sessions", "", map[string]string{"login": m.id, "password": password}).Status
+	}
+	for i := range 25 {
+		login(fmt.Sprintf("127.0.4.%d", i+1), fmt.Sprintf("guess %d", i))
+	}
+	var right, wrong []int
+	for range 7 {
+		right = append(right, login("127.0.5.1", testPassword))
+		wrong = append(wrong, login("127.0.5.2", "not the password"))
+	}
+	if fmt.Sprint(right) != fmt.Sprint(wrong) {
+		t.Fatalf("right password answered %v, a wrong one %v: want the same", right, wrong)
+	}
+}
+
+// TestCodeBudget_ReleaseCodesEveryAddress: protection codes are typed by
+// the payee for themselves, so logging in from more addresses buys the
+// payee no more guesses.
+func TestCodeBudget_ReleaseCodesEveryAddress(t *testing.T) {
+	e := newPayEnv(t, 0)
+	a, aUSD := e.funded(t, "100.00")
+	b, bUSD := e.funded(t, "0.01")
+	wantStatus(t, e.requestFrom(t, "127.0.0.5", "POST", "/v1/sessions", "", map[string]string{"login": b.id, "password": testPassword}), http.StatusCreated)
+	for _, id := range []string{"h1", "h2", "h3"} {
+		wantStatus(t, e.request(t, "POST", "/v1/transfers", a.token, protectBody(id, aUSD, bUSD, "1.00", "right-"+id, 5)), http.StatusCreated)
+	}
+	compared := 0
+	for i := range 24 {
+		ip := []string{"127.0.0.1", "127.0.0.5"}[i%2]
+		a := e.requestFrom(t, ip, "POST", "/v1/transfers/"+[]string{"h1", "h2", "h3"}[i/8]+"/release", b.token,
+			map[string]string{"from": aUSD, "code": fmt.Sprintf("guess%d", i)})
+		if a.Status == http.StatusUnprocessableEntity {
+			compared++
+		}
+	}
+	if compared > 9 {
+		t.Fatalf("%d release codes compared from two addresses, want at most 9 before the lock", compared)
+	}
+}

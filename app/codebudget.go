@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/coffer-money/coffer"
@@ -119,14 +118,10 @@ type budgetKey struct {
 	n   int // the attempt's place in the key's window
 }
 
-// codeKeys are the keys a code of memberID counts under: its scope's, and
-// the member's ceiling. scoped is false for codes that share one scope.
-func (s *Service) codeKeys(ctx context.Context, memberID string, scoped bool) []*budgetKey {
+// codeKeys are the keys a code of memberID typed in scope counts under:
+// the scope's, and the member's ceiling.
+func (s *Service) codeKeys(memberID, scope string) []*budgetKey {
 	b := s.cfg.CodeBudget
-	scope := scopeMember
-	if scoped {
-		scope = s.codeScope(ctx, memberID)
-	}
 	return []*budgetKey{{key: codeKey(memberID, scope), max: b.MaxFailures}, {key: codeKey(memberID, scopeAny), max: anyFactor * b.MaxFailures}}
 }
 
@@ -148,10 +143,10 @@ func (s *Service) locksOf(ctx context.Context, keys []*budgetKey) (time.Time, []
 	return until, locks, nil
 }
 
-// codeLocked refuses while the member's code entry is locked where the
-// request in ctx comes from, taking no slot. Errors: ERATELIMITED.
-func (s *Service) codeLocked(ctx context.Context, memberID string) error {
-	until, _, err := s.locksOf(ctx, s.codeKeys(ctx, memberID, true))
+// codeLocked refuses while the member's code entry is locked in scope (see
+// codeScope), taking no slot. Errors: ERATELIMITED.
+func (s *Service) codeLocked(ctx context.Context, memberID, scope string) error {
+	until, _, err := s.locksOf(ctx, s.codeKeys(memberID, scope))
 	if err != nil {
 		return err
 	}
@@ -171,7 +166,6 @@ type codeSlot struct {
 	scope    string
 	at       time.Time
 	keys     []*budgetKey
-	locks    []coffer.AttemptLock
 }
 
 // codeAttempt takes a slot for a code the member (as the request in ctx
@@ -181,7 +175,11 @@ type codeSlot struct {
 // Errors: ERATELIMITED.
 func (s *Service) codeAttempt(ctx context.Context, memberID string, scoped bool) (*codeSlot, error) {
 	b := s.cfg.CodeBudget
-	keys := s.codeKeys(ctx, memberID, scoped)
+	scope := scopeMember
+	if scoped {
+		scope = s.codeScope(ctx, memberID)
+	}
+	keys := s.codeKeys(memberID, scope)
 	until, locks, err := s.locksOf(ctx, keys)
 	if err != nil {
 		return nil, err
@@ -190,7 +188,7 @@ func (s *Service) codeAttempt(ctx context.Context, memberID string, scoped bool)
 	if now.Before(until) {
 		return nil, codesLockedError(until.Sub(now))
 	}
-	slot := &codeSlot{s: s, memberID: memberID, at: now, locks: locks}
+	slot := &codeSlot{s: s, memberID: memberID, scope: scope, at: now}
 	for i, k := range keys {
 		// Attempts before the key's last lock ended were paid for by it.
 		since := now.Add(-b.Window)
@@ -208,7 +206,6 @@ func (s *Service) codeAttempt(ctx context.Context, memberID string, scoped bool)
 			return nil, codesLockedError(b.lockDuration(locks[i].Strikes + 1))
 		}
 	}
-	slot.scope = strings.TrimPrefix(keys[0].key, codeKey(memberID, ""))
 	return slot, nil
 }
 
@@ -294,11 +291,12 @@ func (c *codeSlot) failed(ctx context.Context, purpose string) error {
 // Errors: ERATELIMITED.
 func (s *Service) confirmationBudget(ctx context.Context, memberID string) error {
 	b := s.cfg.CodeBudget
-	if err := s.codeLocked(ctx, memberID); err != nil {
+	scope := s.codeScope(ctx, memberID)
+	if err := s.codeLocked(ctx, memberID, scope); err != nil {
 		return err
 	}
 	now := s.now()
-	key := confirmKey(memberID, s.codeScope(ctx, memberID))
+	key := confirmKey(memberID, scope)
 	n, err := s.store.AddAttempt(ctx, key, now, now.Add(-b.Window))
 	if err != nil {
 		return err

@@ -158,7 +158,7 @@ func (s *Service) answer(ctx context.Context, c *coffer.Confirmation, code strin
 	}
 	if isDecoy(c) {
 		// Answered as a real challenge would be, without its budget.
-		if err := s.codeLocked(ctx, c.MemberID); err != nil {
+		if err := s.codeLocked(ctx, c.MemberID, s.codeScope(ctx, c.MemberID)); err != nil {
 			return false, err
 		}
 		return false, s.wrongCode(ctx, c, nil)
@@ -307,7 +307,7 @@ func (s *Service) heldChallenge(ctx context.Context, memberID, ip, ua string, de
 	if err != nil {
 		return err
 	}
-	if err := s.codeLocked(ctx, memberID); err != nil {
+	if err := s.codeLocked(ctx, memberID, s.codeScope(ctx, memberID)); err != nil {
 		return err
 	}
 	now := s.now()

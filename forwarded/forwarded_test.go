@@ -134,20 +134,14 @@ func FuzzRequest(f *testing.F) {
 		if p, err := netip.ParseAddr(peer); err == nil && p.WithZone("").Unmap() == a {
 			named = true // a bare address, as some harnesses set it
 		}
+		// An entry names a when it is a, a:port, [a] or [a]:port.
 		for _, hop := range strings.Split(xff, ",") {
-			hop = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(hop), "["), "]")
-			for _, try := range []string{hop, strings.TrimSuffix(strings.TrimPrefix(hop, "["), "]")} {
-				if x, err := netip.ParseAddr(try); err == nil && x.WithZone("").Unmap() == a {
-					named = true
-				}
-				if x, err := netip.ParseAddrPort(try); err == nil && x.Addr().WithZone("").Unmap() == a {
-					named = true
-				}
+			hop = strings.TrimSpace(hop)
+			if ap, err := netip.ParseAddrPort(hop); err == nil {
+				hop = ap.Addr().String()
 			}
-			if i := strings.LastIndex(hop, "]:"); i > 0 {
-				if x, err := netip.ParseAddr(hop[:i]); err == nil && x.WithZone("").Unmap() == a {
-					named = true
-				}
+			if x, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(hop, "["), "]")); err == nil && x.WithZone("").Unmap() == a {
+				named = true
 			}
 		}
 		if !named {

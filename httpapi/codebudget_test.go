@@ -530,27 +530,3 @@ func TestCodeBudget_ReleaseCodesEveryAddress(t *testing.T) {
 		t.Fatalf("%d release codes compared from two addresses, want at most 9 before the lock", compared)
 	}
 }
-
-// TestCodeBudget_StoreDownFailsClosed: when the budget cannot be read or
-// written, no code is compared: the answer is a refusal, never a
-// confirmation.
-func TestCodeBudget_StoreDownFailsClosed(t *testing.T) {
-	e := newConfirmEnv(t)
-	m := e.register(t, "")
-	seed, _ := e.enrolTOTP(t, m)
-	never := map[string]any{"login": "password", "transfers": "never"}
-	a := e.request(t, "PUT", "/v1/security/confirmation", m.token, never)
-	wantProblem(t, a, http.StatusForbidden, "confirmation_required")
-	var pr struct {
-		ConfirmationID string `json:"confirmation_id"`
-	}
-	a.decode(t, &pr)
-	e.db.Close()
-	a = e.request(t, "PUT", "/v1/security/confirmation", m.token, never, "Coffer-Confirmation", pr.ConfirmationID+":"+e.totp(seed))
-	// A closed database handle is answered as an internal error today
-	// (the mapping of storage faults is its own piece of work); what
-	// matters here is that no code gets through.
-	if a.Status < 400 {
-		t.Fatalf("got %s with the store down, want a refusal", a)
-	}
-}

@@ -17,6 +17,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -29,9 +30,11 @@ import (
 	"time"
 
 	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/sqlstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 //go:embed migrations/*.sql
@@ -49,9 +52,12 @@ type Options struct {
 
 // DB is the PostgreSQL store. It implements coffer.Store.
 type DB struct {
+	*sqlstore.Store // the ordinary reads and writes
+
 	pool *pgxpool.Pool
 	iso  pgx.TxIsoLevel
-	URL  string // as given, for messages; never logged with a password
+	sql  *sql.DB // the pool seen through database/sql, for the shared layer
+	URL  string  // as given, for messages; never logged with a password
 }
 
 var _ coffer.Store = (*DB)(nil)
@@ -86,6 +92,8 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	db.pool = pool
+	db.sql = stdlib.OpenDBFromPool(pool)
+	db.Store = sqlstore.New(dialect{db.iso}, db.sql, db.sql)
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -95,6 +103,7 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 
 // Close closes every connection.
 func (db *DB) Close() error {
+	db.sql.Close()
 	db.pool.Close()
 	return nil
 }
@@ -339,7 +348,7 @@ func str(s *string) string {
 }
 
 // rowScanner is what pgx.Row and pgx.Rows have in common.
-type rowScanner interface{ Scan(...any) error }
+type rowScanner = sqlstore.Scanner
 
 // collect reads every row of a query with scan.
 func collect[T any](rows pgx.Rows, err error, op string, scan func(rowScanner) (*T, error)) ([]*T, error) {

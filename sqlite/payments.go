@@ -360,3 +360,15 @@ func (db *DB) ExpiredInvoices(ctx context.Context, now time.Time, limit int) ([]
 	}
 	return out, mapErr("sqlite.ExpiredInvoices", rows.Err())
 }
+func scanTransfers(rows *sql.Rows, op string) ([]*coffer.Transfer, error) {
+	defer rows.Close()
+	var out []*coffer.Transfer
+	for rows.Next() {
+		t, err := scanTransfer(rows)
+		if err != nil {
+			return nil, mapErr(op, err)
+		}
+		out = append(out, t)
+	}
+	return out, mapErr(op, rows.Err())
+}

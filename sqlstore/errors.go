@@ -1,0 +1,44 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/coffer-money/coffer"
+)
+
+// MapErr translates a driver error into a domain error at the storage
+// boundary, by what d says it means; application errors pass unchanged and
+// anything unknown stays an internal error with its cause.
+func MapErr(d Dialect, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *coffer.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	op = d.Name() + "." + op
+	if errors.Is(err, sql.ErrNoRows) {
+		return &coffer.Error{Code: coffer.ENOTFOUND, Message: "Not found.", Op: op}
+	}
+	switch d.Classify(err) {
+	case FaultUnique:
+		return &coffer.Error{Code: coffer.ECONFLICT, Message: "Already exists.", Op: op, Err: err}
+	case FaultForeignKey:
+		// The rows the store writes name members, requests and purses that
+		// must exist; the one missing is almost always the member.
+		return &coffer.Error{Code: coffer.ENOTFOUND, Message: "No such member.", Op: op, Err: err}
+	case FaultRetry, FaultBusy:
+		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The database is busy; try again.", Op: op, Err: err}
+	case FaultConnLost:
+		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The database cannot be reached; try again.", Op: op, Err: err}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func (s *Store) mapErr(op string, err error) error { return MapErr(s.d, op, err) }
+
+// is reports whether err is a driver error of kind f.
+func (s *Store) is(err error, f Fault) bool { return err != nil && s.d.Classify(err) == f }

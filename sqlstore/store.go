@@ -1,0 +1,214 @@
+// Package sqlstore is coffer's storage layer written once for both SQL
+// databases it runs on. Every ordinary read and write of the coffer.Store
+// contract lives here as hand-written SQL over database/sql; what differs
+// between SQLite and PostgreSQL is a small Dialect value: placeholders, the
+// classification of driver errors, transaction options, locks and the head
+// of the audit chain.
+//
+// The ledger's hot path (ApplyBatch with its batch reads and writes) stays
+// native in each database's own package, as does connection setup; those
+// packages embed a *Store for the rest of the contract.
+//
+// Queries are written with SQLite's placeholders, ? or ?N for a parameter
+// used more than once; Dialect.Rebind turns them into the database's own.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/coffer-money/coffer"
+)
+
+// Fault is what a driver error means to the store.
+type Fault int
+
+const (
+	FaultOther      Fault = iota // not one the store acts on: an internal error
+	FaultUnique                  // a UNIQUE or PRIMARY KEY violation
+	FaultCheck                   // a CHECK constraint violation
+	FaultForeignKey              // a FOREIGN KEY violation: a row names a missing one
+	FaultRetry                   // the transaction lost a race (serialization failure, deadlock): run it again
+	FaultBusy                    // the database stayed locked longer than the busy timeout
+	FaultConnLost                // the connection broke or the server is shutting down
+)
+
+// Dialect is everything that differs between the databases for the
+// ordinary reads and writes.
+type Dialect interface {
+	// Name prefixes operation names in errors: "sqlite", "postgres".
+	Name() string
+	// Rebind turns a query written with ? and ?N placeholders into the
+	// database's own.
+	Rebind(query string) string
+	// Classify says what a driver error means.
+	Classify(err error) Fault
+	// Constraint names the constraint or column a constraint error is about,
+	// as far as the driver tells ("members.email", "members_email_key").
+	Constraint(err error) string
+	// WriteTx is the options of a write transaction (isolation level).
+	WriteTx() *sql.TxOptions
+	// ForUpdate is the clause that locks the rows a SELECT inside a write
+	// transaction reads ("" where the whole database is locked anyway).
+	ForUpdate() string
+	// LockLedger is the first statement of a write that changes what the
+	// ledger decides on (issuer limits, fee rules, levels, closed purses):
+	// it waits for and holds off ledger batches. after runs once the
+	// transaction has ended, committed or not.
+	LockLedger(ctx context.Context, tx *sql.Tx) (after func(), err error)
+	// AuditHead locks the head of the audit chain in tx, where the database
+	// needs a lock for that, and returns the last event's sequence number
+	// and hash (0 and empty when there is none).
+	AuditHead(ctx context.Context, tx *sql.Tx) (seq int64, hash []byte, err error)
+	// SetAuditHead records the new head after events were appended.
+	SetAuditHead(ctx context.Context, tx *sql.Tx, seq int64, hash []byte) error
+	// LockKey serializes the transactions that name one key until they end.
+	LockKey(ctx context.Context, tx *sql.Tx, key string) error
+}
+
+// Store implements the ordinary part of the coffer.Store contract over a
+// writer and a reader handle (the same pool where the database has no
+// single-writer rule).
+type Store struct {
+	d  Dialect
+	w  *sql.DB
+	r  *sql.DB
+	wr conn // the writer, outside transactions
+	rd conn // the readers
+}
+
+// New returns a store writing through w and reading through r.
+func New(d Dialect, w, r *sql.DB) *Store {
+	return &Store{d: d, w: w, r: r, wr: conn{w, d}, rd: conn{r, d}}
+}
+
+// Dialect returns the store's dialect.
+func (s *Store) Dialect() Dialect { return s.d }
+
+// execer is what *sql.DB and *sql.Tx have in common.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// conn runs queries written with ? placeholders on a handle.
+type conn struct {
+	q execer
+	d Dialect
+}
+
+func (c conn) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return c.q.ExecContext(ctx, c.d.Rebind(query), args...)
+}
+
+func (c conn) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return c.q.QueryContext(ctx, c.d.Rebind(query), args...)
+}
+
+func (c conn) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return c.q.QueryRowContext(ctx, c.d.Rebind(query), args...)
+}
+
+// RebindNumbered turns ? and ?N placeholders into $N ones, outside quoted
+// strings and identifiers. It is the Rebind of databases that number their
+// parameters (PostgreSQL).
+func RebindNumbered(q string) string {
+	if strings.IndexByte(q, '?') < 0 {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	var quote byte
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '?':
+			j := i + 1
+			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+				j++
+			}
+			b.WriteByte('$')
+			if j > i+1 {
+				b.WriteString(q[i+1 : j])
+			} else {
+				n++
+				fmt.Fprint(&b, n)
+			}
+			i = j - 1
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// Scanner is what *sql.Row and *sql.Rows have in common.
+type Scanner interface{ Scan(...any) error }
+
+// collect reads every row of a query with scan.
+func collect[T any](s *Store, op string, rows *sql.Rows, err error, scan func(Scanner) (*T, error)) ([]*T, error) {
+	if err != nil {
+		return nil, s.mapErr(op, err)
+	}
+	defer rows.Close()
+	var out []*T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, s.mapErr(op, err)
+		}
+		out = append(out, v)
+	}
+	return out, s.mapErr(op, rows.Err())
+}
+
+// placeholders returns n question marks joined by commas, for IN lists.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// Rows returns n copies of a VALUES tuple joined by commas.
+func Rows(tuple string, n int) string {
+	return strings.TrimSuffix(strings.Repeat(tuple+",", n), ",")
+}
+
+// Times are stored as Unix milliseconds.
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMs(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func nullMs(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return ms(t)
+}
+
+func fromNullMs(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMs(v.Int64)
+}
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func notFound(op, what string) error {
+	return &coffer.Error{Code: coffer.ENOTFOUND, Message: "No such " + what + ".", Op: op}
+}

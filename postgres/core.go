@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -35,24 +34,6 @@ func copyTransfer(t *coffer.Transfer) *coffer.Transfer {
 		c.Protection = &p
 	}
 	return &c
-}
-
-// PinKey records the fingerprint of a key that every process on this
-// database must share, the first time one is started, and refuses a
-// process whose key has another fingerprint.
-func (db *DB) PinKey(ctx context.Context, name, fingerprint string) error {
-	if _, err := db.pool.Exec(ctx, `INSERT INTO instance_keys (name, fingerprint, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`,
-		name, fingerprint, ms(time.Now())); err != nil {
-		return mapErr("postgres.PinKey", err)
-	}
-	var pinned string
-	if err := db.pool.QueryRow(ctx, `SELECT fingerprint FROM instance_keys WHERE name = $1`, name).Scan(&pinned); err != nil {
-		return mapErr("postgres.PinKey", err)
-	}
-	if pinned != fingerprint {
-		return fmt.Errorf("postgres: this database was first served with another %s (fingerprint %s, this one %s); every cofferd on one database must use the same one", name, pinned, fingerprint)
-	}
-	return nil
 }
 
 // UseNonce implements coffer.NonceStore. A nonce whose earlier use has

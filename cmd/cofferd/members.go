@@ -93,7 +93,7 @@ func pinDocumentsKey(ctx context.Context, p coffer.KeyPinner, key []byte) error 
 
 // checkIssuerLevel refuses to make a member an issuer unless their
 // verification level allows it.
-func checkIssuerLevel(ctx context.Context, db store, levelsFile, member string) error {
+func checkIssuerLevel(ctx context.Context, db coffer.IdentityStore, levelsFile, member string) error {
 	levels, err := loadLevels(levelsFile)
 	if err != nil {
 		return err

@@ -53,7 +53,10 @@ type DB struct {
 	URL  string  // as given, for messages; never logged with a password
 }
 
-var _ coffer.Store = (*DB)(nil)
+var (
+	_ coffer.Store     = (*DB)(nil)
+	_ coffer.KeyPinner = (*DB)(nil)
+)
 
 // IsURL reports whether s names a PostgreSQL database.
 func IsURL(s string) bool {

@@ -48,7 +48,10 @@ type DB struct {
 	ckDone chan struct{}
 }
 
-var _ coffer.Store = (*DB)(nil)
+var (
+	_ coffer.Store     = (*DB)(nil)
+	_ coffer.KeyPinner = (*DB)(nil)
+)
 
 // FileName is the database file inside a data directory.
 const FileName = "coffer.db"
@@ -159,6 +162,11 @@ func (db *DB) Close() error {
 	<-db.ckDone
 	return errors.Join(db.ck.Close(), db.r.Close(), db.w.Close())
 }
+
+// PinKey implements coffer.KeyPinner by accepting every key: a SQLite
+// database is served by the one process that owns its data directory, which
+// keeps the keys beside it, so there is no other process to agree with.
+func (db *DB) PinKey(context.Context, string, string) error { return nil }
 
 // rows returns n copies of a VALUES tuple joined by commas.
 func rows(tuple string, n int) string {

@@ -163,11 +163,6 @@ func (db *DB) Close() error {
 	return errors.Join(db.ck.Close(), db.r.Close(), db.w.Close())
 }
 
-// PinKey implements coffer.KeyPinner by accepting every key: a SQLite
-// database is served by the one process that owns its data directory, which
-// keeps the keys beside it, so there is no other process to agree with.
-func (db *DB) PinKey(context.Context, string, string) error { return nil }
-
 // rows returns n copies of a VALUES tuple joined by commas.
 func rows(tuple string, n int) string {
 	return strings.TrimSuffix(strings.Repeat(tuple+",", n), ",")

@@ -72,7 +72,8 @@ type NewWebhook struct {
 	KeyID     string
 }
 
-var errNoWebhook = coffer.Errorf(coffer.ENOTFOUND, "There is no such webhook.")
+// errNoWebhook answers for an endpoint that is missing or another member's, as the store does.
+var errNoWebhook = coffer.ErrNoWebhook
 
 func (s *Service) webhookStore() (coffer.WebhookStore, error) {
 	ws, ok := s.store.(coffer.WebhookStore)
@@ -191,7 +192,7 @@ func (s *Service) CreateWebhook(ctx context.Context, memberID string, in Webhook
 	}
 	ev := coffer.NewAuditEvent(s.now(), "webhook.created", memberID, map[string]any{"webhook_id": w.ID, "url": w.URL, "events": events, "signing": w.Signing})
 	if err := ws.CreateWebhook(ctx, w, MaxWebhooks, ev); err != nil {
-		if coffer.ErrorCode(err) == coffer.ELIMITEXCEEDED {
+		if errors.Is(err, coffer.ErrTooManyWebhooks) {
 			return nil, tooMany
 		}
 		return nil, err
@@ -219,9 +220,6 @@ func (s *Service) DeleteWebhook(ctx context.Context, memberID, id string) error 
 		return errNoWebhook
 	}
 	if err := ws.DeleteWebhook(ctx, memberID, id); err != nil {
-		if coffer.ErrorCode(err) == coffer.ENOTFOUND {
-			return errNoWebhook
-		}
 		return err
 	}
 	s.audit(ctx, "webhook.deleted", memberID, map[string]any{"webhook_id": id})

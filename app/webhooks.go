@@ -72,7 +72,8 @@ type NewWebhook struct {
 	KeyID     string
 }
 
-var errNoWebhook = coffer.Errorf(coffer.ENOTFOUND, "There is no such webhook.")
+// errNoWebhook answers for an endpoint that is missing or another member's, as the store does.
+var errNoWebhook = coffer.ErrNoWebhook
 
 // WebhookKey returns the server's Ed25519 webhook signing key and its key
 // ID. It is derived from the key that seals second-factor seeds, so every
@@ -179,7 +180,7 @@ func (s *Service) CreateWebhook(ctx context.Context, memberID string, in Webhook
 	}
 	ev := coffer.NewAuditEvent(s.now(), "webhook.created", memberID, map[string]any{"webhook_id": w.ID, "url": w.URL, "events": events, "signing": w.Signing})
 	if err := s.store.CreateWebhook(ctx, w, MaxWebhooks, ev); err != nil {
-		if coffer.ErrorCode(err) == coffer.ELIMITEXCEEDED {
+		if errors.Is(err, coffer.ErrTooManyWebhooks) {
 			return nil, tooMany
 		}
 		return nil, err
@@ -199,9 +200,6 @@ func (s *Service) DeleteWebhook(ctx context.Context, memberID, id string) error 
 		return errNoWebhook
 	}
 	if err := s.store.DeleteWebhook(ctx, memberID, id); err != nil {
-		if coffer.ErrorCode(err) == coffer.ENOTFOUND {
-			return errNoWebhook
-		}
 		return err
 	}
 	s.audit(ctx, "webhook.deleted", memberID, map[string]any{"webhook_id": id})

@@ -1,10 +1,6 @@
 package postgres
 
 import (
-	"context"
-	"math/rand/v2"
-	"time"
-
 	"github.com/coffer-money/coffer"
 )
 
@@ -34,20 +30,4 @@ func copyTransfer(t *coffer.Transfer) *coffer.Transfer {
 		c.Protection = &p
 	}
 	return &c
-}
-
-// UseNonce implements coffer.NonceStore. A nonce whose earlier use has
-// expired counts as new (its old signature is too old to be accepted).
-// Now and then expired nonces are removed.
-func (db *DB) UseNonce(ctx context.Context, keyID, nonce string, now, expires time.Time) (bool, error) {
-	tag, err := db.pool.Exec(ctx, `INSERT INTO signature_nonces (key_id, nonce, expires_at) VALUES ($1, $2, $3)
-		ON CONFLICT (key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE signature_nonces.expires_at <= $4`,
-		keyID, nonce, ms(expires), ms(now))
-	if err != nil {
-		return false, mapErr("postgres.UseNonce", err)
-	}
-	if rand.IntN(256) == 0 {
-		db.pool.Exec(ctx, `DELETE FROM signature_nonces WHERE expires_at <= $1`, ms(now)) // best effort
-	}
-	return tag.RowsAffected() == 1, nil
 }

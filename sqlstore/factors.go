@@ -10,11 +10,12 @@ import (
 	"github.com/coffer-money/coffer"
 )
 
-// The writes below that append an event only when they changed something
-// (a recovery code used, a confirmation voided) lock rows first and the
-// audit head after, and so do the other writes to the same rows, so that no
-// two of them wait on each other in the opposite order. None of these rows
-// is one that ledger batches lock.
+// The writes of factors, keys and certificates that append an event only
+// when they changed something (a recovery code used, a key revoked, a
+// confirmation voided) lock their rows before the audit head, and so do the
+// other writes to the same tables, which call Tx.Audit last: no two of them
+// wait on each other in the opposite order. Ledger batches lock none of
+// these rows.
 
 // Factors implements coffer.FactorStore.
 func (s *Store) Factors(ctx context.Context, memberID string) ([]*coffer.Factor, error) {

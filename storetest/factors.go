@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -118,6 +119,46 @@ func testFactors(t *testing.T, s coffer.Store) {
 		}
 		if _, err := s.Confirmation(ctx, "cnf_none"); coffer.ErrorCode(err) != coffer.ENOTFOUND {
 			t.Fatalf("unknown confirmation: got %v, want not_found", err)
+		}
+	})
+
+	t.Run("ConfirmationByRefSameMillisecond", func(t *testing.T) {
+		// A new confirmation of a ref made in the millisecond its
+		// predecessor ended is the one found, whatever the IDs.
+		m := member(t, s, "", "").ID
+		at := now.Add(-time.Hour)
+		mk := func(ref string) *coffer.Confirmation {
+			x := &coffer.Confirmation{ID: coffer.NewConfirmationID(), MemberID: m, Purpose: coffer.PurposeTransfer, Ref: ref,
+				Body: "{}", Method: coffer.MethodTOTP, State: coffer.ConfirmPending, CreatedAt: at, ExpiresAt: at.Add(coffer.ConfirmationTTL)}
+			if err := s.CreateConfirmation(ctx, x); err != nil {
+				t.Fatal(err)
+			}
+			return x
+		}
+		want := func(ref string, x *coffer.Confirmation, state string) {
+			t.Helper()
+			got, err := s.ConfirmationByRef(ctx, m, coffer.PurposeTransfer, ref)
+			if err != nil || got.ID != x.ID || got.State != state {
+				t.Fatalf("ConfirmationByRef: got %+v, %v; want %s %s", got, err, x.ID, state)
+			}
+		}
+		for i := range 4 {
+			ref := fmt.Sprintf("same-%d", i)
+			first := mk(ref)
+			if ok, err := s.VoidConfirmation(ctx, first.ID); !ok || err != nil {
+				t.Fatalf("VoidConfirmation = %v, %v", ok, err)
+			}
+			second := mk(ref)
+			want(ref, second, coffer.ConfirmPending)
+			if ok, err := s.FinishConfirmation(ctx, second.ID, coffer.ConfirmDone); !ok || err != nil {
+				t.Fatalf("FinishConfirmation = %v, %v", ok, err)
+			}
+			want(ref, second, coffer.ConfirmDone)
+			if ok, err := s.VoidConfirmation(ctx, second.ID); !ok || err != nil {
+				t.Fatalf("VoidConfirmation = %v, %v", ok, err)
+			}
+			third := mk(ref)
+			want(ref, third, coffer.ConfirmPending)
 		}
 	})
 

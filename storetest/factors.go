@@ -162,6 +162,30 @@ func testFactors(t *testing.T, s coffer.Store) {
 		}
 	})
 
+	t.Run("PaidBefore", func(t *testing.T) {
+		iss, m, payee := member(t, s, "", ""), member(t, s, "", ""), member(t, s, "", "")
+		pi := purse(t, s, iss.ID, 'Z', "USD", true, 1_000_00)
+		pm := purse(t, s, m.ID, 'Z', "USD", false, 0)
+		pp := purse(t, s, payee.ID, 'Z', "USD", false, 0)
+		paid := func(who, to string, want bool) {
+			t.Helper()
+			if got, err := s.PaidBefore(ctx, who, to); got != want || err != nil {
+				t.Fatalf("PaidBefore(%s, %s) = %v, %v; want %v", who, to, got, err, want)
+			}
+		}
+		b := newBook(t, s)
+		send := func(id string, sender, payee string, from, to *coffer.Purse) {
+			b.send(&coffer.Transfer{Sender: sender, TransferID: id, From: from.Number, To: to.Number, Currency: "USD", Amount: 100,
+				Payee: payee, CreatedAt: now, Kind: coffer.KindTransfer, Status: coffer.StatusCompleted})
+			b.commit()
+		}
+		send("fund", iss.ID, m.ID, pi, pm)
+		paid(m.ID, pp.Number, false)
+		send("pay", m.ID, payee.ID, pm, pp)
+		paid(m.ID, pp.Number, true)
+		paid(payee.ID, pm.Number, false) // received from, never paid to
+	})
+
 	t.Run("Policy", func(t *testing.T) {
 		if p, err := s.Policy(ctx, a); p != nil || err != nil {
 			t.Fatalf("got %+v, %v; want nil", p, err)

@@ -56,6 +56,11 @@ func (c *Certificate) Status(now time.Time) string {
 	return "active"
 }
 
+// ErrTooManyCertificates is the fact CreateCertificate reports when the
+// member already holds the most active certificates allowed. The service
+// words the answer.
+var ErrTooManyCertificates = &Error{Code: ELIMITEXCEEDED, Message: "active certificate limit reached"}
+
 // CertStore persists members' client certificates. (The operator's CA key
 // lives in files in the data directory, not in the store.) Each method is
 // one transaction; an audit event passed in commits with the change it
@@ -64,7 +69,8 @@ type CertStore interface {
 	// CreateCertificate records an issued certificate and its audit event,
 	// provided the member holds fewer than maxActive certificates that are
 	// neither revoked nor expired at c.CreatedAt.
-	// Errors: ELIMITEXCEEDED, ECONFLICT (ID, serial or fingerprint taken).
+	// Errors: ELIMITEXCEEDED (ErrTooManyCertificates), ECONFLICT (ID,
+	// serial or fingerprint taken).
 	CreateCertificate(ctx context.Context, c *Certificate, maxActive int, audit *AuditEvent) error
 	// CertificateBySerial returns the certificate with that serial, revoked
 	// or not. Errors: ENOTFOUND.

@@ -102,13 +102,17 @@ func ValidateKeyName(s string) error {
 	return nil
 }
 
+// ErrTooManyKeys is the fact CreateKey reports when the member already
+// holds the most unrevoked keys allowed. The service words the answer.
+var ErrTooManyKeys = &Error{Code: ELIMITEXCEEDED, Message: "Too many active keys."}
+
 // KeyStore persists members' request-signing keys. Every method is one
 // database transaction; the audit event given to a method commits with its
 // change or not at all.
 type KeyStore interface {
 	// CreateKey inserts k unless its member already holds maxActive
 	// unrevoked keys, and appends ev (when not nil) to the audit log.
-	// Errors: ELIMITEXCEEDED (too many keys); ECONFLICT with Message
+	// Errors: ELIMITEXCEEDED (ErrTooManyKeys); ECONFLICT with Message
 	// "public_key" when that public key was ever registered (by anyone,
 	// revoked keys included), any other Message on a key ID collision.
 	CreateKey(ctx context.Context, k *SigningKey, maxActive int, ev *AuditEvent) error

@@ -134,7 +134,7 @@ func (s *Service) IssueCertificate(ctx context.Context, memberID, csrPEM, ip, pr
 		"certificate_id": c.ID, "serial": c.Serial, "fingerprint": c.Fingerprint, "key_type": keyType,
 		"not_after": c.NotAfter.Format(time.RFC3339), "ip": ip})
 	if err := s.store.CreateCertificate(ctx, c, st.cfg.MaxActive, ev); err != nil {
-		if coffer.ErrorCode(err) == coffer.ELIMITEXCEEDED {
+		if errors.Is(err, coffer.ErrTooManyCertificates) {
 			return nil, &coffer.Error{Code: coffer.ELIMITEXCEEDED, Err: err,
 				Message: fmt.Sprintf("You already hold %d active certificates, the most allowed; revoke one first.", st.cfg.MaxActive)}
 		}

@@ -247,7 +247,7 @@ func (s *Service) AddKey(ctx context.Context, memberID string, in AddKeyInput) (
 		switch code := coffer.ErrorCode(err); {
 		case err == nil:
 			return k, nil
-		case code == coffer.ELIMITEXCEEDED:
+		case errors.Is(err, coffer.ErrTooManyKeys):
 			return nil, coffer.Errorf(coffer.ELIMITEXCEEDED, "You already have %d active keys; revoke one before adding another.", coffer.MaxActiveKeys)
 		case code == coffer.ECONFLICT && errors.As(err, &ae) && ae.Message == "public_key":
 			return nil, coffer.Errorf(coffer.ECONFLICT, "This public key is already registered; make a new key pair.")

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -140,6 +141,9 @@ func testCertificates(t *testing.T, s coffer.Store) {
 			}
 		}
 		wantCode(t, s.CreateCertificate(ctx, newCert(m.ID, 3, now, year), 3, nil), coffer.ELIMITEXCEEDED)
+		if err := s.CreateCertificate(ctx, newCert(m.ID, 3, now, year), 3, nil); !errors.Is(err, coffer.ErrTooManyCertificates) {
+			t.Fatalf("CreateCertificate over the limit: got %v, want ErrTooManyCertificates", err)
+		}
 		// Revoked and expired certificates do not count.
 		if _, err := s.RevokeCertificate(ctx, m.ID, fmt.Sprintf("cert-%s-0", m.ID), now, nil); err != nil {
 			t.Fatal(err)

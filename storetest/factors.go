@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -119,6 +120,70 @@ func testFactors(t *testing.T, s coffer.Store) {
 		if _, err := s.Confirmation(ctx, "cnf_none"); coffer.ErrorCode(err) != coffer.ENOTFOUND {
 			t.Fatalf("unknown confirmation: got %v, want not_found", err)
 		}
+	})
+
+	t.Run("ConfirmationByRefSameMillisecond", func(t *testing.T) {
+		// A new confirmation of a ref made in the millisecond its
+		// predecessor ended is the one found, whatever the IDs.
+		m := member(t, s, "", "").ID
+		at := now.Add(-time.Hour)
+		mk := func(ref string) *coffer.Confirmation {
+			x := &coffer.Confirmation{ID: coffer.NewConfirmationID(), MemberID: m, Purpose: coffer.PurposeTransfer, Ref: ref,
+				Body: "{}", Method: coffer.MethodTOTP, State: coffer.ConfirmPending, CreatedAt: at, ExpiresAt: at.Add(coffer.ConfirmationTTL)}
+			if err := s.CreateConfirmation(ctx, x); err != nil {
+				t.Fatal(err)
+			}
+			return x
+		}
+		want := func(ref string, x *coffer.Confirmation, state string) {
+			t.Helper()
+			got, err := s.ConfirmationByRef(ctx, m, coffer.PurposeTransfer, ref)
+			if err != nil || got.ID != x.ID || got.State != state {
+				t.Fatalf("ConfirmationByRef: got %+v, %v; want %s %s", got, err, x.ID, state)
+			}
+		}
+		for i := range 4 {
+			ref := fmt.Sprintf("same-%d", i)
+			first := mk(ref)
+			if ok, err := s.VoidConfirmation(ctx, first.ID); !ok || err != nil {
+				t.Fatalf("VoidConfirmation = %v, %v", ok, err)
+			}
+			second := mk(ref)
+			want(ref, second, coffer.ConfirmPending)
+			if ok, err := s.FinishConfirmation(ctx, second.ID, coffer.ConfirmDone); !ok || err != nil {
+				t.Fatalf("FinishConfirmation = %v, %v", ok, err)
+			}
+			want(ref, second, coffer.ConfirmDone)
+			if ok, err := s.VoidConfirmation(ctx, second.ID); !ok || err != nil {
+				t.Fatalf("VoidConfirmation = %v, %v", ok, err)
+			}
+			third := mk(ref)
+			want(ref, third, coffer.ConfirmPending)
+		}
+	})
+
+	t.Run("PaidBefore", func(t *testing.T) {
+		iss, m, payee := member(t, s, "", ""), member(t, s, "", ""), member(t, s, "", "")
+		pi := purse(t, s, iss.ID, 'Z', "USD", true, 1_000_00)
+		pm := purse(t, s, m.ID, 'Z', "USD", false, 0)
+		pp := purse(t, s, payee.ID, 'Z', "USD", false, 0)
+		paid := func(who, to string, want bool) {
+			t.Helper()
+			if got, err := s.PaidBefore(ctx, who, to); got != want || err != nil {
+				t.Fatalf("PaidBefore(%s, %s) = %v, %v; want %v", who, to, got, err, want)
+			}
+		}
+		b := newBook(t, s)
+		send := func(id string, sender, payee string, from, to *coffer.Purse) {
+			b.send(&coffer.Transfer{Sender: sender, TransferID: id, From: from.Number, To: to.Number, Currency: "USD", Amount: 100,
+				Payee: payee, CreatedAt: now, Kind: coffer.KindTransfer, Status: coffer.StatusCompleted})
+			b.commit()
+		}
+		send("fund", iss.ID, m.ID, pi, pm)
+		paid(m.ID, pp.Number, false)
+		send("pay", m.ID, payee.ID, pm, pp)
+		paid(m.ID, pp.Number, true)
+		paid(payee.ID, pm.Number, false) // received from, never paid to
 	})
 
 	t.Run("Policy", func(t *testing.T) {

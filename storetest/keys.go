@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -90,6 +91,9 @@ func testKeys(t *testing.T, s coffer.Store) {
 			}
 		}
 		wantCode(t, s.CreateKey(ctx, signingKey(t, a.ID, "", now), 3, ev(coffer.AuditKeyAdded, a.ID)), coffer.ELIMITEXCEEDED)
+		if err := s.CreateKey(ctx, signingKey(t, a.ID, "", now), 3, nil); !errors.Is(err, coffer.ErrTooManyKeys) {
+			t.Fatalf("CreateKey over the limit: got %v, want ErrTooManyKeys", err)
+		}
 		list, err := s.Keys(ctx, a.ID)
 		if err != nil || len(list) != 3 || list[0].ID != k3.ID || list[2].ID != k1.ID {
 			t.Fatalf("Keys = %v, %v; want k3, k2, k1", list, err)

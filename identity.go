@@ -92,6 +92,22 @@ type VerificationRequest struct {
 	Documents []*Document // metadata only (Content nil) in lists
 }
 
+// CheckDecision reports whether r, a registrar's decision on a request, is
+// one that can be recorded: an approval with the level it grants, or a
+// rejection. Errors: ErrApprovalWithoutLevel, ErrNotADecision.
+func (r *VerificationRequest) CheckDecision() error {
+	switch r.State {
+	case VerificationApproved:
+		if r.Level == "" {
+			return ErrApprovalWithoutLevel
+		}
+	case VerificationRejected:
+	default:
+		return ErrNotADecision
+	}
+	return nil
+}
+
 // Document is an uploaded scan. Content is the plaintext; stores keep it
 // only sealed (Sealed), never in the clear.
 type Document struct {
@@ -134,6 +150,19 @@ func (d *DisclosureRequest) Active(now time.Time) bool {
 	return d.State == DisclosureGranted && (d.Until.IsZero() || now.Before(d.Until))
 }
 
+// DisclosureMove reports whether a decision may move a disclosure request
+// from state from to state to: granted or refused from pending, revoked
+// from granted.
+func DisclosureMove(from, to string) bool {
+	switch to {
+	case DisclosureGranted, DisclosureRefused:
+		return from == DisclosurePending
+	case DisclosureRevoked:
+		return from == DisclosureGranted
+	}
+	return false
+}
+
 // Contact is one entry of a member's list of correspondents.
 type Contact struct {
 	MemberID  string
@@ -169,7 +198,9 @@ type IdentityStore interface {
 	Counterparties(ctx context.Context, a, b string) (bool, error)
 
 	// CreateVerificationRequest stores a request with its documents
-	// (sealed). Errors: ECONFLICT when the member has a pending one.
+	// (sealed). Errors: ErrVerificationPending (ECONFLICT) when the member
+	// has a pending one, ErrRequestIDTaken (ECONFLICT), ENOTFOUND for an
+	// unknown member.
 	CreateVerificationRequest(ctx context.Context, r *VerificationRequest, ev *AuditEvent) error
 	// VerificationRequest returns a request with its documents' metadata.
 	VerificationRequest(ctx context.Context, id string) (*VerificationRequest, error)
@@ -178,21 +209,26 @@ type IdentityStore interface {
 	VerificationRequests(ctx context.Context, state, memberID string, limit int) ([]*VerificationRequest, error)
 	// DecideVerification moves a pending request to approved or rejected,
 	// and on approval sets the member's level, in one transaction; false
-	// when it was not pending.
+	// when it was not pending. Errors: those of CheckDecision (EINVALID),
+	// ENOTFOUND for an unknown request.
 	DecideVerification(ctx context.Context, r *VerificationRequest, ev *AuditEvent) (bool, error)
 	// Document returns a document with its sealed content.
 	Document(ctx context.Context, id string) (*Document, error)
 
 	// LinkMembers records that the member IDs belong to one verified
-	// person (creating or extending that person). Errors: ECONFLICT when
-	// they already belong to different persons.
+	// person (creating or extending that person). Errors:
+	// ErrDifferentPersons (ECONFLICT) when they already belong to different
+	// persons, ErrNoMemberIDs (EINVALID) for an empty list, ENOTFOUND when
+	// one is unknown.
 	LinkMembers(ctx context.Context, memberIDs []string, at time.Time, ev *AuditEvent) (personID string, err error)
 	// LinkedMembers returns the other member IDs of the member's person.
 	LinkedMembers(ctx context.Context, memberID string) ([]string, error)
 
-	// CreateDisclosureRequest errors: ELIMITEXCEEDED beyond maxPerDay
-	// requests by the requester in the 24 hours before r.CreatedAt, or
-	// maxPerSubjectDay to the subject from anyone.
+	// CreateDisclosureRequest errors: ErrRequesterDisclosureLimit
+	// (ELIMITEXCEEDED) beyond maxPerDay requests by the requester in the 24
+	// hours before r.CreatedAt, ErrSubjectDisclosureLimit (ELIMITEXCEEDED)
+	// beyond maxPerSubjectDay to the subject from anyone (a limit <= 0 is
+	// none), ENOTFOUND for an unknown member, ECONFLICT for a taken ID.
 	CreateDisclosureRequest(ctx context.Context, r *DisclosureRequest, maxPerDay, maxPerSubjectDay int, ev *AuditEvent) error
 	DisclosureRequest(ctx context.Context, id string) (*DisclosureRequest, error)
 	// DisclosureRequests lists requests made by (asRequester) or about a
@@ -212,11 +248,29 @@ type IdentityStore interface {
 
 	// CloseMember erases what identifies the member (e-mail, phone,
 	// password, profile, documents, sessions; keys and certificates are
-	// revoked) and marks the account closed, keeping the ledger. It fails
-	// with EINVALID unless every purse of the member is empty (no balance,
-	// nothing held).
+	// revoked) and marks the account closed, keeping the ledger. Errors:
+	// ErrPursesNotEmpty (EINVALID) unless every purse of the member is
+	// empty (no balance, nothing held), ErrSentTransferHeld (EINVALID)
+	// while a protected transfer the member sent is held,
+	// ErrAccountClosed (ECLOSED), ENOTFOUND for an unknown member.
 	CloseMember(ctx context.Context, memberID string, at time.Time, ev *AuditEvent) error
 }
+
+// Facts an IdentityStore reports as errors, each with its code; the
+// service words them for members (compare with errors.Is).
+var (
+	ErrVerificationPending      = &Error{Code: ECONFLICT, Message: "a verification request of the member is pending"}
+	ErrRequestIDTaken           = &Error{Code: ECONFLICT, Message: "the request ID is taken"}
+	ErrApprovalWithoutLevel     = &Error{Code: EINVALID, Message: "an approval names no level"}
+	ErrNotADecision             = &Error{Code: EINVALID, Message: "a decision neither approves nor rejects"}
+	ErrNoMemberIDs              = &Error{Code: EINVALID, Message: "no member IDs to link"}
+	ErrDifferentPersons         = &Error{Code: ECONFLICT, Message: "the member IDs belong to different persons"}
+	ErrRequesterDisclosureLimit = &Error{Code: ELIMITEXCEEDED, Message: "the requester's disclosure requests reached the daily limit"}
+	ErrSubjectDisclosureLimit   = &Error{Code: ELIMITEXCEEDED, Message: "the subject's disclosure requests reached the daily limit"}
+	ErrAccountClosed            = &Error{Code: ECLOSED, Message: "the account is closed"}
+	ErrPursesNotEmpty           = &Error{Code: EINVALID, Message: "a purse of the member holds money"}
+	ErrSentTransferHeld         = &Error{Code: EINVALID, Message: "a protected transfer the member sent is held"}
+)
 
 // Error codes of verification and confidentiality.
 const (

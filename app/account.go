@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/coffer-money/coffer"
@@ -192,9 +193,16 @@ func (s *Service) CloseAccount(ctx context.Context, a Actor) error {
 	}
 	now := s.now().Truncate(time.Millisecond)
 	ev := coffer.NewAuditEvent(now, coffer.AuditAccountClosed, a.MemberID, map[string]any{"ip": a.IP})
+	// The store checks again under the ledger's lock: money may have
+	// moved since closable.
 	if err := s.store.CloseMember(ctx, a.MemberID, now, ev); err != nil {
-		if coffer.ErrorCode(err) == coffer.EINVALID {
+		switch {
+		case errors.Is(err, coffer.ErrPursesNotEmpty):
 			return coffer.Errorf(coffer.EINVALID, "Your purses must be empty before you close the account: send or withdraw what is left first.")
+		case errors.Is(err, coffer.ErrSentTransferHeld):
+			return errSentTransferHeld
+		case errors.Is(err, coffer.ErrAccountClosed):
+			return coffer.Errorf(coffer.ECLOSED, "The account is already closed.")
 		}
 		return err
 	}
@@ -224,7 +232,9 @@ func (s *Service) closable(ctx context.Context, memberID string) error {
 		return err
 	}
 	if len(held) > 0 {
-		return coffer.Errorf(coffer.EINVALID, "A protected transfer of yours is still held; wait until it is released or returned.")
+		return errSentTransferHeld
 	}
 	return nil
 }
+
+var errSentTransferHeld = coffer.Errorf(coffer.EINVALID, "A protected transfer of yours is still held; wait until it is released or returned.")

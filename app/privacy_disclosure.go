@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -69,7 +70,7 @@ func (s *Service) RequestDisclosure(ctx context.Context, requester, subject stri
 	ev := coffer.NewAuditEvent(now, coffer.AuditDisclosureRequested, subject, map[string]any{
 		"request_id": d.ID, "requester": requester, "fields": fields})
 	err = s.store.CreateDisclosureRequest(ctx, d, DisclosuresPerDay, DisclosuresPerSubjectDay, ev)
-	if coffer.ErrorCode(err) == coffer.ELIMITEXCEEDED {
+	if errors.Is(err, coffer.ErrRequesterDisclosureLimit) || errors.Is(err, coffer.ErrSubjectDisclosureLimit) {
 		return nil, &coffer.Error{Code: coffer.ERATELIMITED, Message: "Too many disclosure requests in the last 24 hours; try again later.",
 			Err: &RateLimitError{RetryAfter: time.Hour}}
 	}

@@ -247,8 +247,11 @@ func (s *Service) SubmitVerification(ctx context.Context, memberID string, in Su
 	ev := coffer.NewAuditEvent(now, coffer.AuditVerificationRequested, memberID, map[string]any{"request_id": r.ID,
 		"documents": len(r.Documents), "level_requested": r.Level})
 	if err := s.store.CreateVerificationRequest(ctx, r, ev); err != nil {
-		if coffer.ErrorCode(err) == coffer.ECONFLICT {
+		switch {
+		case errors.Is(err, coffer.ErrVerificationPending):
 			return nil, coffer.Errorf(coffer.ECONFLICT, "You already have a verification request waiting for review.")
+		case errors.Is(err, coffer.ErrRequestIDTaken):
+			return nil, coffer.Errorf(coffer.ECONFLICT, "The request ID is taken.")
 		}
 		return nil, err
 	}
@@ -489,7 +492,12 @@ func (s *Service) DecideVerification(ctx context.Context, registrar, id string, 
 	r.DecidedAt = s.now().Truncate(time.Millisecond)
 	ev := coffer.NewAuditEvent(r.DecidedAt, kind, r.MemberID, detail)
 	ok, err := s.store.DecideVerification(ctx, r, ev)
-	if err != nil {
+	switch {
+	case errors.Is(err, coffer.ErrApprovalWithoutLevel):
+		return nil, coffer.Errorf(coffer.EINVALID, "An approval needs the level it grants.")
+	case errors.Is(err, coffer.ErrNotADecision):
+		return nil, coffer.Errorf(coffer.EINVALID, "A decision approves or rejects.")
+	case err != nil:
 		return nil, err
 	}
 	if !ok {
@@ -553,10 +561,12 @@ func (s *Service) LinkPersons(ctx context.Context, registrar string, ids []strin
 	now := s.now().Truncate(time.Millisecond)
 	ev := coffer.NewAuditEvent(now, coffer.AuditMembersLinked, ids[0], map[string]any{"member_ids": ids, "registrar": registrar})
 	person, err := s.store.LinkMembers(ctx, ids, now, ev)
-	if err != nil {
-		if coffer.ErrorCode(err) == coffer.ECONFLICT {
-			return "", coffer.Errorf(coffer.ECONFLICT, "These member IDs already belong to different persons.")
-		}
+	switch {
+	case errors.Is(err, coffer.ErrDifferentPersons):
+		return "", coffer.Errorf(coffer.ECONFLICT, "These member IDs already belong to different persons.")
+	case errors.Is(err, coffer.ErrNoMemberIDs):
+		return "", coffer.Errorf(coffer.EINVALID, "Name the member IDs to link.")
+	case err != nil:
 		return "", err
 	}
 	for _, id := range ids[1:] {

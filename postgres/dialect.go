@@ -18,6 +18,7 @@ var _ sqlstore.Dialect = dialect{}
 func (dialect) Name() string           { return "postgres" }
 func (dialect) Rebind(q string) string { return sqlstore.RebindNumbered(q) }
 func (dialect) ForUpdate() string      { return " FOR UPDATE" }
+func (dialect) ForNoKeyUpdate() string { return " FOR NO KEY UPDATE" }
 
 func (d dialect) WriteTx() *sql.TxOptions {
 	if d.iso == pgx.Serializable {

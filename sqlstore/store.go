@@ -64,6 +64,11 @@ type Dialect interface {
 	// ForUpdate is the clause that locks the rows a SELECT inside a write
 	// transaction reads ("" where the whole database is locked anyway).
 	ForUpdate() string
+	// ForNoKeyUpdate is ForUpdate for rows the transaction neither deletes
+	// nor re-keys (a member's row locked to order writes about the member):
+	// it holds off other writers of the rows but not the foreign-key checks
+	// of inserts naming them, such as the member's sessions and purses.
+	ForNoKeyUpdate() string
 	// LockLedger is the first statement of a write that changes what the
 	// ledger decides on (issuer limits, fee rules, levels, closed purses):
 	// it waits for and holds off ledger batches. after runs once the

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,6 +12,14 @@ import (
 
 	"github.com/coffer-money/coffer"
 )
+
+// wantFact fails unless err is the store's fact, with its code.
+func wantFact(t *testing.T, err error, fact *coffer.Error) {
+	t.Helper()
+	if !errors.Is(err, fact) || coffer.ErrorCode(err) != fact.Code {
+		t.Fatalf("got error %v, want %v", err, fact)
+	}
+}
 
 func ev(kind, memberID string) *coffer.AuditEvent {
 	return coffer.NewAuditEvent(base, kind, memberID, nil)
@@ -218,7 +227,7 @@ func testVerification(t *testing.T, s coffer.Store) {
 	// One pending request per member.
 	dup := &coffer.VerificationRequest{ID: "vr-a2", MemberID: a.ID, Values: values, State: coffer.VerificationPending, CreatedAt: at2,
 		Documents: []*coffer.Document{newDocument("doc-a3", at2)}}
-	wantCode(t, s.CreateVerificationRequest(ctx, dup, ev(coffer.AuditVerificationRequested, a.ID)), coffer.ECONFLICT)
+	wantFact(t, s.CreateVerificationRequest(ctx, dup, ev(coffer.AuditVerificationRequested, a.ID)), coffer.ErrVerificationPending)
 	if _, err := s.Document(ctx, "doc-a3"); coffer.ErrorCode(err) != coffer.ENOTFOUND {
 		t.Fatalf("the refused request's document was stored: %v", err)
 	}
@@ -285,6 +294,13 @@ func testVerification(t *testing.T, s coffer.Store) {
 	}
 	wantCode2(&coffer.VerificationRequest{ID: ra.ID, State: coffer.VerificationApproved, Reviewer: reg.ID, DecidedAt: at3}, coffer.EINVALID) // no level
 	wantCode2(&coffer.VerificationRequest{ID: ra.ID, State: coffer.VerificationPending, DecidedAt: at3}, coffer.EINVALID)
+	wantFact2 := func(r *coffer.VerificationRequest, fact *coffer.Error) {
+		t.Helper()
+		_, err := s.DecideVerification(ctx, r, nil)
+		wantFact(t, err, fact)
+	}
+	wantFact2(&coffer.VerificationRequest{ID: ra.ID, State: coffer.VerificationApproved, Reviewer: reg.ID, DecidedAt: at3}, coffer.ErrApprovalWithoutLevel)
+	wantFact2(&coffer.VerificationRequest{ID: ra.ID, State: coffer.VerificationPending, DecidedAt: at3}, coffer.ErrNotADecision)
 	wantCode2(&coffer.VerificationRequest{ID: "vr-none", State: coffer.VerificationRejected, DecidedAt: at3}, coffer.ENOTFOUND)
 
 	ok, err := s.DecideVerification(ctx, &coffer.VerificationRequest{ID: ra.ID, State: coffer.VerificationApproved, Level: coffer.LevelInitial, Reviewer: reg.ID, DecidedAt: at3},
@@ -372,12 +388,14 @@ func testPersons(t *testing.T, s coffer.Store) {
 	}
 	// Two persons cannot be merged.
 	_, err = s.LinkMembers(ctx, []string{a.ID, d.ID}, base, ev(coffer.AuditMembersLinked, a.ID))
-	wantCode(t, err, coffer.ECONFLICT)
+	wantFact(t, err, coffer.ErrDifferentPersons)
 	if n := countKind(t, s, a.ID, coffer.AuditMembersLinked); n != 1 {
 		t.Fatalf("%d link events; want 1", n)
 	}
 	_, err = s.LinkMembers(ctx, []string{a.ID, "999999999999"}, base, nil)
 	wantCode(t, err, coffer.ENOTFOUND)
+	_, err = s.LinkMembers(ctx, nil, base, nil)
+	wantFact(t, err, coffer.ErrNoMemberIDs)
 	linked(d, e)
 	linked(a, b, c)
 }
@@ -528,7 +546,7 @@ func testDisclosureLimits(t *testing.T, s coffer.Store) {
 	}
 	// The requester's limit.
 	err := s.CreateDisclosureRequest(ctx, disclosure("a2", a, c, base.Add(time.Hour), coffer.FieldCity), 2, 3, ev(coffer.AuditDisclosureRequested, c.ID))
-	wantCode(t, err, coffer.ELIMITEXCEEDED)
+	wantFact(t, err, coffer.ErrRequesterDisclosureLimit)
 	if hasKind(t, s, c.ID, coffer.AuditDisclosureRequested) {
 		t.Fatal("a refused request recorded its event")
 	}
@@ -541,7 +559,7 @@ func testDisclosureLimits(t *testing.T, s coffer.Store) {
 		t.Fatal(err)
 	}
 	err = s.CreateDisclosureRequest(ctx, disclosure("d0", d, b, base.Add(time.Hour), coffer.FieldCity), 2, 3, nil)
-	wantCode(t, err, coffer.ELIMITEXCEEDED)
+	wantFact(t, err, coffer.ErrSubjectDisclosureLimit)
 	if _, err := s.DisclosureRequest(ctx, "d0"); coffer.ErrorCode(err) != coffer.ENOTFOUND {
 		t.Fatalf("the refused request was stored: %v", err)
 	}
@@ -647,7 +665,7 @@ func testCloseMember(t *testing.T, s coffer.Store) {
 	}
 	b.send(tr("fund", pi, pm, iss, m, 1000, base))
 	b.commit()
-	wantCode(t, s.CloseMember(ctx, m.ID, at, closeEv()), coffer.EINVALID)
+	wantFact(t, s.CloseMember(ctx, m.ID, at, closeEv()), coffer.ErrPursesNotEmpty)
 
 	// Money sent protected is still the member's until released: refused.
 	tp := tr("protected", pm, po, m, other, 1000, base.Add(time.Minute))
@@ -658,7 +676,7 @@ func testCloseMember(t *testing.T, s coffer.Store) {
 	if p, _ := s.Purse(ctx, pm.Number); p.Balance != 0 || p.Held != 0 {
 		t.Fatalf("member's purse = %+v; want empty", p)
 	}
-	wantCode(t, s.CloseMember(ctx, m.ID, at, closeEv()), coffer.EINVALID)
+	wantFact(t, s.CloseMember(ctx, m.ID, at, closeEv()), coffer.ErrSentTransferHeld)
 
 	// Money held for the member: refused. (other sends protected back.)
 	b.entry(tp, po.Number, coffer.EntryRelease, true, -1000, pm.Number, base.Add(2*time.Minute))
@@ -674,7 +692,7 @@ func testCloseMember(t *testing.T, s coffer.Store) {
 	if p, _ := s.Purse(ctx, pm.Number); p.Balance != 0 || p.Held != 1000 {
 		t.Fatalf("member's purse = %+v; want 1000 held", p)
 	}
-	wantCode(t, s.CloseMember(ctx, m.ID, at, closeEv()), coffer.EINVALID)
+	wantFact(t, s.CloseMember(ctx, m.ID, at, closeEv()), coffer.ErrPursesNotEmpty)
 
 	// Released, then paid away: every purse empty.
 	b.entry(tq, pm.Number, coffer.EntryRelease, true, -1000, po.Number, base.Add(4*time.Minute))
@@ -694,7 +712,7 @@ func testCloseMember(t *testing.T, s coffer.Store) {
 	if err := s.CloseMember(ctx, m.ID, at, closeEv()); err != nil {
 		t.Fatalf("CloseMember: %v", err)
 	}
-	wantCode(t, s.CloseMember(ctx, m.ID, at, closeEv()), coffer.ECLOSED)
+	wantFact(t, s.CloseMember(ctx, m.ID, at, closeEv()), coffer.ErrAccountClosed)
 
 	st, err := s.MemberStatus(ctx, m.ID)
 	if err != nil || !st.ClosedAt.Equal(at) || len(st.Roles) != 0 {
@@ -840,5 +858,34 @@ func testIdentityConcurrent(t *testing.T, s coffer.Store) {
 	}
 	if won != 1 {
 		t.Fatalf("%d concurrent decisions won; want 1", won)
+	}
+
+	// Concurrent links that share a member make one person, with or
+	// without an audit event (which orders them by itself).
+	hub := member(t, s, "", "")
+	spokes := make([]*coffer.Member, n)
+	for i := range spokes {
+		spokes[i] = member(t, s, "", "")
+	}
+	persons := make([]string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var e *coffer.AuditEvent
+			if i%2 == 0 {
+				e = ev(coffer.AuditMembersLinked, hub.ID)
+			}
+			persons[i], errs[i] = s.LinkMembers(ctx, []string{spokes[i].ID, hub.ID}, base, e)
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil || persons[i] != persons[0] {
+			t.Fatalf("concurrent LinkMembers %d = %q, %v; want %q", i, persons[i], errs[i], persons[0])
+		}
+	}
+	if got, err := s.LinkedMembers(ctx, hub.ID); err != nil || len(got) != n {
+		t.Fatalf("LinkedMembers(hub) = %v, %v; want the %d linked concurrently", got, err, n)
 	}
 }

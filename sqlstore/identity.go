@@ -47,7 +47,9 @@ func valueMap(s string) map[string]string {
 	return out
 }
 
-func orEmpty[T any](s []T) []T {
+// nonNil makes an empty list non-nil, for the lists the contract promises
+// as such.
+func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}
 	}
@@ -440,7 +442,7 @@ func (s *Store) VerificationRequests(ctx context.Context, state, memberID string
 	if err := s.attachDocuments(ctx, op, out); err != nil {
 		return nil, err
 	}
-	return orEmpty(out), nil
+	return nonNil(out), nil
 }
 
 // DecideVerification implements coffer.IdentityStore. The conditional
@@ -579,7 +581,7 @@ func (s *Store) disclosures(ctx context.Context, op, q string, args ...any) ([]*
 	if err != nil {
 		return nil, err
 	}
-	return orEmpty(out), nil
+	return nonNil(out), nil
 }
 
 // CreateDisclosureRequest implements coffer.IdentityStore. The
@@ -591,7 +593,7 @@ func (s *Store) CreateDisclosureRequest(ctx context.Context, r *coffer.Disclosur
 	if r.State == "" {
 		r.State = coffer.DisclosurePending
 	}
-	r.Fields, r.Granted = orEmpty(r.Fields), orEmpty(r.Granted)
+	r.Fields, r.Granted = nonNil(r.Fields), nonNil(r.Granted)
 	ids := slices.Compact(slices.Sorted(slices.Values([]string{r.Requester, r.Subject})))
 	return s.write(ctx, op, lockNone, func(tx *Tx) error {
 		if err := s.lockMembers(ctx, tx, op, ids); err != nil {
@@ -724,7 +726,7 @@ func (s *Store) Contacts(ctx context.Context, memberID string) ([]*coffer.Contac
 	if err != nil {
 		return nil, err
 	}
-	return orEmpty(out), nil
+	return nonNil(out), nil
 }
 
 // IsContact implements coffer.IdentityStore.

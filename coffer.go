@@ -194,35 +194,56 @@ type LedgerTx interface {
 	// transfer.applied audit event, then the entries (setting each Seq), the
 	// updated transfers and invoices, the other events, and the balances.
 	Write(ctx context.Context, w *BatchWrites) error
+	// Prefetch loads, in as few round trips as the store can, what a
+	// batch of requests is going to ask for (their earlier transfers,
+	// their purses, limits and spend); the methods above then answer from
+	// what it loaded. The engine calls it once at the start of each batch.
+	// A store whose reads are cheap (an embedded database) may load
+	// nothing.
+	Prefetch(ctx context.Context, reqs []*TransferRequest, day, month string) error
 }
 
-// LedgerPrefetcher is a LedgerTx that can load, in one round trip, what a
-// batch of requests is going to ask for (their earlier transfers, their
-// purses, limits and spend). A store that talks to a server over the network
-// offers it; the engine calls Prefetch once at the start of each batch, and
-// the LedgerTx methods then answer from what it loaded.
-type LedgerPrefetcher interface {
-	Prefetch(ctx context.Context, reqs []*TransferRequest, day, month string) error
+// LedgerStore is what the ledger engine needs of a store: one durable
+// transaction per batch.
+type LedgerStore interface {
+	// ApplyBatch runs fn inside one write transaction and commits it
+	// durably. When fn returns an error nothing is committed.
+	ApplyBatch(ctx context.Context, fn func(LedgerTx) error) error
+}
+
+// KeyPinner records the fingerprint of a key that every process on one
+// database must share (the secrets key, the documents key), the first time
+// a process starts, and refuses a process whose key has another
+// fingerprint. Errors: a plain error naming both fingerprints.
+type KeyPinner interface {
+	PinKey(ctx context.Context, name, fingerprint string) error
 }
 
 // NonceStore remembers a request-signature nonce until expires and
 // reports whether it was new, so a signed request replayed after a restart,
 // or to another process sharing the database, is refused as it is by the
-// process that saw it first. Both stores offer it.
+// process that saw it first.
 type NonceStore interface {
 	UseNonce(ctx context.Context, keyID, nonce string, now, expires time.Time) (bool, error)
 }
 
-// Store is the persistence the application needs. Every method is one
-// database transaction. Methods return *Error with the listed codes for
-// expected failures and wrapped errors for anything else.
+// Store is the whole contract of a store: everything both stores offer,
+// and what the storage contract suite (storetest) checks. Every method is
+// one database transaction. Methods return *Error with the listed codes
+// for expected failures and wrapped errors for anything else. Consumers
+// that need only a part take the smaller interface (LedgerStore,
+// OIDCStore, ...).
 type Store interface {
+	LedgerStore
 	PaymentStore
 	IdentityStore
 	KeyStore
+	NonceStore
 	CertStore
 	FactorStore
 	SettingsStore
+	WebhookStore
+	OIDCStore
 
 	// CreateMember inserts a member. Errors: ECONFLICT when the ID, e-mail
 	// or phone is taken (Message says which of e-mail/phone).
@@ -267,8 +288,4 @@ type Store interface {
 
 	// Check verifies the ledger invariants on committed data.
 	Check(ctx context.Context) (*CheckReport, error)
-
-	// ApplyBatch runs fn inside one write transaction and commits it
-	// durably. When fn returns an error nothing is committed.
-	ApplyBatch(ctx context.Context, fn func(LedgerTx) error) error
 }

@@ -71,6 +71,10 @@ type OIDCSigningKey struct {
 	CreatedAt time.Time
 }
 
+// ErrOIDCCodeIssued is what OIDCStore.SetOIDCAuthCode returns for a request
+// that already has a code: a request yields one code at most.
+var ErrOIDCCodeIssued = &Error{Code: ECONFLICT, Message: "A code was issued already."}
+
 // OIDCStore is the persistence of the OpenID Connect provider. Every
 // method is one transaction; errors are *Error with the listed codes for
 // expected failures.
@@ -92,7 +96,8 @@ type OIDCStore interface {
 	// Errors: ENOTFOUND.
 	UpdateOIDCAuthRequest(ctx context.Context, r *OIDCAuthRequest) error
 	// SetOIDCAuthCode records the hash of the code issued for a request.
-	// Errors: ENOTFOUND; ECONFLICT when the request already has a code.
+	// Errors: ENOTFOUND; ErrOIDCCodeIssued (ECONFLICT) when the request
+	// already has a code.
 	SetOIDCAuthCode(ctx context.Context, id string, codeHash []byte) error
 	// TakeOIDCAuthCode returns the request a code was issued for and
 	// deletes it, so that a code is exchanged at most once.

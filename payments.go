@@ -213,6 +213,9 @@ type PaymentStore interface {
 	CreateInvoice(ctx context.Context, inv *Invoice) error
 	// Invoice errors: ENOTFOUND.
 	Invoice(ctx context.Context, id string) (*Invoice, error)
+	// InvoiceByOrder returns a merchant's invoice by its order number (the
+	// hosted checkout's "already paid" lookup). Errors: ENOTFOUND.
+	InvoiceByOrder(ctx context.Context, merchant, order string) (*Invoice, error)
 	// Invoices errors: EINVALID wrapping ErrNoInvoiceParty when the filter
 	// names neither a merchant nor a payer.
 	Invoices(ctx context.Context, f InvoiceFilter) ([]*Invoice, error)

@@ -116,6 +116,19 @@ type Checkout struct {
 	CreatedAt   time.Time
 }
 
+// The facts a WebhookStore reports as errors, each with its code and the
+// message a member may see.
+var (
+	// ErrTooManyWebhooks: the member already has the most endpoints allowed.
+	ErrTooManyWebhooks = &Error{Code: ELIMITEXCEEDED, Message: "Too many webhooks."}
+	// ErrNoWebhook: the member has no endpoint of that ID.
+	ErrNoWebhook = &Error{Code: ENOTFOUND, Message: "There is no such webhook."}
+	// ErrNoDelivery: the outbox has no delivery of that ID.
+	ErrNoDelivery = &Error{Code: ENOTFOUND, Message: "There is no such delivery."}
+	// ErrNoCheckoutSecret: the merchant has not set a checkout secret.
+	ErrNoCheckoutSecret = &Error{Code: ENOTFOUND, Message: "No checkout secret is set."}
+)
+
 // WebhookStore is the persistence of webhook endpoints, the outbox the ledger
 // batch fills (LedgerTx.Write adds the batch's events for the subscribed
 // endpoints in the same transaction), hosted-checkout orders, checkout
@@ -124,15 +137,15 @@ type WebhookStore interface {
 	// CreateWebhook inserts an endpoint and its audit event (nil: none)
 	// unless the member already has max endpoints. The count and the
 	// insert are one transaction, so concurrent requests, from any
-	// process, cannot together exceed max. Errors: ELIMITEXCEEDED,
-	// ECONFLICT (the ID is taken).
+	// process, cannot together exceed max. Errors: ErrTooManyWebhooks
+	// (ELIMITEXCEEDED), ECONFLICT (the ID is taken).
 	CreateWebhook(ctx context.Context, w *Webhook, max int, ev *AuditEvent) error
 	// Webhooks lists a member's endpoints, oldest first.
 	Webhooks(ctx context.Context, memberID string) ([]*Webhook, error)
 	// Webhook returns one endpoint. Errors: ENOTFOUND.
 	Webhook(ctx context.Context, id string) (*Webhook, error)
 	// DeleteWebhook removes a member's endpoint with its outbox and
-	// attempts. Errors: ENOTFOUND (none of the member's).
+	// attempts. Errors: ErrNoWebhook (ENOTFOUND: none of the member's).
 	DeleteWebhook(ctx context.Context, memberID, id string) error
 	// Deliveries lists an endpoint's deliveries, newest first, with ID
 	// below before (0: from the newest), each with its attempts.
@@ -143,7 +156,7 @@ type WebhookStore interface {
 	// delivery.
 	ClaimDeliveries(ctx context.Context, now, lease time.Time, limit int) ([]*Delivery, error)
 	// RecordAttempt adds an attempt to a delivery and sets its state and
-	// the time of its next attempt.
+	// the time of its next attempt. Errors: ErrNoDelivery (ENOTFOUND).
 	RecordAttempt(ctx context.Context, deliveryID int64, a *DeliveryAttempt, state string, next time.Time) error
 
 	// CreateCheckout records a checkout order. Errors: ECONFLICT when the
@@ -153,7 +166,8 @@ type WebhookStore interface {
 	Checkout(ctx context.Context, invoiceID string) (*Checkout, error)
 	// SetCheckoutSecret sets (replacing) a merchant's sealed checkout secret.
 	SetCheckoutSecret(ctx context.Context, memberID string, sealed []byte, at time.Time) error
-	// CheckoutSecret returns a merchant's sealed checkout secret. Errors: ENOTFOUND.
+	// CheckoutSecret returns a merchant's sealed checkout secret.
+	// Errors: ErrNoCheckoutSecret (ENOTFOUND).
 	CheckoutSecret(ctx context.Context, memberID string) ([]byte, error)
 	// UseCheckoutNonce remembers a merchant's request nonce until expires
 	// and reports whether it was new; it forgets nonces expired at now.

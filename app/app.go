@@ -39,8 +39,12 @@ type Config struct {
 	InvoicesPerHour int
 	// Levels are the verification levels and what each allows; nil means
 	// no level rules (every member may do everything). cofferd serve
-	// always sets them. See levels.go.
-	Levels *Levels
+	// always sets them, and gives the ledger engine the same table, which
+	// applies their daily limits. See levels.go.
+	Levels *coffer.Levels
+	// Currencies is the currency table, shared with the ledger engine;
+	// nil means one of the service's own over the store.
+	Currencies *Currencies
 	// DocumentKey seals verification documents at rest (AES-256: 32
 	// bytes); without it documents cannot be uploaded. See verification.go.
 	DocumentKey []byte
@@ -64,10 +68,7 @@ type Service struct {
 	cfg      Config
 	Throttle *Throttle
 
-	curMu     sync.RWMutex
-	byCode    map[string]*coffer.Currency
-	byLetter  map[byte]*coffer.Currency
-	curLoaded time.Time
+	cur *Currencies
 
 	sessMu   sync.Mutex
 	sessions map[string]*cachedSession
@@ -112,21 +113,16 @@ func New(store coffer.Store, engine *ledger.Engine, log *slog.Logger, cfg Config
 	if cfg.Hasher.Params.Memory == 0 {
 		cfg.Hasher.Params = password.DefaultParams
 	}
+	if cfg.Currencies == nil {
+		cfg.Currencies = NewCurrencies(store)
+	}
 	s := &Service{store: store, engine: engine, log: log, cfg: cfg, Throttle: NewThrottle(),
-		sessions: map[string]*cachedSession{}}
+		sessions: map[string]*cachedSession{}, cur: cfg.Currencies}
 	s.initSettings()
 	cfg.Uploads.defaults()
 	s.ver.cfg, s.ver.held = cfg.Uploads, map[string]*waitingDocument{}
 	if s.ver.spoolErr = s.ver.openSpool(); s.ver.spoolErr != nil {
 		log.Error("uploads of verification documents are off", "err", s.ver.spoolErr)
-	}
-	// The daily limits of the verification levels are enforced by the
-	// ledger, which reads each owner's level inside its batch.
-	if cfg.Levels != nil && engine != nil {
-		levels := cfg.Levels
-		engine.SetDailyLimit(func(level, currency string) *int64 {
-			return levels.Resolve(level).Daily(&coffer.Currency{Code: currency, Decimals: s.Decimals(context.Background(), currency)})
-		})
 	}
 	return s
 }

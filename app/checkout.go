@@ -92,12 +92,8 @@ func CheckoutCanonical(params url.Values) string {
 // and returns it; it is shown this once and kept sealed. It needs a
 // merchant level and the step-up confirmation of a security change.
 // Errors: ELEVELTOOLOW, ECONFIRMATIONREQUIRED and those of
-// RequireConfirmation, EUNAVAILABLE.
+// RequireConfirmation.
 func (s *Service) CreateCheckoutSecret(ctx context.Context, memberID, proof string) (string, error) {
-	ws, err := s.webhookStore()
-	if err != nil {
-		return "", err
-	}
 	if err := s.requireMerchant(ctx, memberID, "hosted checkout"); err != nil {
 		return "", err
 	}
@@ -108,7 +104,7 @@ func (s *Service) CreateCheckoutSecret(ctx context.Context, memberID, proof stri
 	rand.Read(b)
 	secret := "cks_" + base64.RawURLEncoding.EncodeToString(b)
 	now := s.now().Truncate(time.Millisecond)
-	if err := ws.SetCheckoutSecret(ctx, memberID, s.seal("checkout "+memberID, []byte(secret)), now); err != nil {
+	if err := s.store.SetCheckoutSecret(ctx, memberID, s.seal("checkout "+memberID, []byte(secret)), now); err != nil {
 		return "", err
 	}
 	s.audit(ctx, "checkout.secret_set", memberID, map[string]any{})
@@ -139,10 +135,6 @@ func refuse(reason, msg string) *CheckoutError { return &CheckoutError{Reason: r
 // order is not paid yet. It does not consume the nonce (UseCheckoutNonce).
 // Errors: *CheckoutError, or the store's.
 func (s *Service) VerifyCheckout(ctx context.Context, params url.Values) (*CheckoutRequest, error) {
-	ws, err := s.webhookStore()
-	if err != nil {
-		return nil, err
-	}
 	for k, v := range params {
 		if len(v) != 1 {
 			return nil, refuse(CheckoutInvalid, "The parameter "+trimmed(k)+" appears more than once.")
@@ -183,7 +175,7 @@ func (s *Service) VerifyCheckout(ctx context.Context, params url.Values) (*Check
 			return nil, badSig
 		}
 	} else {
-		sealed, err := ws.CheckoutSecret(ctx, c.Merchant)
+		sealed, err := s.store.CheckoutSecret(ctx, c.Merchant)
 		if coffer.ErrorCode(err) == coffer.ENOTFOUND {
 			return nil, badSig
 		} else if err != nil {
@@ -254,16 +246,8 @@ func (s *Service) VerifyCheckout(ctx context.Context, params url.Values) (*Check
 	return c, nil
 }
 
-type invoiceByOrderStore interface {
-	InvoiceByOrder(ctx context.Context, merchant, order string) (*coffer.Invoice, error)
-}
-
 func (s *Service) invoiceByOrder(ctx context.Context, merchant, order string) (*coffer.Invoice, error) {
-	st, ok := s.store.(invoiceByOrderStore)
-	if !ok {
-		return nil, coffer.Errorf(coffer.ENOTFOUND, "There is no such invoice.")
-	}
-	inv, err := st.InvoiceByOrder(ctx, merchant, order)
+	inv, err := s.store.InvoiceByOrder(ctx, merchant, order)
 	if err != nil {
 		return nil, err
 	}
@@ -274,11 +258,7 @@ func (s *Service) invoiceByOrder(ctx context.Context, merchant, order string) (*
 // UseCheckoutNonce consumes a checkout request's nonce; false when it was
 // used before.
 func (s *Service) UseCheckoutNonce(ctx context.Context, c *CheckoutRequest) (bool, error) {
-	ws, err := s.webhookStore()
-	if err != nil {
-		return false, err
-	}
-	return ws.UseCheckoutNonce(ctx, c.Merchant, c.Nonce, s.now(), c.Expires.Add(time.Minute))
+	return s.store.UseCheckoutNonce(ctx, c.Merchant, c.Nonce, s.now(), c.Expires.Add(time.Minute))
 }
 
 // CheckoutPayee is what a payer is shown of the merchant of a checkout.
@@ -314,10 +294,6 @@ func (s *Service) CheckoutPayee(ctx context.Context, merchant string) (*Checkout
 // racing only one gets the invoice; the same payer coming back gets the
 // same invoice. Errors: *CheckoutError, those of CreateInvoice.
 func (s *Service) StartCheckout(ctx context.Context, payer string, c *CheckoutRequest) (*coffer.Invoice, error) {
-	ws, err := s.webhookStore()
-	if err != nil {
-		return nil, err
-	}
 	withURL := func(e *CheckoutError) *CheckoutError { e.ResultURL, e.Order = c.ResultURL, c.Order; return e }
 	if payer == c.Merchant {
 		return nil, withURL(refuse(CheckoutInvalid, "You cannot pay your own order."))
@@ -339,7 +315,7 @@ func (s *Service) StartCheckout(ctx context.Context, payer string, c *CheckoutRe
 	if err != nil {
 		return nil, err
 	}
-	err = ws.CreateCheckout(ctx, &coffer.Checkout{InvoiceID: inv.ID, Merchant: c.Merchant, OrderNumber: c.Order,
+	err = s.store.CreateCheckout(ctx, &coffer.Checkout{InvoiceID: inv.ID, Merchant: c.Merchant, OrderNumber: c.Order,
 		ResultURL: c.ResultURL, CreatedAt: s.now().Truncate(time.Millisecond)})
 	if err != nil && coffer.ErrorCode(err) != coffer.ECONFLICT {
 		return nil, err

@@ -362,8 +362,8 @@ func (s *Service) AuthenticateSignature(ctx context.Context, in SignedRequest) (
 	}
 	// The store remembers the nonce too: for a restart of this process,
 	// and for the other processes on a shared database.
-	if ns, ok := s.store.(coffer.NonceStore); ok && fresh {
-		if fresh, err = ns.UseNonce(ctx, k.ID, in.Nonce, now, now.Add(coffer.SignatureMaxAge+coffer.SignatureMaxSkew)); err != nil {
+	if fresh {
+		if fresh, err = s.store.UseNonce(ctx, k.ID, in.Nonce, now, now.Add(coffer.SignatureMaxAge+coffer.SignatureMaxSkew)); err != nil {
 			return nil, err
 		}
 	}

@@ -482,10 +482,10 @@ func (s *Service) CheckData(ctx context.Context, checker, memberID string, field
 func (s *Service) mayCheck(level string) bool {
 	levels := s.cfg.Levels
 	if levels == nil {
-		levels = DefaultLevels()
+		levels = coffer.DefaultLevels()
 	}
 	l := levels.Resolve(level)
-	return l.Merchant && l.Rank >= builtinRanks[coffer.LevelInitial]
+	return l.Merchant && l.Rank >= coffer.RankInitial
 }
 
 // normalizeForCheck makes comparison case-insensitive and blind to

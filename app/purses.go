@@ -2,37 +2,9 @@ package app
 
 import (
 	"context"
-	"strings"
-	"time"
 
 	"github.com/coffer-money/coffer"
 )
-
-// currencies reloads the currency table when it is older than a few
-// seconds or when a lookup misses, so currencies added by `cofferd admin`
-// on a running server are seen without a restart.
-func (s *Service) loadCurrencies(ctx context.Context, force bool) error {
-	s.curMu.RLock()
-	fresh := s.byCode != nil && time.Since(s.curLoaded) < 5*time.Second
-	s.curMu.RUnlock()
-	if fresh && !force {
-		return nil
-	}
-	list, err := s.store.Currencies(ctx)
-	if err != nil {
-		return err
-	}
-	byCode := map[string]*coffer.Currency{}
-	byLetter := map[byte]*coffer.Currency{}
-	for _, c := range list {
-		byCode[c.Code] = c
-		byLetter[c.Letter] = c
-	}
-	s.curMu.Lock()
-	s.byCode, s.byLetter, s.curLoaded = byCode, byLetter, time.Now()
-	s.curMu.Unlock()
-	return nil
-}
 
 // Currencies lists the currencies. Errors: none expected.
 func (s *Service) Currencies(ctx context.Context) ([]*coffer.Currency, error) {
@@ -41,39 +13,13 @@ func (s *Service) Currencies(ctx context.Context) ([]*coffer.Currency, error) {
 
 // Currency finds a currency by code. Errors: ECURRENCYNOTFOUND.
 func (s *Service) Currency(ctx context.Context, code string) (*coffer.Currency, error) {
-	code = strings.ToUpper(strings.TrimSpace(code))
-	for _, force := range []bool{false, true} {
-		if err := s.loadCurrencies(ctx, force); err != nil {
-			return nil, err
-		}
-		s.curMu.RLock()
-		c := s.byCode[code]
-		s.curMu.RUnlock()
-		if c != nil {
-			return c, nil
-		}
-	}
-	return nil, coffer.Errorf(coffer.ECURRENCYNOTFOUND, "There is no currency %q.", code)
+	return s.cur.ByCode(ctx, code)
 }
 
 // CurrencyOfPurse returns the currency a purse number's letter stands for.
 // Errors: EPURSENOTFOUND.
 func (s *Service) CurrencyOfPurse(ctx context.Context, number string) (*coffer.Currency, error) {
-	if !coffer.ValidPurseNumber(number) {
-		return nil, coffer.Errorf(coffer.EPURSENOTFOUND, "%q is not a purse number (a letter and 12 digits).", number)
-	}
-	for _, force := range []bool{false, true} {
-		if err := s.loadCurrencies(ctx, force); err != nil {
-			return nil, err
-		}
-		s.curMu.RLock()
-		c := s.byLetter[number[0]]
-		s.curMu.RUnlock()
-		if c != nil {
-			return c, nil
-		}
-	}
-	return nil, coffer.Errorf(coffer.EPURSENOTFOUND, "Purse %s does not exist.", number)
+	return s.cur.OfPurse(ctx, number)
 }
 
 // CreatePurse opens a new purse for the member. Errors: ECURRENCYNOTFOUND.
@@ -313,9 +259,5 @@ func (s *Service) GetTransfer(ctx context.Context, memberID, transferID, from st
 
 // Decimals returns the decimals of a currency code, for formatting.
 func (s *Service) Decimals(ctx context.Context, code string) int {
-	c, err := s.Currency(ctx, code)
-	if err != nil {
-		return 2
-	}
-	return c.Decimals
+	return s.cur.Decimals(ctx, code)
 }

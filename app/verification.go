@@ -268,7 +268,7 @@ func (s *Service) SubmitVerification(ctx context.Context, memberID string, in Su
 // VerificationStatus is a member's own view: their level and requests.
 type VerificationStatus struct {
 	Status   *coffer.MemberStatus
-	Level    *Level // nil without level rules
+	Level    *coffer.Level // nil without level rules
 	Requests []*coffer.VerificationRequest
 }
 
@@ -297,13 +297,13 @@ func (s *Service) MyVerification(ctx context.Context, memberID string) (*Verific
 func (s *Service) RaiseToFormal(ctx context.Context, memberID string) (bool, error) {
 	levels := s.cfg.Levels
 	if levels == nil {
-		levels = DefaultLevels()
+		levels = coffer.DefaultLevels()
 	}
 	st, err := s.store.MemberStatus(ctx, memberID)
 	if err != nil {
 		return false, err
 	}
-	formal := levels.AtRank(builtinRanks[coffer.LevelFormal])
+	formal := levels.AtRank(coffer.RankFormal)
 	if !st.ClosedAt.IsZero() || levels.Resolve(st.Level).Rank >= formal.Rank {
 		return false, nil
 	}

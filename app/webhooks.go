@@ -72,15 +72,8 @@ type NewWebhook struct {
 	KeyID     string
 }
 
-var errNoWebhook = coffer.Errorf(coffer.ENOTFOUND, "There is no such webhook.")
-
-func (s *Service) webhookStore() (coffer.WebhookStore, error) {
-	ws, ok := s.store.(coffer.WebhookStore)
-	if !ok {
-		return nil, coffer.Errorf(coffer.EUNAVAILABLE, "Webhooks are not available on this server.")
-	}
-	return ws, nil
-}
+// errNoWebhook answers for an endpoint that is missing or another member's, as the store does.
+var errNoWebhook = coffer.ErrNoWebhook
 
 // WebhookKey returns the server's Ed25519 webhook signing key and its key
 // ID. It is derived from the key that seals second-factor seeds, so every
@@ -134,10 +127,6 @@ func loopbackName(h string) bool {
 // Errors: EINVALID, ELIMITEXCEEDED (too many endpoints),
 // ECONFIRMATIONREQUIRED and those of RequireConfirmation.
 func (s *Service) CreateWebhook(ctx context.Context, memberID string, in WebhookInput) (*NewWebhook, error) {
-	ws, err := s.webhookStore()
-	if err != nil {
-		return nil, err
-	}
 	u, err := ValidateCallbackURL(in.URL, s.cfg.Webhooks.AllowLoopback, "url")
 	if err != nil {
 		return nil, err
@@ -165,7 +154,7 @@ func (s *Service) CreateWebhook(ctx context.Context, memberID string, in Webhook
 	// A member at the limit is told so before any code is asked for; the
 	// store counts again in the insert's transaction, which is the check
 	// that holds under concurrency.
-	list, err := ws.Webhooks(ctx, memberID)
+	list, err := s.store.Webhooks(ctx, memberID)
 	if err != nil {
 		return nil, err
 	}
@@ -190,8 +179,8 @@ func (s *Service) CreateWebhook(ctx context.Context, memberID string, in Webhook
 		out.PublicKey, out.KeyID = base64.RawURLEncoding.EncodeToString(priv.Public().(ed25519.PublicKey)), kid
 	}
 	ev := coffer.NewAuditEvent(s.now(), "webhook.created", memberID, map[string]any{"webhook_id": w.ID, "url": w.URL, "events": events, "signing": w.Signing})
-	if err := ws.CreateWebhook(ctx, w, MaxWebhooks, ev); err != nil {
-		if coffer.ErrorCode(err) == coffer.ELIMITEXCEEDED {
+	if err := s.store.CreateWebhook(ctx, w, MaxWebhooks, ev); err != nil {
+		if errors.Is(err, coffer.ErrTooManyWebhooks) {
 			return nil, tooMany
 		}
 		return nil, err
@@ -201,27 +190,16 @@ func (s *Service) CreateWebhook(ctx context.Context, memberID string, in Webhook
 
 // Webhooks lists the member's endpoints.
 func (s *Service) Webhooks(ctx context.Context, memberID string) ([]*coffer.Webhook, error) {
-	ws, err := s.webhookStore()
-	if err != nil {
-		return nil, err
-	}
-	return ws.Webhooks(ctx, memberID)
+	return s.store.Webhooks(ctx, memberID)
 }
 
 // DeleteWebhook removes one of the member's endpoints and its pending
 // deliveries. Errors: ENOTFOUND.
 func (s *Service) DeleteWebhook(ctx context.Context, memberID, id string) error {
-	ws, err := s.webhookStore()
-	if err != nil {
-		return err
-	}
 	if !validPaymentID("wh_", id) {
 		return errNoWebhook
 	}
-	if err := ws.DeleteWebhook(ctx, memberID, id); err != nil {
-		if coffer.ErrorCode(err) == coffer.ENOTFOUND {
-			return errNoWebhook
-		}
+	if err := s.store.DeleteWebhook(ctx, memberID, id); err != nil {
 		return err
 	}
 	s.audit(ctx, "webhook.deleted", memberID, map[string]any{"webhook_id": id})
@@ -231,14 +209,10 @@ func (s *Service) DeleteWebhook(ctx context.Context, memberID, id string) error 
 // WebhookDeliveries lists an endpoint's deliveries, newest first, each with
 // its attempts. Errors: ENOTFOUND (not the member's endpoint).
 func (s *Service) WebhookDeliveries(ctx context.Context, memberID, id string, before int64, limit int) ([]*coffer.Delivery, error) {
-	ws, err := s.webhookStore()
-	if err != nil {
-		return nil, err
-	}
 	if !validPaymentID("wh_", id) {
 		return nil, errNoWebhook
 	}
-	w, err := ws.Webhook(ctx, id)
+	w, err := s.store.Webhook(ctx, id)
 	if coffer.ErrorCode(err) == coffer.ENOTFOUND || (err == nil && w.MemberID != memberID) {
 		return nil, errNoWebhook
 	}
@@ -248,7 +222,7 @@ func (s *Service) WebhookDeliveries(ctx context.Context, memberID, id string, be
 	if limit <= 0 || limit > 100 {
 		limit = 100
 	}
-	ds, err := ws.Deliveries(ctx, id, before, limit)
+	ds, err := s.store.Deliveries(ctx, id, before, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +244,7 @@ type WebhookEvent struct {
 
 // webhookEvent builds what a delivery says: the transfer (and the invoice
 // or checkout order) it is about, amounts as decimal strings.
-func (s *Service) webhookEvent(ctx context.Context, ws coffer.WebhookStore, d *coffer.Delivery) (*WebhookEvent, error) {
+func (s *Service) webhookEvent(ctx context.Context, d *coffer.Delivery) (*WebhookEvent, error) {
 	t, err := s.store.TransferBySeq(ctx, d.TransferSeq)
 	if err != nil {
 		return nil, err
@@ -319,21 +293,16 @@ type WebhookWorker struct {
 	now    func() time.Time
 }
 
-// NewWebhookWorker returns the delivery worker of s, or an error when the
-// store keeps no webhooks.
-func NewWebhookWorker(s *Service) (*WebhookWorker, error) {
-	ws, err := s.webhookStore()
-	if err != nil {
-		return nil, err
-	}
-	w := &WebhookWorker{s: s, ws: ws, client: s.cfg.Webhooks.Client, now: s.cfg.Webhooks.Now}
+// NewWebhookWorker returns the delivery worker of s.
+func NewWebhookWorker(s *Service) *WebhookWorker {
+	w := &WebhookWorker{s: s, ws: s.store, client: s.cfg.Webhooks.Client, now: s.cfg.Webhooks.Now}
 	if w.now == nil {
 		w.now = s.now
 	}
 	if w.client == nil {
 		w.client = SafeHTTPClient(s.cfg.Webhooks.AllowLoopback, WebhookTimeout, s.cfg.Webhooks.Resolver)
 	}
-	return w, nil
+	return w
 }
 
 // SafeHTTPClient is a client for URLs members give: it follows no
@@ -458,7 +427,7 @@ func (w *WebhookWorker) send(ctx context.Context, d *coffer.Delivery, a *coffer.
 	if err != nil {
 		return internal(fmt.Errorf("endpoint: %w", err))
 	}
-	ev, err := w.s.webhookEvent(ctx, w.ws, d)
+	ev, err := w.s.webhookEvent(ctx, d)
 	if err != nil {
 		return internal(fmt.Errorf("event data: %w", err))
 	}

@@ -33,10 +33,11 @@ func newPrivEnv(t *testing.T) *privEnv {
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
-	engine := ledger.New(db, log, ledger.Config{})
+	levels, currencies := coffer.DefaultLevels(), app.NewCurrencies(db)
+	engine := ledger.New(db, log, ledger.Config{Levels: levels, Currencies: currencies})
 	go engine.Run()
 	clk := &clock{}
-	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, Levels: app.DefaultLevels(),
+	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, Levels: levels, Currencies: currencies,
 		DocumentKey: make([]byte, 32), Uploads: app.UploadConfig{Dir: t.TempDir()}})
 	srv := httptest.NewServer(httpapi.New(svc, log, httpapi.NewMetrics(), httpapi.Config{NoLoginIPLimit: true}))
 	t.Cleanup(func() {

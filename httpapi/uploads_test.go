@@ -29,12 +29,13 @@ func newUploadEnv(t *testing.T, uploads app.UploadConfig) (*env, *app.Service) {
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
-	engine := ledger.New(db, log, ledger.Config{})
+	levels, currencies := coffer.DefaultLevels(), app.NewCurrencies(db)
+	engine := ledger.New(db, log, ledger.Config{Levels: levels, Currencies: currencies})
 	go engine.Run()
 	key := make([]byte, 32)
 	rand.Read(key)
 	clk := &clock{}
-	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, Levels: app.DefaultLevels(), DocumentKey: key, Uploads: uploads})
+	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, Levels: levels, Currencies: currencies, DocumentKey: key, Uploads: uploads})
 	srv := httptest.NewServer(httpapi.New(svc, log, httpapi.NewMetrics(), httpapi.Config{NoLoginIPLimit: true}))
 	t.Cleanup(func() {
 		srv.Close()

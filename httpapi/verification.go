@@ -67,7 +67,7 @@ func (s *Server) submitVerification(w http.ResponseWriter, r *http.Request, p *P
 }
 
 // levelJSON describes what a level allows.
-func levelJSON(l *app.Level) map[string]any {
+func levelJSON(l *coffer.Level) map[string]any {
 	if l == nil {
 		return nil
 	}

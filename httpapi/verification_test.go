@@ -42,12 +42,13 @@ func newLevelEnv(t *testing.T, st coffer.Store, sq *sqlite.DB) *env {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	metrics := httpapi.NewMetrics()
-	engine := ledger.New(st, log, ledger.Config{})
+	levels, currencies := coffer.DefaultLevels(), app.NewCurrencies(st)
+	engine := ledger.New(st, log, ledger.Config{Levels: levels, Currencies: currencies})
 	go engine.Run()
 	key := make([]byte, 32)
 	rand.Read(key)
 	clk := &clock{}
-	svc := app.New(st, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, Levels: app.DefaultLevels(), DocumentKey: key,
+	svc := app.New(st, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, Levels: levels, Currencies: currencies, DocumentKey: key,
 		Uploads: app.UploadConfig{Dir: t.TempDir()}})
 	srv := httptest.NewServer(httpapi.New(svc, log, metrics, httpapi.Config{NoLoginIPLimit: true}))
 	t.Cleanup(func() {
@@ -73,7 +74,7 @@ func newSQLiteLevelEnv(t *testing.T) (*env, string) {
 // setLevel sets a member's level directly in the store, as the operator.
 func setLevel(t *testing.T, st coffer.IdentityStore, member, level string) {
 	t.Helper()
-	if _, err := app.SetMemberLevel(context.Background(), st, app.DefaultLevels(), app.SetLevelInput{MemberID: member, Level: level, Reason: "test"}, time.Now()); err != nil {
+	if _, err := app.SetMemberLevel(context.Background(), st, coffer.DefaultLevels(), app.SetLevelInput{MemberID: member, Level: level, Reason: "test"}, time.Now()); err != nil {
 		t.Fatalf("set level %s of %s: %v", level, member, err)
 	}
 }

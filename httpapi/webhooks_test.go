@@ -42,10 +42,7 @@ func newWebhookEnvWith(t *testing.T, wc app.WebhookConfig) (*env, *app.WebhookWo
 	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, Webhooks: wc})
 	srv := httptest.NewServer(httpapi.New(svc, log, httpapi.NewMetrics(), httpapi.Config{NoLoginIPLimit: true}))
 	t.Cleanup(func() { srv.Close(); engine.Close(); <-engine.Done(); db.Close() })
-	w, err := app.NewWebhookWorker(svc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := app.NewWebhookWorker(svc)
 	return &env{t: t, srv: srv, db: db, clock: clk}, w
 }
 

@@ -38,15 +38,32 @@ type Observer struct {
 	Outcome func(code string) // "" for applied
 }
 
+// Levels gives the daily limit of each verification level; *coffer.Levels
+// is one.
+type Levels interface {
+	// DailyLimit returns what may leave all of a member's purses in cur
+	// per UTC day, in minor units, for the level name stored for the
+	// member; nil when there is no limit.
+	DailyLimit(level string, cur *coffer.Currency) *int64
+}
+
+// Currencies gives the decimals of a currency (2 for one it does not
+// know). It is called inside the batch, so it must be quick, and safe for
+// concurrent use.
+type Currencies interface {
+	Decimals(ctx context.Context, code string) int
+}
+
 // Engine serialises every transfer of one store. Create it with New and
 // start it with Run.
 type Engine struct {
-	store    coffer.Store
+	store    coffer.LedgerStore
 	log      *slog.Logger
 	now      func() time.Time
 	obs      Observer
 	maxBatch int
-	dec      func(string) int
+	levels   Levels     // nil: no level limits
+	cur      Currencies // never nil
 	in       chan request
 
 	mu      sync.RWMutex
@@ -54,14 +71,7 @@ type Engine struct {
 	stopped chan struct{}
 
 	onApplied atomic.Pointer[func([]coffer.Applied)]
-	daily     atomic.Pointer[func(level, currency string) *int64]
 }
-
-// SetDailyLimit sets the daily limit of each verification level per
-// currency (nil: none), applied to what leaves all of a member's purses in a
-// currency per UTC day. The engine reads the owner's level in its batch, so
-// a lowered level holds from the next batch on.
-func (e *Engine) SetDailyLimit(fn func(level, currency string) *int64) { e.daily.Store(&fn) }
 
 // OnApplied sets a function called with each committed batch's newly
 // applied transfers, on the engine's goroutine: it must not block (hand the
@@ -73,23 +83,35 @@ type Config struct {
 	MaxBatch int              // largest batch; default 1024
 	Now      func() time.Time // clock; default time.Now
 	Observer Observer
-	// Decimals gives a currency's decimals, for amounts in messages;
-	// default 2 for every currency.
-	Decimals func(currency string) int
+	// Levels are the verification levels. The engine applies the daily
+	// limit of each owner's level to what leaves all of the owner's purses
+	// in a currency per UTC day, unless the request carries its own
+	// (TransferRequest.OwnerDailyLimit). It reads the owner's level in its
+	// batch, so a lowered level holds from the next batch on. Nil: no
+	// level limits.
+	Levels Levels
+	// Currencies gives each currency's decimals, for amounts in messages
+	// and the levels' limits; nil: 2 for every currency.
+	Currencies Currencies
 }
 
+// twoDecimals is the Currencies of an engine configured without one.
+type twoDecimals struct{}
+
+func (twoDecimals) Decimals(context.Context, string) int { return 2 }
+
 // New returns an engine over store.
-func New(store coffer.Store, log *slog.Logger, cfg Config) *Engine {
+func New(store coffer.LedgerStore, log *slog.Logger, cfg Config) *Engine {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 1024
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Decimals == nil {
-		cfg.Decimals = func(string) int { return 2 }
+	if cfg.Currencies == nil {
+		cfg.Currencies = twoDecimals{}
 	}
-	return &Engine{store: store, log: log, now: cfg.Now, obs: cfg.Observer, maxBatch: cfg.MaxBatch, dec: cfg.Decimals,
+	return &Engine{store: store, log: log, now: cfg.Now, obs: cfg.Observer, maxBatch: cfg.MaxBatch, levels: cfg.Levels, cur: cfg.Currencies,
 		in: make(chan request, cfg.MaxBatch*4), stopped: make(chan struct{})}
 }
 
@@ -249,24 +271,19 @@ func (e *Engine) apply(batch []request) {
 	// batch gets an error it can retry with the same ID.
 	var applied []coffer.Applied
 	err := e.store.ApplyBatch(context.Background(), func(tx coffer.LedgerTx) error {
-		b := newBatchState(tx, e.now().UTC().Truncate(time.Millisecond), e.dec)
-		if fn := e.daily.Load(); fn != nil {
-			b.daily = *fn
+		b := newBatchState(tx, e.now().UTC().Truncate(time.Millisecond), e.levels, e.cur)
+		var reqs []*coffer.TransferRequest
+		for _, r := range batch {
+			if r.req != nil {
+				reqs = append(reqs, r.req)
+			}
+			if r.check != nil {
+				reqs = append(reqs, r.check)
+			}
+			reqs = append(reqs, r.group...)
 		}
-		if p, ok := tx.(coffer.LedgerPrefetcher); ok {
-			var reqs []*coffer.TransferRequest
-			for _, r := range batch {
-				if r.req != nil {
-					reqs = append(reqs, r.req)
-				}
-				if r.check != nil {
-					reqs = append(reqs, r.check)
-				}
-				reqs = append(reqs, r.group...)
-			}
-			if err := p.Prefetch(context.Background(), reqs, b.day, b.month); err != nil {
-				return err
-			}
+		if err := tx.Prefetch(context.Background(), reqs, b.day, b.month); err != nil {
+			return err
 		}
 		for i, r := range batch {
 			var err error
@@ -331,10 +348,10 @@ func (e *Engine) apply(batch []request) {
 // changed, and what it will write. Inside an all-or-nothing group every
 // change is journalled so the group can be undone.
 type batchState struct {
-	tx    coffer.LedgerTx
-	now   time.Time
-	dec   func(string) int
-	daily func(level, currency string) *int64
+	tx     coffer.LedgerTx
+	now    time.Time
+	levels Levels // nil: no level limits
+	cur    Currencies
 
 	purses   map[string]*coffer.Purse
 	orig     map[string][2]int64 // committed balance and held of each loaded purse
@@ -353,8 +370,8 @@ type batchState struct {
 	grouping bool
 }
 
-func newBatchState(tx coffer.LedgerTx, now time.Time, dec func(string) int) *batchState {
-	return &batchState{tx: tx, now: now, dec: dec, purses: map[string]*coffer.Purse{}, orig: map[string][2]int64{},
+func newBatchState(tx coffer.LedgerTx, now time.Time, levels Levels, cur Currencies) *batchState {
+	return &batchState{tx: tx, now: now, levels: levels, cur: cur, purses: map[string]*coffer.Purse{}, orig: map[string][2]int64{},
 		seen: map[[2]string]*coffer.Transfer{}, day: coffer.DayKey(now), month: coffer.MonthKey(now)}
 }
 
@@ -758,8 +775,8 @@ func (b *batchState) one(r *coffer.TransferRequest) (Result, error) {
 	// The daily limit of the owner's verification level, across purses.
 	var levelLim *limitState
 	daily := r.OwnerDailyLimit
-	if daily == nil && b.daily != nil {
-		daily = b.daily(from.OwnerLevel, from.Currency)
+	if daily == nil && b.levels != nil {
+		daily = b.levels.DailyLimit(from.OwnerLevel, &coffer.Currency{Code: from.Currency, Decimals: b.decimals(from)})
 	}
 	if daily != nil && t.Kind != coffer.KindRefund {
 		d := *daily
@@ -813,7 +830,9 @@ func (b *batchState) one(r *coffer.TransferRequest) (Result, error) {
 	return Result{Transfer: t}, nil
 }
 
-func (b *batchState) decimals(p *coffer.Purse) int { return b.dec(p.Currency) }
+func (b *batchState) decimals(p *coffer.Purse) int {
+	return b.cur.Decimals(context.Background(), p.Currency)
+}
 
 // marks are where the batch's write lists ended before a group began.
 type marks [5]int

@@ -30,11 +30,17 @@ type payFixture struct {
 	second   *coffer.Purse   // a second USD purse of members[0]
 	seq      atomic.Int64
 	openFunc opener
+	cfg      ledger.Config // the engine's, but for its clock
 }
 
 func newPayFixture(t testing.TB, open opener, n int) *payFixture {
+	return newPayFixtureConfig(t, open, n, ledger.Config{})
+}
+
+// newPayFixtureConfig is newPayFixture with an engine configured by cfg.
+func newPayFixtureConfig(t testing.TB, open opener, n int, cfg ledger.Config) *payFixture {
 	ctx := context.Background()
-	f := &payFixture{t: t, db: open(t), openFunc: open}
+	f := &payFixture{t: t, db: open(t), openFunc: open, cfg: cfg}
 	f.now.Store(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixMilli())
 	f.start(f.db)
 	start := f.clock()
@@ -72,7 +78,9 @@ func newPayFixture(t testing.TB, open opener, n int) *payFixture {
 }
 
 func (f *payFixture) start(db testStore) {
-	f.eng = ledger.New(db, slog.New(slog.NewTextHandler(io.Discard, nil)), ledger.Config{Now: f.clock})
+	cfg := f.cfg
+	cfg.Now = f.clock
+	f.eng = ledger.New(db, slog.New(slog.NewTextHandler(io.Discard, nil)), cfg)
 	go f.eng.Run()
 	eng := f.eng
 	f.t.Cleanup(func() { eng.Close(); <-eng.Done(); db.Close() })
@@ -788,6 +796,55 @@ func testLevelDailyLimit(t *testing.T, open opener) {
 	}
 	f.advance(24 * time.Hour)
 	if err := send(f.purses[0], 1_000, lim(1_000)); err != nil { // a new day
+		t.Fatal(err)
+	}
+	f.check()
+}
+
+// oneDecimal is a currency table in which every currency has one decimal.
+type oneDecimal struct{}
+
+func (oneDecimal) Decimals(context.Context, string) int { return 1 }
+
+// TestEngine_ConfigLevels: without a limit in the request, the engine
+// applies the daily limit of the owner's level from Config.Levels, in the
+// decimals Config.Currencies gives, and sees a changed level at once.
+func TestEngine_ConfigLevels(t *testing.T) { eachStore(t, testConfigLevels) }
+
+func testConfigLevels(t *testing.T, open opener) {
+	levels, err := coffer.ParseLevels([]byte(`[{"name": "pseudonymous", "rank": 0},
+		{"name": "capped", "rank": 5, "daily_limit": {"USD": "10.5", "*": "1"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newPayFixtureConfig(t, open, 2, ledger.Config{Levels: levels, Currencies: oneDecimal{}})
+	ctx := context.Background()
+	setLevel := func(level string) {
+		if err := f.db.SetLevel(ctx, f.members[0], level, f.clock(), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send := func(amount int64) error {
+		return f.submit(&coffer.TransferRequest{Sender: f.members[0], From: f.purses[0].Number, To: f.purses[1].Number, Amount: amount}).Err
+	}
+	if err := send(500); err != nil { // the lowest level has no limit
+		t.Fatal(err)
+	}
+	f.advance(24 * time.Hour)
+	setLevel("capped") // 10.5 USD a day: 105 minor units with one decimal
+	if err := send(100); err != nil {
+		t.Fatal(err)
+	}
+	err = send(6)
+	var le *coffer.LimitError
+	if !errors.As(err, &le) || le.Period != "day" || le.Remaining != 5 || le.Decimals != 1 {
+		t.Fatalf("got %v, want a daily LimitError with 5 remaining in one decimal", err)
+	}
+	if err := send(5); err != nil { // exactly at the limit
+		t.Fatal(err)
+	}
+	setLevel(coffer.LevelPseudonymous) // a raised level holds at once too
+	if err := send(1_000); err != nil {
 		t.Fatal(err)
 	}
 	f.check()

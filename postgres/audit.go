@@ -1,9 +1,7 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 
 	"github.com/coffer-money/coffer"
 	"github.com/jackc/pgx/v5"
@@ -59,84 +57,4 @@ func appendAudit(ctx context.Context, tx pgx.Tx, events []*coffer.AuditEvent) er
 	}
 	_, err = tx.Exec(ctx, setAuditHead, seq, prev)
 	return err
-}
-
-// AppendAudit records events in a transaction of their own.
-func (db *DB) AppendAudit(ctx context.Context, events ...*coffer.AuditEvent) error {
-	return db.inTx(ctx, "postgres.AppendAudit", func(pgx.Tx) error { return nil }, events...)
-}
-
-func scanAudit(row rowScanner) (*coffer.AuditEvent, error) {
-	var e coffer.AuditEvent
-	var at int64
-	if err := row.Scan(&e.Seq, &at, &e.Kind, &e.MemberID, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
-		return nil, err
-	}
-	e.At = fromMs(at)
-	return &e, nil
-}
-
-// AuditEvents implements coffer.Store.
-func (db *DB) AuditEvents(ctx context.Context, memberID string, before int64, limit int) ([]*coffer.AuditEvent, error) {
-	if before <= 0 {
-		before = 1<<63 - 1
-	}
-	rows, err := db.pool.Query(ctx, `SELECT seq, at, kind, member_id, detail, prev_hash, hash FROM audit_events
-		WHERE member_id = $1 AND kind <> 'transfer.applied' AND seq < $2 ORDER BY seq DESC LIMIT $3`, memberID, before, limit)
-	return collect(rows, err, "postgres.AuditEvents", scanAudit)
-}
-
-// verifyAudit walks the whole chain in order and returns the number of
-// events and a description of the first break, if any. The head row must
-// name the last event.
-func verifyAudit(ctx context.Context, tx pgx.Tx) (int64, int, string, error) {
-	rows, err := tx.Query(ctx, `SELECT seq, at, kind, member_id, detail, prev_hash, hash FROM audit_events ORDER BY seq`)
-	if err != nil {
-		return 0, 0, "", mapErr("postgres.verifyAudit", err)
-	}
-	defer rows.Close()
-	var n int64
-	bad := 0
-	example := ""
-	prev := []byte{}
-	var want int64 = 1
-	for rows.Next() {
-		e, err := scanAudit(rows)
-		if err != nil {
-			return 0, 0, "", mapErr("postgres.verifyAudit", err)
-		}
-		n++
-		problem := ""
-		switch {
-		case e.Seq != want:
-			problem = fmt.Sprintf("event %d follows event %d (gap)", e.Seq, want-1)
-		case !bytes.Equal(e.PrevHash, prev):
-			problem = fmt.Sprintf("event %d does not link to the event before it", e.Seq)
-		case !bytes.Equal(e.Hash, e.ChainHash(prev)):
-			problem = fmt.Sprintf("event %d does not match its hash (altered)", e.Seq)
-		}
-		if problem != "" {
-			bad++
-			if example == "" {
-				example = problem
-			}
-		}
-		prev = e.Hash
-		want = e.Seq + 1
-	}
-	if err := rows.Err(); err != nil {
-		return 0, 0, "", mapErr("postgres.verifyAudit", err)
-	}
-	var headSeq int64
-	var headHash []byte
-	if err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
-		return 0, 0, "", mapErr("postgres.verifyAudit", err)
-	}
-	if headSeq != want-1 || !bytes.Equal(headHash, prev) {
-		bad++
-		if example == "" {
-			example = fmt.Sprintf("the chain head names event %d but the last event is %d (events removed from the end)", headSeq, want-1)
-		}
-	}
-	return n, bad, example, nil
 }

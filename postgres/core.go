@@ -1,11 +1,6 @@
 package postgres
 
 import (
-	"context"
-	"fmt"
-	"math/rand/v2"
-	"time"
-
 	"github.com/coffer-money/coffer"
 )
 
@@ -35,38 +30,4 @@ func copyTransfer(t *coffer.Transfer) *coffer.Transfer {
 		c.Protection = &p
 	}
 	return &c
-}
-
-// PinKey records the fingerprint of a key that every process on this
-// database must share, the first time one is started, and refuses a
-// process whose key has another fingerprint.
-func (db *DB) PinKey(ctx context.Context, name, fingerprint string) error {
-	if _, err := db.pool.Exec(ctx, `INSERT INTO instance_keys (name, fingerprint, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`,
-		name, fingerprint, ms(time.Now())); err != nil {
-		return mapErr("postgres.PinKey", err)
-	}
-	var pinned string
-	if err := db.pool.QueryRow(ctx, `SELECT fingerprint FROM instance_keys WHERE name = $1`, name).Scan(&pinned); err != nil {
-		return mapErr("postgres.PinKey", err)
-	}
-	if pinned != fingerprint {
-		return fmt.Errorf("postgres: this database was first served with another %s (fingerprint %s, this one %s); every cofferd on one database must use the same one", name, pinned, fingerprint)
-	}
-	return nil
-}
-
-// UseNonce implements coffer.NonceStore. A nonce whose earlier use has
-// expired counts as new (its old signature is too old to be accepted).
-// Now and then expired nonces are removed.
-func (db *DB) UseNonce(ctx context.Context, keyID, nonce string, now, expires time.Time) (bool, error) {
-	tag, err := db.pool.Exec(ctx, `INSERT INTO signature_nonces (key_id, nonce, expires_at) VALUES ($1, $2, $3)
-		ON CONFLICT (key_id, nonce) DO UPDATE SET expires_at = excluded.expires_at WHERE signature_nonces.expires_at <= $4`,
-		keyID, nonce, ms(expires), ms(now))
-	if err != nil {
-		return false, mapErr("postgres.UseNonce", err)
-	}
-	if rand.IntN(256) == 0 {
-		db.pool.Exec(ctx, `DELETE FROM signature_nonces WHERE expires_at <= $1`, ms(now)) // best effort
-	}
-	return tag.RowsAffected() == 1, nil
 }

@@ -82,3 +82,21 @@ func (dialect) LockKey(ctx context.Context, tx *sql.Tx, key string) error {
 	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('coffer ' || $1, 0))`, key)
 	return err
 }
+
+func (dialect) ReadTx() *sql.TxOptions {
+	return &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+}
+
+func (dialect) JSONField(column, field string) string {
+	return "(" + column + "::jsonb ->> '" + field + "')"
+}
+
+func (dialect) RecordedAuditHead(ctx context.Context, tx *sql.Tx) (int64, []byte, bool, error) {
+	var seq int64
+	var hash []byte
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash)
+	if hash == nil {
+		hash = []byte{}
+	}
+	return seq, hash, true, err
+}

@@ -56,6 +56,8 @@ type ledgerTx struct {
 	adds   map[spendKey]int64
 }
 
+var _ coffer.LedgerTx = (*ledgerTx)(nil)
+
 func (db *DB) isoSQL() string {
 	if db.iso == pgx.Serializable {
 		return "BEGIN ISOLATION LEVEL SERIALIZABLE"
@@ -171,7 +173,7 @@ func scanLimitsRow(r rowScanner) (*coffer.PurseLimits, error) {
 	return &lim, nil
 }
 
-// Prefetch implements coffer.LedgerPrefetcher. Besides what every batch
+// Prefetch implements coffer.LedgerTx. Besides what every batch
 // needs (earlier transfers by ID, purses, limits, spend counters) it loads
 // every fee rule and the purses they pay into, and, only when a request
 // names them, the transfers being refunded and the invoices and trusts

@@ -51,7 +51,7 @@ func (f *ledgerFixture) batch(id string, amount int64, cut func() error) error {
 	now := time.Now().UTC()
 	return f.db.ApplyBatch(ctx, func(tx coffer.LedgerTx) error {
 		r := &coffer.TransferRequest{Sender: f.owner, TransferID: id, From: f.issuer.Number, To: f.to.Number, Amount: amount}
-		if err := tx.(coffer.LedgerPrefetcher).Prefetch(ctx, []*coffer.TransferRequest{r}, coffer.DayKey(now), coffer.MonthKey(now)); err != nil {
+		if err := tx.Prefetch(ctx, []*coffer.TransferRequest{r}, coffer.DayKey(now), coffer.MonthKey(now)); err != nil {
 			return err
 		}
 		from, err := tx.Purse(ctx, f.issuer.Number)

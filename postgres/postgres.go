@@ -18,14 +18,10 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"net"
-	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -36,9 +32,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 )
-
-//go:embed migrations/*.sql
-var migrationFS embed.FS
 
 // Options tune a store.
 type Options struct {
@@ -60,7 +53,10 @@ type DB struct {
 	URL  string  // as given, for messages; never logged with a password
 }
 
-var _ coffer.Store = (*DB)(nil)
+var (
+	_ coffer.Store     = (*DB)(nil)
+	_ coffer.KeyPinner = (*DB)(nil)
+)
 
 // IsURL reports whether s names a PostgreSQL database.
 func IsURL(s string) bool {
@@ -94,7 +90,9 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 	db.pool = pool
 	db.sql = stdlib.OpenDBFromPool(pool)
 	db.Store = sqlstore.New(dialect{db.iso}, db.sql, db.sql)
-	if err := db.migrate(ctx); err != nil {
+	// The migrations are shared with SQLite, over database/sql.
+	if err := sqlstore.Migrate(ctx, db.sql, "postgres"); err != nil {
+		db.sql.Close()
 		pool.Close()
 		return nil, err
 	}
@@ -111,68 +109,9 @@ func (db *DB) Close() error {
 // Pool gives tests and tools the connection pool.
 func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
-// SchemaVersion is the newest migration this program knows.
-func SchemaVersion() int {
-	names, _ := fs.Glob(migrationFS, "migrations/*.sql")
-	return len(names)
-}
-
-func (db *DB) migrate(ctx context.Context) error {
-	// Two processes creating the table at once: one of them may be told it
-	// exists (in any of three ways) although IF NOT EXISTS found none.
-	if _, err := db.pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil &&
-		!isUnique(err) && pgCode(err) != sqlDuplicateTable && pgCode(err) != sqlDuplicateObject {
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	sort.Strings(names)
-	for i, n := range names {
-		if !strings.HasPrefix(filepath.Base(n), fmt.Sprintf("%04d_", i+1)) {
-			return fmt.Errorf("postgres: migration %s is out of sequence (want %04d_…)", n, i+1)
-		}
-	}
-	tx, err := db.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	defer tx.Rollback(ctx)
-	// Processes starting together migrate one at a time.
-	if _, err := tx.Exec(ctx, `LOCK TABLE schema_migrations IN EXCLUSIVE MODE`); err != nil {
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	var cur int
-	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	if cur > len(names) {
-		return fmt.Errorf("postgres: the database schema is version %d but this program knows only up to %d; run a newer cofferd", cur, len(names))
-	}
-	for i := cur; i < len(names); i++ {
-		body, err := migrationFS.ReadFile(names[i])
-		if err != nil {
-			return fmt.Errorf("postgres: migrate: %w", err)
-		}
-		if _, err := tx.Exec(ctx, string(body)); err != nil {
-			return fmt.Errorf("postgres: migration %s: %w", names[i], err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, i+1, time.Now().Unix()); err != nil {
-			return fmt.Errorf("postgres: migration %s: %w", names[i], err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	return nil
-}
-
 // SQLSTATE codes the store acts on.
 const (
 	sqlUniqueViolation      = "23505"
-	sqlDuplicateTable       = "42P07"
-	sqlDuplicateObject      = "42710"
 	sqlCheckViolation       = "23514"
 	sqlForeignKeyViolation  = "23503"
 	sqlSerializationFailure = "40001"

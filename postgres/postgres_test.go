@@ -9,6 +9,7 @@ import (
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/postgres"
 	"github.com/coffer-money/coffer/postgres/pgtest"
+	"github.com/coffer-money/coffer/sqlstore"
 	"github.com/coffer-money/coffer/storetest"
 )
 
@@ -89,8 +90,8 @@ func TestDB_MigratesConcurrently(t *testing.T) {
 	if err := db.Pool().QueryRow(context.Background(), `SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&n, &max); err != nil {
 		t.Fatal(err)
 	}
-	if n != postgres.SchemaVersion() || max != postgres.SchemaVersion() {
-		t.Fatalf("schema_migrations has %d rows up to %d, want %d", n, max, postgres.SchemaVersion())
+	if n != sqlstore.SchemaVersion() || max != sqlstore.SchemaVersion() {
+		t.Fatalf("schema_migrations has %d rows up to %d, want %d", n, max, sqlstore.SchemaVersion())
 	}
 }
 

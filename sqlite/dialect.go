@@ -71,3 +71,14 @@ func (dialect) AuditHead(ctx context.Context, tx *sql.Tx) (int64, []byte, error)
 func (dialect) SetAuditHead(context.Context, *sql.Tx, int64, []byte) error { return nil }
 
 func (dialect) LockKey(context.Context, *sql.Tx, string) error { return nil }
+
+// ReadTx: a transaction on the reader pool sees one WAL snapshot.
+func (dialect) ReadTx() *sql.TxOptions { return nil }
+
+func (dialect) JSONField(column, field string) string {
+	return "json_extract(" + column + ", '$." + field + "')"
+}
+
+func (dialect) RecordedAuditHead(context.Context, *sql.Tx) (int64, []byte, bool, error) {
+	return 0, nil, false, nil
+}

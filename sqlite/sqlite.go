@@ -5,14 +5,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -22,9 +19,6 @@ import (
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
 )
-
-//go:embed migrations/*.sql
-var migrationFS embed.FS
 
 // DB is the SQLite store. It implements coffer.Store.
 type DB struct {
@@ -54,7 +48,10 @@ type DB struct {
 	ckDone chan struct{}
 }
 
-var _ coffer.Store = (*DB)(nil)
+var (
+	_ coffer.Store     = (*DB)(nil)
+	_ coffer.KeyPinner = (*DB)(nil)
+)
 
 // FileName is the database file inside a data directory.
 const FileName = "coffer.db"
@@ -118,7 +115,7 @@ func OpenFile(ctx context.Context, path string) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	db := &DB{w: w, Path: path}
-	if err := db.migrate(ctx); err != nil {
+	if err := sqlstore.Migrate(ctx, w, "sqlite"); err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -169,59 +166,6 @@ func (db *DB) Close() error {
 // rows returns n copies of a VALUES tuple joined by commas.
 func rows(tuple string, n int) string {
 	return strings.TrimSuffix(strings.Repeat(tuple+",", n), ",")
-}
-
-// SchemaVersion is the newest migration this program knows.
-func SchemaVersion() int {
-	names, _ := fs.Glob(migrationFS, "migrations/*.sql")
-	return len(names)
-}
-
-func (db *DB) migrate(ctx context.Context) error {
-	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`); err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	var cur int
-	if err := db.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	sort.Strings(names)
-	// Files are named NNNN_what.sql and numbered 1, 2, 3… without gaps, so
-	// a file's position is its version.
-	for i, n := range names {
-		if !strings.HasPrefix(filepath.Base(n), fmt.Sprintf("%04d_", i+1)) {
-			return fmt.Errorf("sqlite: migration %s is out of sequence (want %04d_…)", n, i+1)
-		}
-	}
-	if cur > len(names) {
-		return fmt.Errorf("sqlite: the database schema is version %d but this program knows only up to %d; run a newer cofferd", cur, len(names))
-	}
-	for i := cur; i < len(names); i++ {
-		body, err := migrationFS.ReadFile(names[i])
-		if err != nil {
-			return fmt.Errorf("sqlite: migrate: %w", err)
-		}
-		tx, err := db.w.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("sqlite: migrate: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("sqlite: migration %s: %w", names[i], err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, i+1, time.Now().Unix()); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("sqlite: migration %s: %w", names[i], err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("sqlite: migration %s: %w", names[i], err)
-		}
-	}
-	return nil
 }
 
 // isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.

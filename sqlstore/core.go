@@ -291,3 +291,21 @@ func (s *Store) History(ctx context.Context, purse string, f coffer.HistoryFilte
 		return &h, nil
 	})
 }
+
+// PinKey records the fingerprint of a key that every process on this
+// database must share, the first time one is started, and refuses a
+// process whose key has another fingerprint.
+func (s *Store) PinKey(ctx context.Context, name, fingerprint string) error {
+	if _, err := s.wr.Exec(ctx, `INSERT INTO instance_keys (name, fingerprint, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+		name, fingerprint, ms(time.Now())); err != nil {
+		return s.mapErr("PinKey", err)
+	}
+	var pinned string
+	if err := s.wr.QueryRow(ctx, `SELECT fingerprint FROM instance_keys WHERE name = ?`, name).Scan(&pinned); err != nil {
+		return s.mapErr("PinKey", err)
+	}
+	if pinned != fingerprint {
+		return fmt.Errorf("this database was first served with another %s (fingerprint %s, this one %s); every cofferd on one database must use the same one", name, pinned, fingerprint)
+	}
+	return nil
+}

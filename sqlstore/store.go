@@ -51,6 +51,16 @@ type Dialect interface {
 	Constraint(err error) string
 	// WriteTx is the options of a write transaction (isolation level).
 	WriteTx() *sql.TxOptions
+	// ReadTx is the options of a read transaction that must see one
+	// consistent snapshot (Check).
+	ReadTx() *sql.TxOptions
+	// JSONField is an expression for the text of a top-level field of a
+	// JSON object held in a text column.
+	JSONField(column, field string) string
+	// RecordedAuditHead returns the head of the audit chain where the
+	// database keeps it in a row of its own (ok false where the last event
+	// is the head), read in a read transaction.
+	RecordedAuditHead(ctx context.Context, tx *sql.Tx) (seq int64, hash []byte, ok bool, err error)
 	// ForUpdate is the clause that locks the rows a SELECT inside a write
 	// transaction reads ("" where the whole database is locked anyway).
 	ForUpdate() string

@@ -10,22 +10,12 @@ import (
 	"github.com/coffer-money/coffer"
 )
 
-func webhookStore(t *testing.T, s coffer.Store) coffer.WebhookStore {
-	t.Helper()
-	ws, ok := s.(coffer.WebhookStore)
-	if !ok {
-		t.Fatalf("%T is not a coffer.WebhookStore", s)
-	}
-	return ws
-}
-
 // testWebhooks: endpoints, the outbox the ledger batch fills in its own
 // transaction (only for subscribed endpoints, checkout.paid only for a
 // checkout's invoice), claims that never hand one delivery to two workers,
 // attempts, checkout orders, secrets and nonces.
 func testWebhooks(t *testing.T, s coffer.Store) {
 	t.Run("Limit", func(t *testing.T) { testWebhookLimit(t, s) })
-	ws := webhookStore(t, s)
 	a := member(t, s, "", "") // issuer
 	m := member(t, s, "", "") // merchant with endpoints
 	p := member(t, s, "", "") // payer without endpoints
@@ -48,22 +38,22 @@ func testWebhooks(t *testing.T, s coffer.Store) {
 	inv := &coffer.Webhook{ID: "wh_inv", MemberID: m.ID, URL: "https://shop.example/inv", Events: []string{coffer.EventInvoicePaid},
 		Signing: coffer.SigningEd25519, CreatedAt: at.Add(time.Second)}
 	for _, w := range []*coffer.Webhook{all, inv} {
-		if err := ws.CreateWebhook(ctx, w, 10, coffer.NewAuditEvent(at, "webhook.created", m.ID, map[string]any{"webhook_id": w.ID})); err != nil {
+		if err := s.CreateWebhook(ctx, w, 10, coffer.NewAuditEvent(at, "webhook.created", m.ID, map[string]any{"webhook_id": w.ID})); err != nil {
 			t.Fatalf("CreateWebhook: %v", err)
 		}
 	}
 	if evs, err := s.AuditEvents(ctx, m.ID, 0, 10); err != nil || len(evs) != 2 || evs[0].Kind != "webhook.created" {
 		t.Fatalf("audit events after CreateWebhook = %+v, %v; want 2 webhook.created", evs, err)
 	}
-	if err := ws.CreateWebhook(ctx, all, 10, nil); coffer.ErrorCode(err) != coffer.ECONFLICT {
+	if err := s.CreateWebhook(ctx, all, 10, nil); coffer.ErrorCode(err) != coffer.ECONFLICT {
 		t.Fatalf("CreateWebhook twice: got %v, want %s", err, coffer.ECONFLICT)
 	}
-	list, err := ws.Webhooks(ctx, m.ID)
+	list, err := s.Webhooks(ctx, m.ID)
 	if err != nil || len(list) != 2 || list[0].ID != all.ID || len(list[0].Events) != len(coffer.WebhookEventTypes) ||
 		string(list[0].SealedSecret) != "sealed" || list[1].Signing != coffer.SigningEd25519 || !list[1].Subscribes(coffer.EventInvoicePaid) {
 		t.Fatalf("Webhooks = %+v, %v", list, err)
 	}
-	if _, err := ws.Webhook(ctx, "wh_none"); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+	if _, err := s.Webhook(ctx, "wh_none"); coffer.ErrorCode(err) != coffer.ENOTFOUND {
 		t.Fatalf("Webhook(unknown): got %v, want %s", err, coffer.ENOTFOUND)
 	}
 
@@ -79,16 +69,16 @@ func testWebhooks(t *testing.T, s coffer.Store) {
 	}
 	ci, pi := mkInv("inv_checkout", "c-1"), mkInv("inv_plain", "p-1")
 	co := &coffer.Checkout{InvoiceID: ci.ID, Merchant: m.ID, OrderNumber: "c-1", ResultURL: "https://shop.example/done", CreatedAt: at}
-	if err := ws.CreateCheckout(ctx, co); err != nil {
+	if err := s.CreateCheckout(ctx, co); err != nil {
 		t.Fatalf("CreateCheckout: %v", err)
 	}
-	if err := ws.CreateCheckout(ctx, co); coffer.ErrorCode(err) != coffer.ECONFLICT {
+	if err := s.CreateCheckout(ctx, co); coffer.ErrorCode(err) != coffer.ECONFLICT {
 		t.Fatalf("CreateCheckout twice: got %v, want %s", err, coffer.ECONFLICT)
 	}
-	if got, err := ws.Checkout(ctx, ci.ID); err != nil || got.ResultURL != co.ResultURL || got.OrderNumber != "c-1" {
+	if got, err := s.Checkout(ctx, ci.ID); err != nil || got.ResultURL != co.ResultURL || got.OrderNumber != "c-1" {
 		t.Fatalf("Checkout = %+v, %v", got, err)
 	}
-	if _, err := ws.Checkout(ctx, pi.ID); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+	if _, err := s.Checkout(ctx, pi.ID); coffer.ErrorCode(err) != coffer.ENOTFOUND {
 		t.Fatalf("Checkout(plain invoice): got %v, want %s", err, coffer.ENOTFOUND)
 	}
 	t1 := tr("pay-checkout", pp, pm, p, m, 100)
@@ -108,7 +98,7 @@ func testWebhooks(t *testing.T, s coffer.Store) {
 	}
 	events := func(id string) []key {
 		t.Helper()
-		ds, err := ws.Deliveries(ctx, id, 0, 100)
+		ds, err := s.Deliveries(ctx, id, 0, 100)
 		if err != nil {
 			t.Fatalf("Deliveries: %v", err)
 		}
@@ -150,12 +140,12 @@ func testWebhooks(t *testing.T, s coffer.Store) {
 	b.entry(tp, pm.Number, coffer.EntryReturn, true, -70, pp.Number, at)
 	b.entry(tp, pp.Number, coffer.EntryReturn, false, 70, pm.Number, at)
 	b.commit()
-	ds, err := ws.Deliveries(ctx, all.ID, 0, 2)
+	ds, err := s.Deliveries(ctx, all.ID, 0, 2)
 	if err != nil || len(ds) != 2 || ds[0].Type != coffer.EventTransferReturned || ds[0].Status != coffer.StatusReturned ||
 		ds[1].Type != coffer.EventTransferIncoming || ds[1].Status != coffer.StatusHeld || ds[1].TransferSeq != tp.Seq {
 		t.Fatalf("newest deliveries = %+v, %v", ds, err)
 	}
-	if older, err := ws.Deliveries(ctx, all.ID, ds[1].ID, 100); err != nil || len(older) != 6 {
+	if older, err := s.Deliveries(ctx, all.ID, ds[1].ID, 100); err != nil || len(older) != 6 {
 		t.Fatalf("older deliveries: %d, %v; want 6", len(older), err)
 	}
 
@@ -169,7 +159,7 @@ func testWebhooks(t *testing.T, s coffer.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, err := ws.ClaimDeliveries(ctx, now, now.Add(time.Minute), 3)
+			got, err := s.ClaimDeliveries(ctx, now, now.Add(time.Minute), 3)
 			if err != nil {
 				t.Errorf("ClaimDeliveries: %v", err)
 				return
@@ -190,29 +180,29 @@ func testWebhooks(t *testing.T, s coffer.Store) {
 			t.Fatalf("delivery %d claimed %d times", id, n)
 		}
 	}
-	if got, err := ws.ClaimDeliveries(ctx, now.Add(30*time.Second), now.Add(time.Hour), 100); err != nil || len(got) != 0 {
+	if got, err := s.ClaimDeliveries(ctx, now.Add(30*time.Second), now.Add(time.Hour), 100); err != nil || len(got) != 0 {
 		t.Fatalf("claim during the lease: %d, %v; want none", len(got), err)
 	}
 	later := now.Add(2 * time.Minute)
-	got, err := ws.ClaimDeliveries(ctx, later, later.Add(time.Minute), 1)
+	got, err := s.ClaimDeliveries(ctx, later, later.Add(time.Minute), 1)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("claim after the lease: %v, %v", got, err)
 	}
 	d := got[0]
 	a1 := &coffer.DeliveryAttempt{At: later, StatusCode: 500, Error: "status 500", Duration: 12 * time.Millisecond}
-	if err := ws.RecordAttempt(ctx, d.ID, a1, coffer.DeliveryPending, later.Add(10*time.Second)); err != nil {
+	if err := s.RecordAttempt(ctx, d.ID, a1, coffer.DeliveryPending, later.Add(10*time.Second)); err != nil {
 		t.Fatalf("RecordAttempt: %v", err)
 	}
 	a2 := &coffer.DeliveryAttempt{At: later.Add(10 * time.Second), StatusCode: 204}
-	if err := ws.RecordAttempt(ctx, d.ID, a2, coffer.DeliveryDelivered, later.Add(10*time.Second)); err != nil {
+	if err := s.RecordAttempt(ctx, d.ID, a2, coffer.DeliveryDelivered, later.Add(10*time.Second)); err != nil {
 		t.Fatalf("RecordAttempt: %v", err)
 	}
-	if err := ws.RecordAttempt(ctx, 1<<40, a2, coffer.DeliveryDelivered, later); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+	if err := s.RecordAttempt(ctx, 1<<40, a2, coffer.DeliveryDelivered, later); coffer.ErrorCode(err) != coffer.ENOTFOUND {
 		t.Fatalf("RecordAttempt(unknown): got %v, want %s", err, coffer.ENOTFOUND)
 	}
 	var found *coffer.Delivery
 	for _, id := range []string{all.ID, inv.ID} {
-		ds, _ := ws.Deliveries(ctx, id, 0, 100)
+		ds, _ := s.Deliveries(ctx, id, 0, 100)
 		for _, x := range ds {
 			if x.ID == d.ID {
 				found = x
@@ -226,29 +216,29 @@ func testWebhooks(t *testing.T, s coffer.Store) {
 	}
 
 	// Deleting an endpoint takes its outbox with it; only the owner may.
-	if err := ws.DeleteWebhook(ctx, p.ID, inv.ID); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+	if err := s.DeleteWebhook(ctx, p.ID, inv.ID); coffer.ErrorCode(err) != coffer.ENOTFOUND {
 		t.Fatalf("DeleteWebhook by another member: got %v, want %s", err, coffer.ENOTFOUND)
 	}
-	if err := ws.DeleteWebhook(ctx, m.ID, inv.ID); err != nil {
+	if err := s.DeleteWebhook(ctx, m.ID, inv.ID); err != nil {
 		t.Fatalf("DeleteWebhook: %v", err)
 	}
-	if ds, err := ws.Deliveries(ctx, inv.ID, 0, 100); err != nil || len(ds) != 0 {
+	if ds, err := s.Deliveries(ctx, inv.ID, 0, 100); err != nil || len(ds) != 0 {
 		t.Fatalf("deliveries of a deleted endpoint: %d, %v", len(ds), err)
 	}
-	if list, _ := ws.Webhooks(ctx, m.ID); len(list) != 1 {
+	if list, _ := s.Webhooks(ctx, m.ID); len(list) != 1 {
 		t.Fatalf("Webhooks after delete: %d, want 1", len(list))
 	}
 
 	// Checkout secrets and nonces.
-	if _, err := ws.CheckoutSecret(ctx, m.ID); coffer.ErrorCode(err) != coffer.ENOTFOUND {
+	if _, err := s.CheckoutSecret(ctx, m.ID); coffer.ErrorCode(err) != coffer.ENOTFOUND {
 		t.Fatalf("CheckoutSecret unset: got %v, want %s", err, coffer.ENOTFOUND)
 	}
 	for _, sec := range []string{"one", "two"} {
-		if err := ws.SetCheckoutSecret(ctx, m.ID, []byte(sec), at); err != nil {
+		if err := s.SetCheckoutSecret(ctx, m.ID, []byte(sec), at); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if sec, err := ws.CheckoutSecret(ctx, m.ID); err != nil || string(sec) != "two" {
+	if sec, err := s.CheckoutSecret(ctx, m.ID); err != nil || string(sec) != "two" {
 		t.Fatalf("CheckoutSecret = %q, %v; want two", sec, err)
 	}
 	for i, c := range []struct {
@@ -261,7 +251,7 @@ func testWebhooks(t *testing.T, s coffer.Store) {
 		{p.ID, "n1", at, true},
 		{m.ID, "n1", at.Add(2 * time.Hour), true}, // its first use has expired
 	} {
-		got, err := ws.UseCheckoutNonce(ctx, c.merchant, c.nonce, c.now, c.now.Add(time.Hour))
+		got, err := s.UseCheckoutNonce(ctx, c.merchant, c.nonce, c.now, c.now.Add(time.Hour))
 		if err != nil || got != c.want {
 			t.Fatalf("case %d: UseCheckoutNonce = %v, %v; want %v", i, got, err, c.want)
 		}
@@ -284,7 +274,6 @@ func equalKeys[T comparable](a, b []T) bool {
 // transaction, so 25 concurrent creations for one member end with exactly
 // max endpoints, the rest refused with ELIMITEXCEEDED and no audit event.
 func testWebhookLimit(t *testing.T, s coffer.Store) {
-	ws := webhookStore(t, s)
 	m := member(t, s, "", "")
 	const max, tries = 10, 25
 	var wg sync.WaitGroup
@@ -295,7 +284,7 @@ func testWebhookLimit(t *testing.T, s coffer.Store) {
 			defer wg.Done()
 			w := &coffer.Webhook{ID: fmt.Sprintf("wh_limit_%02d", i), MemberID: m.ID, URL: "https://shop.example/hook",
 				Events: []string{coffer.EventInvoicePaid}, Signing: coffer.SigningEd25519, CreatedAt: base}
-			errs[i] = ws.CreateWebhook(ctx, w, max, coffer.NewAuditEvent(base, "webhook.created", m.ID, map[string]any{"webhook_id": w.ID}))
+			errs[i] = s.CreateWebhook(ctx, w, max, coffer.NewAuditEvent(base, "webhook.created", m.ID, map[string]any{"webhook_id": w.ID}))
 		}()
 	}
 	wg.Wait()
@@ -310,7 +299,7 @@ func testWebhookLimit(t *testing.T, s coffer.Store) {
 			t.Fatalf("CreateWebhook: got %v, want success or %s", err, coffer.ELIMITEXCEEDED)
 		}
 	}
-	list, err := ws.Webhooks(ctx, m.ID)
+	list, err := s.Webhooks(ctx, m.ID)
 	if err != nil || len(list) != max || ok != max || limited != tries-max {
 		t.Fatalf("after %d concurrent creations: %d endpoints (%v), %d created, %d refused; want %d, %d, %d",
 			tries, len(list), err, ok, limited, max, max, tries-max)

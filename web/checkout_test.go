@@ -66,11 +66,11 @@ func newCheckoutEnv(t *testing.T) *shop {
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine := ledger.New(db, log, ledger.Config{})
+	levels, currencies := coffer.DefaultLevels(), app.NewCurrencies(db)
+	engine := ledger.New(db, log, ledger.Config{Levels: levels, Currencies: currencies})
 	go engine.Run()
 	clk := &clock{}
-	levels := app.DefaultLevels()
-	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, DocumentKey: make([]byte, 32), Uploads: app.UploadConfig{Dir: t.TempDir()}, Levels: levels,
+	svc := app.New(db, engine, log, app.Config{Hasher: cheapHasher, Now: clk.Now, DocumentKey: make([]byte, 32), Uploads: app.UploadConfig{Dir: t.TempDir()}, Levels: levels, Currencies: currencies,
 		Webhooks: app.WebhookConfig{AllowLoopback: true}})
 	keeper, err := web.New(svc, log, web.Config{})
 	if err != nil {
@@ -79,10 +79,7 @@ func newCheckoutEnv(t *testing.T) *shop {
 	srv := httptest.NewServer(keeper)
 	t.Cleanup(func() { srv.Close(); engine.Close(); <-engine.Done(); db.Close() })
 	e := &env{srv: srv, web: keeper, svc: svc, db: db, clock: clk}
-	worker, err := app.NewWebhookWorker(svc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	worker := app.NewWebhookWorker(svc)
 	s := &shop{e: e, worker: worker}
 	s.iss, s.issPurs = e.issuer(t, "USD")
 	m, err := svc.Register(ctx, app.RegisterInput{Password: testPassword})

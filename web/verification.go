@@ -55,7 +55,7 @@ func (s *Server) verificationPage(w http.ResponseWriter, r *http.Request, rq *re
 	slices.Reverse(data.Requests) // newest first
 	levels := s.svc.Levels()
 	if levels == nil {
-		levels = app.DefaultLevels()
+		levels = coffer.DefaultLevels()
 	}
 	cur := levels.Resolve(st.Status.Level)
 	for _, l := range levels.List() {

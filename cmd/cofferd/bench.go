@@ -371,7 +371,7 @@ func benchSetup(ctx context.Context, base, data, dbURL string, n int) (*benchEnv
 	// The load is not about verification levels: every member gets one
 	// without a daily limit (and the issuer one that allows issuing).
 	for _, m := range env.members {
-		if _, err := app.SetMemberLevel(ctx, db, app.DefaultLevels(), app.SetLevelInput{MemberID: m.id,
+		if _, err := app.SetMemberLevel(ctx, db, coffer.DefaultLevels(), app.SetLevelInput{MemberID: m.id,
 			Level: coffer.LevelPersonal, Reason: "load generator"}, time.Now()); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("bench: setup: set level: %w", err)

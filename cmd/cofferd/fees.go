@@ -130,7 +130,7 @@ func feeMax(v int64, d int) string {
 	return coffer.FormatAmount(v, d)
 }
 
-func findCurrency(ctx context.Context, db store, code string) (*coffer.Currency, error) {
+func findCurrency(ctx context.Context, db app.CurrencyLister, code string) (*coffer.Currency, error) {
 	code = strings.ToUpper(strings.TrimSpace(code))
 	if code == "" {
 		return nil, errors.New("--currency is required")

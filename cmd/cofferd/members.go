@@ -28,11 +28,15 @@ const documentsKeyFile = "documents.key"
 const levelsFlagHelp = `JSON file of verification levels: [{"name", "rank", "daily_limit": {"USD": "1000.00", "*": …} or null, "merchant", "issuer"}]; default: the built-in pseudonymous, formal, initial and personal`
 
 // loadLevels reads --levels, or returns the built-in table.
-func loadLevels(path string) (*app.Levels, error) {
+func loadLevels(path string) (*coffer.Levels, error) {
 	if path == "" {
-		return app.DefaultLevels(), nil
+		return coffer.DefaultLevels(), nil
 	}
-	l, err := app.LoadLevels(path)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--levels: levels: %w", err)
+	}
+	l, err := coffer.ParseLevels(b)
 	if err != nil {
 		return nil, fmt.Errorf("--levels: %w", err)
 	}
@@ -82,20 +86,14 @@ func loadDocumentsKey(dir, path string) ([]byte, error) {
 
 // pinDocumentsKey makes every process on a shared database use the same
 // documents key, as for the secrets key.
-func pinDocumentsKey(ctx context.Context, db store, key []byte) error {
-	p, ok := db.(interface {
-		PinKey(ctx context.Context, name, fingerprint string) error
-	})
-	if !ok {
-		return nil
-	}
+func pinDocumentsKey(ctx context.Context, p coffer.KeyPinner, key []byte) error {
 	sum := sha256.Sum256(append([]byte("coffer documents key fingerprint\x00"), key...))
 	return p.PinKey(ctx, "documents key ("+documentsKeyFile+")", hex.EncodeToString(sum[:8]))
 }
 
 // checkIssuerLevel refuses to make a member an issuer unless their
 // verification level allows it.
-func checkIssuerLevel(ctx context.Context, db store, levelsFile, member string) error {
+func checkIssuerLevel(ctx context.Context, db coffer.IdentityStore, levelsFile, member string) error {
 	levels, err := loadLevels(levelsFile)
 	if err != nil {
 		return err
@@ -246,7 +244,7 @@ func showMember(ctx context.Context, db store, st *coffer.MemberStatus, levelsFi
 	return tw.Flush()
 }
 
-func dailyText(l *app.Level) string {
+func dailyText(l *coffer.Level) string {
 	if len(l.DailyLimit) == 0 {
 		return "none"
 	}

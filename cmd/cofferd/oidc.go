@@ -29,11 +29,7 @@ func (o *oidcOptions) flags(fs *flag.FlagSet) {
 // newProvider builds the OpenID Connect provider on the store; its
 // signing keys are sealed with the secrets key. The issuer is
 // --oidc-issuer, else publicURL (the server's --public-url).
-func (o *oidcOptions) newProvider(db store, secretsKey []byte, log *slog.Logger, now func() time.Time, publicURL string) (*oidcprov.Provider, error) {
-	ps, ok := db.(oidcprov.Store)
-	if !ok {
-		return nil, errors.New("the store has no OpenID Connect storage")
-	}
+func (o *oidcOptions) newProvider(db oidcprov.Store, secretsKey []byte, log *slog.Logger, now func() time.Time, publicURL string) (*oidcprov.Provider, error) {
 	issuer := publicURL
 	if o.issuer != "" {
 		var err error
@@ -41,15 +37,11 @@ func (o *oidcOptions) newProvider(db store, secretsKey []byte, log *slog.Logger,
 			return nil, err
 		}
 	}
-	return oidcprov.New(ps, log, oidcprov.Config{Issuer: issuer, SecretsKey: secretsKey, KeyMaxAge: o.keyMaxAge, Now: now})
+	return oidcprov.New(db, log, oidcprov.Config{Issuer: issuer, SecretsKey: secretsKey, KeyMaxAge: o.keyMaxAge, Now: now})
 }
 
 // sweepOIDC deletes expired authorization requests and tokens.
-func sweepOIDC(ctx context.Context, db store, log *slog.Logger) {
-	ps, ok := db.(coffer.OIDCStore)
-	if !ok {
-		return
-	}
+func sweepOIDC(ctx context.Context, ps coffer.OIDCStore, log *slog.Logger) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
@@ -108,7 +100,6 @@ func runAdminOIDC(ctx context.Context, cmd string, fs *flag.FlagSet, data, dbURL
 	if err != nil {
 		return err
 	}
-	ps := db.(oidcprov.Store)
 	switch cmd {
 	case "oidc-client add":
 		c, secret, err := p.NewClient(ctx, name, uris, public)
@@ -121,7 +112,7 @@ func runAdminOIDC(ctx context.Context, cmd string, fs *flag.FlagSet, data, dbURL
 		}
 		return nil
 	case "oidc-client list":
-		list, err := ps.OIDCClients(ctx)
+		list, err := db.OIDCClients(ctx)
 		if err != nil {
 			return err
 		}
@@ -136,7 +127,7 @@ func runAdminOIDC(ctx context.Context, cmd string, fs *flag.FlagSet, data, dbURL
 		}
 		return tw.Flush()
 	case "oidc-client remove":
-		if err := ps.DeleteOIDCClient(ctx, id); err != nil {
+		if err := db.DeleteOIDCClient(ctx, id); err != nil {
 			if coffer.ErrorCode(err) == coffer.ENOTFOUND {
 				return fmt.Errorf("there is no client %q", id)
 			}

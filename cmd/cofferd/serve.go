@@ -141,13 +141,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	}
 	// Every process on a shared database must seal and open generator
 	// seeds with the same key (copy DATA/secrets.key to each).
-	if p, ok := db.(interface {
-		PinKey(ctx context.Context, name, fingerprint string) error
-	}); ok {
-		sum := sha256.Sum256(append([]byte("coffer secrets key fingerprint\x00"), factors.Key...))
-		if err := p.PinKey(ctx, "secrets key ("+secretsKeyFile+")", hex.EncodeToString(sum[:8])); err != nil {
-			return err
-		}
+	sum := sha256.Sum256(append([]byte("coffer secrets key fingerprint\x00"), factors.Key...))
+	if err := db.PinKey(ctx, "secrets key ("+secretsKeyFile+")", hex.EncodeToString(sum[:8])); err != nil {
+		return err
 	}
 	levels, err := loadLevels(o.levelsFile)
 	if err != nil {
@@ -191,16 +187,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if o.schedulerEvery <= 0 {
 		return errors.New("--scheduler-every must be positive")
 	}
-	// The engine formats amounts in its messages with the currency's
-	// decimals, which the service knows (and reloads when a currency is
-	// added while the server runs).
-	var svc *app.Service
-	decimals := func(code string) int { return svc.Decimals(context.Background(), code) }
-	engine := ledger.New(db, log, ledger.Config{MaxBatch: o.maxBatch, Now: now, Decimals: decimals,
+	// The engine and the service share the level table (the engine
+	// applies the levels' daily limits) and the currency table (reloaded
+	// when a currency is added while the server runs).
+	currencies := app.NewCurrencies(db)
+	engine := ledger.New(db, log, ledger.Config{MaxBatch: o.maxBatch, Now: now, Levels: levels, Currencies: currencies,
 		Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome}})
 	factors.SMSObserver = metrics.SMS
-	svc = app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors, Now: now,
-		Levels: levels, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback}, PublicURL: publicURL,
+	svc := app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors, Now: now,
+		Levels: levels, Currencies: currencies, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback}, PublicURL: publicURL,
 		RegisterPerHour: o.registerPerHour, Uploads: uploads})
 	go engine.Run()
 	api := httpapi.New(svc, log, metrics, httpapi.Config{NoLoginIPLimit: o.noLoginIPLimit, TrustedProxies: proxies})
@@ -267,11 +262,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	schedDone := make(chan struct{})
 	go func() { defer close(schedDone); svc.RunScheduler(schedCtx, o.schedulerEvery) }()
 	// The webhook worker sends the outbox's deliveries; it stops with the scheduler.
-	if hooks, err := app.NewWebhookWorker(svc); err == nil {
-		hookDone := make(chan struct{})
-		go func() { defer close(hookDone); hooks.Run(schedCtx, time.Second) }()
-		defer func() { stopSched(); <-hookDone }()
-	}
+	hooks := app.NewWebhookWorker(svc)
+	hookDone := make(chan struct{})
+	go func() { defer close(hookDone); hooks.Run(schedCtx, time.Second) }()
+	defer func() { stopSched(); <-hookDone }()
 	stopScheduler := func() { stopSched(); <-schedDone }
 
 	errc := make(chan error, 3)

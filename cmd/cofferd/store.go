@@ -14,6 +14,7 @@ import (
 // store is what cofferd's commands need of either store.
 type store interface {
 	coffer.Store
+	coffer.KeyPinner
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error)
 	Close() error
 }

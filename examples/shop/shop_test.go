@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/app"
 	"github.com/coffer-money/coffer/client"
 	"github.com/coffer-money/coffer/httpapi"
@@ -55,10 +56,11 @@ func startCoffer(t *testing.T) *cofferServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine := ledger.New(db, log, ledger.Config{})
+	levels, currencies := coffer.DefaultLevels(), app.NewCurrencies(db)
+	engine := ledger.New(db, log, ledger.Config{Levels: levels, Currencies: currencies})
 	go engine.Run()
 	fast := password.Hasher{Params: password.Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}}
-	svc := app.New(db, engine, log, app.Config{Hasher: fast, Levels: app.DefaultLevels(), DocumentKey: make([]byte, 32),
+	svc := app.New(db, engine, log, app.Config{Hasher: fast, Levels: levels, Currencies: currencies, DocumentKey: make([]byte, 32),
 		Webhooks: app.WebhookConfig{AllowLoopback: true}})
 	secretsKey := make([]byte, 32)
 	rand.Read(secretsKey)
@@ -85,10 +87,7 @@ func startCoffer(t *testing.T) *cofferServer {
 		t.Fatal(err)
 	}
 	srv.Start()
-	hooks, err := app.NewWebhookWorker(svc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hooks := app.NewWebhookWorker(svc)
 	hooksDone := make(chan struct{})
 	go func() { defer close(hooksDone); hooks.Run(ctx, 50*time.Millisecond) }()
 	t.Cleanup(func() {

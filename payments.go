@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"time"
 )
 
@@ -215,6 +216,8 @@ type PaymentStore interface {
 	// InvoiceByOrder returns a merchant's invoice by its order number (the
 	// hosted checkout's "already paid" lookup). Errors: ENOTFOUND.
 	InvoiceByOrder(ctx context.Context, merchant, order string) (*Invoice, error)
+	// Invoices errors: EINVALID wrapping ErrNoInvoiceParty when the filter
+	// names neither a merchant nor a payer.
 	Invoices(ctx context.Context, f InvoiceFilter) ([]*Invoice, error)
 	// ExpiredInvoices returns up to limit pending invoices whose expiry is
 	// at or before now, oldest expiry first.
@@ -236,7 +239,8 @@ type PaymentStore interface {
 
 	FeeRules(ctx context.Context) ([]*FeeRule, error)
 	// SetFeeRule creates or replaces a currency's rule; DeleteFeeRule
-	// removes it (false when there was none).
+	// removes it (false when there was none). SetFeeRule errors: EINVALID
+	// wrapping ErrFeeRuleRange when a value is outside what the store keeps.
 	SetFeeRule(ctx context.Context, f *FeeRule, ev *AuditEvent) error
 	DeleteFeeRule(ctx context.Context, currency string, ev *AuditEvent) (bool, error)
 
@@ -254,6 +258,16 @@ type PaymentStore interface {
 	// (from its history), for statements.
 	BalanceAt(ctx context.Context, purse string, at time.Time) (available, held int64, err error)
 }
+
+// Facts a PaymentStore reports inside its errors; the service words them.
+var (
+	// ErrNoInvoiceParty: an invoice filter names neither a merchant nor a
+	// payer.
+	ErrNoInvoiceParty = errors.New("coffer: an invoice filter needs a merchant or a payer")
+	// ErrFeeRuleRange: a fee rule's percentage, minimum or maximum is out of
+	// range.
+	ErrFeeRuleRange = errors.New("coffer: the fee rule is out of range")
+)
 
 // Error codes of the payment forms.
 const (

@@ -2,6 +2,7 @@ package coffer
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -29,6 +30,10 @@ const (
 
 // MaxIPRanges bounds a member's list of allowed IP ranges.
 const MaxIPRanges = 20
+
+// ErrIPRangesFull is the fact inside SettingsStore.AddIPRange's refusal: the
+// member's list already holds MaxIPRanges ranges.
+var ErrIPRangesFull = errors.New("coffer: the list of IP ranges is full")
 
 // ParseIPRanges validates and normalises a list of CIDR prefixes (IPv4 or
 // IPv6; a bare address means that one address). The result is sorted text
@@ -203,7 +208,8 @@ type SettingsStore interface {
 	// normalised).
 	SetIPRanges(ctx context.Context, memberID string, ranges []string, at time.Time) error
 	// AddIPRange adds one normalised range unless it is already listed.
-	// Errors: ELIMITEXCEEDED when the list is full.
+	// Errors: ELIMITEXCEEDED wrapping ErrIPRangesFull when the list already
+	// holds MaxIPRanges ranges.
 	AddIPRange(ctx context.Context, memberID, prefix string, at time.Time) error
 	// SetNotifications stores the member's notification choices.
 	SetNotifications(ctx context.Context, memberID string, n Notifications, at time.Time) error

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 	"unicode"
@@ -177,6 +178,9 @@ func (s *Service) Invoices(ctx context.Context, memberID string, l InvoiceList) 
 		return nil, 0, coffer.Errorf(coffer.EINVALID, "limit must be between 1 and %d.", MaxInvoicePage)
 	}
 	list, err := s.store.Invoices(ctx, f)
+	if errors.Is(err, coffer.ErrNoInvoiceParty) {
+		return nil, 0, coffer.Errorf(coffer.EINVALID, "A merchant or a payer is required.")
+	}
 	if err != nil {
 		return nil, 0, err
 	}

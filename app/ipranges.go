@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/big"
 	"time"
@@ -159,7 +160,9 @@ func (s *Service) Unblock(ctx context.Context, memberID, code, ip string) error 
 		if err != nil {
 			return err
 		}
-		if err := s.store.AddIPRange(ctx, memberID, prefix, now); err != nil {
+		if err := s.store.AddIPRange(ctx, memberID, prefix, now); errors.Is(err, coffer.ErrIPRangesFull) {
+			return coffer.Errorf(coffer.ELIMITEXCEEDED, "The list of IP ranges is full.")
+		} else if err != nil {
 			return err
 		}
 		s.forgetSettings(memberID)

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/app"
 	"github.com/coffer-money/coffer/httpapi"
 	"github.com/coffer-money/coffer/ledger"
@@ -136,6 +138,24 @@ func TestServer_IPRanges(t *testing.T) {
 		wantStatus(t, e.request(t, "PUT", "/v1/security/ip-ranges", m.token, map[string]any{"ip_ranges": []string{}}), 200)
 		wantStatus(t, e.request(t, "GET", "/v1/purses", m.token, nil), 200)
 	})
+}
+
+// An unblock code cannot add its address to a full list: the member hears
+// why.
+func TestServer_UnblockFullList(t *testing.T) {
+	e, outbox := newMailEnv(t)
+	m := e.register(t, "full@example.org")
+	full := make([]string, coffer.MaxIPRanges)
+	for i := range full {
+		full[i] = fmt.Sprintf("10.0.0.%d/32", i)
+	}
+	e.restrict(t, m.id, full...)
+	wantProblem(t, e.request(t, "POST", "/v1/sessions", "", map[string]string{"login": m.id, "password": testPassword}), 403, "ip_not_allowed")
+	code := waitMail(t, outbox, regexp.MustCompile(`(?s)To: full@example.org.*enter this code.*?\n\s+(\d{8})\n`))
+	p := wantProblem(t, e.request(t, "POST", "/v1/security/ip-ranges/unblock", "", map[string]string{"member_id": m.id, "code": code}), 422, "limit_exceeded")
+	if p.Detail != "The list of IP ranges is full." {
+		t.Fatalf("got detail %q, want %q", p.Detail, "The list of IP ranges is full.")
+	}
 }
 
 func TestServer_IPRangesCertificate(t *testing.T) {

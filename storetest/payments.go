@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -77,10 +78,16 @@ func testInvoices(t *testing.T, s coffer.Store) {
 		{coffer.InvoiceFilter{Payer: p.ID, Limit: 2}, []string{"inv3", "inv2"}},
 		{coffer.InvoiceFilter{Payer: p.ID, Limit: 2, Before: i2.CreatedAt}, []string{"inv1"}},
 		{coffer.InvoiceFilter{Payer: p.ID, State: coffer.InvoicePaid, Limit: 10}, nil},
+		{coffer.InvoiceFilter{Payer: p.ID}, []string{"inv3", "inv2", "inv1"}}, // no limit
 	} {
 		if got := list(c.f); !slices.Equal(got, c.want) {
 			t.Fatalf("Invoices(%+v) = %q, want %q", c.f, got, c.want)
 		}
+	}
+	_, err = s.Invoices(ctx, coffer.InvoiceFilter{State: coffer.InvoicePending, Limit: 10})
+	wantCode(t, err, coffer.EINVALID)
+	if !errors.Is(err, coffer.ErrNoInvoiceParty) {
+		t.Fatalf("Invoices without a merchant or payer: got %v, want ErrNoInvoiceParty", err)
 	}
 
 	// EndInvoice moves only a pending invoice, and records its event only then.
@@ -308,6 +315,16 @@ func testFeeRules(t *testing.T, s coffer.Store) {
 	}
 	if got, want := rules(), fmt.Sprint([]string{feeString(eur), feeString(usd)}); got != want {
 		t.Fatalf("FeeRules = %s, want %s", got, want)
+	}
+	// A rule out of the table's range is refused as a fact, and changes nothing.
+	bad := &coffer.FeeRule{Currency: "USD", PPM: 2_000_000, Purse: fu.Number, UpdatedAt: base}
+	err := s.SetFeeRule(ctx, bad, coffer.NewAuditEvent(base, "admin.fee_set", "", nil))
+	wantCode(t, err, coffer.EINVALID)
+	if !errors.Is(err, coffer.ErrFeeRuleRange) {
+		t.Fatalf("SetFeeRule out of range: got %v, want ErrFeeRuleRange", err)
+	}
+	if got, want := rules(), fmt.Sprint([]string{feeString(eur), feeString(usd)}); got != want {
+		t.Fatalf("FeeRules after a refused rule = %s, want %s", got, want)
 	}
 	if got := ledgerRule("USD"); got != feeString(usd) {
 		t.Fatalf("LedgerTx.FeeRule(USD) = %s, want %s", got, feeString(usd))

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -40,7 +41,11 @@ func testSettings(t *testing.T, s coffer.Store) {
 		if err := s.SetIPRanges(ctx, m.ID, full, now); err != nil {
 			t.Fatal(err)
 		}
-		wantCode(t, s.AddIPRange(ctx, m.ID, "192.0.2.8/32", now), coffer.ELIMITEXCEEDED)
+		err = s.AddIPRange(ctx, m.ID, "192.0.2.8/32", now)
+		wantCode(t, err, coffer.ELIMITEXCEEDED)
+		if !errors.Is(err, coffer.ErrIPRangesFull) {
+			t.Fatalf("AddIPRange to a full list: got %v, want ErrIPRangesFull", err)
+		}
 		if err := s.SetIPRanges(ctx, m.ID, nil, now); err != nil {
 			t.Fatal(err)
 		}
@@ -147,6 +152,44 @@ func testSettings(t *testing.T, s coffer.Store) {
 		}
 		if l, err := s.PurseLimits(ctx, p.Number); l != nil || err != nil {
 			t.Fatalf("PurseLimits after removal = %+v, %v; want none", l, err)
+		}
+	})
+	// What left a purse counts as the ledger counts it: the transfer's
+	// amount, not its fee, and not held money moving on.
+	t.Run("PurseSpendCountsTransfersOnly", func(t *testing.T) {
+		iss := purse(t, s, m.ID, 'Z', "USD", true, 1_000_000)
+		p := purse(t, s, m.ID, 'Z', "USD", false, 0)
+		q := purse(t, s, m.ID, 'Z', "USD", false, 0)
+		fees := purse(t, s, m.ID, 'Z', "USD", false, 0)
+		apply(t, s, coffer.Applied{T: &coffer.Transfer{Sender: m.ID, TransferID: "fund2", From: iss.Number, To: p.Number, Currency: "USD", Amount: 1000, Payee: m.ID, CreatedAt: now}, FromAfter: -1000, ToAfter: 1000})
+		tr := &coffer.Transfer{Sender: m.ID, TransferID: "paid", From: p.Number, To: q.Number, Currency: "USD", Amount: 200, Payee: m.ID,
+			Fee: 7, FeePurse: fees.Number, Kind: coffer.KindTransfer, Status: coffer.StatusCompleted, CreatedAt: now}
+		write(t, s, &coffer.BatchWrites{
+			Transfers: []*coffer.Transfer{tr},
+			Entries: []*coffer.Entry{
+				{Purse: p.Number, Transfer: tr, Kind: coffer.EntryTransfer, Amount: -200, BalanceAfter: 800, Counterparty: q.Number, CreatedAt: now},
+				{Purse: q.Number, Transfer: tr, Kind: coffer.EntryTransfer, Amount: 200, BalanceAfter: 200, Counterparty: p.Number, CreatedAt: now},
+				{Purse: p.Number, Transfer: tr, Kind: coffer.EntryFee, Amount: -7, BalanceAfter: 793, Counterparty: fees.Number, CreatedAt: now},
+				{Purse: fees.Number, Transfer: tr, Kind: coffer.EntryFee, Amount: 7, BalanceAfter: 7, Counterparty: p.Number, CreatedAt: now},
+			},
+			Balances: map[string]int64{p.Number: 793, q.Number: 200, fees.Number: 7},
+		})
+		// Held money of q released onto its available balance.
+		rel := &coffer.Transfer{Sender: m.ID, TransferID: "held", From: p.Number, To: q.Number, Currency: "USD", Amount: 50, Payee: m.ID,
+			Kind: coffer.KindProtected, Status: coffer.StatusReleased, Protection: &coffer.Protection{Until: now}, CreatedAt: now}
+		write(t, s, &coffer.BatchWrites{
+			Transfers: []*coffer.Transfer{rel},
+			Entries: []*coffer.Entry{
+				{Purse: q.Number, Transfer: rel, Kind: coffer.EntryRelease, Held: true, Amount: -50, BalanceAfter: 0, Counterparty: q.Number, CreatedAt: now},
+				{Purse: q.Number, Transfer: rel, Kind: coffer.EntryRelease, Amount: 50, BalanceAfter: 250, Counterparty: q.Number, CreatedAt: now},
+			},
+			Balances: map[string]int64{q.Number: 250},
+		})
+		if d, mo, err := s.PurseSpend(ctx, p.Number, now); err != nil || d != 200 || mo != 200 {
+			t.Fatalf("PurseSpend(sender) = %d, %d, %v; want 200, 200 (the fee left out)", d, mo, err)
+		}
+		if d, mo, err := s.PurseSpend(ctx, q.Number, now); err != nil || d != 0 || mo != 0 {
+			t.Fatalf("PurseSpend(payee) = %d, %d, %v; want 0, 0 (held money moving on left out)", d, mo, err)
 		}
 	})
 }

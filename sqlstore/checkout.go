@@ -1,0 +1,17 @@
+package sqlstore
+
+import (
+	"context"
+
+	"github.com/coffer-money/coffer"
+)
+
+// InvoiceByOrder returns a merchant's invoice with an order number (order
+// numbers are unique per merchant), for hosted checkout. Errors: ENOTFOUND.
+func (s *Store) InvoiceByOrder(ctx context.Context, merchant, order string) (*coffer.Invoice, error) {
+	inv, err := ScanInvoice(s.rd.QueryRow(ctx, `SELECT `+InvoiceCols+` FROM invoices WHERE merchant = ? AND order_number = ?`, merchant, order))
+	if err != nil {
+		return nil, s.mapErr("InvoiceByOrder", err)
+	}
+	return inv, nil
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/sqlstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -74,12 +75,12 @@ func (db *DB) ApplyBatch(ctx context.Context, fn func(coffer.LedgerTx) error) er
 		if err == nil {
 			return nil
 		}
-		if isRetryable(err) && attempt+1 < maxAttempts {
-			if berr := backoff(ctx, attempt); berr == nil {
+		if (dialect{}).Classify(err) == sqlstore.FaultRetry && attempt+1 < sqlstore.MaxAttempts {
+			if berr := sqlstore.Backoff(ctx, attempt); berr == nil {
 				continue
 			}
 		}
-		return mapErr("postgres.ApplyBatch", err)
+		return mapErr("ApplyBatch", err)
 	}
 }
 
@@ -118,18 +119,6 @@ func (db *DB) tryBatch(ctx context.Context, fn func(coffer.LedgerTx) error) (err
 // contend. EXCLUSIVE blocks only writers and row lockers, never readers.
 const lockHeadTables = `LOCK TABLE ledger_head, audit_head IN EXCLUSIVE MODE`
 
-// lockLedgerHead locks the ledger head row in tx, the first thing a
-// change the ledger decides on does (see lockHeadTables).
-func (db *DB) lockLedgerHead(ctx context.Context, tx pgx.Tx) error {
-	if db.iso == pgx.Serializable {
-		if _, err := tx.Exec(ctx, `LOCK TABLE ledger_head IN EXCLUSIVE MODE`); err != nil {
-			return err
-		}
-	}
-	_, err := tx.Exec(ctx, `SELECT 1 FROM ledger_head WHERE id = 1 FOR UPDATE`)
-	return err
-}
-
 // start sends BEGIN and the head locks (once) together with the queries add
 // queues, in one round trip.
 func (l *ledgerTx) start(ctx context.Context, add func(b *pgx.Batch)) error {
@@ -158,19 +147,6 @@ func (l *ledgerTx) start(ctx context.Context, add func(b *pgx.Batch)) error {
 		return nil
 	}
 	return l.conn.SendBatch(ctx, b).Close()
-}
-
-const limitsCols = `l.purse, l.per_transfer, l.per_day, l.per_month, l.updated_at, c.decimals`
-const limitsFrom = ` FROM purse_limits l JOIN purses p ON p.number = l.purse JOIN currencies c ON c.code = p.currency`
-
-func scanLimitsRow(r rowScanner) (*coffer.PurseLimits, error) {
-	var lim coffer.PurseLimits
-	var updated int64
-	if err := r.Scan(&lim.Purse, &lim.PerTransfer, &lim.PerDay, &lim.PerMonth, &updated, &lim.Decimals); err != nil {
-		return nil, err
-	}
-	lim.UpdatedAt = fromMs(updated)
-	return &lim, nil
 }
 
 // Prefetch implements coffer.LedgerTx. Besides what every batch
@@ -253,7 +229,7 @@ func (l *ledgerTx) Prefetch(ctx context.Context, reqs []*coffer.TransferRequest,
 			}
 			return rows.Err()
 		})
-		b.Queue(`SELECT `+limitsCols+limitsFrom+` WHERE l.purse = ANY($1)`, froms).Query(scanInto(scanLimitsRow, func(lim *coffer.PurseLimits) { l.limits[lim.Purse] = lim }))
+		b.Queue(`SELECT `+sqlstore.LimitsCols+sqlstore.LimitsFrom+` WHERE l.purse = ANY($1)`, froms).Query(scanInto(sqlstore.ScanLimits, func(lim *coffer.PurseLimits) { l.limits[lim.Purse] = lim }))
 		b.Queue(`SELECT purse, period, amount FROM purse_spend WHERE purse = ANY($1) AND period IN ($2, $3)`, froms, day, month).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var k spendKey
@@ -316,7 +292,7 @@ func (l *ledgerTx) PurseLimits(ctx context.Context, number string) (*coffer.Purs
 	if err := l.start(ctx, nil); err != nil {
 		return nil, err
 	}
-	lim, err := scanLimitsRow(l.conn.QueryRow(ctx, `SELECT `+limitsCols+limitsFrom+` WHERE l.purse = $1`, number))
+	lim, err := sqlstore.ScanLimits(l.conn.QueryRow(ctx, `SELECT `+sqlstore.LimitsCols+sqlstore.LimitsFrom+` WHERE l.purse = $1`, number))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -417,7 +393,7 @@ func (l *ledgerTx) FeeRule(ctx context.Context, currency string) (*coffer.FeeRul
 			return nil, err
 		}
 		rows, err := l.conn.Query(ctx, feeRulesQuery)
-		list, err := collect(rows, err, "postgres.FeeRule", scanFeeRule)
+		list, err := collect(rows, err, "FeeRule", scanFeeRule)
 		if err != nil {
 			return nil, err
 		}

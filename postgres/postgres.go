@@ -20,7 +20,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"time"
@@ -137,16 +136,6 @@ func pgConstraint(err error) string {
 	return ""
 }
 
-func isUnique(err error) bool { return pgCode(err) == sqlUniqueViolation }
-
-// isRetryable reports whether a transaction failed only because it lost a
-// race with another one (serialization failure, deadlock): running it
-// again from the start is correct.
-func isRetryable(err error) bool {
-	c := pgCode(err)
-	return c == sqlSerializationFailure || c == sqlDeadlockDetected
-}
-
 // isConnLoss reports whether err means the connection to the server broke
 // or the server is shutting down or starting up. A transaction cut off this
 // way was not committed, unless the break came after COMMIT was sent, which
@@ -169,121 +158,12 @@ func isConnLoss(err error) bool {
 }
 
 // mapErr translates driver errors into domain errors at the storage
-// boundary; anything unknown stays an internal error with its cause.
-func mapErr(op string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, pgx.ErrNoRows):
-		return &coffer.Error{Code: coffer.ENOTFOUND, Message: "Not found.", Op: op}
-	case isUnique(err):
-		return &coffer.Error{Code: coffer.ECONFLICT, Message: "Already exists.", Op: op, Err: err}
-	case isRetryable(err):
-		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The database is busy; try again.", Op: op, Err: err}
-	case isConnLoss(err):
-		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The database cannot be reached; try again.", Op: op, Err: err}
-	}
-	var ce *coffer.Error
-	if errors.As(err, &ce) {
-		return err
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
-
-// backoff waits before retry attempt n (0-based): 2, 4, 8 … ms up to 250 ms,
-// with jitter so that two losers do not collide again.
-func backoff(ctx context.Context, n int) error {
-	d := time.Duration(2<<min(n, 7)) * time.Millisecond
-	d = min(d, 250*time.Millisecond)
-	d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// maxAttempts bounds how often a transaction that lost a serialization
-// conflict is run again.
-const maxAttempts = 10
-
-// inTx runs fn in a write transaction at the store's isolation level,
-// appends the non-nil events to the audit chain in the same transaction and
-// commits. A transaction that loses a serialization conflict is run again.
-func (db *DB) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error, evs ...*coffer.AuditEvent) error {
-	var list []*coffer.AuditEvent
-	for _, e := range evs {
-		if e != nil {
-			list = append(list, e)
-		}
-	}
-	for attempt := 0; ; attempt++ {
-		err := db.tryTx(ctx, func(tx pgx.Tx) error {
-			if err := fn(tx); err != nil {
-				return err
-			}
-			return appendAudit(ctx, tx, list)
-		})
-		if err == nil {
-			return nil
-		}
-		if isRetryable(err) && attempt+1 < maxAttempts {
-			if berr := backoff(ctx, attempt); berr != nil {
-				return mapErr(op, err)
-			}
-			continue
-		}
-		return mapErr(op, err)
-	}
-}
-
-// tryTx runs fn once in a transaction and commits it.
-func (db *DB) tryTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: db.iso})
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
-}
+// boundary, as the shared layer does for the rest of the store.
+func mapErr(op string, err error) error { return sqlstore.MapErr(dialect{}, op, err) }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 func fromMs(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
-}
-
-func nullMs(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return ms(t)
-}
-
-func fromNullMs(v *int64) time.Time {
-	if v == nil {
-		return time.Time{}
-	}
-	return fromMs(*v)
-}
-
-func nullStr(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-func str(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 // rowScanner is what pgx.Row and pgx.Rows have in common.

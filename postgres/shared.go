@@ -13,3 +13,16 @@ var (
 	transferArgs = sqlstore.TransferArgs
 	scanPurse    = sqlstore.ScanPurse
 )
+
+// The row shapes of the payment forms the ledger's hot path reads.
+const (
+	invoiceCols   = sqlstore.InvoiceCols
+	trustCols     = sqlstore.TrustCols
+	feeRulesQuery = `SELECT ` + sqlstore.FeeRuleCols + ` FROM fee_rules ORDER BY currency`
+)
+
+var (
+	scanInvoice = sqlstore.ScanInvoice
+	scanTrust   = sqlstore.ScanTrust
+	scanFeeRule = sqlstore.ScanFeeRule
+)

@@ -6,13 +6,8 @@ import (
 	"errors"
 
 	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/sqlstore"
 )
-
-// appendAudit chains and inserts events inside the caller's write
-// transaction, which holds the write lock, so the chain cannot fork.
-func appendAudit(ctx context.Context, tx *sql.Tx, events []*coffer.AuditEvent) error {
-	return appendAuditWith(ctx, nil, tx, events)
-}
 
 // appendAuditWith is appendAudit using the ledger's prepared multi-row
 // statements when ls is not nil (the hot path).
@@ -24,7 +19,7 @@ func appendAuditWith(ctx context.Context, ls *ledgerStmts, tx *sql.Tx, events []
 	var prev []byte
 	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return mapErr("sqlite.appendAudit", err)
+		return mapErr("appendAudit", err)
 	}
 	if prev == nil {
 		prev = []byte{}
@@ -40,12 +35,12 @@ func appendAuditWith(ctx context.Context, ls *ledgerStmts, tx *sql.Tx, events []
 			args = append(args, e.Seq, ms(e.At), e.Kind, e.MemberID, e.Detail, e.PrevHash, e.Hash)
 		}
 		if ls == nil {
-			_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (seq, at, kind, member_id, detail, prev_hash, hash) VALUES `+rows(`(?,?,?,?,?,?,?)`, n), args...)
+			_, err = tx.ExecContext(ctx, `INSERT INTO audit_events (seq, at, kind, member_id, detail, prev_hash, hash) VALUES `+sqlstore.Rows(`(?,?,?,?,?,?,?)`, n), args...)
 		} else {
 			_, err = tx.StmtContext(ctx, ls.insA[shape]).ExecContext(ctx, args...)
 		}
 		if err != nil {
-			return mapErr("sqlite.appendAudit", err)
+			return mapErr("appendAudit", err)
 		}
 		events = events[n:]
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/sqlstore"
 )
 
 // ledger statements, prepared once on the writer and reused by every batch.
@@ -80,13 +81,13 @@ func (db *DB) stmts(ctx context.Context) (*ledgerStmts, error) {
 	s.setHeld = prep(`UPDATE purses SET held = ? WHERE number = ?`)
 	s.setBoth = prep(`UPDATE purses SET balance = ?, held = ? WHERE number = ?`)
 	for i := 0; i < shapeCount; i++ {
-		s.insT[i] = prep(`INSERT INTO transfers (` + transferCols + `) VALUES ` + rows(transferTuple, 1<<i))
-		s.insTLean[i] = prep(`INSERT INTO transfers (` + leanTransferCols + `) VALUES ` + rows(`(?,?,?,?,?,?,?,?,?,?,?,?)`, 1<<i))
-		s.insA[i] = prep(`INSERT INTO audit_events (seq, at, kind, member_id, detail, prev_hash, hash) VALUES ` + rows(`(?,?,?,?,?,?,?)`, 1<<i))
+		s.insT[i] = prep(`INSERT INTO transfers (` + transferCols + `) VALUES ` + sqlstore.Rows(transferTuple, 1<<i))
+		s.insTLean[i] = prep(`INSERT INTO transfers (` + leanTransferCols + `) VALUES ` + sqlstore.Rows(`(?,?,?,?,?,?,?,?,?,?,?,?)`, 1<<i))
+		s.insA[i] = prep(`INSERT INTO audit_events (seq, at, kind, member_id, detail, prev_hash, hash) VALUES ` + sqlstore.Rows(`(?,?,?,?,?,?,?)`, 1<<i))
 	}
 	for i := 0; i < entryShapeCount; i++ {
-		s.insE[i] = prep(`INSERT INTO entries (seq, purse, transfer_seq, kind, held, amount, balance_after, counterparty, created_at) VALUES ` + rows(`(?,?,?,?,?,?,?,?,?)`, 1<<i))
-		s.insELean[i] = prep(`INSERT INTO entries (seq, purse, transfer_seq, amount, balance_after, counterparty, created_at) VALUES ` + rows(`(?,?,?,?,?,?,?)`, 1<<i))
+		s.insE[i] = prep(`INSERT INTO entries (seq, purse, transfer_seq, kind, held, amount, balance_after, counterparty, created_at) VALUES ` + sqlstore.Rows(`(?,?,?,?,?,?,?,?,?)`, 1<<i))
+		s.insELean[i] = prep(`INSERT INTO entries (seq, purse, transfer_seq, amount, balance_after, counterparty, created_at) VALUES ` + sqlstore.Rows(`(?,?,?,?,?,?,?)`, 1<<i))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: prepare ledger statements: %w", err)
@@ -138,7 +139,7 @@ func (db *DB) ApplyBatch(ctx context.Context, fn func(coffer.LedgerTx) error) er
 	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
-		return mapErr("sqlite.ApplyBatch", err)
+		return mapErr("ApplyBatch", err)
 	}
 	defer tx.Rollback()
 	db.pcMu.Lock()
@@ -147,7 +148,7 @@ func (db *DB) ApplyBatch(ctx context.Context, fn func(coffer.LedgerTx) error) er
 	// as `cofferd admin`) has committed: then cached purses may be stale.
 	var ver int64
 	if err := tx.StmtContext(ctx, s.dataVer).QueryRowContext(ctx).Scan(&ver); err != nil {
-		return mapErr("sqlite.ApplyBatch", err)
+		return mapErr("ApplyBatch", err)
 	}
 	if ver != db.pcVer || db.pc == nil {
 		db.pc, db.pcVer = map[string]coffer.Purse{}, ver
@@ -163,7 +164,7 @@ func (db *DB) ApplyBatch(ctx context.Context, fn func(coffer.LedgerTx) error) er
 	}
 	if err := tx.Commit(); err != nil {
 		db.pc, db.lc, db.fc = nil, nil, nil // the balances in the cache may not have committed
-		return mapErr("sqlite.ApplyBatch", err)
+		return mapErr("ApplyBatch", err)
 	}
 	for n, b := range l.bal {
 		if p, ok := db.pc[n]; ok {
@@ -180,20 +181,12 @@ func (db *DB) ApplyBatch(ctx context.Context, fn func(coffer.LedgerTx) error) er
 	return nil
 }
 
-// forgetPurses drops the ledger's caches (purses, limits, fee rules); every
-// write to them outside the ledger on this connection must call it.
-func (db *DB) forgetPurses() {
-	db.pcMu.Lock()
-	db.pc, db.lc, db.fc = nil, nil, nil
-	db.pcMu.Unlock()
-}
-
 func (l *ledgerTx) FindTransfer(ctx context.Context, sender, id string) (*coffer.Transfer, error) {
 	t, err := scanTransfer(l.tx.StmtContext(ctx, l.s.find).QueryRowContext(ctx, sender, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
-	return t, mapErr("sqlite.FindTransfer", err)
+	return t, mapErr("FindTransfer", err)
 }
 
 // TransferBySeq implements coffer.LedgerTx.
@@ -202,7 +195,7 @@ func (l *ledgerTx) TransferBySeq(ctx context.Context, seq int64) (*coffer.Transf
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
-	return t, mapErr("sqlite.LedgerTransferBySeq", err)
+	return t, mapErr("LedgerTransferBySeq", err)
 }
 
 func (l *ledgerTx) Purse(ctx context.Context, number string) (*coffer.Purse, error) {
@@ -214,7 +207,7 @@ func (l *ledgerTx) Purse(ctx context.Context, number string) (*coffer.Purse, err
 		return nil, nil
 	}
 	if err != nil {
-		return nil, mapErr("sqlite.LedgerPurse", err)
+		return nil, mapErr("LedgerPurse", err)
 	}
 	if len(l.db.pc) < 1<<20 {
 		l.db.pc[number] = *p
@@ -229,7 +222,7 @@ func (l *ledgerTx) Invoice(ctx context.Context, id string) (*coffer.Invoice, err
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
-	return inv, mapErr("sqlite.LedgerInvoice", err)
+	return inv, mapErr("LedgerInvoice", err)
 }
 
 // Trust implements coffer.LedgerTx, locked like Invoice.
@@ -238,7 +231,7 @@ func (l *ledgerTx) Trust(ctx context.Context, id string) (*coffer.Trust, error) 
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
-	return t, mapErr("sqlite.LedgerTrust", err)
+	return t, mapErr("LedgerTrust", err)
 }
 
 // FeeRule implements coffer.LedgerTx from a cache of all the rules (a tiny
@@ -247,7 +240,7 @@ func (l *ledgerTx) FeeRule(ctx context.Context, currency string) (*coffer.FeeRul
 	if l.db.fc == nil {
 		rows, err := l.tx.StmtContext(ctx, l.s.feeRules).QueryContext(ctx)
 		if err != nil {
-			return nil, mapErr("sqlite.LedgerFeeRule", err)
+			return nil, mapErr("LedgerFeeRule", err)
 		}
 		list, err := scanFeeRules(rows, "sqlite.LedgerFeeRule")
 		if err != nil {
@@ -310,7 +303,7 @@ func (l *ledgerTx) Write(ctx context.Context, w *coffer.BatchWrites) error {
 					"kind": kindOf(t)}))
 			}
 			if _, err := l.tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
-				return mapErr("sqlite.InsertTransfers", err)
+				return mapErr("InsertTransfers", err)
 			}
 			ts = ts[n:]
 		}
@@ -344,7 +337,7 @@ func (l *ledgerTx) Write(ctx context.Context, w *coffer.BatchWrites) error {
 				args = append(args, e.Seq, e.Purse, e.Transfer.Seq, kind, e.Held, e.Amount, e.BalanceAfter, e.Counterparty, ms(e.CreatedAt))
 			}
 			if _, err := l.tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
-				return mapErr("sqlite.InsertEntries", err)
+				return mapErr("InsertEntries", err)
 			}
 			es = es[n:]
 		}
@@ -357,7 +350,7 @@ func (l *ledgerTx) Write(ctx context.Context, w *coffer.BatchWrites) error {
 				attempts = t.Protection.Attempts
 			}
 			if _, err := st.ExecContext(ctx, t.Status, t.Refunded, attempts, t.Seq); err != nil {
-				return mapErr("sqlite.UpdateTransfers", err)
+				return mapErr("UpdateTransfers", err)
 			}
 		}
 	}
@@ -373,7 +366,7 @@ func (l *ledgerTx) Write(ctx context.Context, w *coffer.BatchWrites) error {
 				}
 			}
 			if _, err := st.ExecContext(ctx, inv.State, inv.TransferSeq, ms(inv.UpdatedAt), inv.ID); err != nil {
-				return mapErr("sqlite.UpdateInvoices", err)
+				return mapErr("UpdateInvoices", err)
 			}
 		}
 	}
@@ -411,14 +404,14 @@ func (l *ledgerTx) setPurses(ctx context.Context, bal, held map[string]int64) er
 			_, err = setBal.ExecContext(ctx, b, n)
 		}
 		if err != nil {
-			return mapErr("sqlite.SetBalances", err)
+			return mapErr("SetBalances", err)
 		}
 		l.bal[n] = b
 	}
 	for n, h := range held {
 		if _, ok := bal[n]; !ok {
 			if _, err := l.tx.StmtContext(ctx, l.s.setHeld).ExecContext(ctx, h, n); err != nil {
-				return mapErr("sqlite.SetBalances", err)
+				return mapErr("SetBalances", err)
 			}
 		}
 		l.held[n] = h
@@ -434,7 +427,7 @@ func (l *ledgerTx) PurseLimits(ctx context.Context, number string) (*coffer.Purs
 	}
 	lim, err := scanLimits(l.tx.StmtContext(ctx, l.s.limits).QueryRowContext(ctx, number), number)
 	if err != nil {
-		return nil, mapErr("sqlite.LedgerPurseLimits", err)
+		return nil, mapErr("LedgerPurseLimits", err)
 	}
 	if len(l.db.lc) < 1<<20 {
 		l.db.lc[number] = lim
@@ -447,11 +440,11 @@ func (l *ledgerTx) PurseLimits(ctx context.Context, number string) (*coffer.Purs
 func (l *ledgerTx) PurseSpend(ctx context.Context, key, day, month string) (int64, int64, error) {
 	var d, m int64
 	err := l.tx.StmtContext(ctx, l.s.spend).QueryRowContext(ctx, key, day, key, month).Scan(&d, &m)
-	return d, m, mapErr("sqlite.PurseSpend", err)
+	return d, m, mapErr("PurseSpend", err)
 }
 
 // AddSpend implements coffer.LedgerTx.
 func (l *ledgerTx) AddSpend(ctx context.Context, key, day, month string, amount int64) error {
 	_, err := l.tx.StmtContext(ctx, l.s.addSpend).ExecContext(ctx, key, day, amount, key, month, amount)
-	return mapErr("sqlite.AddSpend", err)
+	return mapErr("AddSpend", err)
 }

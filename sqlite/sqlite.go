@@ -10,14 +10,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/sqlstore"
-	sqlite3 "modernc.org/sqlite"
-	sqlite3lib "modernc.org/sqlite/lib"
 )
 
 // DB is the SQLite store. It implements coffer.Store.
@@ -163,57 +160,13 @@ func (db *DB) Close() error {
 	return errors.Join(db.ck.Close(), db.r.Close(), db.w.Close())
 }
 
-// rows returns n copies of a VALUES tuple joined by commas.
-func rows(tuple string, n int) string {
-	return strings.TrimSuffix(strings.Repeat(tuple+",", n), ",")
-}
-
-// isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.
-func isUnique(err error) bool {
-	var se *sqlite3.Error
-	if errors.As(err, &se) {
-		c := se.Code()
-		return c == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY
-	}
-	return false
-}
-
-// isBusy reports whether err means the database was locked by another
-// process for longer than the busy timeout.
-func isBusy(err error) bool {
-	var se *sqlite3.Error
-	if errors.As(err, &se) {
-		return se.Code()&0xff == sqlite3lib.SQLITE_BUSY || se.Code()&0xff == sqlite3lib.SQLITE_LOCKED
-	}
-	return false
-}
-
 // mapErr translates driver errors into domain errors at the storage
-// boundary; anything unknown stays an internal error with its cause.
-func mapErr(op string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, sql.ErrNoRows):
-		return &coffer.Error{Code: coffer.ENOTFOUND, Message: "Not found.", Op: op}
-	case isUnique(err):
-		return &coffer.Error{Code: coffer.ECONFLICT, Message: "Already exists.", Op: op, Err: err}
-	case isBusy(err):
-		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The database is busy; try again.", Op: op, Err: err}
-	}
-	return fmt.Errorf("%s: %w", op, err)
-}
+// boundary, as the shared layer does for the rest of the store.
+func mapErr(op string, err error) error { return sqlstore.MapErr(dialect{}, op, err) }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 func fromMs(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
-}
-
-func nullStr(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
 
 // ledgerPurseCols is purseCols with the owner's level, for the ledger

@@ -35,5 +35,5 @@ func (l *ledgerTx) writeOutbox(ctx context.Context, w *coffer.BatchWrites) error
 		return fmt.Errorf("sqlite.WriteOutbox: %w", err)
 	}
 	_, err = l.tx.StmtContext(ctx, l.s.outbox).ExecContext(ctx, string(b), ms(at))
-	return mapErr("sqlite.WriteOutbox", err)
+	return mapErr("WriteOutbox", err)
 }

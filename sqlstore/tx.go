@@ -86,8 +86,8 @@ const (
 	lockLedger lock = 1 << iota // the write changes what ledger batches decide on
 )
 
-// maxAttempts bounds how often a transaction that lost a race is run again.
-const maxAttempts = 10
+// MaxAttempts bounds how often a transaction that lost a race is run again.
+const MaxAttempts = 10
 
 // write runs fn in one write transaction, appends the non-nil events (and
 // those fn adds with Tx.Audit) to the audit chain in it, and commits. A
@@ -100,8 +100,8 @@ func (s *Store) write(ctx context.Context, op string, l lock, fn func(*Tx) error
 		if err == nil {
 			return nil
 		}
-		if s.is(err, FaultRetry) && attempt+1 < maxAttempts {
-			if berr := backoff(ctx, attempt); berr == nil {
+		if s.is(err, FaultRetry) && attempt+1 < MaxAttempts {
+			if berr := Backoff(ctx, attempt); berr == nil {
 				continue
 			}
 		}
@@ -139,9 +139,9 @@ func (s *Store) tryWrite(ctx context.Context, l lock, fn func(*Tx) error, evs []
 	return stx.Commit()
 }
 
-// backoff waits before retry attempt n (0-based): 2, 4, 8 … ms up to 250 ms,
+// Backoff waits before retry attempt n (0-based): 2, 4, 8 … ms up to 250 ms,
 // with jitter so that two losers do not collide again.
-func backoff(ctx context.Context, n int) error {
+func Backoff(ctx context.Context, n int) error {
 	d := time.Duration(2<<min(n, 7)) * time.Millisecond
 	d = min(d, 250*time.Millisecond)
 	d = d/2 + time.Duration(rand.Int64N(int64(d/2)+1))

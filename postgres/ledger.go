@@ -205,11 +205,11 @@ func (l *ledgerTx) Prefetch(ctx context.Context, reqs []*coffer.TransferRequest,
 	l.spendDay, l.spendMonth = day, month
 	fees := map[string]*coffer.FeeRule{}
 	return l.start(ctx, func(b *pgx.Batch) {
-		b.Queue(`SELECT `+transferCols+` FROM transfers t JOIN unnest($1::text[], $2::text[]) AS k(s, i) ON t.sender = k.s AND t.transfer_id = k.i`,
-			senders, ids).Query(scanInto(scanTransfer, func(t *coffer.Transfer) { l.transfers[[2]string{t.Sender, t.TransferID}] = t }))
+		b.Queue(`SELECT `+sqlstore.TransferCols+` FROM transfers t JOIN unnest($1::text[], $2::text[]) AS k(s, i) ON t.sender = k.s AND t.transfer_id = k.i`,
+			senders, ids).Query(scanInto(sqlstore.ScanTransfer, func(t *coffer.Transfer) { l.transfers[[2]string{t.Sender, t.TransferID}] = t }))
 		b.Queue(feeRulesQuery).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
-				f, err := scanFeeRule(rows)
+				f, err := sqlstore.ScanFeeRule(rows)
 				if err != nil {
 					return err
 				}
@@ -219,9 +219,9 @@ func (l *ledgerTx) Prefetch(ctx context.Context, reqs []*coffer.TransferRequest,
 			return rows.Err()
 		})
 		// The fee purses too: most transfers credit one.
-		b.Queue(`SELECT `+ledgerPurseCols+` FROM purses p JOIN members m ON m.id = p.owner WHERE p.number = ANY($1::text[] || ARRAY(SELECT purse FROM fee_rules))`, numbers).Query(func(rows pgx.Rows) error {
+		b.Queue(`SELECT `+sqlstore.LedgerPurseCols+` FROM purses p JOIN members m ON m.id = p.owner WHERE p.number = ANY($1::text[] || ARRAY(SELECT purse FROM fee_rules))`, numbers).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
-				p, err := scanLedgerPurse(rows)
+				p, err := sqlstore.ScanLedgerPurse(rows)
 				if err != nil {
 					return err
 				}
@@ -242,13 +242,13 @@ func (l *ledgerTx) Prefetch(ctx context.Context, reqs []*coffer.TransferRequest,
 			return rows.Err()
 		})
 		if len(refundOf) > 0 {
-			b.Queue(`SELECT `+transferCols+` FROM transfers WHERE seq = ANY($1)`, refundOf).Query(scanInto(scanTransfer, func(t *coffer.Transfer) { l.bySeq[t.Seq] = t }))
+			b.Queue(`SELECT `+sqlstore.TransferCols+` FROM transfers WHERE seq = ANY($1)`, refundOf).Query(scanInto(sqlstore.ScanTransfer, func(t *coffer.Transfer) { l.bySeq[t.Seq] = t }))
 		}
 		if len(invoiceIDs) > 0 {
-			b.Queue(`SELECT `+invoiceCols+` FROM invoices WHERE id = ANY($1) ORDER BY id FOR UPDATE`, invoiceIDs).Query(scanInto(scanInvoice, func(inv *coffer.Invoice) { l.invoices[inv.ID] = inv }))
+			b.Queue(`SELECT `+sqlstore.InvoiceCols+` FROM invoices WHERE id = ANY($1) ORDER BY id FOR UPDATE`, invoiceIDs).Query(scanInto(sqlstore.ScanInvoice, func(inv *coffer.Invoice) { l.invoices[inv.ID] = inv }))
 		}
 		if len(trustIDs) > 0 {
-			b.Queue(`SELECT `+trustCols+` FROM trusts WHERE id = ANY($1) ORDER BY id FOR UPDATE`, trustIDs).Query(scanInto(scanTrust, func(t *coffer.Trust) { l.trusts[t.ID] = t }))
+			b.Queue(`SELECT `+sqlstore.TrustCols+` FROM trusts WHERE id = ANY($1) ORDER BY id FOR UPDATE`, trustIDs).Query(scanInto(sqlstore.ScanTrust, func(t *coffer.Trust) { l.trusts[t.ID] = t }))
 		}
 	})
 }
@@ -260,7 +260,7 @@ func (l *ledgerTx) FindTransfer(ctx context.Context, sender, id string) (*coffer
 	if err := l.start(ctx, nil); err != nil {
 		return nil, err
 	}
-	t, err := scanTransfer(l.conn.QueryRow(ctx, `SELECT `+transferCols+` FROM transfers WHERE sender = $1 AND transfer_id = $2`, sender, id))
+	t, err := sqlstore.ScanTransfer(l.conn.QueryRow(ctx, `SELECT `+sqlstore.TransferCols+` FROM transfers WHERE sender = $1 AND transfer_id = $2`, sender, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -278,7 +278,7 @@ func (l *ledgerTx) Purse(ctx context.Context, number string) (*coffer.Purse, err
 	if err := l.start(ctx, nil); err != nil {
 		return nil, err
 	}
-	p, err := scanLedgerPurse(l.conn.QueryRow(ctx, `SELECT `+ledgerPurseCols+` FROM purses p JOIN members m ON m.id = p.owner WHERE p.number = $1`, number))
+	p, err := sqlstore.ScanLedgerPurse(l.conn.QueryRow(ctx, `SELECT `+sqlstore.LedgerPurseCols+` FROM purses p JOIN members m ON m.id = p.owner WHERE p.number = $1`, number))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -331,8 +331,8 @@ func (l *ledgerTx) TransferBySeq(ctx context.Context, seq int64) (*coffer.Transf
 	l.bySeq[seq] = nil
 	purses := map[string]*coffer.Purse{}
 	err := l.start(ctx, func(b *pgx.Batch) {
-		b.Queue(`SELECT `+transferCols+` FROM transfers WHERE seq = $1`, seq).Query(scanInto(scanTransfer, func(t *coffer.Transfer) { l.bySeq[t.Seq] = t }))
-		b.Queue(`SELECT `+ledgerPurseCols+` FROM purses p JOIN members m ON m.id = p.owner WHERE p.number IN (SELECT unnest(ARRAY[from_purse, to_purse, fee_purse]) FROM transfers WHERE seq = $1)`, seq).Query(scanInto(scanLedgerPurse, func(p *coffer.Purse) { purses[p.Number] = p }))
+		b.Queue(`SELECT `+sqlstore.TransferCols+` FROM transfers WHERE seq = $1`, seq).Query(scanInto(sqlstore.ScanTransfer, func(t *coffer.Transfer) { l.bySeq[t.Seq] = t }))
+		b.Queue(`SELECT `+sqlstore.LedgerPurseCols+` FROM purses p JOIN members m ON m.id = p.owner WHERE p.number IN (SELECT unnest(ARRAY[from_purse, to_purse, fee_purse]) FROM transfers WHERE seq = $1)`, seq).Query(scanInto(sqlstore.ScanLedgerPurse, func(p *coffer.Purse) { purses[p.Number] = p }))
 	})
 	if err != nil {
 		delete(l.bySeq, seq)
@@ -359,7 +359,7 @@ func (l *ledgerTx) Invoice(ctx context.Context, id string) (*coffer.Invoice, err
 	if err := l.start(ctx, nil); err != nil {
 		return nil, err
 	}
-	inv, err := scanInvoice(l.conn.QueryRow(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE id = $1 FOR UPDATE`, id))
+	inv, err := sqlstore.ScanInvoice(l.conn.QueryRow(ctx, `SELECT `+sqlstore.InvoiceCols+` FROM invoices WHERE id = $1 FOR UPDATE`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -378,7 +378,7 @@ func (l *ledgerTx) Trust(ctx context.Context, id string) (*coffer.Trust, error) 
 	if err := l.start(ctx, nil); err != nil {
 		return nil, err
 	}
-	t, err := scanTrust(l.conn.QueryRow(ctx, `SELECT `+trustCols+` FROM trusts WHERE id = $1 FOR UPDATE`, id))
+	t, err := sqlstore.ScanTrust(l.conn.QueryRow(ctx, `SELECT `+sqlstore.TrustCols+` FROM trusts WHERE id = $1 FOR UPDATE`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -393,7 +393,7 @@ func (l *ledgerTx) FeeRule(ctx context.Context, currency string) (*coffer.FeeRul
 			return nil, err
 		}
 		rows, err := l.conn.Query(ctx, feeRulesQuery)
-		list, err := collect(rows, err, "FeeRule", scanFeeRule)
+		list, err := collect(rows, err, "FeeRule", sqlstore.ScanFeeRule)
 		if err != nil {
 			return nil, err
 		}
@@ -635,3 +635,6 @@ func scanInto[T any](scan func(rowScanner) (*T, error), keep func(*T)) func(pgx.
 		return rows.Err()
 	}
 }
+
+// feeRulesQuery reads every fee rule, for Prefetch.
+const feeRulesQuery = `SELECT ` + sqlstore.FeeRuleCols + ` FROM fee_rules ORDER BY currency`

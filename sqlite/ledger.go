@@ -61,17 +61,17 @@ func (db *DB) stmts(ctx context.Context) (*ledgerStmts, error) {
 		st, err = db.w.PrepareContext(ctx, q)
 		return st
 	}
-	s.find = prep(`SELECT ` + transferCols + ` FROM transfers WHERE sender = ? AND transfer_id = ?`)
-	s.bySeq = prep(`SELECT ` + transferCols + ` FROM transfers WHERE seq = ?`)
-	s.purse = prep(`SELECT ` + ledgerPurseCols + ` FROM purses p JOIN members m ON m.id = p.owner WHERE p.number = ?`)
+	s.find = prep(`SELECT ` + sqlstore.TransferCols + ` FROM transfers WHERE sender = ? AND transfer_id = ?`)
+	s.bySeq = prep(`SELECT ` + sqlstore.TransferCols + ` FROM transfers WHERE seq = ?`)
+	s.purse = prep(`SELECT ` + sqlstore.LedgerPurseCols + ` FROM purses p JOIN members m ON m.id = p.owner WHERE p.number = ?`)
 	s.maxSeq = prep(`SELECT COALESCE((SELECT MAX(seq) FROM transfers), 0), COALESCE((SELECT MAX(seq) FROM entries), 0)`)
 	s.dataVer = prep(`PRAGMA data_version`)
 	s.limits = prep(limitsQuery)
 	s.spend = prep(`SELECT COALESCE((SELECT amount FROM purse_spend WHERE purse = ? AND period = ?), 0), COALESCE((SELECT amount FROM purse_spend WHERE purse = ? AND period = ?), 0)`)
 	s.addSpend = prep(`INSERT INTO purse_spend (purse, period, amount) VALUES (?, ?, ?), (?, ?, ?) ON CONFLICT (purse, period) DO UPDATE SET amount = amount + excluded.amount`)
-	s.invoice = prep(`SELECT ` + invoiceCols + ` FROM invoices WHERE id = ?`)
-	s.trust = prep(`SELECT ` + trustCols + ` FROM trusts WHERE id = ?`)
-	s.feeRules = prep(`SELECT ` + feeRuleCols + ` FROM fee_rules`)
+	s.invoice = prep(`SELECT ` + sqlstore.InvoiceCols + ` FROM invoices WHERE id = ?`)
+	s.trust = prep(`SELECT ` + sqlstore.TrustCols + ` FROM trusts WHERE id = ?`)
+	s.feeRules = prep(`SELECT ` + sqlstore.FeeRuleCols + ` FROM fee_rules`)
 	s.updT = prep(`UPDATE transfers SET status = ?, refunded = ?, protect_attempts = COALESCE(?, protect_attempts) WHERE seq = ?`)
 	s.updInv = prep(`UPDATE invoices SET state = ?, transfer_seq = ?, updated_at = ? WHERE id = ?`)
 	// One prepared single-row UPDATE per purse costs less than a
@@ -81,7 +81,7 @@ func (db *DB) stmts(ctx context.Context) (*ledgerStmts, error) {
 	s.setHeld = prep(`UPDATE purses SET held = ? WHERE number = ?`)
 	s.setBoth = prep(`UPDATE purses SET balance = ?, held = ? WHERE number = ?`)
 	for i := 0; i < shapeCount; i++ {
-		s.insT[i] = prep(`INSERT INTO transfers (` + transferCols + `) VALUES ` + sqlstore.Rows(transferTuple, 1<<i))
+		s.insT[i] = prep(`INSERT INTO transfers (` + sqlstore.TransferCols + `) VALUES ` + sqlstore.Rows(transferTuple, 1<<i))
 		s.insTLean[i] = prep(`INSERT INTO transfers (` + leanTransferCols + `) VALUES ` + sqlstore.Rows(`(?,?,?,?,?,?,?,?,?,?,?,?)`, 1<<i))
 		s.insA[i] = prep(`INSERT INTO audit_events (seq, at, kind, member_id, detail, prev_hash, hash) VALUES ` + sqlstore.Rows(`(?,?,?,?,?,?,?)`, 1<<i))
 	}
@@ -110,8 +110,8 @@ func leanEntry(e *coffer.Entry) bool {
 	return (e.Kind == coffer.EntryTransfer || e.Kind == "") && !e.Held
 }
 
-// transferTuple has one placeholder per column of transferCols.
-var transferTuple = "(" + strings.TrimSuffix(strings.Repeat("?,", strings.Count(transferCols, ",")+1), ",") + ")"
+// transferTuple has one placeholder per column of sqlstore.TransferCols.
+var transferTuple = "(" + strings.TrimSuffix(strings.Repeat("?,", strings.Count(sqlstore.TransferCols, ",")+1), ",") + ")"
 
 type ledgerTx struct {
 	db   *DB
@@ -182,7 +182,7 @@ func (db *DB) ApplyBatch(ctx context.Context, fn func(coffer.LedgerTx) error) er
 }
 
 func (l *ledgerTx) FindTransfer(ctx context.Context, sender, id string) (*coffer.Transfer, error) {
-	t, err := scanTransfer(l.tx.StmtContext(ctx, l.s.find).QueryRowContext(ctx, sender, id))
+	t, err := sqlstore.ScanTransfer(l.tx.StmtContext(ctx, l.s.find).QueryRowContext(ctx, sender, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -191,7 +191,7 @@ func (l *ledgerTx) FindTransfer(ctx context.Context, sender, id string) (*coffer
 
 // TransferBySeq implements coffer.LedgerTx.
 func (l *ledgerTx) TransferBySeq(ctx context.Context, seq int64) (*coffer.Transfer, error) {
-	t, err := scanTransfer(l.tx.StmtContext(ctx, l.s.bySeq).QueryRowContext(ctx, seq))
+	t, err := sqlstore.ScanTransfer(l.tx.StmtContext(ctx, l.s.bySeq).QueryRowContext(ctx, seq))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -202,7 +202,7 @@ func (l *ledgerTx) Purse(ctx context.Context, number string) (*coffer.Purse, err
 	if p, ok := l.db.pc[number]; ok {
 		return &p, nil // a copy: the engine changes its balance as it goes
 	}
-	p, err := scanLedgerPurse(l.tx.StmtContext(ctx, l.s.purse).QueryRowContext(ctx, number))
+	p, err := sqlstore.ScanLedgerPurse(l.tx.StmtContext(ctx, l.s.purse).QueryRowContext(ctx, number))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -218,7 +218,7 @@ func (l *ledgerTx) Purse(ctx context.Context, number string) (*coffer.Purse, err
 // Invoice implements coffer.LedgerTx. The batch holds the write lock, so
 // the invoice cannot change before it commits.
 func (l *ledgerTx) Invoice(ctx context.Context, id string) (*coffer.Invoice, error) {
-	inv, err := scanInvoice(l.tx.StmtContext(ctx, l.s.invoice).QueryRowContext(ctx, id))
+	inv, err := sqlstore.ScanInvoice(l.tx.StmtContext(ctx, l.s.invoice).QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -227,7 +227,7 @@ func (l *ledgerTx) Invoice(ctx context.Context, id string) (*coffer.Invoice, err
 
 // Trust implements coffer.LedgerTx, locked like Invoice.
 func (l *ledgerTx) Trust(ctx context.Context, id string) (*coffer.Trust, error) {
-	t, err := scanTrust(l.tx.StmtContext(ctx, l.s.trust).QueryRowContext(ctx, id))
+	t, err := sqlstore.ScanTrust(l.tx.StmtContext(ctx, l.s.trust).QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -296,7 +296,7 @@ func (l *ledgerTx) Write(ctx context.Context, w *coffer.BatchWrites) error {
 				if lean {
 					args = append(args, t.Seq, t.Sender, t.TransferID, t.From, t.To, t.Currency, t.Amount, t.Description, t.Payee, ms(t.CreatedAt), t.Fee, t.FeePurse)
 				} else {
-					args = transferArgs(args, t)
+					args = sqlstore.TransferArgs(args, t)
 				}
 				events = append(events, coffer.NewAuditEvent(t.CreatedAt, coffer.AuditTransferApplied, t.Sender, map[string]any{
 					"transfer_seq": t.Seq, "transfer_id": t.TransferID, "from": t.From, "to": t.To, "amount": t.Amount, "currency": t.Currency,
@@ -380,8 +380,8 @@ func (l *ledgerTx) Write(ctx context.Context, w *coffer.BatchWrites) error {
 	return l.setPurses(ctx, w.Balances, w.Held)
 }
 
-// transferColCount is the number of columns in transferCols.
-var transferColCount = strings.Count(transferCols, ",") + 1
+// transferColCount is the number of columns in sqlstore.TransferCols.
+var transferColCount = strings.Count(sqlstore.TransferCols, ",") + 1
 
 func kindOf(t *coffer.Transfer) string {
 	if t.Kind == "" {
@@ -447,4 +447,30 @@ func (l *ledgerTx) PurseSpend(ctx context.Context, key, day, month string) (int6
 func (l *ledgerTx) AddSpend(ctx context.Context, key, day, month string, amount int64) error {
 	_, err := l.tx.StmtContext(ctx, l.s.addSpend).ExecContext(ctx, key, day, amount, key, month, amount)
 	return mapErr("AddSpend", err)
+}
+
+// scanFeeRules reads every row of a query of sqlstore.FeeRuleCols.
+func scanFeeRules(rows *sql.Rows, op string) ([]*coffer.FeeRule, error) {
+	defer rows.Close()
+	var out []*coffer.FeeRule
+	for rows.Next() {
+		f, err := sqlstore.ScanFeeRule(rows)
+		if err != nil {
+			return nil, mapErr(op, err)
+		}
+		out = append(out, f)
+	}
+	return out, mapErr(op, rows.Err())
+}
+
+// limitsQuery reads one purse's limits, for scanLimits.
+const limitsQuery = `SELECT ` + sqlstore.LimitsCols + sqlstore.LimitsFrom + ` WHERE l.purse = ?`
+
+// scanLimits reads the row of limitsQuery: nil when the purse has no limits.
+func scanLimits(row *sql.Row, _ string) (*coffer.PurseLimits, error) {
+	l, err := sqlstore.ScanLimits(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return l, err
 }

@@ -168,17 +168,3 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 func fromMs(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
 }
-
-// ledgerPurseCols is purseCols with the owner's level, for the ledger
-// (purses p joined with members m).
-const ledgerPurseCols = `p.number, p.currency, p.owner, p.balance, p.held, p.issuer, p.lim, p.created_at, p.closed, m.level`
-
-func scanLedgerPurse(row interface{ Scan(...any) error }) (*coffer.Purse, error) {
-	var p coffer.Purse
-	var c int64
-	if err := row.Scan(&p.Number, &p.Currency, &p.Owner, &p.Balance, &p.Held, &p.Issuer, &p.Limit, &c, &p.Closed, &p.OwnerLevel); err != nil {
-		return nil, err
-	}
-	p.CreatedAt = fromMs(c)
-	return &p, nil
-}

@@ -195,6 +195,21 @@ func (s *Store) SetIssuer(ctx context.Context, number string, limit int64) error
 	return nil
 }
 
+// LedgerPurseCols is PurseCols with the owner's level, for the ledger
+// (purses p joined with members m).
+const LedgerPurseCols = `p.number, p.currency, p.owner, p.balance, p.held, p.issuer, p.lim, p.created_at, p.closed, m.level`
+
+// ScanLedgerPurse reads a row of LedgerPurseCols.
+func ScanLedgerPurse(row Scanner) (*coffer.Purse, error) {
+	var p coffer.Purse
+	var c int64
+	if err := row.Scan(&p.Number, &p.Currency, &p.Owner, &p.Balance, &p.Held, &p.Issuer, &p.Limit, &c, &p.Closed, &p.OwnerLevel); err != nil {
+		return nil, err
+	}
+	p.CreatedAt = fromMs(c)
+	return &p, nil
+}
+
 // TransferCols are the columns ScanTransfer reads.
 const TransferCols = `seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at,
 	kind, status, fee, fee_purse, invoice_id, trust_id, refund_of, refunded,

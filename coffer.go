@@ -203,6 +203,10 @@ type LedgerTx interface {
 	Prefetch(ctx context.Context, reqs []*TransferRequest, day, month string) error
 }
 
+// ErrLimitBelowIssued is SetIssuer's answer to a limit below the money
+// the purse has already issued (its negative balance).
+var ErrLimitBelowIssued = &Error{Code: EINVALID, Message: "The limit is below the money already issued from this purse."}
+
 // LedgerStore is what the ledger engine needs of a store: one durable
 // transaction per batch.
 type LedgerStore interface {
@@ -271,6 +275,7 @@ type Store interface {
 	Purse(ctx context.Context, number string) (*Purse, error)
 	Purses(ctx context.Context, memberID string) ([]*Purse, error)
 	// SetIssuer makes an existing purse an issuing purse with a limit.
+	// Errors: EPURSENOTFOUND; ErrLimitBelowIssued.
 	SetIssuer(ctx context.Context, number string, limit int64) error
 
 	// Transfer returns an applied transfer visible to memberID as sender or

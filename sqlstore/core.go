@@ -184,7 +184,7 @@ func (s *Store) SetIssuer(ctx context.Context, number string, limit int64) error
 	})
 	var ce *coffer.Error
 	if errors.As(err, &ce) && s.is(ce.Err, FaultCheck) || s.is(err, FaultCheck) {
-		return coffer.Errorf(coffer.EINVALID, "The limit is below the money already issued from this purse.")
+		return coffer.ErrLimitBelowIssued
 	}
 	if err != nil {
 		return err

@@ -67,7 +67,7 @@ func (s *Store) Certificates(ctx context.Context, memberID string) ([]*coffer.Ce
 // records audit; the other returns the certificate as the first revoked it.
 func (s *Store) RevokeCertificate(ctx context.Context, memberID, id string, at time.Time, audit *coffer.AuditEvent) (*coffer.Certificate, error) {
 	var c *coffer.Certificate
-	err := s.write(ctx, "RevokeCertificate", lockNone, func(tx *Tx) error {
+	err := s.write(ctx, "RevokeCertificate", lockAudit, func(tx *Tx) error {
 		var err error
 		c, err = scanCert(tx.QueryRow(ctx, `UPDATE certificates SET revoked_at = ? WHERE member_id = ? AND id = ? AND revoked_at IS NULL
 			RETURNING `+certCols, ms(at), memberID, id))

@@ -27,9 +27,9 @@ func MapErr(d Dialect, op string, err error) error {
 	case FaultUnique:
 		return &coffer.Error{Code: coffer.ECONFLICT, Message: "Already exists.", Op: op, Err: err}
 	case FaultForeignKey:
-		// The rows the store writes name members, requests and purses that
-		// must exist; the one missing is almost always the member.
-		return &coffer.Error{Code: coffer.ENOTFOUND, Message: "No such member.", Op: op, Err: err}
+		// A row names another (a member, a currency, a certificate) that
+		// does not exist; which one, the caller knows.
+		return &coffer.Error{Code: coffer.ENOTFOUND, Message: "Not found.", Op: op, Err: err}
 	case FaultRetry, FaultBusy:
 		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The database is busy; try again.", Op: op, Err: err}
 	case FaultConnLost:

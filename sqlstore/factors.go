@@ -112,7 +112,7 @@ func (s *Store) RecoveryCodes(ctx context.Context, memberID string) ([]*coffer.R
 // decides: of concurrent uses exactly one changes the row and appends ev.
 func (s *Store) UseRecoveryCode(ctx context.Context, memberID string, id int64, at time.Time, ev *coffer.AuditEvent) (bool, error) {
 	used := false
-	err := s.write(ctx, "UseRecoveryCode", lockNone, func(tx *Tx) error {
+	err := s.write(ctx, "UseRecoveryCode", lockAudit, func(tx *Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE recovery_codes SET used_at = ? WHERE id = ? AND member_id = ? AND used_at IS NULL`, ms(at), id, memberID)
 		if err != nil {
 			return err
@@ -182,7 +182,7 @@ func (s *Store) ConfirmationByRef(ctx context.Context, memberID, purpose, ref st
 // appended by the call whose failure voided the confirmation, once.
 func (s *Store) FailConfirmation(ctx context.Context, id string, max int, ev *coffer.AuditEvent) (*coffer.Confirmation, error) {
 	var c *coffer.Confirmation
-	err := s.write(ctx, "FailConfirmation", lockNone, func(tx *Tx) error {
+	err := s.write(ctx, "FailConfirmation", lockAudit, func(tx *Tx) error {
 		var err error
 		c, err = scanConfirmation(tx.QueryRow(ctx, `UPDATE confirmations SET attempts = attempts + 1,
 			state = CASE WHEN attempts + 1 >= ? THEN 'void' ELSE state END WHERE id = ? AND state = 'pending'

@@ -15,6 +15,17 @@ import (
 )
 
 // fact reports one of the root package's identity facts from op.
+// writeMember is write for the identity rows, which all name members: a
+// row naming a member that does not exist is answered "No such member.".
+func (s *Store) writeMember(ctx context.Context, op string, l lock, fn func(*Tx) error, evs ...*coffer.AuditEvent) error {
+	err := s.write(ctx, op, l, fn, evs...)
+	var ce *coffer.Error
+	if errors.As(err, &ce) && s.is(ce.Err, FaultForeignKey) {
+		return &coffer.Error{Code: coffer.ENOTFOUND, Message: "No such member.", Op: ce.Op, Err: ce.Err}
+	}
+	return err
+}
+
 func (s *Store) fact(op string, err error) error {
 	return fmt.Errorf("%s.%s: %w", s.d.Name(), op, err)
 }
@@ -148,7 +159,7 @@ func (s *Store) MemberStatus(ctx context.Context, memberID string) (*coffer.Memb
 // which decide on the owners' levels.
 func (s *Store) SetLevel(ctx context.Context, memberID, level string, at time.Time, ev *coffer.AuditEvent) error {
 	const op = "SetLevel"
-	return s.write(ctx, op, lockLedger, func(tx *Tx) error {
+	return s.writeMember(ctx, op, lockLedger, func(tx *Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE members SET level = ?, level_changed_at = ? WHERE id = ?`, level, ms(at), memberID)
 		if err != nil {
 			return err
@@ -164,7 +175,7 @@ func (s *Store) SetLevel(ctx context.Context, memberID, level string, at time.Ti
 
 // SetRole implements coffer.IdentityStore.
 func (s *Store) SetRole(ctx context.Context, memberID, role string, on bool, ev *coffer.AuditEvent) error {
-	return s.write(ctx, "SetRole", lockNone, func(tx *Tx) error {
+	return s.writeMember(ctx, "SetRole", lockNone, func(tx *Tx) error {
 		var err error
 		if on {
 			_, err = tx.Exec(ctx, `INSERT INTO member_roles (member_id, role) VALUES (?, ?) ON CONFLICT DO NOTHING`, memberID, role)
@@ -183,7 +194,7 @@ func (s *Store) MembersWithRole(ctx context.Context, role string) ([]string, err
 // SetOnlyContacts implements coffer.IdentityStore.
 func (s *Store) SetOnlyContacts(ctx context.Context, memberID string, on bool, ev *coffer.AuditEvent) error {
 	const op = "SetOnlyContacts"
-	return s.write(ctx, op, lockNone, func(tx *Tx) error {
+	return s.writeMember(ctx, op, lockNone, func(tx *Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE members SET only_contacts = ? WHERE id = ?`, on, memberID)
 		if err != nil {
 			return err
@@ -252,7 +263,7 @@ func (s *Store) memberExists(ctx context.Context, tx *Tx, op, memberID string) e
 // SetProfileValues implements coffer.IdentityStore.
 func (s *Store) SetProfileValues(ctx context.Context, memberID string, values map[string]string, at time.Time, ev *coffer.AuditEvent) error {
 	const op = "SetProfileValues"
-	return s.write(ctx, op, lockNone, func(tx *Tx) error {
+	return s.writeMember(ctx, op, lockNone, func(tx *Tx) error {
 		if err := s.memberExists(ctx, tx, op, memberID); err != nil {
 			return err
 		}
@@ -276,7 +287,7 @@ func (s *Store) SetProfileValues(ctx context.Context, memberID string, values ma
 // removes the field's row: nobody is the default.
 func (s *Store) SetVisibility(ctx context.Context, memberID string, vis map[string]string, at time.Time, ev *coffer.AuditEvent) error {
 	const op = "SetVisibility"
-	return s.write(ctx, op, lockNone, func(tx *Tx) error {
+	return s.writeMember(ctx, op, lockNone, func(tx *Tx) error {
 		if err := s.memberExists(ctx, tx, op, memberID); err != nil {
 			return err
 		}
@@ -342,7 +353,7 @@ func (s *Store) CreateVerificationRequest(ctx context.Context, r *coffer.Verific
 	if r.Values == nil {
 		r.Values = map[string]string{}
 	}
-	return s.write(ctx, op, lockNone, func(tx *Tx) error {
+	return s.writeMember(ctx, op, lockNone, func(tx *Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO verification_requests (`+verificationCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.ID, r.MemberID, toJSON(r.Values), r.State, r.Level, r.Reviewer, r.Reason, ms(r.CreatedAt), nullMs(r.DecidedAt))
 		if s.is(err, FaultUnique) {
@@ -453,7 +464,7 @@ func (s *Store) DecideVerification(ctx context.Context, r *coffer.VerificationRe
 	if err := r.CheckDecision(); err != nil {
 		return false, s.fact(op, err)
 	}
-	err := s.write(ctx, op, lockLedger, func(tx *Tx) error {
+	err := s.writeMember(ctx, op, lockLedger, func(tx *Tx) error {
 		var memberID string
 		err := tx.QueryRow(ctx, `UPDATE verification_requests SET state = ?, level = ?, reviewer = ?, reason = ?, decided_at = ?
 			WHERE id = ? AND state = 'pending' RETURNING member_id`,
@@ -515,7 +526,7 @@ func (s *Store) LinkMembers(ctx context.Context, memberIDs []string, at time.Tim
 		args[i] = id
 	}
 	var person string
-	err := s.write(ctx, op, lockNone, func(tx *Tx) error {
+	err := s.writeMember(ctx, op, lockNone, func(tx *Tx) error {
 		person = ""
 		if err := s.lockMembers(ctx, tx, op, ids); err != nil {
 			return err
@@ -595,7 +606,7 @@ func (s *Store) CreateDisclosureRequest(ctx context.Context, r *coffer.Disclosur
 	}
 	r.Fields, r.Granted = nonNil(r.Fields), nonNil(r.Granted)
 	ids := slices.Compact(slices.Sorted(slices.Values([]string{r.Requester, r.Subject})))
-	return s.write(ctx, op, lockNone, func(tx *Tx) error {
+	return s.writeMember(ctx, op, lockNone, func(tx *Tx) error {
 		if err := s.lockMembers(ctx, tx, op, ids); err != nil {
 			return err
 		}
@@ -652,7 +663,7 @@ func (s *Store) DecideDisclosure(ctx context.Context, r *coffer.DisclosureReques
 	if !coffer.DisclosureMove(from, r.State) {
 		return false, nil
 	}
-	err := s.write(ctx, op, lockNone, func(tx *Tx) error {
+	err := s.writeMember(ctx, op, lockNone, func(tx *Tx) error {
 		var row *sql.Row
 		switch r.State {
 		case coffer.DisclosureGranted:
@@ -698,6 +709,9 @@ func (s *Store) ActiveGrants(ctx context.Context, subject, requester string, now
 func (s *Store) AddContact(ctx context.Context, c *coffer.Contact) error {
 	_, err := s.wr.Exec(ctx, `INSERT INTO contacts (member_id, contact_id, note, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (member_id, contact_id) DO UPDATE SET note = excluded.note`, c.MemberID, c.ContactID, c.Note, ms(c.CreatedAt))
+	if s.is(err, FaultForeignKey) {
+		return notFound(s.d.Name()+".AddContact", "member")
+	}
 	return s.mapErr("AddContact", err)
 }
 
@@ -745,7 +759,7 @@ const closedPasswordHash = "!closed"
 // into or out of the member's purses between the check and the close.
 func (s *Store) CloseMember(ctx context.Context, memberID string, at time.Time, ev *coffer.AuditEvent) error {
 	const op = "CloseMember"
-	return s.write(ctx, op, lockLedger, func(tx *Tx) error {
+	return s.writeMember(ctx, op, lockLedger, func(tx *Tx) error {
 		var closed sql.NullInt64
 		err := tx.QueryRow(ctx, `SELECT closed_at FROM members WHERE id = ?`+s.d.ForNoKeyUpdate(), memberID).Scan(&closed)
 		if errors.Is(err, sql.ErrNoRows) {

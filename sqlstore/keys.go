@@ -79,7 +79,8 @@ func (s *Store) Keys(ctx context.Context, memberID string) ([]*coffer.SigningKey
 	return collect(s, "Keys", rows, err, scanKey)
 }
 
-// RenameKey implements coffer.KeyStore.
+// RenameKey implements coffer.KeyStore. The event is appended only when
+// the key is the member's (a missing one rolls the transaction back).
 func (s *Store) RenameKey(ctx context.Context, memberID, id, name string, ev *coffer.AuditEvent) error {
 	return s.write(ctx, "RenameKey", lockNone, func(tx *Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE signing_keys SET name = ? WHERE id = ? AND member_id = ?`, name, id, memberID)
@@ -91,15 +92,15 @@ func (s *Store) RenameKey(ctx context.Context, memberID, id, name string, ev *co
 		} else if n == 0 {
 			return notFound(s.d.Name()+".RenameKey", "key")
 		}
-		return tx.Audit(ctx, ev)
-	})
+		return nil
+	}, ev)
 }
 
 // RevokeKey implements coffer.KeyStore. The conditional UPDATE decides:
 // of two concurrent revocations exactly one changes the row and appends ev.
 func (s *Store) RevokeKey(ctx context.Context, memberID, id string, at time.Time, ev *coffer.AuditEvent) (bool, error) {
 	revoked := false
-	err := s.write(ctx, "RevokeKey", lockNone, func(tx *Tx) error {
+	err := s.write(ctx, "RevokeKey", lockAudit, func(tx *Tx) error {
 		res, err := tx.Exec(ctx, `UPDATE signing_keys SET revoked_at = ? WHERE id = ? AND member_id = ? AND revoked_at IS NULL`, ms(at), id, memberID)
 		if err != nil {
 			return err
@@ -118,11 +119,28 @@ func (s *Store) RevokeKey(ctx context.Context, memberID, id string, at time.Time
 	return revoked && err == nil, err
 }
 
-// NoteKeyUse implements coffer.KeyStore.
+// NoteKeyUse implements coffer.KeyStore. The address is recorded first:
+// only a first use from it takes the head of the audit chain, and it does
+// so before the key's row, in the order CloseMember (which revokes keys
+// under the head) takes them.
 func (s *Store) NoteKeyUse(ctx context.Context, id, ip string, at time.Time, ev *coffer.AuditEvent) (bool, error) {
 	first := false
 	err := s.write(ctx, "NoteKeyUse", lockNone, func(tx *Tx) error {
-		res, err := tx.Exec(ctx, `UPDATE signing_keys SET last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < ?1 THEN ?1 ELSE last_used_at END
+		res, err := tx.Exec(ctx, `INSERT INTO signing_key_ips (key_id, ip, first_at)
+			SELECT id, ?, ? FROM signing_keys WHERE id = ? ON CONFLICT DO NOTHING`, ip, ms(at), id)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if first = n > 0; first {
+			if err := tx.Audit(ctx, ev); err != nil {
+				return err
+			}
+		}
+		res, err = tx.Exec(ctx, `UPDATE signing_keys SET last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < ?1 THEN ?1 ELSE last_used_at END
 			WHERE id = ?2`, ms(at), id)
 		if err != nil {
 			return err
@@ -132,15 +150,7 @@ func (s *Store) NoteKeyUse(ctx context.Context, id, ip string, at time.Time, ev 
 		} else if n == 0 {
 			return notFound(s.d.Name()+".NoteKeyUse", "key")
 		}
-		res, err = tx.Exec(ctx, `INSERT INTO signing_key_ips (key_id, ip, first_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, id, ip, ms(at))
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if first = n > 0; err != nil || !first {
-			return err
-		}
-		return tx.Audit(ctx, ev)
+		return nil
 	})
 	return first && err == nil, err
 }

@@ -126,7 +126,7 @@ func (s *Store) ExpiredInvoices(ctx context.Context, now time.Time, limit int) (
 // was pending.
 func (s *Store) EndInvoice(ctx context.Context, id, state string, at time.Time, ev *coffer.AuditEvent) (bool, error) {
 	var changed bool
-	err := s.write(ctx, "EndInvoice", lockLedger, func(tx *Tx) error {
+	err := s.write(ctx, "EndInvoice", lockLedger|lockAudit, func(tx *Tx) error {
 		changed = false
 		res, err := tx.Exec(ctx, `UPDATE invoices SET state = ?, updated_at = ? WHERE id = ? AND state = 'pending'`, state, ms(at), id)
 		if err != nil {
@@ -173,7 +173,7 @@ func (s *Store) Trusts(ctx context.Context, memberID string) ([]*coffer.Trust, e
 // when the trust was active.
 func (s *Store) RevokeTrust(ctx context.Context, id string, at time.Time, ev *coffer.AuditEvent) (bool, error) {
 	var changed bool
-	err := s.write(ctx, "RevokeTrust", lockLedger, func(tx *Tx) error {
+	err := s.write(ctx, "RevokeTrust", lockLedger|lockAudit, func(tx *Tx) error {
 		changed = false
 		res, err := tx.Exec(ctx, `UPDATE trusts SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, ms(at), id)
 		if err != nil {
@@ -225,7 +225,7 @@ func (s *Store) SetFeeRule(ctx context.Context, f *coffer.FeeRule, ev *coffer.Au
 // there was a rule.
 func (s *Store) DeleteFeeRule(ctx context.Context, currency string, ev *coffer.AuditEvent) (bool, error) {
 	var deleted bool
-	err := s.write(ctx, "DeleteFeeRule", lockLedger, func(tx *Tx) error {
+	err := s.write(ctx, "DeleteFeeRule", lockLedger|lockAudit, func(tx *Tx) error {
 		deleted = false
 		res, err := tx.Exec(ctx, `DELETE FROM fee_rules WHERE currency = ?`, currency)
 		if err != nil {

@@ -84,6 +84,12 @@ type lock int
 const (
 	lockNone   lock = 0
 	lockLedger lock = 1 << iota // the write changes what ledger batches decide on
+	// lockAudit takes the head of the audit chain before fn runs, for a
+	// write whose event depends on what it changes (so it cannot pass the
+	// event to write) and that changes rows a transaction holding the head
+	// may also change (CloseMember revokes keys and certificates): taken
+	// after the rows, the head would close a cycle with such a transaction.
+	lockAudit
 )
 
 // MaxAttempts bounds how often a transaction that lost a race is run again.
@@ -126,6 +132,11 @@ func (s *Store) tryWrite(ctx context.Context, l lock, fn func(*Tx) error, evs []
 			return err
 		}
 		defer after()
+	}
+	if l&lockAudit != 0 {
+		if err := tx.lockHead(ctx); err != nil {
+			return err
+		}
 	}
 	if err := tx.Audit(ctx, evs...); err != nil {
 		return err

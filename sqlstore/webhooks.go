@@ -232,5 +232,5 @@ func (s *Store) UseCheckoutNonce(ctx context.Context, merchant, nonce string, no
 		fresh = n == 1
 		return err
 	})
-	return fresh, err
+	return fresh && err == nil, err
 }

@@ -104,21 +104,8 @@ func (s *Store) Invoices(ctx context.Context, f coffer.InvoiceFilter) ([]*coffer
 
 // ExpiredInvoices implements coffer.PaymentStore.
 func (s *Store) ExpiredInvoices(ctx context.Context, now time.Time, limit int) ([]string, error) {
-	const op = "ExpiredInvoices"
 	rows, err := s.rd.Query(ctx, `SELECT id FROM invoices WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`, ms(now), limit)
-	if err != nil {
-		return nil, s.mapErr(op, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, s.mapErr(op, err)
-		}
-		out = append(out, id)
-	}
-	return out, s.mapErr(op, rows.Err())
+	return collectValues[string](s, "ExpiredInvoices", rows, err)
 }
 
 // EndInvoice implements coffer.PaymentStore. It holds off ledger batches,
@@ -260,22 +247,9 @@ func (s *Store) HeldTransfers(ctx context.Context, memberID string) ([]*coffer.T
 
 // HeldDue implements coffer.PaymentStore.
 func (s *Store) HeldDue(ctx context.Context, now time.Time, limit int) ([]int64, error) {
-	const op = "HeldDue"
 	rows, err := s.rd.Query(ctx, `SELECT seq FROM transfers WHERE status = 'held' AND protect_until <= ?
 		ORDER BY protect_until, seq LIMIT ?`, ms(now), limit)
-	if err != nil {
-		return nil, s.mapErr(op, err)
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var seq int64
-		if err := rows.Scan(&seq); err != nil {
-			return nil, s.mapErr(op, err)
-		}
-		out = append(out, seq)
-	}
-	return out, s.mapErr(op, rows.Err())
+	return collectValues[int64](s, "HeldDue", rows, err)
 }
 
 // Refunds implements coffer.PaymentStore.

@@ -188,6 +188,23 @@ func collect[T any](s *Store, op string, rows *sql.Rows, err error, scan func(Sc
 	return out, s.mapErr(op, rows.Err())
 }
 
+// collectValues reads the single column of every row of a query.
+func collectValues[T any](s *Store, op string, rows *sql.Rows, err error) ([]T, error) {
+	if err != nil {
+		return nil, s.mapErr(op, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := rows.Scan(&v); err != nil {
+			return nil, s.mapErr(op, err)
+		}
+		out = append(out, v)
+	}
+	return out, s.mapErr(op, rows.Err())
+}
+
 // placeholders returns n question marks joined by commas, for IN lists.
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")

@@ -59,6 +59,7 @@ const (
 	roleWriter connRole = iota
 	roleReader
 	roleCheckpointer
+	roleBackup // reads only, but VACUUM INTO is refused under query_only
 )
 
 func dsn(path string, role connRole) string {

@@ -36,7 +36,10 @@ overwrites an existing CA.
 `
 
 // caDir is where a data directory keeps the operator's CA.
-func caDir(data string) string { return filepath.Join(data, "ca") }
+func caDir(data string) string { return filepath.Join(data, caDirName) }
+
+// caDirName is the name of that directory.
+const caDirName = "ca"
 
 // hostList is a repeatable flag that also takes comma-separated values.
 type hostList []string

@@ -390,7 +390,8 @@ type sentTransfer struct {
 	id       string
 	amount   int64
 	body     []byte
-	answered int // the first definitive answer: 201, 422, or 0 when none came
+	answered int       // the first definitive answer: 201, 422, or 0 when none came
+	acked    time.Time // when the 201 arrived
 }
 
 // load runs one client per member, each sending transfers to the others
@@ -435,7 +436,7 @@ func load(ctx context.Context, t *testing.T, s *e2eServer, e *economy, applied *
 						if st.answered == http.StatusCreated {
 							t.Errorf("transfer %s: got 201 twice, want 200 for the retry", st.id)
 						}
-						st.answered = status
+						st.answered, st.acked = status, time.Now()
 						applied.Add(1)
 					case status == http.StatusOK:
 						if st.answered != http.StatusCreated {

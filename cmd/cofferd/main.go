@@ -37,6 +37,9 @@ const usage = `cofferd — the coffer server and operator tools
 Usage:
   cofferd serve [--data DIR] [--addr HOST:PORT]      run the server
   cofferd check [--data DIR]                         verify the ledger invariants
+  cofferd backup [--data DIR] --to DEST              consistent copy of a running SQLite store and its
+                                                     key files (secrets.key, documents.key, ca/), checked
+  cofferd restore --from DEST [--data DIR] [--force] put a backup in place (stop the server first), checked
   cofferd admin currency add --code C --letter L --decimals N
   cofferd admin currency list
   cofferd admin issuer add --member ID --currency C --limit AMOUNT
@@ -74,6 +77,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runServe(ctx, args[1:], stdout, stderr, nil)
 	case "check":
 		return runCheck(ctx, args[1:], stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args[1:], stdout, stderr) // see backup.go
+	case "restore":
+		return runRestore(ctx, args[1:], stdout, stderr)
 	case "admin":
 		return runAdmin(ctx, args[1:], stdout, stderr)
 	case "bench":

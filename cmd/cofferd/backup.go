@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/coffer-money/coffer/sqlite"
@@ -87,6 +88,9 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := os.Stat(filepath.Join(*from, sqlite.FileName)); err != nil {
 		return fmt.Errorf("restore: %s holds no copy: %w", *from, err)
 	}
+	if a, b := absPath(*from), absPath(*data); a == b || strings.HasPrefix(a, b+string(filepath.Separator)) {
+		return fmt.Errorf("restore: the backup %s is inside the data directory %s; copy it elsewhere first", *from, *data)
+	}
 	ents, err := os.ReadDir(*data)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -111,6 +115,13 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintln(stdout)
 	return checkCopy(ctx, *data, stdout, stderr)
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return filepath.Clean(p)
 }
 
 // checkCopy runs cofferd check on the copy in dir.

@@ -179,6 +179,10 @@ func TestCofferd_BackupUnderLoad(t *testing.T) {
 		if m, _ := filepath.Glob(restored + ".before-restore-*"); len(m) != 1 {
 			t.Errorf("got %v, want the store moved aside", m)
 		}
+		// A backup kept inside the data directory would be moved aside with it.
+		if out, errOut, code := cofferd(t, "restore", "--from", dest, "--data", filepath.Dir(dest), "--force"); code == 0 || !strings.Contains(errOut, "inside the data directory") {
+			t.Errorf("cofferd restore --force over the backup's own directory: got exit %d, want a refusal\n%s%s", code, out, errOut)
+		}
 
 		// The keys match the database: the server starts (it refuses keys
 		// whose fingerprints differ from those pinned), opens the sealed

@@ -40,9 +40,11 @@ type DB struct {
 	// SetFeeRule and DeleteFeeRule.
 	fc map[string]*coffer.FeeRule
 
-	ck     *sql.DB // checkpointer connection
-	stopCk chan struct{}
-	ckDone chan struct{}
+	ck        *sql.DB // checkpointer connection
+	stopCk    chan struct{}
+	ckDone    chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var (
@@ -153,11 +155,16 @@ func (db *DB) checkpointLoop() {
 	}
 }
 
-// Close stops the checkpointer and closes every pool.
+// Close stops the checkpointer and closes every pool. Calls after it
+// answer EUNAVAILABLE; closing again does nothing and returns what the first
+// Close did.
 func (db *DB) Close() error {
-	close(db.stopCk)
-	<-db.ckDone
-	return errors.Join(db.ck.Close(), db.r.Close(), db.w.Close())
+	db.closeOnce.Do(func() {
+		close(db.stopCk)
+		<-db.ckDone
+		db.closeErr = errors.Join(db.ck.Close(), db.r.Close(), db.w.Close())
+	})
+	return db.closeErr
 }
 
 // mapErr translates driver errors into domain errors at the storage

@@ -167,4 +167,3 @@ func request(t *testing.T, s *e2eServer, method, path, token string, in any) (in
 	}
 	return resp.StatusCode, resp.Header, body
 }
-

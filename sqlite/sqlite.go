@@ -66,8 +66,19 @@ const (
 func dsn(path string, role connRole) string {
 	q := url.Values{}
 	// Pragmas live in the DSN so every pooled connection gets them.
-	q.Add("_pragma", "busy_timeout(10000)")
+	if role == roleCheckpointer {
+		// The idle checkpoint that truncates the WAL holds off writers
+		// while it waits for readers: it gives up soon and tries again
+		// at the next idle moment instead.
+		q.Add("_pragma", "busy_timeout(100)")
+	} else {
+		q.Add("_pragma", "busy_timeout(10000)")
+	}
 	q.Add("_pragma", "journal_mode(WAL)")
+	// A checkpoint that resets the WAL cuts the file back to this size, so
+	// a burst of writes does not leave a WAL many times the database's
+	// size on disk.
+	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	switch role {
@@ -139,18 +150,52 @@ func OpenFile(ctx context.Context, path string) (*DB, error) {
 	return db, nil
 }
 
+// walSizeLimit is the journal_size_limit, in bytes, the WAL is cut back to
+// when a checkpoint resets it.
+const walSizeLimit = 8 << 20
+
+// idleTruncate is how long no commit may have happened (from this process
+// or another) before the checkpointer empties the WAL file.
+const idleTruncate = time.Second
+
 // checkpointLoop copies the WAL into the database file in the background,
 // off the ledger's commit path. PASSIVE never blocks writers or readers.
+// Once the database has been idle for idleTruncate with frames still in the
+// WAL, a TRUNCATE checkpoint empties the file, so a burst of writes does not
+// leave it large; it holds off writers only while it waits for readers, for
+// at most the checkpointer's short busy timeout.
 func (db *DB) checkpointLoop() {
 	defer close(db.ckDone)
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
+	var ver int64 = -1
+	var changed time.Time
 	for {
 		select {
 		case <-db.stopCk:
 			return
 		case <-t.C:
-			db.ck.Exec(`PRAGMA wal_checkpoint(PASSIVE)`) // best effort; the autocheckpoint is the backstop
+		}
+		// Best effort throughout: the autocheckpoint is the backstop.
+		var busy, frames, done int64
+		if err := db.ck.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
+			continue
+		}
+		// data_version changes whenever another connection has committed.
+		var v int64
+		if err := db.ck.QueryRow(`PRAGMA data_version`).Scan(&v); err != nil {
+			continue
+		}
+		now := time.Now()
+		if v != ver {
+			ver, changed = v, now
+			continue
+		}
+		if frames > 0 && now.Sub(changed) >= idleTruncate {
+			err := db.ck.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
+			if err != nil || busy != 0 {
+				changed = now // readers were in the way: wait for another idle spell
+			}
 		}
 	}
 }

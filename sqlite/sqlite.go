@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -154,22 +155,27 @@ func OpenFile(ctx context.Context, path string) (*DB, error) {
 // when a checkpoint resets it.
 const walSizeLimit = 8 << 20
 
-// idleTruncate is how long no commit may have happened (from this process
-// or another) before the checkpointer empties the WAL file.
-const idleTruncate = time.Second
+// idleTicks is how many checkpointer ticks (250 ms each) make the quiet
+// spell after which the WAL file is emptied: at most one of them may have
+// seen a commit (a lone one, such as the readiness probe's, is not
+// activity).
+const idleTicks = 4
+
+// idleWALBytes is the WAL file size above which a quiet spell empties it.
+const idleWALBytes = 256 << 10
 
 // checkpointLoop copies the WAL into the database file in the background,
 // off the ledger's commit path. PASSIVE never blocks writers or readers.
-// Once the database has been idle for idleTruncate with frames still in the
-// WAL, a TRUNCATE checkpoint empties the file, so a burst of writes does not
-// leave it large; it holds off writers only while it waits for readers, for
-// at most the checkpointer's short busy timeout.
+// After a quiet spell with the WAL file still large, a TRUNCATE checkpoint
+// empties it, so a burst of writes does not leave it large; that holds off
+// writers only while it waits for readers, for at most the checkpointer's
+// short busy timeout, and a failed try waits for the next quiet spell.
 func (db *DB) checkpointLoop() {
 	defer close(db.ckDone)
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	var ver int64 = -1
-	var changed time.Time
+	var recent uint32 = 1<<idleTicks - 1 // a bit per tick, set when it saw a commit
 	for {
 		select {
 		case <-db.stopCk:
@@ -186,16 +192,20 @@ func (db *DB) checkpointLoop() {
 		if err := db.ck.QueryRow(`PRAGMA data_version`).Scan(&v); err != nil {
 			continue
 		}
-		now := time.Now()
+		recent <<= 1
 		if v != ver {
-			ver, changed = v, now
+			ver, recent = v, recent|1
+		}
+		recent &= 1<<idleTicks - 1
+		if bits.OnesCount32(recent) > 1 {
 			continue
 		}
-		if frames > 0 && now.Sub(changed) >= idleTruncate {
-			err := db.ck.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
-			if err != nil || busy != 0 {
-				changed = now // readers were in the way: wait for another idle spell
-			}
+		if fi, err := os.Stat(db.Path + "-wal"); err != nil || fi.Size() <= idleWALBytes {
+			continue
+		}
+		err := db.ck.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
+		if err != nil || busy != 0 {
+			recent = 1<<idleTicks - 1 // readers were in the way: wait for another quiet spell
 		}
 	}
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // TestDB_WALShrinksWhenIdle writes a burst that leaves a large WAL and
-// expects the file to be emptied once the database is idle. The deadline is
+// expects the file to be emptied once the database is idle but for the
+// readiness probe. The deadline is
 // generous: the test asserts that it happens, not how fast.
 func TestDB_WALShrinksWhenIdle(t *testing.T) {
 	ctx := context.Background()
@@ -49,10 +50,17 @@ func TestDB_WALShrinksWhenIdle(t *testing.T) {
 	if got := size(); got < 1<<20 {
 		t.Fatalf("WAL after the burst: got %d bytes, want at least 1 MiB for the test to mean anything", got)
 	}
+	// A load balancer asking /readyz every two seconds commits the
+	// probe's write now and then; that is not activity.
 	deadline := time.Now().Add(60 * time.Second)
-	for size() > bound {
+	for i := 0; size() > bound; i++ {
 		if time.Now().After(deadline) {
 			t.Fatalf("WAL after a minute idle: got %d bytes, want at most %d", size(), bound)
+		}
+		if i%20 == 0 {
+			if err := db.Ready(ctx); err != nil {
+				t.Fatalf("Ready: %v", err)
+			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 	"testing"
 )
 
@@ -33,6 +35,26 @@ func TestCofferd_DiskFull(t *testing.T) {
 		}
 	})
 	s := startServer(t, data)
+	ready := func() (int, string) {
+		status, _, body := request(t, s, "GET", "/readyz", "", nil)
+		var r struct {
+			Status string `json:"status"`
+			Reason string `json:"reason"`
+		}
+		json.Unmarshal(body, &r)
+		return status, r.Reason
+	}
+	// The probe's answer stands for a second: poll until it changes.
+	waitReady := func(want int) string {
+		t.Helper()
+		var status int
+		var reason string
+		if !waitFor(30*time.Second, func() bool { status, reason = ready(); return status == want }) {
+			t.Fatalf("GET /readyz: got %d %q, want %d", status, reason, want)
+		}
+		return reason
+	}
+	waitReady(http.StatusOK)
 
 	issuer := registerMember(t, s)
 	issuer.purse = adminIssuerAdd(t, data, issuer.id, "USD", "1000.00")
@@ -72,6 +94,12 @@ func TestCofferd_DiskFull(t *testing.T) {
 	}
 	status, h, body := settle()
 	unavailable("a settings change", status, h, body)
+	if reason := waitReady(http.StatusServiceUnavailable); !strings.Contains(reason, "disk is full") {
+		t.Errorf("GET /readyz on a full disk: got reason %q, want it to say the disk is full", reason)
+	}
+	if status, _, body := request(t, s, "GET", "/healthz", "", nil); status != http.StatusOK {
+		t.Errorf("GET /healthz on a full disk: got %d %s, want 200 (the process lives)", status, body)
+	}
 	status, h, body = request(t, s, "POST", "/v1/members", "", map[string]string{"password": e2ePassword})
 	unavailable("registration", status, h, body)
 	status, h, body = request(t, s, "POST", "/v1/sessions", "", map[string]string{"login": m.id, "password": e2ePassword})
@@ -85,6 +113,7 @@ func TestCofferd_DiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The same server, not restarted, takes writes again.
+	waitReady(http.StatusOK)
 	m2 := registerMember(t, s)
 	newPurse(t, s, m2, "USD")
 	s.must(t, "PUT", "/v1/security/notifications", m.token, map[string]bool{"login": !notify}, http.StatusOK, nil)

@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 )
 
 // TestCofferd_DiskFull runs the server on a small tmpfs, fills it and

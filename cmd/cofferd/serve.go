@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -124,6 +125,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		if _, err := checkPublicURL("--public-url", o.net.publicURL); err != nil {
 			return err // before anything is opened
 		}
+	}
+	// The data directory holds the key files even when the database is
+	// elsewhere: a new one is made on first start, whichever the store.
+	if err := os.MkdirAll(o.data, 0o700); err != nil {
+		return fmt.Errorf("serve: create data directory: %w", err)
 	}
 	db, err := openStoreWith(ctx, o.data, o.db, postgres.Options{Isolation: o.dbIsolation, MaxConns: int32(o.dbConns)})
 	if err != nil {

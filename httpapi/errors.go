@@ -101,10 +101,8 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if status >= 500 {
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
 	}
-	var rl *app.RateLimitError
-	if errors.As(err, &rl) {
-		secs := int(rl.RetryAfter.Seconds()) + 1
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	if ra := RetryAfter(err, status); ra != "" {
+		w.Header().Set("Retry-After", ra)
 	}
 	if code == coffer.EUNAUTHORIZED {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="coffer"`)
@@ -122,4 +120,23 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(p)
+}
+
+// UnavailableRetryAfter is the wait, in seconds, that a 503 answer asks for
+// when the error names none: the database was busy, unreachable or out of
+// disk space, and the same request may succeed once that has passed.
+const UnavailableRetryAfter = 2
+
+// RetryAfter is the Retry-After header for an error answered with status:
+// the wait a rate limit names, else UnavailableRetryAfter for any 503, else
+// "" (no header).
+func RetryAfter(err error, status int) string {
+	var rl *app.RateLimitError
+	if errors.As(err, &rl) {
+		return strconv.Itoa(int(rl.RetryAfter.Seconds()) + 1)
+	}
+	if status == http.StatusServiceUnavailable {
+		return strconv.Itoa(UnavailableRetryAfter)
+	}
+	return ""
 }

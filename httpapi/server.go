@@ -1,6 +1,7 @@
-// Package httpapi serves coffer's REST API under /v1, with a health
-// endpoint. Its metrics are served apart (Metrics.Handler), on a listener
-// of their own that members do not reach.
+// Package httpapi serves coffer's REST API under /v1, with a liveness
+// (/healthz) and a readiness (/readyz) endpoint. Its metrics are served
+// apart (Metrics.Handler), on a listener of their own that members do not
+// reach.
 package httpapi
 
 import (
@@ -50,6 +51,9 @@ type Config struct {
 	// client's address (for throttles, limits and allowed IP ranges); nil
 	// believes no one's, and the client is the connection's peer.
 	TrustedProxies *forwarded.Trusted
+	// Ready is the store's write probe behind GET /readyz; nil answers
+	// ready whenever the process serves.
+	Ready Readier
 }
 
 // Server is the HTTP front of the application.
@@ -62,6 +66,7 @@ type Server struct {
 
 	authenticators []authenticator
 	certConns      *connTracker // connections per client certificate; see certauth.go
+	ready          *readiness   // GET /readyz; nil without Config.Ready
 }
 
 // New builds the handler tree. reg receives the metrics.
@@ -69,6 +74,9 @@ func New(svc *app.Service, log *slog.Logger, m *Metrics, cfg Config) *Server {
 	s := &Server{svc: svc, log: log, cfg: cfg, metrics: m}
 	if cfg.NoLoginIPLimit {
 		svc.Throttle.IPRate, svc.Throttle.IPBurst = 1e9, 1e9
+	}
+	if cfg.Ready != nil {
+		s.ready = &readiness{store: cfg.Ready, now: time.Now}
 	}
 	s.authenticators = []authenticator{s.certAuth, s.signatureAuth, s.bearerAuth}
 	s.handler = s.routes()
@@ -98,6 +106,7 @@ func (s *Server) routes() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
+	mux.HandleFunc("GET /readyz", s.serveReady)
 
 	handle("POST /v1/members", false, s.register)
 	handle("POST /v1/sessions", false, s.login)

@@ -37,6 +37,8 @@ func (dialect) Classify(err error) sqlstore.Fault {
 		return sqlstore.FaultForeignKey
 	case sqlSerializationFailure, sqlDeadlockDetected:
 		return sqlstore.FaultRetry
+	case sqlDiskFull:
+		return sqlstore.FaultNoSpace
 	}
 	if isConnLoss(err) {
 		return sqlstore.FaultConnLost

@@ -31,6 +31,7 @@ func TestMapErr(t *testing.T) {
 		{"starting up", pg(sqlCannotConnectNow), coffer.EUNAVAILABLE},
 		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, coffer.EUNAVAILABLE},
 		{"connection cut", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), coffer.EUNAVAILABLE},
+		{"disk full", pg(sqlDiskFull), coffer.EUNAVAILABLE},
 		{"syntax error", pg("42601"), coffer.EINTERNAL},
 	}
 	for _, c := range cases {

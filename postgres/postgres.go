@@ -111,6 +111,7 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 // SQLSTATE codes the store acts on.
 const (
 	sqlUniqueViolation      = "23505"
+	sqlDiskFull             = "53100"
 	sqlCheckViolation       = "23514"
 	sqlForeignKeyViolation  = "23503"
 	sqlSerializationFailure = "40001"

@@ -38,6 +38,12 @@ func (dialect) Classify(err error) sqlstore.Fault {
 		return sqlstore.FaultForeignKey
 	case c&0xff == sqlite3lib.SQLITE_BUSY || c&0xff == sqlite3lib.SQLITE_LOCKED:
 		return sqlstore.FaultBusy
+	case c&0xff == sqlite3lib.SQLITE_FULL:
+		// SQLite's own answer to ENOSPC on the database or WAL file (the
+		// driver does not expose errno for an I/O error, so an
+		// SQLITE_IOERR stays an internal error): the statement or
+		// transaction failed whole and nothing of it is kept.
+		return sqlstore.FaultNoSpace
 	}
 	return sqlstore.FaultOther
 }

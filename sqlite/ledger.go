@@ -135,7 +135,7 @@ func (l *ledgerTx) Prefetch(context.Context, []*coffer.TransferRequest, string, 
 func (db *DB) ApplyBatch(ctx context.Context, fn func(coffer.LedgerTx) error) error {
 	s, err := db.stmts(ctx)
 	if err != nil {
-		return err
+		return mapErr("ApplyBatch", err)
 	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {

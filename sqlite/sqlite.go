@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -40,9 +41,11 @@ type DB struct {
 	// SetFeeRule and DeleteFeeRule.
 	fc map[string]*coffer.FeeRule
 
-	ck     *sql.DB // checkpointer connection
-	stopCk chan struct{}
-	ckDone chan struct{}
+	ck        *sql.DB // checkpointer connection
+	stopCk    chan struct{}
+	ckDone    chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var (
@@ -65,8 +68,19 @@ const (
 func dsn(path string, role connRole) string {
 	q := url.Values{}
 	// Pragmas live in the DSN so every pooled connection gets them.
-	q.Add("_pragma", "busy_timeout(10000)")
+	if role == roleCheckpointer {
+		// The idle checkpoint that truncates the WAL holds off writers
+		// while it waits for readers: it gives up soon and tries again
+		// at the next idle moment instead.
+		q.Add("_pragma", "busy_timeout(100)")
+	} else {
+		q.Add("_pragma", "busy_timeout(10000)")
+	}
 	q.Add("_pragma", "journal_mode(WAL)")
+	// A checkpoint that resets the WAL cuts the file back to this size, so
+	// a burst of writes does not leave a WAL many times the database's
+	// size on disk.
+	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	switch role {
@@ -138,27 +152,75 @@ func OpenFile(ctx context.Context, path string) (*DB, error) {
 	return db, nil
 }
 
+// walSizeLimit is the journal_size_limit, in bytes, the WAL is cut back to
+// when a checkpoint resets it.
+const walSizeLimit = 8 << 20
+
+// idleTicks is how many checkpointer ticks (250 ms each) make the quiet
+// spell after which the WAL file is emptied: at most one of them may have
+// seen a commit (a lone one, such as the readiness probe's, is not
+// activity).
+const idleTicks = 4
+
+// idleWALBytes is the WAL file size above which a quiet spell empties it.
+const idleWALBytes = 256 << 10
+
 // checkpointLoop copies the WAL into the database file in the background,
 // off the ledger's commit path. PASSIVE never blocks writers or readers.
+// After a quiet spell with the WAL file still large, a TRUNCATE checkpoint
+// empties it, so a burst of writes does not leave it large; that holds off
+// writers only while it waits for readers, for at most the checkpointer's
+// short busy timeout, and a failed try waits for the next quiet spell.
 func (db *DB) checkpointLoop() {
 	defer close(db.ckDone)
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
+	var ver int64 = -1
+	var recent uint32 = 1<<idleTicks - 1 // a bit per tick, set when it saw a commit
 	for {
 		select {
 		case <-db.stopCk:
 			return
 		case <-t.C:
-			db.ck.Exec(`PRAGMA wal_checkpoint(PASSIVE)`) // best effort; the autocheckpoint is the backstop
+		}
+		// Best effort throughout: the autocheckpoint is the backstop.
+		var busy, frames, done int64
+		if err := db.ck.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
+			continue
+		}
+		// data_version changes whenever another connection has committed.
+		var v int64
+		if err := db.ck.QueryRow(`PRAGMA data_version`).Scan(&v); err != nil {
+			continue
+		}
+		recent <<= 1
+		if v != ver {
+			ver, recent = v, recent|1
+		}
+		recent &= 1<<idleTicks - 1
+		if bits.OnesCount32(recent) > 1 {
+			continue
+		}
+		if fi, err := os.Stat(db.Path + "-wal"); err != nil || fi.Size() <= idleWALBytes {
+			continue
+		}
+		err := db.ck.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
+		if err != nil || busy != 0 {
+			recent = 1<<idleTicks - 1 // readers were in the way: wait for another quiet spell
 		}
 	}
 }
 
-// Close stops the checkpointer and closes every pool.
+// Close stops the checkpointer and closes every pool. Calls after it
+// answer EUNAVAILABLE; closing again does nothing and returns what the first
+// Close did.
 func (db *DB) Close() error {
-	close(db.stopCk)
-	<-db.ckDone
-	return errors.Join(db.ck.Close(), db.r.Close(), db.w.Close())
+	db.closeOnce.Do(func() {
+		close(db.stopCk)
+		<-db.ckDone
+		db.closeErr = errors.Join(db.ck.Close(), db.r.Close(), db.w.Close())
+	})
+	return db.closeErr
 }
 
 // mapErr translates driver errors into domain errors at the storage

@@ -274,3 +274,31 @@ func TestDB_FilesPrivate(t *testing.T) {
 		}
 	}
 }
+
+// TestDB_Close checks that a closed store answers every call with
+// EUNAVAILABLE (the server is shutting down), not an internal error, and
+// that closing it again is harmless.
+func TestDB_Close(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]error{
+		"CreateMember":  db.CreateMember(ctx, &coffer.Member{ID: coffer.NewMemberID(), PasswordHash: "x"}),
+		"MemberByLogin": func() error { _, err := db.MemberByLogin(ctx, "x"); return err }(),
+		"Purses":        func() error { _, err := db.Purses(ctx, "x"); return err }(),
+		"ApplyBatch":    db.ApplyBatch(ctx, func(coffer.LedgerTx) error { return nil }),
+	}
+	for name, err := range calls {
+		if code := coffer.ErrorCode(err); code != coffer.EUNAVAILABLE {
+			t.Errorf("%s after Close: got %q (%v), want %q", name, code, err, coffer.EUNAVAILABLE)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Errorf("second Close: got %v, want nil", err)
+	}
+}

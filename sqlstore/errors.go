@@ -23,6 +23,9 @@ func MapErr(d Dialect, op string, err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return &coffer.Error{Code: coffer.ENOTFOUND, Message: "Not found.", Op: op}
 	}
+	if isClosed(err) {
+		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The server is shutting down; try again.", Op: op, Err: err}
+	}
 	switch d.Classify(err) {
 	case FaultUnique:
 		return &coffer.Error{Code: coffer.ECONFLICT, Message: "Already exists.", Op: op, Err: err}
@@ -34,8 +37,21 @@ func MapErr(d Dialect, op string, err error) error {
 		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The database is busy; try again.", Op: op, Err: err}
 	case FaultConnLost:
 		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The database cannot be reached; try again.", Op: op, Err: err}
+	case FaultNoSpace:
+		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The server's disk is full; try again later.", Op: op, Err: err}
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// isClosed reports whether err is database/sql's answer for a handle used
+// after Close (the store is being shut down), which it exports no value of.
+func isClosed(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if err.Error() == "sql: database is closed" {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Store) mapErr(op string, err error) error { return MapErr(s.d, op, err) }

@@ -34,6 +34,7 @@ const (
 	FaultRetry                   // the transaction lost a race (serialization failure, deadlock): run it again
 	FaultBusy                    // the database stayed locked longer than the busy timeout
 	FaultConnLost                // the connection broke or the server is shutting down
+	FaultNoSpace                 // the disk is full: the write failed whole and may succeed once space is freed
 )
 
 // Dialect is everything that differs between the databases for the

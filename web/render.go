@@ -7,11 +7,9 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
-	"strconv"
 	"strings"
 
 	"github.com/coffer-money/coffer"
-	"github.com/coffer-money/coffer/app"
 	"github.com/coffer-money/coffer/httpapi"
 )
 
@@ -105,9 +103,8 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, rq *request, 
 	}
 	msg := coffer.ErrorMessage(err)
 	todo := advice[code]
-	var rl *app.RateLimitError
-	if errors.As(err, &rl) {
-		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
+	if ra := httpapi.RetryAfter(err, status); ra != "" {
+		w.Header().Set("Retry-After", ra)
 	}
 	if status >= 500 {
 		if code == coffer.EINTERNAL {

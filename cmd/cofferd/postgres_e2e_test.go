@@ -393,3 +393,34 @@ func pgLoad(ctx context.Context, t *testing.T, servers []*e2eServer, e *economy,
 	wg.Wait()
 	return all
 }
+
+// TestCofferd_PostgresNewDataDir starts a server on PostgreSQL with a data
+// directory that does not exist yet: it is made (for the key files), the
+// server serves and answers ready.
+func TestCofferd_PostgresNewDataDir(t *testing.T) {
+	needBinaries(t)
+	t.Parallel()
+	db := pgtest.URL(t)
+	data := filepath.Join(t.TempDir(), "new", "data")
+	s := startServerWith(t, data, "--db", db)
+	registerMember(t, s)
+	s.must(t, "GET", "/readyz", "", nil, http.StatusOK, nil)
+	fi, err := os.Stat(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		t.Errorf("data directory: got mode %v, want 0700", fi.Mode().Perm())
+	}
+	for _, name := range []string{secretsKeyFile, documentsKeyFile} {
+		fi, err := os.Stat(filepath.Join(data, name))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: got mode %v, want 0600", name, fi.Mode().Perm())
+		}
+	}
+	if code := s.stop(); code != 0 {
+		t.Errorf("cofferd after SIGTERM: got exit %d, want 0", code)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -125,6 +126,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 			return err // before anything is opened
 		}
 	}
+	// The data directory holds the key files even when the database is
+	// elsewhere: a new one is made on first start, whichever the store.
+	if err := os.MkdirAll(o.data, 0o700); err != nil {
+		return fmt.Errorf("serve: create data directory: %w", err)
+	}
 	db, err := openStoreWith(ctx, o.data, o.db, postgres.Options{Isolation: o.dbIsolation, MaxConns: int32(o.dbConns)})
 	if err != nil {
 		return err
@@ -198,7 +204,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		Levels: levels, Currencies: currencies, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback}, PublicURL: publicURL,
 		RegisterPerHour: o.registerPerHour, Uploads: uploads})
 	go engine.Run()
-	api := httpapi.New(svc, log, metrics, httpapi.Config{NoLoginIPLimit: o.noLoginIPLimit, TrustedProxies: proxies})
+	api := httpapi.New(svc, log, metrics, httpapi.Config{NoLoginIPLimit: o.noLoginIPLimit, TrustedProxies: proxies, Ready: db})
 	provider, err := o.oidc.newProvider(db, factors.Key, log, now, publicURL)
 	if err != nil {
 		engine.Close()
@@ -323,7 +329,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 func withWebKeeper(api, keeper, provider http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
-		case p == "/v1" || strings.HasPrefix(p, "/v1/") || p == "/healthz" || p == "/openapi.json":
+		case p == "/v1" || strings.HasPrefix(p, "/v1/") || p == "/healthz" || p == "/readyz" || p == "/openapi.json":
 			api.ServeHTTP(w, r)
 		case oidcprov.Handles(p):
 			provider.ServeHTTP(w, r)

@@ -16,6 +16,8 @@ type store interface {
 	coffer.Store
 	coffer.KeyPinner
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error)
+	// Ready is the write probe behind GET /readyz.
+	Ready(ctx context.Context) error
 	Close() error
 }
 

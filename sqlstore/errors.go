@@ -32,10 +32,24 @@ func MapErr(d Dialect, op string, err error) error {
 		return &coffer.Error{Code: coffer.ENOTFOUND, Message: "Not found.", Op: op, Err: err}
 	case FaultRetry, FaultBusy:
 		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The database is busy; try again.", Op: op, Err: err}
+	case FaultCorrupt:
+		// Permanent: answered as an internal error, never as "try again".
+		return &coffer.Error{Code: coffer.EINTERNAL, Message: DamagedMessage, Op: op, Err: err}
 	case FaultConnLost:
 		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The database cannot be reached; try again.", Op: op, Err: err}
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// DamagedMessage is what a permanent fault of the database says: what to do
+// about it.
+const DamagedMessage = "The database is damaged. Stop the server, run `cofferd check --full` to name the damage, and restore from a backup."
+
+// IsDamaged reports whether err is a permanent fault of the database, as
+// MapErr reports one.
+func IsDamaged(err error) bool {
+	var ce *coffer.Error
+	return errors.As(err, &ce) && ce.Code == coffer.EINTERNAL && ce.Message == DamagedMessage
 }
 
 func (s *Store) mapErr(op string, err error) error { return MapErr(s.d, op, err) }

@@ -34,6 +34,7 @@ const (
 	FaultRetry                   // the transaction lost a race (serialization failure, deadlock): run it again
 	FaultBusy                    // the database stayed locked longer than the busy timeout
 	FaultConnLost                // the connection broke or the server is shutting down
+	FaultCorrupt                 // the database file or an index is damaged: permanent, retrying cannot help
 )
 
 // Dialect is everything that differs between the databases for the
@@ -82,6 +83,18 @@ type Dialect interface {
 	SetAuditHead(ctx context.Context, tx *sql.Tx, seq int64, hash []byte) error
 	// LockKey serializes the transactions that name one key until they end.
 	LockKey(ctx context.Context, tx *sql.Tx, key string) error
+	// NotIndexed is a table (with its alias, "transfers t") in a FROM
+	// clause that reads the table itself, not an index of it
+	// ("transfers t NOT INDEXED"; unchanged where TableScans does the work).
+	NotIndexed(table string) string
+	// TableScans makes the rest of a read transaction read tables rather
+	// than answer from indexes, where the database needs a setting for that.
+	TableScans(ctx context.Context, tx *sql.Tx) error
+	// IntegrityCheck runs the database's own check of its pages and
+	// indexes (full: the slow, thorough one) in tx, read from the snapshot
+	// Check reads, and compares what the indexes answer with the tables.
+	// db is the writer handle, for a check that must first be installed.
+	IntegrityCheck(ctx context.Context, db *sql.DB, tx *sql.Tx, full bool) ([]coffer.IntegrityResult, error)
 }
 
 // Store implements the ordinary part of the coffer.Store contract over a

@@ -130,6 +130,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		return err
 	}
 	defer db.Close()
+	if err := checkIntegrity(ctx, db, log); err != nil {
+		return err
+	}
 	certs, err := o.tls.certConfig(o.data, log)
 	if err != nil {
 		return err
@@ -348,4 +351,28 @@ func sweepSessions(ctx context.Context, db store, log *slog.Logger) {
 			}
 		}
 	}
+}
+
+// checkIntegrity runs the database's quick check of its pages and unique
+// indexes before anything is served: a damaged index could take a
+// transfer ID a second time, so the server refuses to start on one.
+func checkIntegrity(ctx context.Context, db store, log *slog.Logger) error {
+	start := time.Now()
+	res, err := db.Integrity(ctx, false)
+	if err != nil {
+		return fmt.Errorf("serve: integrity check: %w", err)
+	}
+	for _, r := range res {
+		if r.Skipped != "" {
+			log.Warn("integrity check skipped", "check", r.Name, "reason", r.Skipped)
+			continue
+		}
+		if !r.OK() {
+			log.Error("the database is damaged", "check", r.Name, "problems", r.Problems)
+			return fmt.Errorf("serve: the database is damaged (%s: %s); not serving from it. "+
+				"Run `cofferd check --full` to name the damage, and restore the database from a backup", r.Name, r.Problems[0])
+		}
+	}
+	log.Info("integrity check passed", "took", time.Since(start).Round(time.Millisecond))
+	return nil
 }

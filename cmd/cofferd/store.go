@@ -16,6 +16,8 @@ type store interface {
 	coffer.Store
 	coffer.KeyPinner
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error)
+	CheckFull(ctx context.Context) (*coffer.CheckReport, error)
+	Integrity(ctx context.Context, full bool) ([]coffer.IntegrityResult, error)
 	Close() error
 }
 

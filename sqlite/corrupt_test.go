@@ -3,11 +3,13 @@ package sqlite_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/ledger"
 	"github.com/coffer-money/coffer/sqlite"
 	"github.com/coffer-money/coffer/sqlite/sqlitetest"
 	"github.com/coffer-money/coffer/sqlstore"
@@ -193,5 +195,22 @@ func TestDB_ZeroedPage(t *testing.T) {
 	}
 	if code := coffer.ErrorCode(err); code != coffer.EINTERNAL || !sqlstore.IsDamaged(err) {
 		t.Fatalf("write into the zeroed page: %v (code %s), want the permanent damaged-database error", err, code)
+	}
+}
+
+// TestEngine_DamagedDatabaseIsPermanent submits a transfer through the
+// ledger engine to a store whose history page is zeroed: the answer is a
+// permanent internal error, not "retry with the same transfer ID".
+func TestEngine_DamagedDatabaseIsPermanent(t *testing.T) {
+	ctx := context.Background()
+	path, tr := corruptLedger(t)
+	sqlitetest.ZeroPage(t, path, sqlitetest.RootPage(t, path, "entries"))
+	db := reopen(t, path)
+	e := ledger.New(db, slog.New(slog.DiscardHandler), ledger.Config{})
+	go e.Run()
+	defer e.Close()
+	res := e.Submit(ctx, &coffer.TransferRequest{Sender: tr.Sender, TransferID: "after-damage", From: tr.From, To: tr.To, Amount: 1})
+	if code := coffer.ErrorCode(res.Err); code != coffer.EINTERNAL || ledger.IsRetryable(res.Err) || !sqlstore.IsDamaged(res.Err) {
+		t.Fatalf("Submit on a damaged database = %v (code %s), want a permanent internal error", res.Err, code)
 	}
 }

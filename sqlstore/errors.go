@@ -48,8 +48,12 @@ const DamagedMessage = "The database is damaged. Stop the server, run `cofferd c
 // IsDamaged reports whether err is a permanent fault of the database, as
 // MapErr reports one.
 func IsDamaged(err error) bool {
-	var ce *coffer.Error
-	return errors.As(err, &ce) && ce.Code == coffer.EINTERNAL && ce.Message == DamagedMessage
+	for ; err != nil; err = errors.Unwrap(err) {
+		if ce, ok := err.(*coffer.Error); ok && ce.Code == coffer.EINTERNAL && ce.Message == DamagedMessage {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Store) mapErr(op string, err error) error { return MapErr(s.d, op, err) }

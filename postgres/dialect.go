@@ -131,20 +131,25 @@ const amcheckName = "amcheck bt_index_check (heapallindexed) of each B-tree inde
 // without blocking writers.
 func (dialect) IntegrityCheck(ctx context.Context, db *sql.DB, tx *sql.Tx, full bool) ([]coffer.IntegrityResult, error) {
 	res := coffer.IntegrityResult{Name: amcheckName}
-	var installed bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'amcheck')`).Scan(&installed); err != nil {
+	schema, err := amcheckSchema(ctx, tx)
+	if err != nil {
 		return nil, err
 	}
-	if !installed {
-		// Created outside the read transaction, which cannot; the snapshot
-		// of tx does not see it, so this run reports it skipped.
+	if schema == "" {
+		// Created outside the read transaction, which cannot; functions
+		// are looked up in the current catalog, not tx's snapshot.
 		if _, err := db.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS amcheck`); err != nil {
-			res.Skipped = "the amcheck extension is not installed and cannot be created by this role (" + pgMessage(err) + "); a superuser can run CREATE EXTENSION amcheck in this database"
-		} else {
-			res.Skipped = "the amcheck extension was just created; run the check again"
+			if schema, _ = amcheckSchema(ctx, db); schema == "" { // not another process's creation racing this one
+				res.Skipped = "the amcheck extension is not installed and this role cannot create it (" + pgMessage(err) + "); a superuser can run CREATE EXTENSION amcheck in this database"
+				return []coffer.IntegrityResult{res}, nil
+			}
 		}
-		return []coffer.IntegrityResult{res}, nil
+		// Read outside tx, whose snapshot predates the extension.
+		if schema, err = amcheckSchema(ctx, db); err != nil {
+			return nil, err
+		}
 	}
+	fn := pgx.Identifier{schema, "bt_index_check"}.Sanitize()
 	rows, err := tx.QueryContext(ctx, `SELECT c.oid, c.relname FROM pg_index i
 		JOIN pg_class c ON c.oid = i.indexrelid
 		JOIN pg_am am ON am.oid = c.relam
@@ -178,10 +183,16 @@ func (dialect) IntegrityCheck(ctx context.Context, db *sql.DB, tx *sql.Tx, full 
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT amcheck`); err != nil {
 			return nil, err
 		}
-		_, err := tx.ExecContext(ctx, `SELECT bt_index_check($1::oid, true)`, x.oid)
-		if err != nil && pgCode(err) == sqlInsufficientPrivilege {
+		_, err := tx.ExecContext(ctx, `SELECT `+fn+`($1::oid, true)`, x.oid)
+		switch pgCode(err) {
+		case sqlInsufficientPrivilege:
 			// amcheck's functions are the superuser's unless granted.
 			res.Skipped = "this role may not run amcheck (" + pgMessage(err) + "); a superuser can GRANT EXECUTE ON FUNCTION bt_index_check(regclass, boolean) to it"
+			res.Problems = nil
+			return []coffer.IntegrityResult{res}, nil
+		case sqlUndefinedFunction, sqlInvalidSchemaName:
+			// The extension was dropped while the check ran.
+			res.Skipped = "the amcheck extension went away during the check (" + pgMessage(err) + ")"
 			res.Problems = nil
 			return []coffer.IntegrityResult{res}, nil
 		}
@@ -206,4 +217,17 @@ func pgMessage(err error) string {
 		return pe.Message
 	}
 	return err.Error()
+}
+
+// amcheckSchema returns the schema of the amcheck extension, "" when it is
+// not installed.
+func amcheckSchema(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (string, error) {
+	var schema string
+	err := q.QueryRowContext(ctx, `SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'amcheck'`).Scan(&schema)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return schema, err
 }

@@ -114,6 +114,8 @@ const (
 	sqlDataCorrupted         = "XX001"
 	sqlIndexCorrupted        = "XX002"
 	sqlInsufficientPrivilege = "42501"
+	sqlUndefinedFunction     = "42883"
+	sqlInvalidSchemaName     = "3F000"
 	sqlCheckViolation        = "23514"
 	sqlForeignKeyViolation   = "23503"
 	sqlSerializationFailure  = "40001"

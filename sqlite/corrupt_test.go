@@ -187,14 +187,21 @@ func TestDB_ZeroedPage(t *testing.T) {
 		t.Fatalf("CheckFull = %+v, want integrity_check failing", full.Integrity)
 	}
 
-	again := *tr
-	again.Seq, again.TransferID = 0, "after-damage"
-	err = db.ApplyBatch(ctx, func(tx coffer.LedgerTx) error { return tx.Write(ctx, writeOf(&again, -1400, 1400)) })
-	if err == nil {
-		t.Fatal("a write into the zeroed page succeeded")
+	var told []error
+	db.OnDamage(func(err error) { told = append(told, err) })
+	for i := range 2 {
+		again := *tr
+		again.Seq, again.TransferID = 0, fmt.Sprintf("after-damage-%d", i)
+		err = db.ApplyBatch(ctx, func(tx coffer.LedgerTx) error { return tx.Write(ctx, writeOf(&again, -1400, 1400)) })
+		if err == nil {
+			t.Fatal("a write into the zeroed page succeeded")
+		}
+		if code := coffer.ErrorCode(err); code != coffer.EINTERNAL || !sqlstore.IsDamaged(err) {
+			t.Fatalf("write into the zeroed page: %v (code %s), want the permanent damaged-database error", err, code)
+		}
 	}
-	if code := coffer.ErrorCode(err); code != coffer.EINTERNAL || !sqlstore.IsDamaged(err) {
-		t.Fatalf("write into the zeroed page: %v (code %s), want the permanent damaged-database error", err, code)
+	if len(told) != 1 || !strings.Contains(told[0].Error(), "malformed") {
+		t.Fatalf("OnDamage was told %v, want the damage once", told)
 	}
 }
 

@@ -56,7 +56,11 @@ func IsDamaged(err error) bool {
 	return false
 }
 
-func (s *Store) mapErr(op string, err error) error { return MapErr(s.d, op, err) }
+func (s *Store) mapErr(op string, err error) error {
+	err = MapErr(s.d, op, err)
+	s.NoteDamage(err)
+	return err
+}
 
 // is reports whether err is a driver error of kind f.
 func (s *Store) is(err error, f Fault) bool { return err != nil && s.d.Classify(err) == f }

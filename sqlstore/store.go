@@ -18,6 +18,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coffer-money/coffer"
@@ -106,6 +108,26 @@ type Store struct {
 	r  *sql.DB
 	wr conn // the writer, outside transactions
 	rd conn // the readers
+
+	onDamage   atomic.Pointer[func(error)]
+	damageOnce sync.Once
+}
+
+// OnDamage has fn called once, with the first permanent fault the store
+// meets (a damaged page or index): the operator hears of it once, not once
+// per request that touches it.
+func (s *Store) OnDamage(fn func(err error)) { s.onDamage.Store(&fn) }
+
+// NoteDamage reports err to OnDamage's function when it is a permanent
+// fault, as MapErr maps it (IsDamaged); the ledger paths, which map their
+// errors themselves, call it.
+func (s *Store) NoteDamage(err error) {
+	if !IsDamaged(err) && !s.is(err, FaultCorrupt) {
+		return
+	}
+	if fn := s.onDamage.Load(); fn != nil {
+		s.damageOnce.Do(func() { (*fn)(err) })
+	}
 }
 
 // New returns a store writing through w and reading through r.

@@ -132,6 +132,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		return err
 	}
 	defer db.Close()
+	db.OnDamage(func(err error) {
+		log.Error("the database is damaged: requests that touch the damage fail. Stop the server, run `cofferd check --full` to name the damage, and restore from a backup", "err", err)
+	})
 	if o.noIntegrityCheck {
 		log.Warn("the database's integrity check was skipped (--no-integrity-check)")
 	} else if err := checkIntegrity(ctx, db, log); err != nil {

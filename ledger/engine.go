@@ -317,6 +317,12 @@ func (e *Engine) apply(batch []request) {
 	if err != nil {
 		e.log.Error("ledger batch failed", "size", len(batch), "err", err)
 		ae := &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The transfer could not be committed; retry with the same transfer ID.", Op: "ledger.apply", Err: err}
+		var se *coffer.Error
+		if errors.As(err, &se) && se.Code == coffer.EINTERNAL {
+			// The store calls the fault permanent (a damaged database):
+			// "retry" would be answered the same way forever.
+			ae = &coffer.Error{Code: coffer.EINTERNAL, Message: "The transfer was not applied.", Op: "ledger.apply", Err: err}
+		}
 		for i, r := range batch {
 			out[i] = make([]Result, r.size())
 			for j := range out[i] {

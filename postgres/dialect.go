@@ -3,9 +3,14 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/coffer-money/coffer"
 
 	"github.com/coffer-money/coffer/sqlstore"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // dialect is PostgreSQL's part of the shared SQL layer: numbered
@@ -39,6 +44,8 @@ func (dialect) Classify(err error) sqlstore.Fault {
 		return sqlstore.FaultRetry
 	case sqlDiskFull:
 		return sqlstore.FaultNoSpace
+	case sqlDataCorrupted, sqlIndexCorrupted:
+		return sqlstore.FaultCorrupt
 	}
 	if isConnLoss(err) {
 		return sqlstore.FaultConnLost
@@ -102,4 +109,127 @@ func (dialect) RecordedAuditHead(ctx context.Context, tx *sql.Tx) (int64, []byte
 		hash = []byte{}
 	}
 	return seq, hash, true, err
+}
+
+// NotIndexed is the plain name: TableScans keeps the planner off indexes.
+func (dialect) NotIndexed(table string) string { return table }
+
+// TableScans turns index scans off for the rest of the transaction, so
+// Check's probes read the tables themselves.
+func (dialect) TableScans(ctx context.Context, tx *sql.Tx) error {
+	_, err := tx.ExecContext(ctx, `SELECT set_config('enable_indexscan', 'off', true),
+		set_config('enable_bitmapscan', 'off', true), set_config('enable_indexonlyscan', 'off', true)`)
+	return err
+}
+
+// amcheckName is what IntegrityCheck reports it ran.
+const amcheckName = "amcheck bt_index_check (heapallindexed) of each B-tree index"
+
+// IntegrityCheck checks each B-tree index of the store with the amcheck
+// extension: its structure, and (heapallindexed) that every row of its
+// table is in it. The extension is created when missing if the store's
+// role may; otherwise the check is reported as skipped, not failed. full
+// changes nothing: the heap check is already the thorough one that runs
+// without blocking writers.
+func (dialect) IntegrityCheck(ctx context.Context, db *sql.DB, tx *sql.Tx, full bool) ([]coffer.IntegrityResult, error) {
+	res := coffer.IntegrityResult{Name: amcheckName}
+	schema, err := amcheckSchema(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	if schema == "" {
+		// Created outside the read transaction, which cannot; functions
+		// are looked up in the current catalog, not tx's snapshot.
+		if _, err := db.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS amcheck`); err != nil {
+			if schema, _ = amcheckSchema(ctx, db); schema == "" { // not another process's creation racing this one
+				res.Skipped = "the amcheck extension is not installed and this role cannot create it (" + pgMessage(err) + "); a superuser can run CREATE EXTENSION amcheck in this database"
+				return []coffer.IntegrityResult{res}, nil
+			}
+		}
+		// Read outside tx, whose snapshot predates the extension.
+		if schema, err = amcheckSchema(ctx, db); err != nil {
+			return nil, err
+		}
+	}
+	fn := pgx.Identifier{schema, "bt_index_check"}.Sanitize()
+	rows, err := tx.QueryContext(ctx, `SELECT c.oid, c.relname FROM pg_index i
+		JOIN pg_class c ON c.oid = i.indexrelid
+		JOIN pg_am am ON am.oid = c.relam
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE am.amname = 'btree' AND i.indisvalid AND i.indisready AND c.relpersistence = 'p'
+		  AND n.nspname = ANY (current_schemas(false))
+		ORDER BY c.relname`)
+	if err != nil {
+		return nil, err
+	}
+	type index struct {
+		oid  uint32
+		name string
+	}
+	var list []index
+	for rows.Next() {
+		var x index
+		if err := rows.Scan(&x.oid, &x.name); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		list = append(list, x)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// A damaged index raises an error, which aborts the transaction: each
+	// check runs under a savepoint so the next index is still checked.
+	for _, x := range list {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT amcheck`); err != nil {
+			return nil, err
+		}
+		_, err := tx.ExecContext(ctx, `SELECT `+fn+`($1::oid, true)`, x.oid)
+		switch pgCode(err) {
+		case sqlInsufficientPrivilege:
+			// amcheck's functions are the superuser's unless granted.
+			res.Skipped = "this role may not run amcheck (" + pgMessage(err) + "); a superuser can GRANT EXECUTE ON FUNCTION bt_index_check(regclass, boolean) to it"
+			res.Problems = nil
+			return []coffer.IntegrityResult{res}, nil
+		case sqlUndefinedFunction, sqlInvalidSchemaName:
+			// The extension was dropped while the check ran.
+			res.Skipped = "the amcheck extension went away during the check (" + pgMessage(err) + ")"
+			res.Problems = nil
+			return []coffer.IntegrityResult{res}, nil
+		}
+		if err != nil {
+			res.Problems = append(res.Problems, fmt.Sprintf("index %s: %s", x.name, pgMessage(err)))
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT amcheck`); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT amcheck`); err != nil {
+			return nil, err
+		}
+	}
+	return []coffer.IntegrityResult{res}, nil
+}
+
+// pgMessage is the server's message of a PostgreSQL error, else the error.
+func pgMessage(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Message
+	}
+	return err.Error()
+}
+
+// amcheckSchema returns the schema of the amcheck extension, "" when it is
+// not installed.
+func amcheckSchema(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (string, error) {
+	var schema string
+	err := q.QueryRowContext(ctx, `SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'amcheck'`).Scan(&schema)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return schema, err
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/sqlstore"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -33,6 +34,8 @@ func TestMapErr(t *testing.T) {
 		{"connection cut", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), coffer.EUNAVAILABLE},
 		{"disk full", pg(sqlDiskFull), coffer.EUNAVAILABLE},
 		{"syntax error", pg("42601"), coffer.EINTERNAL},
+		{"data corrupted", pg(sqlDataCorrupted), coffer.EINTERNAL},
+		{"index corrupted", pg(sqlIndexCorrupted), coffer.EINTERNAL},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -42,6 +45,10 @@ func TestMapErr(t *testing.T) {
 			}
 			if c.code != coffer.ENOTFOUND && !errors.Is(got, c.err) && !errors.Is(got, errors.Unwrap(c.err)) {
 				t.Fatalf("mapErr(%v) = %v lost its cause", c.err, got)
+			}
+			// A damaged page or index is permanent: never "try again".
+			if damaged := pgCode(c.err) == sqlDataCorrupted || pgCode(c.err) == sqlIndexCorrupted; damaged != sqlstore.IsDamaged(got) {
+				t.Fatalf("mapErr(%v) = %v: IsDamaged %v, want %v", c.err, got, !damaged, damaged)
 			}
 		})
 	}

@@ -80,7 +80,9 @@ func (db *DB) ApplyBatch(ctx context.Context, fn func(coffer.LedgerTx) error) er
 				continue
 			}
 		}
-		return mapErr("ApplyBatch", err)
+		err = mapErr("ApplyBatch", err)
+		db.NoteDamage(err)
+		return err
 	}
 }
 

@@ -110,15 +110,20 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 
 // SQLSTATE codes the store acts on.
 const (
-	sqlUniqueViolation      = "23505"
-	sqlDiskFull             = "53100"
-	sqlCheckViolation       = "23514"
-	sqlForeignKeyViolation  = "23503"
-	sqlSerializationFailure = "40001"
-	sqlDeadlockDetected     = "40P01"
-	sqlAdminShutdown        = "57P01"
-	sqlCrashShutdown        = "57P02"
-	sqlCannotConnectNow     = "57P03"
+	sqlUniqueViolation       = "23505"
+	sqlDiskFull              = "53100"
+	sqlDataCorrupted         = "XX001"
+	sqlIndexCorrupted        = "XX002"
+	sqlInsufficientPrivilege = "42501"
+	sqlUndefinedFunction     = "42883"
+	sqlInvalidSchemaName     = "3F000"
+	sqlCheckViolation        = "23514"
+	sqlForeignKeyViolation   = "23503"
+	sqlSerializationFailure  = "40001"
+	sqlDeadlockDetected      = "40P01"
+	sqlAdminShutdown         = "57P01"
+	sqlCrashShutdown         = "57P02"
+	sqlCannotConnectNow      = "57P03"
 )
 
 func pgCode(err error) string {

@@ -133,6 +133,12 @@ func (l *ledgerTx) Prefetch(context.Context, []*coffer.TransferRequest, string, 
 // the DSN), so the batch holds the write lock from its first read and no
 // other process can change a balance it has read.
 func (db *DB) ApplyBatch(ctx context.Context, fn func(coffer.LedgerTx) error) error {
+	err := db.applyBatch(ctx, fn)
+	db.NoteDamage(err)
+	return err
+}
+
+func (db *DB) applyBatch(ctx context.Context, fn func(coffer.LedgerTx) error) error {
 	s, err := db.stmts(ctx)
 	if err != nil {
 		return mapErr("ApplyBatch", err)

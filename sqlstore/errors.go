@@ -35,6 +35,9 @@ func MapErr(d Dialect, op string, err error) error {
 		return &coffer.Error{Code: coffer.ENOTFOUND, Message: "Not found.", Op: op, Err: err}
 	case FaultRetry, FaultBusy:
 		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The database is busy; try again.", Op: op, Err: err}
+	case FaultCorrupt:
+		// Permanent: answered as an internal error, never as "try again".
+		return &coffer.Error{Code: coffer.EINTERNAL, Message: DamagedMessage, Op: op, Err: err}
 	case FaultConnLost:
 		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The database cannot be reached; try again.", Op: op, Err: err}
 	case FaultNoSpace:
@@ -54,7 +57,26 @@ func isClosed(err error) bool {
 	return false
 }
 
-func (s *Store) mapErr(op string, err error) error { return MapErr(s.d, op, err) }
+// DamagedMessage is what a permanent fault of the database says: what to do
+// about it.
+const DamagedMessage = "The database is damaged. Stop the server, run `cofferd check --full` to name the damage, and restore from a backup."
+
+// IsDamaged reports whether err is a permanent fault of the database, as
+// MapErr reports one.
+func IsDamaged(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if ce, ok := err.(*coffer.Error); ok && ce.Code == coffer.EINTERNAL && ce.Message == DamagedMessage {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Store) mapErr(op string, err error) error {
+	err = MapErr(s.d, op, err)
+	s.NoteDamage(err)
+	return err
+}
 
 // is reports whether err is a driver error of kind f.
 func (s *Store) is(err error, f Fault) bool { return err != nil && s.d.Classify(err) == f }

@@ -18,6 +18,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coffer-money/coffer"
@@ -35,6 +37,7 @@ const (
 	FaultBusy                    // the database stayed locked longer than the busy timeout
 	FaultConnLost                // the connection broke or the server is shutting down
 	FaultNoSpace                 // the disk is full: the write failed whole and may succeed once space is freed
+	FaultCorrupt                 // the database file or an index is damaged: permanent, retrying cannot help
 )
 
 // Dialect is everything that differs between the databases for the
@@ -83,6 +86,18 @@ type Dialect interface {
 	SetAuditHead(ctx context.Context, tx *sql.Tx, seq int64, hash []byte) error
 	// LockKey serializes the transactions that name one key until they end.
 	LockKey(ctx context.Context, tx *sql.Tx, key string) error
+	// NotIndexed is a table (with its alias, "transfers t") in a FROM
+	// clause that reads the table itself, not an index of it
+	// ("transfers t NOT INDEXED"; unchanged where TableScans does the work).
+	NotIndexed(table string) string
+	// TableScans makes the rest of a read transaction read tables rather
+	// than answer from indexes, where the database needs a setting for that.
+	TableScans(ctx context.Context, tx *sql.Tx) error
+	// IntegrityCheck runs the database's own check of its pages and
+	// indexes (full: the slow, thorough one) in tx, read from the snapshot
+	// Check reads, and compares what the indexes answer with the tables.
+	// db is the writer handle, for a check that must first be installed.
+	IntegrityCheck(ctx context.Context, db *sql.DB, tx *sql.Tx, full bool) ([]coffer.IntegrityResult, error)
 }
 
 // Store implements the ordinary part of the coffer.Store contract over a
@@ -94,6 +109,26 @@ type Store struct {
 	r  *sql.DB
 	wr conn // the writer, outside transactions
 	rd conn // the readers
+
+	onDamage   atomic.Pointer[func(error)]
+	damageOnce sync.Once
+}
+
+// OnDamage has fn called once, with the first permanent fault the store
+// meets (a damaged page or index): the operator hears of it once, not once
+// per request that touches it.
+func (s *Store) OnDamage(fn func(err error)) { s.onDamage.Store(&fn) }
+
+// NoteDamage reports err to OnDamage's function when it is a permanent
+// fault, as MapErr maps it (IsDamaged); the ledger paths, which map their
+// errors themselves, call it.
+func (s *Store) NoteDamage(err error) {
+	if !IsDamaged(err) && !s.is(err, FaultCorrupt) {
+		return
+	}
+	if fn := s.onDamage.Load(); fn != nil {
+		s.damageOnce.Do(func() { (*fn)(err) })
+	}
 }
 
 // New returns a store writing through w and reading through r.

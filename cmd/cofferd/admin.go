@@ -18,6 +18,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	data := fs.String("data", "./coffer-data", "data directory")
 	dbURL := fs.String("db", "", dbFlagHelp)
+	full := fs.Bool("full", false, "run the database's full integrity check (SQLite: PRAGMA integrity_check), which reads every page and index entry")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -26,12 +27,21 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer db.Close()
-	rep, err := db.Check(ctx)
+	check := db.Check
+	if *full {
+		check = db.CheckFull
+	}
+	rep, err := check(ctx)
 	if err != nil {
 		return err
 	}
 	rep.Print(stdout)
 	if !rep.OK() {
+		for _, r := range rep.Integrity {
+			if !r.OK() {
+				fmt.Fprintf(stderr, "cofferd check: the database is damaged: %s: %s\n", r.Name, r.Problems[0])
+			}
+		}
 		for _, r := range rep.Results {
 			if r.Violations > 0 {
 				fmt.Fprintf(stderr, "cofferd check: invariant %d violated: %s\n", r.Number, r.Name)

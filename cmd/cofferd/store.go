@@ -18,6 +18,9 @@ type store interface {
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error)
 	// Ready is the write probe behind GET /readyz.
 	Ready(ctx context.Context) error
+	CheckFull(ctx context.Context) (*coffer.CheckReport, error)
+	Integrity(ctx context.Context, full bool) ([]coffer.IntegrityResult, error)
+	OnDamage(fn func(err error))
 	Close() error
 }
 

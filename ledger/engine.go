@@ -281,7 +281,7 @@ func (e *Engine) learnLastStamp() {
 		return err
 	})
 	if err != nil {
-		e.log.Warn("ledger: could not read the last stamp at start", "err", err)
+		e.log.Warn("ledger could not read its last stamp at start", "err", err)
 		return
 	}
 	e.last, e.lastRead = last, last
@@ -294,7 +294,7 @@ func (e *Engine) learnLastStamp() {
 func (e *Engine) read() time.Time {
 	now := e.now().UTC().Truncate(time.Millisecond)
 	if by := e.lastRead.Sub(now); by > 0 {
-		e.log.Warn("ledger: the clock went back; transfers keep the ledger's last time until the clock catches up",
+		e.log.Warn("ledger clock went back: transfers keep the ledger's last stamp until the clock catches up",
 			"by", by, "clock", now, "last_stamp", e.last)
 		if e.obs.ClockBack != nil {
 			e.obs.ClockBack(by)

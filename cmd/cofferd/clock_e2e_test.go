@@ -83,7 +83,7 @@ func TestCofferd_ClockStepsBack(t *testing.T) {
 	if code := s.stop(); code != 0 {
 		t.Fatalf("cofferd after SIGTERM: got exit %d, want 0", code)
 	}
-	if !strings.Contains(s.stderr.String(), "the clock went back") {
+	if !strings.Contains(s.stderr.String(), "clock went back") {
 		t.Errorf("the jump was not logged; stderr:\n%s", tail(s.stderr.String(), 20))
 	}
 	checkLedger(t, data)

@@ -194,6 +194,12 @@ type LedgerTx interface {
 	// transfer.applied audit event, then the entries (setting each Seq), the
 	// updated transfers and invoices, the other events, and the balances.
 	Write(ctx context.Context, w *BatchWrites) error
+	// LastStamp returns the time the ledger's last entry was stamped
+	// with, as committed before this batch by any process (zero for an
+	// empty ledger). The engine stamps no batch earlier, so history stays
+	// in order when a clock steps back. A store may answer it from the
+	// round trip that begins the batch.
+	LastStamp(ctx context.Context) (time.Time, error)
 	// Prefetch loads, in as few round trips as the store can, what a
 	// batch of requests is going to ask for (their earlier transfers,
 	// their purses, limits and spend); the methods above then answer from

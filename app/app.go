@@ -492,7 +492,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*coffer.Sessi
 	c := s.sessions[key]
 	s.sessMu.Unlock()
 	var sess *coffer.Session
-	if c != nil && now.Sub(c.at) < sessionCacheTTL {
+	if c != nil && now.Sub(c.at) < sessionCacheTTL && !now.Before(c.at) { // cached before the clock went back: stale
 		sess = c.s
 	} else {
 		var err error

@@ -80,7 +80,8 @@ func (s *Service) sweepInvoices(ctx context.Context) {
 	sw, ok := s.store.(InvoiceSweeper)
 	now := s.now()
 	last := s.lastInvSweep.Load()
-	if !ok || now.Sub(time.Unix(0, last)) < time.Minute || !s.lastInvSweep.CompareAndSwap(last, now.UnixNano()) {
+	// A last sweep later than now means the clock went back: sweep.
+	if since := now.Sub(time.Unix(0, last)); !ok || (since >= 0 && since < time.Minute) || !s.lastInvSweep.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
 	ids, err := sw.ExpiredInvoices(ctx, now, 1000)

@@ -105,7 +105,9 @@ func (t *Throttle) AllowIP(ip string, now time.Time) (bool, time.Duration) {
 		b = &bucket{tokens: t.IPBurst, at: now}
 		t.ips[ip] = b
 	}
-	b.tokens = min(t.IPBurst, b.tokens+now.Sub(b.at).Seconds()*t.IPRate)
+	// A clock that went back refills nothing (rather than draining the
+	// bucket for as long as it went back).
+	b.tokens = min(t.IPBurst, b.tokens+max(now.Sub(b.at), 0).Seconds()*t.IPRate)
 	b.at = now
 	if b.tokens < 1 {
 		return false, time.Duration((1 - b.tokens) / t.IPRate * float64(time.Second))
@@ -120,12 +122,14 @@ func (t *Throttle) AllowIP(ip string, now time.Time) (bool, time.Duration) {
 func (t *Throttle) Wait(key, ip string, trusted bool, now time.Time) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// No lock is longer than its cap: one that seems longer was set
+	// before the clock went back.
 	var wait time.Duration
 	if r := t.hard[key+"\x00"+AddrKey(ip)]; r != nil && now.Before(r.until) {
-		wait = r.until.Sub(now)
+		wait = min(r.until.Sub(now), t.MaxDelay)
 	}
 	if r := t.soft[key]; !trusted && r != nil && now.Before(r.until) {
-		wait = max(wait, r.until.Sub(now))
+		wait = max(wait, min(r.until.Sub(now), t.KeyMaxDelay))
 	}
 	return wait
 }

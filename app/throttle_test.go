@@ -208,3 +208,27 @@ func TestService_DistributedGuesserAndKnownAddress(t *testing.T) {
 		t.Fatalf("login from a new address after the lock across addresses: %v", err)
 	}
 }
+
+// TestThrottle_ClockStepsBack: a clock that steps back two hours neither
+// drains an address's bucket nor stretches a lock past its cap.
+func TestThrottle_ClockStepsBack(t *testing.T) {
+	th := app.NewThrottle()
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	const key, ip = "member:x", "203.0.113.9"
+	if ok, _ := th.AllowIP(ip, now); !ok {
+		t.Fatal("first attempt refused")
+	}
+	for range 20 {
+		th.Failure(key, ip, now)
+	}
+	back := now.Add(-2 * time.Hour)
+	if ok, wait := th.AllowIP("198.51.100.7", now); !ok {
+		t.Fatalf("another address before the jump: refused for %v", wait)
+	}
+	if ok, wait := th.AllowIP("198.51.100.7", back); !ok {
+		t.Fatalf("after the clock went back 2h: refused for %v, want allowed", wait)
+	}
+	if got := th.Wait(key, ip, false, back); got <= 0 || got > th.MaxDelay {
+		t.Errorf("lock after the clock went back 2h: got %v, want at most the cap %v", got, th.MaxDelay)
+	}
+}

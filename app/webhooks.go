@@ -381,12 +381,13 @@ func nextAttempt(created, now time.Time) (string, time.Time) {
 
 func (w *WebhookWorker) deliver(ctx context.Context, d *coffer.Delivery) {
 	start := w.now()
+	t0 := time.Now() // the attempt's duration, on the monotonic clock
 	a := &coffer.DeliveryAttempt{At: start}
 	err := w.send(ctx, d, a)
 	if ctx.Err() != nil {
 		return // shutting down: the claim lapses and the delivery is due again
 	}
-	a.Duration = w.now().Sub(start)
+	a.Duration = time.Since(t0)
 	state, next := coffer.DeliveryDelivered, start
 	if err != nil {
 		var f *deliveryFailure

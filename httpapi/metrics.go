@@ -19,6 +19,7 @@ type Metrics struct {
 	batchSize prometheus.Histogram
 	batchTime prometheus.Histogram
 	sms       *prometheus.CounterVec
+	clockBack prometheus.Counter
 }
 
 // NewMetrics registers coffer's metrics on a fresh registry.
@@ -34,7 +35,9 @@ func NewMetrics() *Metrics {
 		Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .02, .05, .1, .5}})
 	m.sms = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "coffer_sms_total",
 		Help: "SMS by outcome: sent, failed (at the gateway) or the limit that refused it (limit_member, limit_number, limit_address, limit_day)."}, []string{"outcome"})
-	m.reg.MustRegister(m.requests, m.latency, m.transfers, m.batchSize, m.batchTime, m.sms,
+	m.clockBack = prometheus.NewCounter(prometheus.CounterOpts{Name: "coffer_clock_backward_jumps_total",
+		Help: "Times the ledger found the clock earlier than its previous reading (each is logged with its size); stamps keep the ledger's last time meanwhile."})
+	m.reg.MustRegister(m.requests, m.latency, m.transfers, m.batchSize, m.batchTime, m.sms, m.clockBack,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -68,6 +71,9 @@ func (m *Metrics) Outcome(code string) {
 	}
 	m.transfers.WithLabelValues(code).Inc()
 }
+
+// ClockBack records a backward jump of the clock (ledger.Observer.ClockBack).
+func (m *Metrics) ClockBack(time.Duration) { m.clockBack.Inc() }
 
 // SMS records one SMS's outcome (app.FactorConfig.SMSObserver).
 func (m *Metrics) SMS(outcome string) { m.sms.WithLabelValues(outcome).Inc() }

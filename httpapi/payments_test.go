@@ -770,3 +770,32 @@ func TestPayments_Batch(t *testing.T) {
 	wantProblem(t, e.request(t, "POST", "/v1/transfers/batch", a.token, strings.Repeat(" ", httpapi.MaxBatchBody+1)), http.StatusRequestEntityTooLarge, "request_too_large")
 	e.snapshot(t)
 }
+
+// TestPayments_InvoiceSweepClockBack: after the clock went back, the
+// scheduler still records the expiry of invoices past their time (its
+// once-a-minute sweep is not put off for as long as the clock went back).
+func TestPayments_InvoiceSweepClockBack(t *testing.T) {
+	e := newPayEnv(t, 0)
+	ctx := context.Background()
+	merchant := e.register(t, "")
+	shop := e.newPurse(t, merchant, "USD")
+	payer, _ := e.funded(t, "10.00")
+	if _, err := e.svc.SchedulerTick(ctx); err != nil { // a sweep now
+		t.Fatal(err)
+	}
+	e.clock.Advance(-2 * time.Hour)
+	a := e.request(t, "POST", "/v1/invoices", merchant.token, map[string]any{"payer": payer.id, "purse": shop, "amount": "1.00", "order_number": "o-1", "expires_in_hours": 1})
+	wantStatus(t, a, http.StatusCreated)
+	id, _ := obj(t, a)["invoice_id"].(string)
+	e.clock.Advance(61 * time.Minute) // past its time, still before the last sweep's
+	if _, err := e.svc.SchedulerTick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := e.db.Invoice(ctx, id) // as stored, not as read through the service
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.State != coffer.InvoiceExpired {
+		t.Errorf("invoice past its time after a sweep: stored state %q, want %q", inv.State, coffer.InvoiceExpired)
+	}
+}

@@ -291,3 +291,44 @@ func TestWebhooks_CreateNeedsStepUp(t *testing.T) {
 		t.Fatalf("got %d webhooks after the proof, want 1", len(list.Webhooks))
 	}
 }
+
+// TestWebhooks_AttemptDurationClockBack: a delivery attempt during which
+// the clock steps back two hours records how long it took, not a
+// negative time.
+func TestWebhooks_AttemptDurationClockBack(t *testing.T) {
+	e, worker := newWebhookEnv(t)
+	iss, issPurse := e.issuer(t, "USD", 1_000_000_00)
+	m := e.register(t, "")
+	mp := e.newPurse(t, m, "USD")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.clock.Advance(-2 * time.Hour)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	a := e.request(t, "POST", "/v1/webhooks", m.token, map[string]any{"url": srv.URL, "events": []string{"transfer.incoming"}, "signing": "hmac"})
+	wantStatus(t, a, http.StatusCreated)
+	var hm struct {
+		WebhookID string `json:"webhook_id"`
+	}
+	a.decode(t, &hm)
+	e.send(t, iss, issPurse, mp, "1.00")
+	if n, err := worker.DeliverDue(context.Background()); err != nil || n != 1 {
+		t.Fatalf("DeliverDue = %d, %v; want 1", n, err)
+	}
+	var dl struct {
+		Deliveries []struct {
+			Attempts []struct {
+				DurationMs int64 `json:"duration_ms"`
+			} `json:"attempts"`
+		} `json:"deliveries"`
+	}
+	a = e.request(t, "GET", "/v1/webhooks/"+hm.WebhookID+"/deliveries", m.token, nil)
+	wantStatus(t, a, http.StatusOK)
+	a.decode(t, &dl)
+	if len(dl.Deliveries) != 1 || len(dl.Deliveries[0].Attempts) != 1 {
+		t.Fatalf("deliveries: got %+v, want one with one attempt", dl)
+	}
+	if d := dl.Deliveries[0].Attempts[0].DurationMs; d < 0 || d > time.Minute.Milliseconds() {
+		t.Errorf("attempt duration: got %d ms, want the few it took", d)
+	}
+}

@@ -36,6 +36,8 @@ type request struct {
 type Observer struct {
 	Batch   func(size int, d time.Duration)
 	Outcome func(code string) // "" for applied
+	// ClockBack is told of each backward jump of the clock, by how much.
+	ClockBack func(by time.Duration)
 }
 
 // Levels gives the daily limit of each verification level; *coffer.Levels
@@ -70,6 +72,11 @@ type Engine struct {
 	closed  bool
 	stopped chan struct{}
 
+	// The ledger's time never runs back (see stamp). Only Run's
+	// goroutine uses these.
+	last     time.Time // the latest stamp committed, by this engine or read from the store
+	lastRead time.Time // the clock's previous reading; at start, the store's last stamp
+
 	onApplied atomic.Pointer[func([]coffer.Applied)]
 }
 
@@ -80,8 +87,12 @@ func (e *Engine) OnApplied(fn func([]coffer.Applied)) { e.onApplied.Store(&fn) }
 
 // Config holds the engine's tunables.
 type Config struct {
-	MaxBatch int              // largest batch; default 1024
-	Now      func() time.Time // clock; default time.Now
+	MaxBatch int // largest batch; default 1024
+	// Now is the wall clock the engine stamps transfers with; default
+	// time.Now. A reading earlier than the ledger's last stamp (the clock
+	// stepped back, or another process's clock is ahead) stamps with the
+	// last stamp instead; a backward jump is logged and observed.
+	Now      func() time.Time
 	Observer Observer
 	// Levels are the verification levels. The engine applies the daily
 	// limit of each owner's level to what leaves all of the owner's purses
@@ -231,6 +242,7 @@ func (e *Engine) Done() <-chan struct{} { return e.stopped }
 // store.
 func (e *Engine) Run() {
 	defer close(e.stopped)
+	e.learnLastStamp()
 	batch := make([]request, 0, e.maxBatch)
 	for {
 		r, ok := <-e.in
@@ -256,6 +268,54 @@ func (e *Engine) Run() {
 	}
 }
 
+// learnLastStamp reads the ledger's last stamp from the store, as the
+// clock's previous reading: a clock that went back while the engine was
+// stopped is noticed at once. Each batch reads the stamp again (another
+// process may have written since), so a failure here only delays the
+// notice.
+func (e *Engine) learnLastStamp() {
+	var last time.Time
+	err := e.store.ApplyBatch(context.Background(), func(tx coffer.LedgerTx) error {
+		var err error
+		last, err = tx.LastStamp(context.Background())
+		return err
+	})
+	if err != nil {
+		e.log.Warn("ledger could not read its last stamp at start", "err", err)
+		return
+	}
+	e.last, e.lastRead = last, last
+	e.read()
+}
+
+// read reads the clock (in UTC, to the millisecond, as stored), noticing
+// when it reads earlier than its previous reading: each backward jump is
+// logged and observed once, with its size.
+func (e *Engine) read() time.Time {
+	now := e.now().UTC().Truncate(time.Millisecond)
+	if by := e.lastRead.Sub(now); by > 0 {
+		e.log.Warn("ledger clock went back: transfers keep the ledger's last stamp until the clock catches up",
+			"by", by, "clock", now, "last_stamp", e.last)
+		if e.obs.ClockBack != nil {
+			e.obs.ClockBack(by)
+		}
+	}
+	e.lastRead = now
+	return now
+}
+
+// stamp returns the time a batch is stamped with: the clock, but never
+// earlier than the last stamp the engine knows. Stamps may repeat (the
+// history orders by sequence number; equal times keep it in order)
+// rather than run ahead of the clock.
+func (e *Engine) stamp() time.Time {
+	now := e.read()
+	if now.Before(e.last) {
+		return e.last
+	}
+	return now
+}
+
 func (r *request) size() int {
 	if r.group != nil {
 		return len(r.group)
@@ -270,8 +330,10 @@ func (e *Engine) apply(batch []request) {
 	// database connection). Nothing was applied then; every member of the
 	// batch gets an error it can retry with the same ID.
 	var applied []coffer.Applied
+	var used time.Time // the stamp the committed batch carries
+	stamp := e.stamp()
 	err := e.store.ApplyBatch(context.Background(), func(tx coffer.LedgerTx) error {
-		b := newBatchState(tx, e.now().UTC().Truncate(time.Millisecond), e.levels, e.cur)
+		b := newBatchState(tx, stamp, e.levels, e.cur)
 		var reqs []*coffer.TransferRequest
 		for _, r := range batch {
 			if r.req != nil {
@@ -284,6 +346,16 @@ func (e *Engine) apply(batch []request) {
 		}
 		if err := tx.Prefetch(context.Background(), reqs, b.day, b.month); err != nil {
 			return err
+		}
+		// Asked after Prefetch, which a store may answer in the same
+		// round trip. Another process may have stamped later than this
+		// engine knows.
+		committed, err := tx.LastStamp(context.Background())
+		if err != nil {
+			return err
+		}
+		if committed.After(b.now) {
+			b.setNow(committed)
 		}
 		for i, r := range batch {
 			var err error
@@ -307,7 +379,7 @@ func (e *Engine) apply(batch []request) {
 				return err
 			}
 		}
-		applied = b.applied
+		applied, used = b.applied, b.now
 		w, err := b.writes()
 		if err != nil {
 			return err
@@ -329,6 +401,9 @@ func (e *Engine) apply(batch []request) {
 				out[i][j] = Result{Err: ae}
 			}
 		}
+	}
+	if err == nil && used.After(e.last) {
+		e.last = used
 	}
 	if e.obs.Batch != nil {
 		e.obs.Batch(len(batch), time.Since(start))
@@ -377,8 +452,16 @@ type batchState struct {
 }
 
 func newBatchState(tx coffer.LedgerTx, now time.Time, levels Levels, cur Currencies) *batchState {
-	return &batchState{tx: tx, now: now, levels: levels, cur: cur, purses: map[string]*coffer.Purse{}, orig: map[string][2]int64{},
-		seen: map[[2]string]*coffer.Transfer{}, day: coffer.DayKey(now), month: coffer.MonthKey(now)}
+	b := &batchState{tx: tx, levels: levels, cur: cur, purses: map[string]*coffer.Purse{}, orig: map[string][2]int64{},
+		seen: map[[2]string]*coffer.Transfer{}}
+	b.setNow(now)
+	return b
+}
+
+// setNow sets the batch's time and the spend periods it falls in. It is
+// called before the batch decides anything.
+func (b *batchState) setNow(now time.Time) {
+	b.now, b.day, b.month = now, coffer.DayKey(now), coffer.MonthKey(now)
 }
 
 // undo records how to take back a change, when inside a group.

@@ -78,8 +78,15 @@ func ptr(v int64) *int64 { return &v }
 func TestEngine_LimitEdges(t *testing.T) { eachStore(t, testLimitEdges) }
 
 func testLimitEdges(t *testing.T, open opener) {
-	start := time.Date(2026, 3, 31, 12, 0, 0, 0, time.UTC)
+	// Each subtest in a year of its own: on PostgreSQL they share one
+	// ledger, whose time never runs back.
+	year := 2026
+	next := func() time.Time {
+		year++
+		return time.Date(year, 3, 31, 12, 0, 0, 0, time.UTC)
+	}
 	t.Run("PerTransfer", func(t *testing.T) {
+		start := next()
 		f := newLimitFixture(t, open, start)
 		f.setLimits(t, ptr(5000), nil, nil)
 		f.send(t, f.payer, f.payee, 5000, "")
@@ -90,6 +97,7 @@ func testLimitEdges(t *testing.T, open opener) {
 		}
 	})
 	t.Run("PerDayCountsEarlierSpend", func(t *testing.T) {
+		start := next()
 		f := newLimitFixture(t, open, start)
 		f.send(t, f.payer, f.payee, 3000, "") // before the limit: still counts
 		f.setLimits(t, nil, ptr(10000), nil)
@@ -110,6 +118,7 @@ func testLimitEdges(t *testing.T, open opener) {
 		f.send(t, f.payer, f.payee, 1, coffer.ELIMITEXCEEDED)
 	})
 	t.Run("PerMonthAcrossDays", func(t *testing.T) {
+		start := next()
 		f := newLimitFixture(t, open, start.Add(-24*time.Hour)) // 30 March
 		f.setLimits(t, nil, nil, ptr(20000))
 		f.send(t, f.payer, f.payee, 15000, "")
@@ -120,6 +129,7 @@ func testLimitEdges(t *testing.T, open opener) {
 		f.send(t, f.payer, f.payee, 20000, "")
 	})
 	t.Run("LoweredAtOnceAndRemoved", func(t *testing.T) {
+		start := next()
 		f := newLimitFixture(t, open, start)
 		f.setLimits(t, nil, ptr(100000), nil)
 		f.send(t, f.payer, f.payee, 4000, "")

@@ -41,7 +41,13 @@ func newPayFixture(t testing.TB, open opener, n int) *payFixture {
 func newPayFixtureConfig(t testing.TB, open opener, n int, cfg ledger.Config) *payFixture {
 	ctx := context.Background()
 	f := &payFixture{t: t, db: open(t), openFunc: open, cfg: cfg}
-	f.now.Store(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixMilli())
+	// The runs of a property test share one ledger on PostgreSQL, whose
+	// time never runs back: a later run starts at noon of a later day.
+	noon := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for last := ledgerTime(t, f.db); noon.Before(last); {
+		noon = noon.AddDate(0, 0, 1)
+	}
+	f.now.Store(noon.UnixMilli())
 	f.start(f.db)
 	start := f.clock()
 	// A store may be shared by the runs of a property test: no fee rule

@@ -3,6 +3,7 @@ package ledger_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/postgres"
@@ -48,6 +49,23 @@ var stores = []struct {
 			return db
 		}
 	}},
+}
+
+// ledgerTime returns the time the store's ledger last stamped (zero when
+// it is empty). The engine stamps nothing earlier, so a fixture with a
+// clock of its own on a shared ledger starts no earlier.
+func ledgerTime(t testing.TB, db coffer.LedgerStore) time.Time {
+	t.Helper()
+	var last time.Time
+	err := db.ApplyBatch(context.Background(), func(tx coffer.LedgerTx) error {
+		var err error
+		last, err = tx.LastStamp(context.Background())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return last
 }
 
 // eachStore runs fn as one subtest per store.

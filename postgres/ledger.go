@@ -39,6 +39,7 @@ type ledgerTx struct {
 	tseq, eseq int64  // last sequence numbers, from the ledger head
 	aseq       int64  // last audit event
 	ahash      []byte // and its hash
+	lastStamp  int64  // of the last entry committed (Unix ms), read with the head
 
 	// What Prefetch loaded; a key present with a nil value is known absent.
 	transfers            map[[2]string]*coffer.Transfer
@@ -141,6 +142,9 @@ func (l *ledgerTx) start(ctx context.Context, add func(b *pgx.Batch)) error {
 			}
 			return err
 		})
+		// A statement of its own, after the head lock: under READ
+		// COMMITTED it sees the batch committed just before this one.
+		b.Queue(sqlstore.LastStampQuery).QueryRow(func(r pgx.Row) error { return r.Scan(&l.lastStamp) })
 	}
 	if add != nil {
 		add(b)
@@ -253,6 +257,18 @@ func (l *ledgerTx) Prefetch(ctx context.Context, reqs []*coffer.TransferRequest,
 			b.Queue(`SELECT `+sqlstore.TrustCols+` FROM trusts WHERE id = ANY($1) ORDER BY id FOR UPDATE`, trustIDs).Query(scanInto(sqlstore.ScanTrust, func(t *coffer.Trust) { l.trusts[t.ID] = t }))
 		}
 	})
+}
+
+// LastStamp implements coffer.LedgerTx from the read that comes with the
+// head locks: no round trip of its own once the batch has begun.
+func (l *ledgerTx) LastStamp(ctx context.Context) (time.Time, error) {
+	if err := l.start(ctx, nil); err != nil {
+		return time.Time{}, err
+	}
+	if l.lastStamp == 0 {
+		return time.Time{}, nil
+	}
+	return fromMs(l.lastStamp), nil
 }
 
 func (l *ledgerTx) FindTransfer(ctx context.Context, sender, id string) (*coffer.Transfer, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/sqlstore"
@@ -14,6 +15,7 @@ import (
 // ledger statements, prepared once on the writer and reused by every batch.
 type ledgerStmts struct {
 	find, bySeq, purse, maxSeq, dataVer *sql.Stmt
+	lastStamp                           *sql.Stmt
 	limits, spend, addSpend             *sql.Stmt
 	invoice, trust, feeRules            *sql.Stmt
 	updT, updInv                        *sql.Stmt
@@ -66,6 +68,7 @@ func (db *DB) stmts(ctx context.Context) (*ledgerStmts, error) {
 	s.purse = prep(`SELECT ` + sqlstore.LedgerPurseCols + ` FROM purses p JOIN members m ON m.id = p.owner WHERE p.number = ?`)
 	s.maxSeq = prep(`SELECT COALESCE((SELECT MAX(seq) FROM transfers), 0), COALESCE((SELECT MAX(seq) FROM entries), 0)`)
 	s.dataVer = prep(`PRAGMA data_version`)
+	s.lastStamp = prep(sqlstore.LastStampQuery)
 	s.limits = prep(limitsQuery)
 	s.spend = prep(`SELECT COALESCE((SELECT amount FROM purse_spend WHERE purse = ? AND period = ?), 0), COALESCE((SELECT amount FROM purse_spend WHERE purse = ? AND period = ?), 0)`)
 	s.addSpend = prep(`INSERT INTO purse_spend (purse, period, amount) VALUES (?, ?, ?), (?, ?, ?) ON CONFLICT (purse, period) DO UPDATE SET amount = amount + excluded.amount`)
@@ -193,6 +196,19 @@ func (l *ledgerTx) FindTransfer(ctx context.Context, sender, id string) (*coffer
 		return nil, nil
 	}
 	return t, mapErr("FindTransfer", err)
+}
+
+// LastStamp implements coffer.LedgerTx: one read of the last entry, under
+// the batch's write lock.
+func (l *ledgerTx) LastStamp(ctx context.Context) (time.Time, error) {
+	var v int64
+	if err := l.tx.StmtContext(ctx, l.s.lastStamp).QueryRowContext(ctx).Scan(&v); err != nil {
+		return time.Time{}, mapErr("LastStamp", err)
+	}
+	if v == 0 {
+		return time.Time{}, nil
+	}
+	return fromMs(v), nil
 }
 
 // TransferBySeq implements coffer.LedgerTx.

@@ -210,6 +210,13 @@ func ScanLedgerPurse(row Scanner) (*coffer.Purse, error) {
 	return &p, nil
 }
 
+// LastStampQuery reads the time (Unix ms) the ledger's last entry was
+// stamped with, 0 for an empty ledger: both ledger paths answer
+// coffer.LedgerTx.LastStamp with it, inside the batch's transaction. Every
+// ledger change that carries a time writes entries, so the last entry
+// holds the latest stamp.
+const LastStampQuery = `SELECT COALESCE((SELECT created_at FROM entries ORDER BY seq DESC LIMIT 1), 0)`
+
 // TransferCols are the columns ScanTransfer reads.
 const TransferCols = `seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at,
 	kind, status, fee, fee_purse, invoice_id, trust_id, refund_of, refunded,

@@ -208,7 +208,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	// when a currency is added while the server runs).
 	currencies := app.NewCurrencies(db)
 	engine := ledger.New(db, log, ledger.Config{MaxBatch: o.maxBatch, Now: now, Levels: levels, Currencies: currencies,
-		Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome}})
+		Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome, ClockBack: metrics.ClockBack}})
 	factors.SMSObserver = metrics.SMS
 	svc := app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors, Now: now,
 		Levels: levels, Currencies: currencies, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback}, PublicURL: publicURL,

@@ -158,6 +158,10 @@ type WebhookStore interface {
 	// RecordAttempt adds an attempt to a delivery and sets its state and
 	// the time of its next attempt. Errors: ErrNoDelivery (ENOTFOUND).
 	RecordAttempt(ctx context.Context, deliveryID int64, a *DeliveryAttempt, state string, next time.Time) error
+	// PendingDeliveries counts the outbox's pending deliveries and returns
+	// the creation time of the oldest (zero when there is none), for the
+	// operator's metrics.
+	PendingDeliveries(ctx context.Context) (n int64, oldest time.Time, err error)
 
 	// CreateCheckout records a checkout order. Errors: ECONFLICT when the
 	// invoice already has one.

@@ -83,6 +83,7 @@ type Service struct {
 	registerRate   slidingLimit // per client address; see Register
 	claimedNotices slidingLimit // per member; see claimedLoginName
 	lastInvSweep   atomic.Int64 // unix ns of the last invoice sweep; see scheduler.go
+	schedCaughtUp  atomic.Int64 // unix ns the scheduler was last caught up at; see SchedulerLag
 }
 
 type cachedSession struct {
@@ -118,6 +119,7 @@ func New(store coffer.Store, engine *ledger.Engine, log *slog.Logger, cfg Config
 	}
 	s := &Service{store: store, engine: engine, log: log, cfg: cfg, Throttle: NewThrottle(),
 		sessions: map[string]*cachedSession{}, cur: cfg.Currencies}
+	s.schedCaughtUp.Store(s.now().UnixNano()) // the lag counts from the start
 	s.initSettings()
 	cfg.Uploads.defaults()
 	s.ver.cfg, s.ver.held = cfg.Uploads, map[string]*waitingDocument{}

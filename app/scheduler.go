@@ -42,13 +42,14 @@ func (s *Service) RunScheduler(ctx context.Context, every time.Duration) {
 // SchedulerTick does one round of RunScheduler and returns how many held
 // transfers it settled.
 func (s *Service) SchedulerTick(ctx context.Context) (int, error) {
-	done := 0
+	start := s.now()
+	done, caughtUp := 0, false
 	for round := 0; round < 100; round++ {
 		seqs, err := s.store.HeldDue(ctx, s.now(), heldDuePage)
 		if err != nil {
 			return done, err
 		}
-		progress := 0
+		progress, failed := 0, false
 		for _, seq := range seqs {
 			res := s.engine.Act(ctx, &coffer.HoldAction{Seq: seq, Action: coffer.HoldExpire})
 			switch coffer.ErrorCode(res.Err) {
@@ -62,12 +63,17 @@ func (s *Service) SchedulerTick(ctx context.Context) (int, error) {
 					return done, ctx.Err()
 				}
 				s.log.Warn("scheduler: end protection", "transfer_seq", seq, "err", res.Err)
+				failed = true
 			}
 		}
 		// A short page is the last; no progress means the rest fail.
 		if len(seqs) < heldDuePage || progress == 0 {
+			caughtUp = len(seqs) < heldDuePage && !failed
 			break
 		}
+	}
+	if caughtUp {
+		s.schedCaughtUp.Store(start.UnixNano())
 	}
 	s.sweepInvoices(ctx)
 	s.SweepUploads()
@@ -95,4 +101,15 @@ func (s *Service) sweepInvoices(ctx context.Context) {
 			s.log.Warn("scheduler: expire invoice", "invoice", id, "err", err)
 		}
 	}
+}
+
+// SchedulerLag is how far behind the scheduler is: the time since the
+// start of its last pass that settled everything then due (every pass
+// reads what is due at its start). It stays near the scheduler's interval
+// while the scheduler keeps up; it grows when passes fail (the store is
+// unreachable, a transfer cannot be settled) or when more is due than a
+// pass settles. It counts from the service's start until the first such
+// pass.
+func (s *Service) SchedulerLag() time.Duration {
+	return max(0, s.now().Sub(time.Unix(0, s.schedCaughtUp.Load())))
 }

@@ -191,3 +191,13 @@ func collect[T any](rows pgx.Rows, err error, op string, scan func(rowScanner) (
 	}
 	return out, mapErr(op, rows.Err())
 }
+
+// PoolStats returns the state of the connection pool.
+func (db *DB) PoolStats() []coffer.PoolStat {
+	s := db.pool.Stat()
+	return []coffer.PoolStat{{Pool: "main", Max: int64(s.MaxConns()), Open: int64(s.TotalConns()),
+		InUse: int64(s.AcquiredConns()), Idle: int64(s.IdleConns()), Waits: s.EmptyAcquireCount(), WaitTime: s.EmptyAcquireWaitTime()}}
+}
+
+// WALFile is "": the PostgreSQL server keeps its write-ahead log.
+func (db *DB) WALFile() string { return "" }

@@ -231,3 +231,17 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 func fromMs(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
 }
+
+// PoolStats returns the state of the writer and reader pools.
+func (db *DB) PoolStats() []coffer.PoolStat {
+	return []coffer.PoolStat{poolStat("writer", db.w.Stats()), poolStat("reader", db.r.Stats())}
+}
+
+func poolStat(name string, s sql.DBStats) coffer.PoolStat {
+	return coffer.PoolStat{Pool: name, Max: int64(s.MaxOpenConnections), Open: int64(s.OpenConnections),
+		InUse: int64(s.InUse), Idle: int64(s.Idle), Waits: s.WaitCount, WaitTime: s.WaitDuration}
+}
+
+// WALFile names the database's write-ahead log file, whose size the
+// operator's metrics report.
+func (db *DB) WALFile() string { return db.Path + "-wal" }

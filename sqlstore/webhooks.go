@@ -172,6 +172,21 @@ func (s *Store) RecordAttempt(ctx context.Context, id int64, a *coffer.DeliveryA
 	})
 }
 
+// PendingDeliveries implements coffer.WebhookStore. It reads the
+// outbox's partial index of pending deliveries, so a scrape stays cheap.
+func (s *Store) PendingDeliveries(ctx context.Context) (int64, time.Time, error) {
+	var n int64
+	var oldest sql.NullInt64
+	err := s.rd.QueryRow(ctx, `SELECT COUNT(*), MIN(created_at) FROM webhook_outbox WHERE state = 'pending'`).Scan(&n, &oldest)
+	if err != nil {
+		return 0, time.Time{}, s.mapErr("PendingDeliveries", err)
+	}
+	if !oldest.Valid {
+		return n, time.Time{}, nil
+	}
+	return n, fromMs(oldest.Int64), nil
+}
+
 // CreateCheckout implements coffer.WebhookStore.
 func (s *Store) CreateCheckout(ctx context.Context, c *coffer.Checkout) error {
 	_, err := s.wr.Exec(ctx, `INSERT INTO checkouts (invoice_id, merchant, order_number, result_url, created_at) VALUES (?, ?, ?, ?, ?)`,

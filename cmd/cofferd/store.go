@@ -21,6 +21,10 @@ type store interface {
 	CheckFull(ctx context.Context) (*coffer.CheckReport, error)
 	Integrity(ctx context.Context, full bool) ([]coffer.IntegrityResult, error)
 	OnDamage(fn func(err error))
+	// PoolStats and WALFile (SQLite's write-ahead log; "" for
+	// PostgreSQL) feed the operator's metrics.
+	PoolStats() []coffer.PoolStat
+	WALFile() string
 	Close() error
 }
 

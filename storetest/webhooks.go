@@ -149,6 +149,11 @@ func testWebhooks(t *testing.T, s coffer.Store) {
 		t.Fatalf("older deliveries: %d, %v; want 6", len(older), err)
 	}
 
+	// The backlog the metrics report: every delivery so far is pending.
+	if n, oldest, err := s.PendingDeliveries(ctx); err != nil || n != 10 || oldest.IsZero() || oldest.After(at.Add(time.Second)) {
+		t.Fatalf("PendingDeliveries = %d, %v, %v; want 10, the first delivery's time (near %v)", n, oldest, err, at)
+	}
+
 	// Claims: two workers at once never share a delivery; a claimed
 	// delivery is not due again before its lease ends.
 	now := at.Add(time.Minute)
@@ -196,6 +201,9 @@ func testWebhooks(t *testing.T, s coffer.Store) {
 	a2 := &coffer.DeliveryAttempt{At: later.Add(10 * time.Second), StatusCode: 204}
 	if err := s.RecordAttempt(ctx, d.ID, a2, coffer.DeliveryDelivered, later.Add(10*time.Second)); err != nil {
 		t.Fatalf("RecordAttempt: %v", err)
+	}
+	if n, _, err := s.PendingDeliveries(ctx); err != nil || n != 9 {
+		t.Fatalf("PendingDeliveries after one was delivered = %d, %v; want 9", n, err)
 	}
 	if err := s.RecordAttempt(ctx, 1<<40, a2, coffer.DeliveryDelivered, later); coffer.ErrorCode(err) != coffer.ENOTFOUND {
 		t.Fatalf("RecordAttempt(unknown): got %v, want %s", err, coffer.ENOTFOUND)

@@ -213,6 +213,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	svc := app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors, Now: now,
 		Levels: levels, Currencies: currencies, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback}, PublicURL: publicURL,
 		RegisterPerHour: o.registerPerHour, Uploads: uploads})
+	defer svc.Close() // before the store closes: deferred after it
 	go engine.Run()
 	api := httpapi.New(svc, log, metrics, httpapi.Config{NoLoginIPLimit: o.noLoginIPLimit, TrustedProxies: proxies, Ready: db})
 	provider, err := o.oidc.newProvider(db, factors.Key, log, now, publicURL)

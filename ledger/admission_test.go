@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,17 +13,23 @@ import (
 	"github.com/coffer-money/coffer/sqlite"
 )
 
-// heldStore is a store whose batches wait, before they begin, until
-// release is closed.
+// heldStore is a store whose batches wait, while hold is set, before they
+// begin, until release is closed.
 type heldStore struct {
 	*sqlite.DB
+	hold    atomic.Bool
 	held    chan struct{}
 	release chan struct{}
 }
 
 func (h *heldStore) ApplyBatch(ctx context.Context, fn func(coffer.LedgerTx) error) error {
-	h.held <- struct{}{}
-	<-h.release
+	if h.hold.Load() {
+		select {
+		case h.held <- struct{}{}:
+		default:
+		}
+		<-h.release
+	}
 	return h.DB.ApplyBatch(ctx, fn)
 }
 
@@ -34,25 +41,30 @@ func TestEngine_Admission(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &heldStore{DB: db, held: make(chan struct{}, 4), release: make(chan struct{})}
-	newEngine := func(wait time.Duration) *ledger.Engine {
-		e := ledger.New(h, slog.New(slog.DiscardHandler), ledger.Config{MaxInFlight: 1, Wait: wait})
-		go e.Run()
-		return e
-	}
-	busyEng, ctxEng := newEngine(time.Millisecond), newEngine(time.Hour)
+	release := make(chan struct{})
+	var engines []*ledger.Engine
 	t.Cleanup(func() {
-		close(h.release)
-		for _, e := range []*ledger.Engine{busyEng, ctxEng} {
+		close(release)
+		for _, e := range engines {
 			e.Close()
 			<-e.Done()
 		}
 		db.Close()
 	})
-	for _, e := range []*ledger.Engine{busyEng, ctxEng} {
+	// newEngine returns an engine whose one place is taken, by a request
+	// whose batch waits until the test ends.
+	newEngine := func(wait time.Duration) *ledger.Engine {
+		h := &heldStore{DB: db, held: make(chan struct{}, 1), release: release}
+		e := ledger.New(h, slog.New(slog.DiscardHandler), ledger.Config{MaxInFlight: 1, Wait: wait})
+		go e.Run()
+		engines = append(engines, e)
+		e.Submit(context.Background(), &coffer.TransferRequest{TransferID: "warm-up"}) // past the engine's start
+		h.hold.Store(true)
 		go e.Submit(context.Background(), &coffer.TransferRequest{TransferID: "first"})
-		<-h.held // the engine's one place is taken until release
+		<-h.held // the batch of "first", the only request: it holds the place
+		return e
 	}
+	busyEng, ctxEng := newEngine(time.Millisecond), newEngine(time.Hour)
 
 	res := busyEng.Submit(context.Background(), &coffer.TransferRequest{TransferID: "second"})
 	if res.Err != ledger.ErrBusy {

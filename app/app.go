@@ -72,6 +72,7 @@ type Service struct {
 
 	sessMu   sync.Mutex
 	sessions map[string]*cachedSession
+	touches  *toucher // session use, written off the request path
 
 	cert certState         // see certs.go
 	keys keyState          // see keys.go
@@ -120,6 +121,7 @@ func New(store coffer.Store, engine *ledger.Engine, log *slog.Logger, cfg Config
 	s := &Service{store: store, engine: engine, log: log, cfg: cfg, Throttle: NewThrottle(),
 		sessions: map[string]*cachedSession{}, cur: cfg.Currencies}
 	s.schedCaughtUp.Store(s.now().UnixNano()) // the lag counts from the start
+	s.touches = newToucher(store.TouchSession, log)
 	s.initSettings()
 	cfg.Uploads.defaults()
 	s.ver.cfg, s.ver.held = cfg.Uploads, map[string]*waitingDocument{}
@@ -130,6 +132,11 @@ func New(store coffer.Store, engine *ledger.Engine, log *slog.Logger, cfg Config
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+// Close stops the service's background work that has no other owner: it
+// drops the session touches not yet written (see toucher) and waits for
+// the one being written. Call it before closing the store.
+func (s *Service) Close() { s.touches.close() }
 
 // RegisterInput is what a new member gives.
 type RegisterInput struct {
@@ -521,14 +528,14 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*coffer.Sessi
 		return nil, errBadToken
 	}
 	// Record use at most every 30 s: enough for idle expiry and the
-	// session list, without a write per request.
+	// session list, without a write per request. The cached session keeps
+	// the time at once; the store gets it in the background, so a store
+	// that hangs never holds the request (see toucher).
 	if now.Sub(last) > 30*time.Second {
 		s.sessMu.Lock()
 		sess.LastUsedAt = now
 		s.sessMu.Unlock()
-		if err := s.store.TouchSession(ctx, sess.ID, now); err != nil {
-			s.log.Warn("touch session", "err", err)
-		}
+		s.touches.add(sess.ID, now)
 	}
 	return sess, nil
 }

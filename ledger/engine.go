@@ -67,6 +67,8 @@ type Engine struct {
 	levels   Levels     // nil: no level limits
 	cur      Currencies // never nil
 	in       chan request
+	slots    chan struct{} // one per request admitted and not yet answered; nil: no bound
+	wait     time.Duration // longest wait for admission; 0: the caller's context alone
 
 	mu      sync.RWMutex
 	closed  bool
@@ -104,6 +106,15 @@ type Config struct {
 	// Currencies gives each currency's decimals, for amounts in messages
 	// and the levels' limits; nil: 2 for every currency.
 	Currencies Currencies
+	// MaxInFlight bounds the requests (Submit, Act, Check, SubmitAll
+	// calls) admitted and not yet answered; 0: no bound. A request waits
+	// at most Wait for its place and for room in the engine's queue, and
+	// is answered ErrBusy beyond it, with nothing applied.
+	MaxInFlight int
+	// Wait is the longest a request waits for admission; 0: as long as its
+	// context allows. Once admitted, a request waits for its batch as
+	// long as its context allows.
+	Wait time.Duration
 }
 
 // twoDecimals is the Currencies of an engine configured without one.
@@ -122,12 +133,21 @@ func New(store coffer.LedgerStore, log *slog.Logger, cfg Config) *Engine {
 	if cfg.Currencies == nil {
 		cfg.Currencies = twoDecimals{}
 	}
-	return &Engine{store: store, log: log, now: cfg.Now, obs: cfg.Observer, maxBatch: cfg.MaxBatch, levels: cfg.Levels, cur: cfg.Currencies,
-		in: make(chan request, cfg.MaxBatch*4), stopped: make(chan struct{})}
+	e := &Engine{store: store, log: log, now: cfg.Now, obs: cfg.Observer, maxBatch: cfg.MaxBatch, levels: cfg.Levels, cur: cfg.Currencies,
+		in: make(chan request, cfg.MaxBatch*4), stopped: make(chan struct{}), wait: max(cfg.Wait, 0)}
+	if cfg.MaxInFlight > 0 {
+		e.slots = make(chan struct{}, cfg.MaxInFlight)
+	}
+	return e
 }
 
 // ErrStopped is returned for transfers submitted after Close.
 var ErrStopped = &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The server is shutting down; retry with the same transfer ID."}
+
+// ErrBusy is returned for a request not admitted within Config.Wait: the
+// engine has Config.MaxInFlight requests already, or its queue is full.
+// Nothing of the request was applied.
+var ErrBusy = &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The ledger is busy; retry shortly with the same transfer ID."}
 
 // Submit hands a validated request to the engine and waits for its result.
 // The answer comes only after the batch holding it is committed. If ctx ends
@@ -168,10 +188,18 @@ func (e *Engine) SubmitAll(ctx context.Context, rs []*coffer.TransferRequest, al
 	}
 	// Each on its own: queued back to back, so they share batches.
 	out := make([]Result, len(rs))
+	actx, release, err := e.admit(ctx)
+	if err != nil {
+		for i := range out {
+			out[i] = Result{Err: err}
+		}
+		return out
+	}
+	defer release()
 	dones := make([]chan []Result, len(rs))
 	for i, r := range rs {
 		dones[i] = make(chan []Result, 1)
-		if err := e.enqueue(ctx, request{req: r, done: dones[i]}); err != nil {
+		if err := e.enqueue(ctx, actx, request{req: r, done: dones[i]}); err != nil {
 			for j := i; j < len(rs); j++ {
 				out[j] = Result{Err: err}
 			}
@@ -190,7 +218,43 @@ func (e *Engine) SubmitAll(ctx context.Context, rs []*coffer.TransferRequest, al
 	return out
 }
 
-func (e *Engine) enqueue(ctx context.Context, r request) error {
+// admit takes a place among the requests in flight, waiting at most
+// e.wait. It returns the context that bounds the rest of the admission
+// (the wait for room in the queue: see enqueue) and the function that
+// gives the place back, to call once the request is answered.
+func (e *Engine) admit(ctx context.Context) (context.Context, func(), error) {
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if e.wait > 0 {
+		actx, cancel = context.WithTimeout(ctx, e.wait)
+	}
+	if e.slots == nil {
+		return actx, cancel, nil
+	}
+	select {
+	case e.slots <- struct{}{}:
+		return actx, func() { cancel(); <-e.slots }, nil
+	default:
+	}
+	select {
+	case e.slots <- struct{}{}:
+		return actx, func() { cancel(); <-e.slots }, nil
+	case <-actx.Done():
+		cancel()
+		return nil, nil, busy(ctx, actx)
+	}
+}
+
+// busy is the error for an admission that actx ended: the caller's own
+// context's error when that ended it, else ErrBusy.
+func busy(ctx, actx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return ErrBusy
+}
+
+// enqueue queues r, waiting for room as long as actx (admit's) allows.
+func (e *Engine) enqueue(ctx, actx context.Context, r request) error {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {
@@ -199,8 +263,13 @@ func (e *Engine) enqueue(ctx context.Context, r request) error {
 	select {
 	case e.in <- r:
 		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
+	}
+	select {
+	case e.in <- r:
+		return nil
+	case <-actx.Done():
+		return busy(ctx, actx)
 	}
 }
 
@@ -212,8 +281,13 @@ func (e *Engine) do(ctx context.Context, r request, n int) []Result {
 		}
 		return out
 	}
+	actx, release, err := e.admit(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer release()
 	r.done = make(chan []Result, 1)
-	if err := e.enqueue(ctx, r); err != nil {
+	if err := e.enqueue(ctx, actx, r); err != nil {
 		return fail(err)
 	}
 	select {

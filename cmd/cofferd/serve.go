@@ -34,6 +34,8 @@ type serveOptions struct {
 	registerPerHour     int
 	noLoginIPLimit      bool
 	maxBatch            int
+	maxInflight         int           // ledger requests admitted at once
+	ledgerWait          time.Duration // longest wait for admission to the ledger
 	schedulerEvery      time.Duration
 	webhooksLoopback    bool
 	noIntegrityCheck    bool
@@ -61,6 +63,8 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&o.registerPerHour, "register-per-hour", 20, "registrations allowed per client IP per hour (0: no limit)")
 	fs.BoolVar(&o.noLoginIPLimit, "no-login-ip-limit", false, "turn off the per-IP login rate limit (load tests only)")
 	fs.IntVar(&o.maxBatch, "max-batch", 1024, "largest ledger batch")
+	fs.IntVar(&o.maxInflight, "max-inflight-transfers", 1024, "ledger requests (transfers, actions on held transfers) in flight at once; beyond them a request waits --ledger-wait, then is answered 503 (0: no bound)")
+	fs.DurationVar(&o.ledgerWait, "ledger-wait", 2*time.Second, "longest a transfer waits to be admitted to the ledger before it is answered 503 with Retry-After (0: as long as the client waits)")
 	fs.BoolVar(&o.noIntegrityCheck, "no-integrity-check", false, "start without the database's quick integrity check (about 1 s per 100,000 transfers on SQLite); run `cofferd check` instead")
 	fs.BoolVar(&o.webhooksLoopback, "webhooks-allow-loopback", false, "development: webhook endpoints and checkout result URLs may be http:// on loopback addresses")
 	fs.DurationVar(&o.schedulerEvery, "scheduler-every", time.Second, "how often protection periods that ended are settled")
@@ -203,11 +207,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if o.schedulerEvery <= 0 {
 		return errors.New("--scheduler-every must be positive")
 	}
+	if o.maxInflight < 0 || o.ledgerWait < 0 {
+		return errors.New("--max-inflight-transfers and --ledger-wait must not be negative")
+	}
 	// The engine and the service share the level table (the engine
 	// applies the levels' daily limits) and the currency table (reloaded
 	// when a currency is added while the server runs).
 	currencies := app.NewCurrencies(db)
 	engine := ledger.New(db, log, ledger.Config{MaxBatch: o.maxBatch, Now: now, Levels: levels, Currencies: currencies,
+		MaxInFlight: o.maxInflight, Wait: o.ledgerWait,
 		Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome, ClockBack: metrics.ClockBack}})
 	factors.SMSObserver = metrics.SMS
 	svc := app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors, Now: now,
@@ -215,6 +223,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		RegisterPerHour: o.registerPerHour, Uploads: uploads})
 	metrics.Watch(httpapi.Gauges{DataDir: o.data, WALFile: db.WALFile(), Pools: db.PoolStats,
 		SchedulerLag: svc.SchedulerLag, Webhooks: db, Now: now})
+	defer svc.Close() // before the store closes: deferred after it
 	go engine.Run()
 	api := httpapi.New(svc, log, metrics, httpapi.Config{NoLoginIPLimit: o.noLoginIPLimit, TrustedProxies: proxies, Ready: db})
 	provider, err := o.oidc.newProvider(db, factors.Key, log, now, publicURL)

@@ -264,7 +264,7 @@ func (l *ledgerTx) FeeRule(ctx context.Context, currency string) (*coffer.FeeRul
 		if err != nil {
 			return nil, mapErr("LedgerFeeRule", err)
 		}
-		list, err := scanFeeRules(rows, "sqlite.LedgerFeeRule")
+		list, err := scanFeeRules(rows, "LedgerFeeRule")
 		if err != nil {
 			return nil, err
 		}
@@ -290,7 +290,7 @@ const insertChunk = 256
 // for transfers, entries and audit events, one UPDATE per changed transfer
 // and paid invoice, and multi-row UPDATEs of the purses.
 func (l *ledgerTx) Write(ctx context.Context, w *coffer.BatchWrites) error {
-	const op = "sqlite.Write"
+	const op = "Write"
 	events := make([]*coffer.AuditEvent, 0, len(w.Transfers)+len(w.Events))
 	if len(w.Transfers) > 0 || len(w.Entries) > 0 {
 		// The batch holds the write lock (BEGIN IMMEDIATE), so sequence

@@ -95,7 +95,7 @@ func (db *DB) UseNonce(ctx context.Context, keyID, nonce string, now, expires ti
 // number of expired nonces are removed, more than were written meanwhile,
 // so the table holds about one window of them.
 func (db *DB) commitNonces(ctx context.Context, batch []*nonceReq) {
-	const op = "sqlite.UseNonce"
+	const op = "UseNonce"
 	fail := func(err error) {
 		for _, r := range batch {
 			r.fresh, r.err = false, mapErr(op, err)

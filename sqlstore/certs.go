@@ -49,11 +49,7 @@ func (s *Store) CreateCertificate(ctx context.Context, c *coffer.Certificate, ma
 
 // CertificateBySerial implements coffer.CertStore.
 func (s *Store) CertificateBySerial(ctx context.Context, serial string) (*coffer.Certificate, error) {
-	c, err := scanCert(s.rd.QueryRow(ctx, `SELECT `+certCols+` FROM certificates WHERE serial = ?`, serial))
-	if err != nil {
-		return nil, s.mapErr("CertificateBySerial", err)
-	}
-	return c, nil
+	return one(s, "CertificateBySerial", s.rd.QueryRow(ctx, `SELECT `+certCols+` FROM certificates WHERE serial = ?`, serial), scanCert)
 }
 
 // Certificates implements coffer.CertStore.

@@ -9,9 +9,5 @@ import (
 // InvoiceByOrder returns a merchant's invoice with an order number (order
 // numbers are unique per merchant), for hosted checkout. Errors: ENOTFOUND.
 func (s *Store) InvoiceByOrder(ctx context.Context, merchant, order string) (*coffer.Invoice, error) {
-	inv, err := ScanInvoice(s.rd.QueryRow(ctx, `SELECT `+InvoiceCols+` FROM invoices WHERE merchant = ? AND order_number = ?`, merchant, order))
-	if err != nil {
-		return nil, s.mapErr("InvoiceByOrder", err)
-	}
-	return inv, nil
+	return one(s, "InvoiceByOrder", s.rd.QueryRow(ctx, `SELECT `+InvoiceCols+` FROM invoices WHERE merchant = ? AND order_number = ?`, merchant, order), ScanInvoice)
 }

@@ -70,11 +70,7 @@ func scanSession(row Scanner) (*coffer.Session, error) {
 
 // SessionByTokenHash implements coffer.Store.
 func (s *Store) SessionByTokenHash(ctx context.Context, hash []byte) (*coffer.Session, error) {
-	se, err := scanSession(s.rd.QueryRow(ctx, `SELECT `+sessionCols+` FROM sessions WHERE token_hash = ?`, hash))
-	if err != nil {
-		return nil, s.mapErr("SessionByTokenHash", err)
-	}
-	return se, nil
+	return one(s, "SessionByTokenHash", s.rd.QueryRow(ctx, `SELECT `+sessionCols+` FROM sessions WHERE token_hash = ?`, hash), scanSession)
 }
 
 // TouchSession implements coffer.Store.
@@ -270,13 +266,9 @@ func ScanTransfer(row Scanner) (*coffer.Transfer, error) {
 // Transfer implements coffer.Store.
 func (s *Store) Transfer(ctx context.Context, memberID, transferID, from string) (*coffer.Transfer, error) {
 	// The sender's own transfer wins; otherwise the newest one paid to them.
-	t, err := ScanTransfer(s.rd.QueryRow(ctx, `SELECT `+TransferCols+` FROM transfers
+	return one(s, "Transfer", s.rd.QueryRow(ctx, `SELECT `+TransferCols+` FROM transfers
 		WHERE transfer_id = ?1 AND (sender = ?2 OR payee = ?2) AND (?3 = '' OR from_purse = ?3)
-		ORDER BY (sender = ?2) DESC, seq DESC LIMIT 1`, transferID, memberID, from))
-	if err != nil {
-		return nil, s.mapErr("Transfer", err)
-	}
-	return t, nil
+		ORDER BY (sender = ?2) DESC, seq DESC LIMIT 1`, transferID, memberID, from), ScanTransfer)
 }
 
 // History implements coffer.Store.

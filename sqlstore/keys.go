@@ -66,11 +66,7 @@ func (s *Store) CreateKey(ctx context.Context, k *coffer.SigningKey, maxActive i
 
 // Key implements coffer.KeyStore.
 func (s *Store) Key(ctx context.Context, id string) (*coffer.SigningKey, error) {
-	k, err := scanKey(s.rd.QueryRow(ctx, `SELECT `+keyCols+` FROM signing_keys WHERE id = ?`, id))
-	if err != nil {
-		return nil, s.mapErr("Key", err)
-	}
-	return k, nil
+	return one(s, "Key", s.rd.QueryRow(ctx, `SELECT `+keyCols+` FROM signing_keys WHERE id = ?`, id), scanKey)
 }
 
 // Keys implements coffer.KeyStore.

@@ -76,11 +76,7 @@ func scanOIDCClient(row Scanner) (*coffer.OIDCClient, error) {
 
 // OIDCClient implements coffer.OIDCStore.
 func (s *Store) OIDCClient(ctx context.Context, id string) (*coffer.OIDCClient, error) {
-	c, err := scanOIDCClient(s.rd.QueryRow(ctx, `SELECT `+oidcClientCols+` FROM oidc_clients WHERE id = ?`, id))
-	if err != nil {
-		return nil, s.mapErr("OIDCClient", err)
-	}
-	return c, nil
+	return one(s, "OIDCClient", s.rd.QueryRow(ctx, `SELECT `+oidcClientCols+` FROM oidc_clients WHERE id = ?`, id), scanOIDCClient)
 }
 
 // OIDCClients implements coffer.OIDCStore.
@@ -116,11 +112,7 @@ func scanOIDCRequest(row Scanner) (*coffer.OIDCAuthRequest, error) {
 
 // OIDCAuthRequest implements coffer.OIDCStore.
 func (s *Store) OIDCAuthRequest(ctx context.Context, id string) (*coffer.OIDCAuthRequest, error) {
-	r, err := scanOIDCRequest(s.rd.QueryRow(ctx, `SELECT `+oidcRequestCols+` FROM oidc_auth_requests WHERE id = ?`, id))
-	if err != nil {
-		return nil, s.mapErr("OIDCAuthRequest", err)
-	}
-	return r, nil
+	return one(s, "OIDCAuthRequest", s.rd.QueryRow(ctx, `SELECT `+oidcRequestCols+` FROM oidc_auth_requests WHERE id = ?`, id), scanOIDCRequest)
 }
 
 // UpdateOIDCAuthRequest implements coffer.OIDCStore.

@@ -65,11 +65,7 @@ func (s *Store) CreateInvoice(ctx context.Context, inv *coffer.Invoice) error {
 
 // Invoice implements coffer.PaymentStore.
 func (s *Store) Invoice(ctx context.Context, id string) (*coffer.Invoice, error) {
-	inv, err := ScanInvoice(s.rd.QueryRow(ctx, `SELECT `+InvoiceCols+` FROM invoices WHERE id = ?`, id))
-	if err != nil {
-		return nil, s.mapErr("Invoice", err)
-	}
-	return inv, nil
+	return one(s, "Invoice", s.rd.QueryRow(ctx, `SELECT `+InvoiceCols+` FROM invoices WHERE id = ?`, id), ScanInvoice)
 }
 
 // Invoices implements coffer.PaymentStore. The query names only the
@@ -139,11 +135,7 @@ func (s *Store) CreateTrust(ctx context.Context, t *coffer.Trust, ev *coffer.Aud
 
 // Trust implements coffer.PaymentStore.
 func (s *Store) Trust(ctx context.Context, id string) (*coffer.Trust, error) {
-	t, err := ScanTrust(s.rd.QueryRow(ctx, `SELECT `+TrustCols+` FROM trusts WHERE id = ?`, id))
-	if err != nil {
-		return nil, s.mapErr("Trust", err)
-	}
-	return t, nil
+	return one(s, "Trust", s.rd.QueryRow(ctx, `SELECT `+TrustCols+` FROM trusts WHERE id = ?`, id), ScanTrust)
 }
 
 // Trusts implements coffer.PaymentStore. A union rather than an OR, so each
@@ -229,11 +221,7 @@ func (s *Store) DeleteFeeRule(ctx context.Context, currency string, ev *coffer.A
 
 // TransferBySeq implements coffer.PaymentStore.
 func (s *Store) TransferBySeq(ctx context.Context, seq int64) (*coffer.Transfer, error) {
-	t, err := ScanTransfer(s.rd.QueryRow(ctx, `SELECT `+TransferCols+` FROM transfers WHERE seq = ?`, seq))
-	if err != nil {
-		return nil, s.mapErr("TransferBySeq", err)
-	}
-	return t, nil
+	return one(s, "TransferBySeq", s.rd.QueryRow(ctx, `SELECT `+TransferCols+` FROM transfers WHERE seq = ?`, seq), ScanTransfer)
 }
 
 // HeldTransfers implements coffer.PaymentStore through the partial indexes

@@ -280,3 +280,12 @@ func nullStr(s string) any {
 func notFound(op, what string) error {
 	return &coffer.Error{Code: coffer.ENOTFOUND, Message: "No such " + what + ".", Op: op}
 }
+
+// one reads the single row of a query with scan.
+func one[T any](s *Store, op string, row *sql.Row, scan func(Scanner) (*T, error)) (*T, error) {
+	v, err := scan(row)
+	if err != nil {
+		return nil, s.mapErr(op, err)
+	}
+	return v, nil
+}

@@ -57,11 +57,7 @@ func (s *Store) Webhooks(ctx context.Context, memberID string) ([]*coffer.Webhoo
 
 // Webhook implements coffer.WebhookStore.
 func (s *Store) Webhook(ctx context.Context, id string) (*coffer.Webhook, error) {
-	w, err := scanWebhook(s.rd.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhook_endpoints WHERE id = ?`, id))
-	if err != nil {
-		return nil, s.mapErr("Webhook", err)
-	}
-	return w, nil
+	return one(s, "Webhook", s.rd.QueryRow(ctx, `SELECT `+webhookCols+` FROM webhook_endpoints WHERE id = ?`, id), scanWebhook)
 }
 
 // DeleteWebhook implements coffer.WebhookStore. Errors: coffer.ErrNoWebhook.

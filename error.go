@@ -62,6 +62,11 @@ func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// ErrDamaged is in the chain of every error caused by a permanent fault of
+// the database (a damaged page or index): retrying cannot help, and the
+// store reports it once, so callers need not log it per request.
+var ErrDamaged = errors.New("coffer: the database is damaged")
+
 // ErrorCode returns the code of the application error in err's chain,
 // EINTERNAL for any other non-nil error and "" for nil.
 func ErrorCode(err error) string {

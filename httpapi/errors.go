@@ -93,12 +93,18 @@ type Problem struct {
 // writeError turns any error into a problem+json answer. Internal errors are
 // logged in full and answered with a generic text.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	err = timedOut(err)
 	code := coffer.ErrorCode(err)
 	status, ok := StatusOf(code)
 	if !ok {
 		status = http.StatusBadRequest
 	}
-	if status >= 500 {
+	switch {
+	case errors.Is(err, coffer.ErrDamaged):
+		// The store reported the damage once, with what to do; one line
+		// per request would bury it.
+		log.Debug("request failed: the database is damaged", "method", r.Method, "path", r.URL.Path)
+	case status >= 500:
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
 	}
 	if ra := RetryAfter(err, status); ra != "" {

@@ -25,10 +25,6 @@ import (
 // the whole transaction is what makes batches from several processes apply
 // one after another on the balances the previous one committed.
 
-// batchTimeout bounds one batch: a server that stops answering fails the
-// batch (clients retry with the same transfer ID) instead of hanging it.
-const batchTimeout = 30 * time.Second
-
 type spendKey struct{ purse, period string }
 
 type ledgerTx struct {
@@ -88,7 +84,17 @@ func (db *DB) ApplyBatch(ctx context.Context, fn func(coffer.LedgerTx) error) er
 }
 
 func (db *DB) tryBatch(ctx context.Context, fn func(coffer.LedgerTx) error) (err error) {
-	ctx, cancel := context.WithTimeout(ctx, batchTimeout)
+	// The store's write timeout bounds one batch, commit included: a server
+	// that stops answering, or a commit that waits for a synchronous
+	// standby that is gone, fails the batch (clients retry with the same
+	// transfer ID) instead of hanging the ledger. The connection is closed
+	// before its answer is read, so the batch is never acknowledged; the
+	// server may still commit it locally (a cancelled wait for a standby
+	// does), and then a resent ID finds it. Such a resend is answered only
+	// once a standby has it too: every batch locks the ledger head row,
+	// which makes its own commit wait for the standby, and the standby
+	// confirms the log in order.
+	ctx, cancel := context.WithTimeout(ctx, db.Timeout())
 	defer cancel()
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {

@@ -59,7 +59,7 @@ func (s *Store) check(ctx context.Context, full bool) (*coffer.CheckReport, erro
 	if err := s.d.TableScans(ctx, stx); err != nil {
 		return nil, s.mapErr(op, err)
 	}
-	tx := conn{stx, s.d}
+	tx := conn{q: stx, d: s.d}
 	rep := &coffer.CheckReport{}
 	rep.Integrity, err = s.d.IntegrityCheck(ctx, s.w, stx, full)
 	if err != nil {

@@ -1,9 +1,11 @@
 package sqlstore
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/coffer-money/coffer"
 )
@@ -23,6 +25,15 @@ func MapErr(d Dialect, op string, err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return &coffer.Error{Code: coffer.ENOTFOUND, Message: "Not found.", Op: op}
 	}
+	if errors.Is(err, context.DeadlineExceeded) && errors.As(err, new(commitError)) {
+		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: UnconfirmedMessage, Op: op, Err: err}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The database did not answer in time; try again.", Op: op, Err: err}
+	}
+	if errors.Is(err, context.Canceled) {
+		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The request was cancelled.", Op: op, Err: err}
+	}
 	if isClosed(err) {
 		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The server is shutting down; try again.", Op: op, Err: err}
 	}
@@ -37,7 +48,7 @@ func MapErr(d Dialect, op string, err error) error {
 		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The database is busy; try again.", Op: op, Err: err}
 	case FaultCorrupt:
 		// Permanent: answered as an internal error, never as "try again".
-		return &coffer.Error{Code: coffer.EINTERNAL, Message: DamagedMessage, Op: op, Err: err}
+		return &coffer.Error{Code: coffer.EINTERNAL, Message: DamagedMessage, Op: op, Err: fmt.Errorf("%w: %w", coffer.ErrDamaged, err)}
 	case FaultConnLost:
 		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The database cannot be reached; try again.", Op: op, Err: err}
 	case FaultNoSpace:
@@ -46,15 +57,21 @@ func MapErr(d Dialect, op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
+// UnconfirmedMessage answers a write whose commit the database did not
+// confirm in time.
+const UnconfirmedMessage = "The database did not confirm the change in time; it may still be made. Check before repeating it."
+
+// commitError is an error met while committing (or running a statement
+// that commits by itself): the change may have been made.
+type commitError struct{ err error }
+
+func (e commitError) Error() string { return "commit: " + e.err.Error() }
+func (e commitError) Unwrap() error { return e.err }
+
 // isClosed reports whether err is database/sql's answer for a handle used
 // after Close (the store is being shut down), which it exports no value of.
 func isClosed(err error) bool {
-	for ; err != nil; err = errors.Unwrap(err) {
-		if err.Error() == "sql: database is closed" {
-			return true
-		}
-	}
-	return false
+	return err != nil && strings.HasSuffix(err.Error(), "sql: database is closed")
 }
 
 // DamagedMessage is what a permanent fault of the database says: what to do
@@ -63,14 +80,7 @@ const DamagedMessage = "The database is damaged. Stop the server, run `cofferd c
 
 // IsDamaged reports whether err is a permanent fault of the database, as
 // MapErr reports one.
-func IsDamaged(err error) bool {
-	for ; err != nil; err = errors.Unwrap(err) {
-		if ce, ok := err.(*coffer.Error); ok && ce.Code == coffer.EINTERNAL && ce.Message == DamagedMessage {
-			return true
-		}
-	}
-	return false
-}
+func IsDamaged(err error) bool { return errors.Is(err, coffer.ErrDamaged) }
 
 func (s *Store) mapErr(op string, err error) error {
 	err = MapErr(s.d, op, err)

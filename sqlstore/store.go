@@ -110,6 +110,8 @@ type Store struct {
 	wr conn // the writer, outside transactions
 	rd conn // the readers
 
+	timeout time.Duration // of one write; see SetTimeout
+
 	onDamage   atomic.Pointer[func(error)]
 	damageOnce sync.Once
 }
@@ -133,8 +135,30 @@ func (s *Store) NoteDamage(err error) {
 
 // New returns a store writing through w and reading through r.
 func New(d Dialect, w, r *sql.DB) *Store {
-	return &Store{d: d, w: w, r: r, wr: conn{w, d}, rd: conn{r, d}}
+	return &Store{d: d, w: w, r: r, wr: conn{q: w, d: d, timeout: DefaultTimeout}, rd: conn{q: r, d: d}, timeout: DefaultTimeout}
 }
+
+// DefaultTimeout is how long one write may take, commit included, unless
+// SetTimeout says otherwise.
+const DefaultTimeout = 10 * time.Second
+
+// SetTimeout bounds every write the store makes (a transaction, commit
+// included, or a single statement) to d; 0 means DefaultTimeout. A write
+// past it is answered EUNAVAILABLE: on PostgreSQL a commit that waits for a
+// synchronous standby that is gone would otherwise hang its request for as
+// long as the standby stays away. Reads are bounded by their caller's
+// context (the server gives every request a deadline). Call it before the
+// store is used.
+func (s *Store) SetTimeout(d time.Duration) {
+	if d <= 0 {
+		d = DefaultTimeout
+	}
+	s.timeout, s.wr.timeout = d, d
+}
+
+// Timeout is the bound SetTimeout set, for the store's own write paths
+// outside this package (the ledger batch).
+func (s *Store) Timeout() time.Duration { return s.timeout }
 
 // Dialect returns the store's dialect.
 func (s *Store) Dialect() Dialect { return s.d }
@@ -150,10 +174,22 @@ type execer interface {
 type conn struct {
 	q execer
 	d Dialect
+	// timeout, when set, bounds each Exec: a statement outside a
+	// transaction commits by itself, and the commit may wait.
+	timeout time.Duration
 }
 
 func (c conn) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return c.q.ExecContext(ctx, c.d.Rebind(query), args...)
+	if c.timeout <= 0 {
+		return c.q.ExecContext(ctx, c.d.Rebind(query), args...)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	res, err := c.q.ExecContext(ctx, c.d.Rebind(query), args...)
+	if err != nil && ctx.Err() != nil {
+		err = commitError{err}
+	}
+	return res, err
 }
 
 func (c conn) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {

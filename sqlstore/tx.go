@@ -100,7 +100,15 @@ const MaxAttempts = 10
 // transaction that loses a serialization conflict or a deadlock is run
 // again from the start, fn included, with backoff; fn must therefore only
 // touch the database and its own results.
+//
+// The whole of it, retries included, is bounded by the store's timeout
+// (SetTimeout). A commit cut off by it is answered as unavailable with a
+// message that says the change may still be made: on PostgreSQL the
+// server may have committed locally and be waiting for a synchronous
+// standby, and the transaction becomes visible once one confirms it.
 func (s *Store) write(ctx context.Context, op string, l lock, fn func(*Tx) error, evs ...*coffer.AuditEvent) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	for attempt := 0; ; attempt++ {
 		err := s.tryWrite(ctx, l, fn, evs)
 		if err == nil {
@@ -120,7 +128,7 @@ func (s *Store) tryWrite(ctx context.Context, l lock, fn func(*Tx) error, evs []
 	if err != nil {
 		return err
 	}
-	tx := &Tx{conn: conn{stx, s.d}, tx: stx}
+	tx := &Tx{conn: conn{q: stx, d: s.d}, tx: stx}
 	defer func() {
 		if err != nil {
 			stx.Rollback()
@@ -147,7 +155,10 @@ func (s *Store) tryWrite(ctx context.Context, l lock, fn func(*Tx) error, evs []
 	if err := tx.flush(ctx); err != nil {
 		return err
 	}
-	return stx.Commit()
+	if err := stx.Commit(); err != nil {
+		return commitError{err}
+	}
+	return nil
 }
 
 // Backoff waits before retry attempt n (0-based): 2, 4, 8 … ms up to 250 ms,

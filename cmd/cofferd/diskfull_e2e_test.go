@@ -35,25 +35,7 @@ func TestCofferd_DiskFull(t *testing.T) {
 		}
 	})
 	s := startServer(t, data)
-	ready := func() (int, string) {
-		status, _, body := request(t, s, "GET", "/readyz", "", nil)
-		var r struct {
-			Status string `json:"status"`
-			Reason string `json:"reason"`
-		}
-		json.Unmarshal(body, &r)
-		return status, r.Reason
-	}
-	// The probe's answer stands for a second: poll until it changes.
-	waitReady := func(want int) string {
-		t.Helper()
-		var status int
-		var reason string
-		if !waitFor(30*time.Second, func() bool { status, reason = ready(); return status == want }) {
-			t.Fatalf("GET /readyz: got %d %q, want %d", status, reason, want)
-		}
-		return reason
-	}
+	waitReady := func(want int) string { t.Helper(); return waitReadyz(t, s, want) }
 	waitReady(http.StatusOK)
 
 	issuer := registerMember(t, s)
@@ -195,4 +177,28 @@ func request(t *testing.T, s *e2eServer, method, path, token string, in any) (in
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	return resp.StatusCode, resp.Header, body
+}
+
+// readyz asks GET /readyz: its status and reason.
+func readyz(t *testing.T, s *e2eServer) (int, string) {
+	t.Helper()
+	status, _, body := request(t, s, "GET", "/readyz", "", nil)
+	var r struct {
+		Status string `json:"status"`
+		Reason string `json:"reason"`
+	}
+	json.Unmarshal(body, &r)
+	return status, r.Reason
+}
+
+// waitReadyz polls GET /readyz (a probe's answer stands for a second) until
+// it answers want, and returns the reason it gives.
+func waitReadyz(t *testing.T, s *e2eServer, want int) string {
+	t.Helper()
+	var status int
+	var reason string
+	if !waitFor(30*time.Second, func() bool { status, reason = readyz(t, s); return status == want }) {
+		t.Fatalf("GET /readyz: got %d %q, want %d", status, reason, want)
+	}
+	return reason
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/coffer-money/coffer/ledger"
 	"github.com/coffer-money/coffer/oidcprov"
 	"github.com/coffer-money/coffer/postgres"
+	"github.com/coffer-money/coffer/sqlstore"
 	"github.com/coffer-money/coffer/web"
 )
 
@@ -28,6 +29,8 @@ type serveOptions struct {
 	data, addr, db      string
 	dbIsolation         string
 	dbConns             int
+	dbTimeout           time.Duration // longest one database write may take
+	requestTimeout      time.Duration // deadline of every request's work
 	logLevel, logFormat string
 	sessionIdle         time.Duration
 	sessionMax          time.Duration
@@ -56,6 +59,8 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.db, "db", "", dbFlagHelp)
 	fs.StringVar(&o.dbIsolation, "db-isolation", "read committed", "PostgreSQL isolation of write transactions: read committed or serializable (both correct; serializable retries conflicts)")
 	fs.IntVar(&o.dbConns, "db-conns", 16, "PostgreSQL connection pool size")
+	fs.DurationVar(&o.dbTimeout, "db-timeout", sqlstore.DefaultTimeout, "longest one database write (a transaction or a ledger batch, commit included) may take before the request is answered 503 with Retry-After; on PostgreSQL it also ends a commit waiting for a synchronous standby that is gone")
+	fs.DurationVar(&o.requestTimeout, "request-timeout", 30*time.Second, "deadline of each request's work, database reads included; past it the request is answered 503 with Retry-After (0: none)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&o.sessionIdle, "session-idle", 30*time.Minute, "a session unused this long expires")
@@ -142,6 +147,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		return err
 	}
 	defer db.Close()
+	db.SetTimeout(o.dbTimeout)
 	db.OnDamage(func(err error) {
 		log.Error("the database is damaged: requests that touch the damage fail. Stop the server, run `cofferd check --full` to name the damage, and restore from a backup", "err", err)
 	})
@@ -238,7 +244,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		<-engine.Done()
 		return err
 	}
-	handler := withWebKeeper(api, keeper, provider)
+	handler := httpapi.WithDeadline(withWebKeeper(api, keeper, provider), o.requestTimeout)
 
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,

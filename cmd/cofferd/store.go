@@ -21,6 +21,8 @@ type store interface {
 	CheckFull(ctx context.Context) (*coffer.CheckReport, error)
 	Integrity(ctx context.Context, full bool) ([]coffer.IntegrityResult, error)
 	OnDamage(fn func(err error))
+	// SetTimeout bounds every write (see sqlstore.Store.SetTimeout).
+	SetTimeout(d time.Duration)
 	// PoolStats and WALFile (SQLite's write-ahead log; "" for
 	// PostgreSQL) feed the operator's metrics.
 	PoolStats() []coffer.PoolStat

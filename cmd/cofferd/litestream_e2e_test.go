@@ -24,22 +24,29 @@ import (
 
 // litestreamBin is the Litestream binary the continuous-replication test
 // runs: $COFFER_TEST_LITESTREAM, else `litestream` on PATH. The test skips
-// without one (.ci/run installs it).
+// without one (.ci/run installs it) and fails with one that is not v0.5,
+// whose configuration and replica format the test and the README use.
 func litestreamBin(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("COFFER_TEST_LITESTREAM"); p != "" {
-		return p
+	p := os.Getenv("COFFER_TEST_LITESTREAM")
+	if p == "" {
+		var err error
+		if p, err = exec.LookPath("litestream"); err != nil {
+			t.Skip("no litestream binary: set COFFER_TEST_LITESTREAM or put litestream on PATH (go install github.com/benbjohnson/litestream/cmd/litestream@v0.5.18)")
+		}
 	}
-	p, err := exec.LookPath("litestream")
-	if err != nil {
-		t.Skip("no litestream binary: set COFFER_TEST_LITESTREAM or put litestream on PATH (go install github.com/benbjohnson/litestream/cmd/litestream@v0.5.18)")
+	out, err := exec.Command(p, "version").Output()
+	if v := strings.TrimSpace(string(out)); err != nil || !strings.HasPrefix(v, "v0.5.") {
+		t.Fatalf("%s version: got %q %v, want v0.5.x", p, v, err)
 	}
 	return p
 }
 
 // litestreamConfig is the README's litestream.yml for the data directory
 // data and the replica directory replica, with the intervals shortened so
-// the test runs in seconds.
+// the test runs in seconds, each sync reading the WAL to its end (see
+// lastReplicatedPoint) and a debug log that names the reason of each
+// snapshot.
 func litestreamConfig(data, replica string) string {
 	return fmt.Sprintf(`logging:
   level: debug
@@ -212,14 +219,14 @@ func TestCofferd_LitestreamRestore(t *testing.T) {
 		<-loaded
 		return sent
 	}
-	any := func(time.Time) bool { return true }
+	always := func(time.Time) bool { return true }
 	// The replica has passed t: its last replicated point is after it.
-	passed := func(t time.Time) bool {
+	passed := func(at time.Time) bool {
 		pts, err := replicaPoints(replica)
 		p, ok := lastReplicatedPoint(pts)
-		return err == nil && ok && p.After(t)
+		return err == nil && ok && p.After(at)
 	}
-	sentA := round(ea, 300, 2*time.Second, any, func() {})
+	sentA := round(ea, 300, 2*time.Second, always, func() {})
 	// Idle: the server's truncating checkpoint of a large WAL comes due,
 	// while Litestream holds its read transaction.
 	walBefore := fileSize(wal)

@@ -213,6 +213,22 @@ func TestCofferd_PatroniFailover(t *testing.T) {
 	// primary.
 	time.Sleep(500 * time.Millisecond)
 	settled := st.applied.Load()
+	// Until Patroni promotes, there is no primary: a read and a transfer
+	// are answered 503 with Retry-After. The transfer is more than the
+	// sender holds, so it changes nothing should it ever be applied.
+	m := e.members[0]
+	for _, r := range []struct {
+		method, path string
+		in           any
+	}{
+		{"GET", "/v1/purses/" + m.purse, nil},
+		{"POST", "/v1/transfers", map[string]string{"transfer_id": "failover-probe", "from": m.purse, "to": e.members[1].purse, "amount": "5000.00"}},
+	} {
+		status, h, body := request(t, s, r.method, r.path, m.token, r.in)
+		if status != http.StatusServiceUnavailable || !strings.Contains(string(body), `"unavailable"`) || h.Get("Retry-After") == "" {
+			t.Errorf("%s %s with no primary: got %d %s, Retry-After %q; want 503 unavailable with Retry-After", r.method, r.path, status, strings.TrimSpace(string(body)), h.Get("Retry-After"))
+		}
+	}
 
 	var promoted time.Duration
 	if !waitFor(90*time.Second, func() bool {
@@ -320,4 +336,39 @@ func TestCofferd_PatroniFailover(t *testing.T) {
 	t.Logf("crash to promotion %v, crash to the first transfer applied on the new primary %v; cofferd check --db: %s; %s rejoined as %s (%s) in %v; test took %v",
 		promoted.Round(100*time.Millisecond), resumed.Round(100*time.Millisecond), checked, leader.Name, rejoined.Role, rejoined.State,
 		rejoinTook.Round(100*time.Millisecond), time.Since(began).Round(time.Second))
+}
+
+// TestPatroniScript_ConfigInREADME holds the README to the configuration
+// the failover test runs: its YAML block under "High availability on
+// PostgreSQL" must be what scripts/patroni config prints for the arguments
+// the README gives.
+func TestPatroniScript_ConfigInREADME(t *testing.T) {
+	const command = "scripts/patroni config pg1 /var/lib/coffer-ha 127.0.0.1:2379 5432 8008"
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n### High availability on PostgreSQL\n")
+	if !ok {
+		t.Fatal("README: no section \"High availability on PostgreSQL\"")
+	}
+	if !strings.Contains(section, command) {
+		t.Errorf("README's high availability section: want the command %q", command)
+	}
+	_, block, ok := strings.Cut(section, "\n```yaml\n")
+	block, _, ok2 := strings.Cut(block, "\n```\n")
+	if !ok || !ok2 {
+		t.Fatal("README's high availability section: no ```yaml block")
+	}
+	args := strings.Fields(command)
+	cmd := exec.Command(filepath.Join("..", "..", args[0]), args[1:]...)
+	// The README shows the binaries of PostgreSQL 15 (Debian's path).
+	cmd.Env = append(os.Environ(), "PG_BIN=/usr/lib/postgresql/15/bin")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v", command, err)
+	}
+	if got, want := strings.TrimSpace(string(out)), strings.TrimSpace(block); got != want {
+		t.Errorf("%s: got\n%s\nwant the README's block\n%s", command, got, want)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/coffer-money/coffer"
@@ -101,9 +102,14 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	switch {
 	case errors.Is(err, coffer.ErrDamaged):
-		// The store reported the damage once, with what to do; one line
-		// per request would bury it.
-		log.Debug("request failed: the database is damaged", "method", r.Method, "path", r.URL.Path)
+		// The store reports the damage with what to do; one line per
+		// request would bury it: at most one a minute here.
+		now, last := time.Now().UnixNano(), damageLogged.Load()
+		if now-last >= int64(time.Minute) && damageLogged.CompareAndSwap(last, now) {
+			log.Error("requests fail: the database is damaged (logged at most once a minute)", "method", r.Method, "path", r.URL.Path, "err", err)
+		} else {
+			log.Debug("request failed: the database is damaged", "method", r.Method, "path", r.URL.Path)
+		}
 	case status >= 500:
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
 	}
@@ -127,6 +133,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(p)
 }
+
+// damageLogged is when a request last logged a damaged database (Unix ns).
+var damageLogged atomic.Int64
 
 // UnavailableRetryAfter is the wait, in seconds, that a 503 answer asks for
 // when the error names none: the database was busy, unreachable or out of

@@ -462,7 +462,7 @@ func (e *Engine) apply(batch []request) {
 	})
 	if err != nil {
 		e.log.Error("ledger batch failed", "size", len(batch), "err", err)
-		ae := &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The transfer could not be committed; retry with the same transfer ID.", Op: "ledger.apply", Err: err}
+		ae := &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The transfer was not confirmed (it may still be applied); retry with the same transfer ID, which applies it at most once.", Op: "ledger.apply", Err: err}
 		var se *coffer.Error
 		if errors.As(err, &se) && se.Code == coffer.EINTERNAL {
 			// The store calls the fault permanent (a damaged database):

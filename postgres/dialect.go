@@ -21,6 +21,7 @@ type dialect struct{ iso pgx.TxIsoLevel }
 var _ sqlstore.Dialect = dialect{}
 
 func (dialect) Name() string           { return "postgres" }
+func (dialect) CommitInDoubt() bool    { return true }
 func (dialect) Rebind(q string) string { return sqlstore.RebindNumbered(q) }
 func (dialect) ForUpdate() string      { return " FOR UPDATE" }
 func (dialect) ForNoKeyUpdate() string { return " FOR NO KEY UPDATE" }

@@ -31,6 +31,9 @@ type ledgerTx struct {
 	db    *DB
 	conn  *pgxpool.Conn
 	begun bool
+	// ctx bounds every statement of the batch (the store's write
+	// timeout), whatever context the engine passes to the methods.
+	ctx context.Context
 
 	tseq, eseq int64  // last sequence numbers, from the ledger head
 	aseq       int64  // last audit event
@@ -103,7 +106,7 @@ func (db *DB) tryBatch(ctx context.Context, fn func(coffer.LedgerTx) error) (err
 	// Release destroys a connection that is broken or still inside a
 	// transaction, so a failed batch never leaks its transaction.
 	defer conn.Release()
-	l := &ledgerTx{db: db, conn: conn}
+	l := &ledgerTx{db: db, conn: conn, ctx: ctx}
 	defer func() {
 		if err != nil && l.begun {
 			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -158,7 +161,7 @@ func (l *ledgerTx) start(ctx context.Context, add func(b *pgx.Batch)) error {
 	if b.Len() == 0 {
 		return nil
 	}
-	return l.conn.SendBatch(ctx, b).Close()
+	return l.conn.SendBatch(l.ctx, b).Close()
 }
 
 // Prefetch implements coffer.LedgerTx. Besides what every batch
@@ -284,7 +287,7 @@ func (l *ledgerTx) FindTransfer(ctx context.Context, sender, id string) (*coffer
 	if err := l.start(ctx, nil); err != nil {
 		return nil, err
 	}
-	t, err := sqlstore.ScanTransfer(l.conn.QueryRow(ctx, `SELECT `+sqlstore.TransferCols+` FROM transfers WHERE sender = $1 AND transfer_id = $2`, sender, id))
+	t, err := sqlstore.ScanTransfer(l.conn.QueryRow(l.ctx, `SELECT `+sqlstore.TransferCols+` FROM transfers WHERE sender = $1 AND transfer_id = $2`, sender, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -302,7 +305,7 @@ func (l *ledgerTx) Purse(ctx context.Context, number string) (*coffer.Purse, err
 	if err := l.start(ctx, nil); err != nil {
 		return nil, err
 	}
-	p, err := sqlstore.ScanLedgerPurse(l.conn.QueryRow(ctx, `SELECT `+sqlstore.LedgerPurseCols+` FROM purses p JOIN members m ON m.id = p.owner WHERE p.number = $1`, number))
+	p, err := sqlstore.ScanLedgerPurse(l.conn.QueryRow(l.ctx, `SELECT `+sqlstore.LedgerPurseCols+` FROM purses p JOIN members m ON m.id = p.owner WHERE p.number = $1`, number))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -316,7 +319,7 @@ func (l *ledgerTx) PurseLimits(ctx context.Context, number string) (*coffer.Purs
 	if err := l.start(ctx, nil); err != nil {
 		return nil, err
 	}
-	lim, err := sqlstore.ScanLimits(l.conn.QueryRow(ctx, `SELECT `+sqlstore.LimitsCols+sqlstore.LimitsFrom+` WHERE l.purse = $1`, number))
+	lim, err := sqlstore.ScanLimits(l.conn.QueryRow(l.ctx, `SELECT `+sqlstore.LimitsCols+sqlstore.LimitsFrom+` WHERE l.purse = $1`, number))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -334,7 +337,7 @@ func (l *ledgerTx) PurseSpend(ctx context.Context, key, day, month string) (int6
 		return 0, 0, err
 	}
 	var cd, cm int64
-	err := l.conn.QueryRow(ctx, `SELECT COALESCE((SELECT amount FROM purse_spend WHERE purse = $1 AND period = $2), 0),
+	err := l.conn.QueryRow(l.ctx, `SELECT COALESCE((SELECT amount FROM purse_spend WHERE purse = $1 AND period = $2), 0),
 		COALESCE((SELECT amount FROM purse_spend WHERE purse = $1 AND period = $3), 0)`, key, day, month).Scan(&cd, &cm)
 	return cd + d, cm + m, err
 }
@@ -383,7 +386,7 @@ func (l *ledgerTx) Invoice(ctx context.Context, id string) (*coffer.Invoice, err
 	if err := l.start(ctx, nil); err != nil {
 		return nil, err
 	}
-	inv, err := sqlstore.ScanInvoice(l.conn.QueryRow(ctx, `SELECT `+sqlstore.InvoiceCols+` FROM invoices WHERE id = $1 FOR UPDATE`, id))
+	inv, err := sqlstore.ScanInvoice(l.conn.QueryRow(l.ctx, `SELECT `+sqlstore.InvoiceCols+` FROM invoices WHERE id = $1 FOR UPDATE`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -402,7 +405,7 @@ func (l *ledgerTx) Trust(ctx context.Context, id string) (*coffer.Trust, error) 
 	if err := l.start(ctx, nil); err != nil {
 		return nil, err
 	}
-	t, err := sqlstore.ScanTrust(l.conn.QueryRow(ctx, `SELECT `+sqlstore.TrustCols+` FROM trusts WHERE id = $1 FOR UPDATE`, id))
+	t, err := sqlstore.ScanTrust(l.conn.QueryRow(l.ctx, `SELECT `+sqlstore.TrustCols+` FROM trusts WHERE id = $1 FOR UPDATE`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -416,7 +419,7 @@ func (l *ledgerTx) FeeRule(ctx context.Context, currency string) (*coffer.FeeRul
 		if err := l.start(ctx, nil); err != nil {
 			return nil, err
 		}
-		rows, err := l.conn.Query(ctx, feeRulesQuery)
+		rows, err := l.conn.Query(l.ctx, feeRulesQuery)
 		list, err := collect(rows, err, "FeeRule", sqlstore.ScanFeeRule)
 		if err != nil {
 			return nil, err
@@ -632,7 +635,7 @@ func (l *ledgerTx) flush(ctx context.Context) error {
 	}
 	queueOutbox(b, l.writes) // see webhooks.go
 	b.Queue("COMMIT")
-	return l.conn.SendBatch(ctx, b).Close()
+	return l.conn.SendBatch(l.ctx, b).Close()
 }
 
 // rowsAffected fails a statement that did not touch every row it names.

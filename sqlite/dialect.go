@@ -26,6 +26,7 @@ func (dialect) Name() string            { return "sqlite" }
 func (dialect) Rebind(q string) string  { return q }
 func (dialect) WriteTx() *sql.TxOptions { return nil }
 func (dialect) ForUpdate() string       { return "" }
+func (dialect) CommitInDoubt() bool     { return false }
 func (dialect) ForNoKeyUpdate() string  { return "" }
 
 func (dialect) Classify(err error) sqlstore.Fault {

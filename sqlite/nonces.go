@@ -97,8 +97,10 @@ func (db *DB) UseNonce(ctx context.Context, keyID, nonce string, now, expires ti
 func (db *DB) commitNonces(ctx context.Context, batch []*nonceReq) {
 	const op = "UseNonce"
 	fail := func(err error) {
+		err = mapErr(op, err)
+		db.NoteDamage(err)
 		for _, r := range batch {
-			r.fresh, r.err = false, mapErr(op, err)
+			r.fresh, r.err = false, err
 		}
 	}
 	tx, err := db.w.BeginTx(ctx, nil)

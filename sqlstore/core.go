@@ -99,11 +99,36 @@ func (s *Store) DeleteSession(ctx context.Context, memberID, id string) error {
 
 // DeleteExpiredSessions removes sessions whose absolute expiry has passed.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.wr.Exec(ctx, `DELETE FROM sessions WHERE expires_at < ?`, ms(now))
-	if err != nil {
-		return 0, s.mapErr("DeleteExpiredSessions", err)
+	return s.sweep(ctx, "DeleteExpiredSessions", ms(now), `DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at < ?1 LIMIT ?2)`)
+}
+
+// sweepChunk is how many rows one statement of a sweep removes: each is a
+// write of its own, well within the write timeout however large the
+// backlog, and holds SQLite's writer only briefly.
+const sweepChunk = 5000
+
+// sweep runs each chunked DELETE (?1 the time, ?2 the chunk size) until it
+// removes fewer rows than a chunk, and returns how many it removed. A sweep
+// cut short keeps what it removed; the next one goes on.
+func (s *Store) sweep(ctx context.Context, op string, now int64, deletes ...string) (int64, error) {
+	var total int64
+	for _, q := range deletes {
+		for {
+			res, err := s.wr.Exec(ctx, q, now, sweepChunk)
+			if err != nil {
+				return total, s.mapErr(op, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return total, s.mapErr(op, err)
+			}
+			total += n
+			if n < sweepChunk {
+				break
+			}
+		}
 	}
-	return res.RowsAffected()
+	return total, nil
 }
 
 // Currencies implements coffer.Store.

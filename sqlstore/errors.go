@@ -59,7 +59,7 @@ func MapErr(d Dialect, op string, err error) error {
 
 // UnconfirmedMessage answers a write whose commit the database did not
 // confirm in time.
-const UnconfirmedMessage = "The database did not confirm the change in time; it may still be made. Check before repeating it."
+const UnconfirmedMessage = "The database did not confirm the change in time; it may still be made. Retry shortly."
 
 // commitError is an error met while committing (or running a statement
 // that commits by itself): the change may have been made.
@@ -67,6 +67,15 @@ type commitError struct{ err error }
 
 func (e commitError) Error() string { return "commit: " + e.err.Error() }
 func (e commitError) Unwrap() error { return e.err }
+
+// inDoubt marks err, met while committing under ctx, as a commit whose
+// outcome is unknown when ctx ended and the database can leave one so.
+func (s *Store) inDoubt(ctx context.Context, err error) error {
+	if ctx.Err() != nil && s.d.CommitInDoubt() {
+		return commitError{err}
+	}
+	return err
+}
 
 // isClosed reports whether err is database/sql's answer for a handle used
 // after Close (the store is being shut down), which it exports no value of.

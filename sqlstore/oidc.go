@@ -145,9 +145,11 @@ func (s *Store) TakeOIDCAuthCode(ctx context.Context, codeHash []byte) (*coffer.
 	if codeHash == nil {
 		return nil, s.mapErr("TakeOIDCAuthCode", sql.ErrNoRows)
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	r, err := scanOIDCRequest(s.wr.QueryRow(ctx, `DELETE FROM oidc_auth_requests WHERE code_hash = ? RETURNING `+oidcRequestCols, codeHash))
 	if err != nil {
-		return nil, s.mapErr("TakeOIDCAuthCode", err)
+		return nil, s.mapErr("TakeOIDCAuthCode", s.inDoubt(ctx, err))
 	}
 	return r, nil
 }
@@ -219,30 +221,10 @@ func (s *Store) DeleteOIDCTokens(ctx context.Context, memberID, clientID string)
 
 // DeleteExpiredOIDC implements coffer.OIDCStore.
 func (s *Store) DeleteExpiredOIDC(ctx context.Context, now time.Time) (int64, error) {
-	var total int64
-	err := s.write(ctx, "DeleteExpiredOIDC", lockNone, func(tx *Tx) error {
-		total = 0
-		for _, q := range []string{
-			`DELETE FROM oidc_auth_requests WHERE expires_at <= ?`,
-			`DELETE FROM oidc_tokens WHERE expires_at <= ?`,
-			`DELETE FROM oidc_session_amr WHERE expires_at <= ?`,
-		} {
-			res, err := tx.Exec(ctx, q, ms(now))
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			total += n
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	return total, nil
+	return s.sweep(ctx, "DeleteExpiredOIDC", ms(now),
+		`DELETE FROM oidc_auth_requests WHERE id IN (SELECT id FROM oidc_auth_requests WHERE expires_at <= ?1 LIMIT ?2)`,
+		`DELETE FROM oidc_tokens WHERE id IN (SELECT id FROM oidc_tokens WHERE expires_at <= ?1 LIMIT ?2)`,
+		`DELETE FROM oidc_session_amr WHERE session_id IN (SELECT session_id FROM oidc_session_amr WHERE expires_at <= ?1 LIMIT ?2)`)
 }
 
 func scanOIDCConsent(row Scanner, c *coffer.OIDCConsent) (*coffer.OIDCConsent, error) {

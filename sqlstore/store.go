@@ -53,6 +53,10 @@ type Dialect interface {
 	// Constraint names the constraint or column a constraint error is about,
 	// as far as the driver tells ("members.email", "members_email_key").
 	Constraint(err error) string
+	// CommitInDoubt says whether a commit cut off by its context may still
+	// take effect (PostgreSQL: the server may commit locally while it waits
+	// for a synchronous standby) or is always rolled back (SQLite).
+	CommitInDoubt() bool
 	// WriteTx is the options of a write transaction (isolation level).
 	WriteTx() *sql.TxOptions
 	// ReadTx is the options of a read transaction that must see one
@@ -186,7 +190,7 @@ func (c conn) Exec(ctx context.Context, query string, args ...any) (sql.Result, 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	res, err := c.q.ExecContext(ctx, c.d.Rebind(query), args...)
-	if err != nil && ctx.Err() != nil {
+	if err != nil && ctx.Err() != nil && c.d.CommitInDoubt() {
 		err = commitError{err}
 	}
 	return res, err

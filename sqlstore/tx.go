@@ -156,7 +156,7 @@ func (s *Store) tryWrite(ctx context.Context, l lock, fn func(*Tx) error, evs []
 		return err
 	}
 	if err := stx.Commit(); err != nil {
-		return commitError{err}
+		return s.inDoubt(ctx, err)
 	}
 	return nil
 }

@@ -144,6 +144,9 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now, lease time.Time, limit
 	if fu := s.d.ForUpdate(); fu != "" {
 		skipLocked = fu + " SKIP LOCKED"
 	}
+	// A write that commits by itself, bounded like the others.
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	rows, err := s.wr.Query(ctx, `UPDATE webhook_outbox SET next_at = ? WHERE id IN (
 		SELECT id FROM webhook_outbox WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?`+skipLocked+`)
 		RETURNING `+deliveryCols, ms(lease), ms(now), limit)

@@ -223,23 +223,22 @@ func maskSecret(name, value string) string {
 		return masked
 	}
 	if strings.Contains(value, "://") {
-		if u, err := url.Parse(value); err == nil {
-			if _, ok := u.User.Password(); ok {
-				u.User = url.UserPassword(u.User.Username(), masked)
-				value = u.String()
+		u, err := url.Parse(value)
+		if err != nil {
+			// Unparsable: mask everything between "://" and the last "@".
+			if i, j := strings.Index(value, "://"), strings.LastIndex(value, "@"); j > i {
+				return value[:i+3] + masked + value[j:]
 			}
-			q := u.Query()
-			if q.Has("password") {
-				q.Set("password", masked)
-				u.RawQuery = q.Encode()
-				value = strings.ReplaceAll(u.String(), url.QueryEscape(masked), masked)
-			}
-		} else {
-			// Unparsable: mask anything between "://" and "@".
-			if i, j := strings.Index(value, "://"), strings.LastIndex(value, "@"); i >= 0 && j > i {
-				value = value[:i+3] + masked + value[j:]
-			}
+			return value
 		}
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), masked)
+		}
+		if q := u.Query(); q.Has("password") {
+			q.Set("password", masked)
+			u.RawQuery = q.Encode()
+		}
+		return u.String()
 	}
 	return dsnPassword.ReplaceAllString(value, "${1}"+masked)
 }

@@ -58,6 +58,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				printGroupUsage(stdout, "")
 				return nil
 			}
+			if isHelpFlag(args[1]) {
+				printCommandUsage(stdout, flag.NewFlagSet("cofferd help", flag.ContinueOnError))
+				return nil
+			}
 			return dispatch(ctx, append(append([]string{}, args[1:]...), "--help"), stdout, stderr)
 		}
 	}

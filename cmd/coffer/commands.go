@@ -11,9 +11,9 @@ import (
 // command is one subcommand of the keeper.
 type command struct {
 	name    string
-	args    string // synopsis after the name, flags included
-	summary string // one line for the command list
-	help    string // more text for "coffer help NAME", may be empty
+	args    string   // synopsis after the name, flags included
+	summary string   // one line for the command list
+	help    string   // more text for "coffer help NAME", may be empty
 	subs    []string // its subcommands, for the completion and the help test
 	run     func(a *app, args []string) error
 }

@@ -167,7 +167,7 @@ func printCommandUsage(w io.Writer, fs *flag.FlagSet) {
 			shown.Lookup(f.Name).DefValue = f.DefValue
 		}
 	})
-	if shown.NFlag() == 0 && !hasFlags(shown) {
+	if !hasFlags(shown) {
 		return
 	}
 	fmt.Fprint(w, "\nFlags:\n")

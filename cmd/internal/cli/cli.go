@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strings"
 )
 
@@ -120,9 +119,11 @@ func Bash(prog string, nodes []Node) string {
 }
 
 // Zsh returns a zsh completion script for prog: the bash one, through
-// zsh's bashcompinit.
+// zsh's bashcompinit (and compinit, when the shell has not loaded it).
 func Zsh(prog string, nodes []Node) string {
-	return fmt.Sprintf("#compdef %s\n# zsh completion for %s; made by '%s completion zsh'.\nautoload -U +X bashcompinit && bashcompinit\n", prog, prog, prog) +
+	return fmt.Sprintf("#compdef %s\n# zsh completion for %s; made by '%s completion zsh'.\n", prog, prog, prog) +
+		"(( $+functions[compdef] )) || { autoload -U +X compinit && compinit -u }\n" +
+		"autoload -U +X bashcompinit && bashcompinit\n" +
 		Bash(prog, nodes)
 }
 
@@ -168,14 +169,4 @@ end
 // fishQuote quotes s for fish.
 func fishQuote(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
-}
-
-// Paths lists the command paths of nodes, sorted; tests use it.
-func Paths(nodes []Node) []string {
-	var out []string
-	for _, n := range nodes {
-		out = append(out, n.Path)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -174,10 +174,9 @@ func printCommandUsage(w io.Writer, fs *flag.FlagSet) {
 	shown.SetOutput(w)
 	shown.PrintDefaults()
 	if fs.Lookup(configFlag) != nil {
-		switch fs.Name() {
-		case "cofferd serve", "cofferd config", "cofferd bench":
+		if settingsCommand(fs) {
 			fmt.Fprint(w, "\nEvery flag may also be set by COFFER_<FLAG> (--db-timeout: COFFER_DB_TIMEOUT)\nor in the --config file; flag > environment > file > default.\n")
-		default:
+		} else {
 			fmt.Fprint(w, "\nThe flags serve also has (--data, --db, ...) may also be set by COFFER_<FLAG>\nor in the --config file; flag > environment > file > default.\n")
 		}
 	}

@@ -49,13 +49,13 @@ type flagSources struct {
 // named by --config, then the defaults. A flag registered on fs by anyone
 // takes part without further work.
 //
-// For serve, config and bench (settings is nil) every flag does. For the
-// one-off commands, settings names the flags that may come from the
-// environment or the file: those they share with serve (--data, --db, ...).
-// An action's own arguments (--member, --cert, --to) are taken from the
-// command line only, so that the keeper's COFFER_MEMBER or COFFER_CERT
-// never reach them. A key in the file that is neither a flag of the command
-// nor a serve flag is an error, so that a misspelt setting is not ignored.
+// For serve, config and bench every flag does (see settingsCommand). For
+// the one-off commands, only the flags they share with serve (--data,
+// --db, ...) may come from the environment or the file; an action's own
+// arguments (--member, --cert, --to) are taken from the command line only,
+// so that the keeper's COFFER_MEMBER or COFFER_CERT never reach them. A
+// key in the file that is neither a flag of the command nor a serve flag
+// is an error, so that a misspelt setting is not ignored.
 //
 // -h and --help print the command's usage to stdout and return
 // flag.ErrHelp, which run turns into exit status 0.
@@ -75,10 +75,7 @@ func parseFlags(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.
 		if name == configFlag {
 			return false
 		}
-		if fs.Name() == "cofferd serve" || fs.Name() == "cofferd config" || fs.Name() == "cofferd bench" {
-			return true
-		}
-		return shared[name]
+		return settingsCommand(fs) || shared[name]
 	}
 	if file != "" {
 		if err := checkConfigKeys(fs, file, settable, shared); err != nil {
@@ -138,6 +135,17 @@ func checkConfigKeys(fs *flag.FlagSet, file string, settable func(string) bool, 
 		}
 		return nil
 	})
+}
+
+// settingsCommand reports whether every flag of the command whose flag set
+// is fs is a setting, to be taken from the environment or the file too:
+// the server's, and those of the commands that run one.
+func settingsCommand(fs *flag.FlagSet) bool {
+	switch fs.Name() {
+	case "cofferd serve", "cofferd config", "cofferd bench":
+		return true
+	}
+	return false
 }
 
 // serveFlagNames returns the names of serve's flags.

@@ -11,9 +11,10 @@ import (
 // command is one subcommand of the keeper.
 type command struct {
 	name    string
-	args    string // synopsis after the name, flags included
-	summary string // one line for the command list
-	help    string // more text for "coffer help NAME", may be empty
+	args    string   // synopsis after the name, flags included
+	summary string   // one line for the command list
+	help    string   // more text for "coffer help NAME", may be empty
+	subs    []string // its subcommands, for the completion and the help test
 	run     func(a *app, args []string) error
 }
 
@@ -32,10 +33,10 @@ func init() {
 		{name: "logout", summary: "end the session on the server and forget it here", run: cmdLogout},
 		{name: "whoami", summary: "show the member the keeper acts as", run: cmdWhoami},
 		{name: "passwd", summary: "change your password; your other sessions end", help: passwdHelp, run: cmdPasswd},
-		{name: "sessions", args: "[revoke SESSION_ID]", summary: "list the member's open sessions, or revoke one", run: cmdSessions},
+		{name: "sessions", args: "[revoke SESSION_ID]", summary: "list the member's open sessions, or revoke one", subs: []string{"revoke"}, run: cmdSessions},
 		{name: "currencies", summary: "list the currencies the server keeps", run: cmdCurrencies},
 		{name: "purses", summary: "list your purses and balances", run: cmdPurses},
-		{name: "purse", args: "new CURRENCY | PURSE | limits PURSE [--per-transfer A|none] [--per-day A|none] [--per-month A|none]", summary: "open a purse in a currency, show one purse, or show or set its outgoing limits", run: cmdPurse},
+		{name: "purse", args: "new CURRENCY | PURSE | limits PURSE [--per-transfer A|none] [--per-day A|none] [--per-month A|none]", summary: "open a purse in a currency, show one purse, or show or set its outgoing limits", subs: []string{"new", "limits"}, run: cmdPurse},
 		{name: "send", args: "--from PURSE --to PURSE --amount AMOUNT [--desc TEXT] [--id TRANSFER_ID] [--protect-code C --protect-days N | --protect-time-days N] [--invoice ID] [--trust ID]", summary: "send money",
 			help: sendHelp, run: cmdSend},
 		{name: "send-batch", args: "FILE.csv [--all-or-nothing]", summary: "send many transfers from a CSV file in one request", help: batchHelp, run: cmdSendBatch},
@@ -46,28 +47,31 @@ func init() {
 		{name: "refuse", args: "TRANSFER_ID --from PURSE", summary: "send a protected transfer back to its sender", run: cmdRefuse},
 		{name: "refund", args: "TRANSFER_ID --from PURSE --amount AMOUNT [--id NEW_ID] [--desc TEXT]", summary: "give back all or part of a transfer you received",
 			help: "TRANSFER_ID and --from name the payment as its sender did. Without --id the refund's ID is\nmade up and printed; repeating with the same --id never refunds twice.", run: cmdRefund},
-		{name: "invoice", args: "new|list|show|pay|refuse|cancel ...", summary: "issue, list, pay or decline invoices", help: invoiceHelp, run: cmdInvoice},
-		{name: "trust", args: "grant|list|revoke ...", summary: "let a merchant debit your purse within limits, list or revoke trusts", help: trustHelp, run: cmdTrust},
+		{name: "invoice", args: "new|list|show|pay|refuse|cancel ...", summary: "issue, list, pay or decline invoices", help: invoiceHelp, subs: []string{"new", "list", "show", "pay", "refuse", "cancel"}, run: cmdInvoice},
+		{name: "trust", args: "grant|list|revoke ...", summary: "let a merchant debit your purse within limits, list or revoke trusts", help: trustHelp, subs: []string{"grant", "list", "revoke"}, run: cmdTrust},
 		{name: "history", args: "PURSE [--limit N] [--all] [--since T] [--until T] [--cursor C] | PURSE --csv|--json|--statement [--since T] [--until T]", summary: "show a purse's movements, newest first, or its statement",
 			help: historyHelp, run: cmdHistory},
 		{name: "transfer", args: "TRANSFER_ID", summary: "show one transfer you sent or received", run: cmdTransfer},
 		{name: "whois", args: "PURSE", summary: "show which member ID owns a purse (check a payee)", run: cmdWhois},
-		{name: "profile", args: "show | set FIELD=VALUE... | visibility FIELD=VIS...", summary: "your personal data and who may see each field", help: profileHelp, run: cmdProfile},
-		{name: "member", args: "show MEMBER_ID | check MEMBER_ID FIELD=VALUE...", summary: "see what a member shows you, or check data you hold against theirs", help: memberHelp, run: cmdMember},
-		{name: "disclosure", args: "request|list|grant|refuse|revoke ...", summary: "ask to see a member's hidden data, or answer such requests", help: disclosureHelp, run: cmdDisclosure},
-		{name: "contacts", args: "list | add MEMBER_ID [--note N] | remove MEMBER_ID | only-contacts on|off", summary: "your contacts, and whether only they may send to you", help: contactsHelp, run: cmdContacts},
-		{name: "verification", args: "upload FILE... | submit [--documents IDS] [--level L] | status", summary: "have your identity verified: upload documents, submit, see your level", help: verificationHelp, run: cmdVerification},
-		{name: "registrar", args: "queue|show|document|approve|reject|level|link ...", summary: "review verification requests (registrars only)", help: registrarHelp, run: cmdRegistrar},
-		{name: "account", args: "export [--out FILE] | close [--confirm ID:CODE]", summary: "download everything stored about you, or close your account", help: accountHelp, run: cmdAccount},
+		{name: "profile", args: "show | set FIELD=VALUE... | visibility FIELD=VIS...", summary: "your personal data and who may see each field", help: profileHelp, subs: []string{"show", "set", "visibility"}, run: cmdProfile},
+		{name: "member", args: "show MEMBER_ID | check MEMBER_ID FIELD=VALUE...", summary: "see what a member shows you, or check data you hold against theirs", help: memberHelp, subs: []string{"show", "check"}, run: cmdMember},
+		{name: "disclosure", args: "request|list|grant|refuse|revoke ...", summary: "ask to see a member's hidden data, or answer such requests", help: disclosureHelp, subs: []string{"request", "list", "grant", "refuse", "revoke"}, run: cmdDisclosure},
+		{name: "contacts", args: "list | add MEMBER_ID [--note N] | remove MEMBER_ID | only-contacts on|off", summary: "your contacts, and whether only they may send to you", help: contactsHelp, subs: []string{"list", "add", "remove", "only-contacts"}, run: cmdContacts},
+		{name: "verification", args: "upload FILE... | submit [--documents IDS] [--level L] | status", summary: "have your identity verified: upload documents, submit, see your level", help: verificationHelp, subs: []string{"upload", "submit", "status"}, run: cmdVerification},
+		{name: "registrar", args: "queue|show|document|approve|reject|level|link ...", summary: "review verification requests (registrars only)", help: registrarHelp, subs: []string{"queue", "show", "document", "approve", "reject", "level", "link"}, run: cmdRegistrar},
+		{name: "account", args: "export [--out FILE] | close [--confirm ID:CODE]", summary: "download everything stored about you, or close your account", help: accountHelp, subs: []string{"export", "close"}, run: cmdAccount},
 		{name: "cert", args: "request [--out DIR] | list | revoke CERTIFICATE_ID", summary: "get a personal client certificate, list yours, or revoke one",
-			help: certHelp, run: cmdCert},
+			help: certHelp, subs: []string{"request", "list", "revoke"}, run: cmdCert},
 		{name: "keys", args: "new [--name N] [--out FILE] | list | rename KEY_ID NAME | revoke KEY_ID | backup --to DIR | restore --from DIR | passwd",
-			summary: "make and manage key files that sign requests instead of a session", help: keysHelp, run: cmdKeys},
+			summary: "make and manage key files that sign requests instead of a session", help: keysHelp, subs: []string{"new", "list", "rename", "revoke", "backup", "restore", "passwd"}, run: cmdKeys},
 		{name: "security", args: "ip-ranges [set CIDR...|clear] | unblock --member ID --code C | notifications [...] | log",
-			summary: "allowed IP ranges, e-mail notifications and the security log", help: securityHelp, run: cmdSecurity},
+			summary: "allowed IP ranges, e-mail notifications and the security log", help: securityHelp, subs: []string{"ip-ranges", "unblock", "confirmation", "phone", "recovery-codes", "new-device", "notifications", "log"}, run: cmdSecurity},
 		{name: "otp", args: "enroll [--confirm ID:CODE] | code | answer CHALLENGE", summary: "act as your code generator: enrol it, print a code, answer a transfer challenge",
-			help: otpHelp, run: cmdOTP},
-		{name: "dev", args: "sms [--data DIR] [--to PHONE] | mail [--data DIR] [-n N]", summary: "development: show the last SMS or e-mail in a server's outbox", run: cmdDevMail},
+			help: otpHelp, subs: []string{"enroll", "code", "answer"}, run: cmdOTP},
+		{name: "dev", args: "sms [--data DIR] [--to PHONE] | mail [--data DIR] [-n N]", summary: "development: show the last SMS or e-mail in a server's outbox", subs: []string{"sms", "mail"}, run: cmdDevMail},
+		{name: "version", summary: "print the keeper's version, from its build information", run: cmdVersion},
+		{name: "completion", args: "bash|zsh|fish", summary: "print a shell completion script", help: completionHelp,
+			subs: []string{"bash", "zsh", "fish"}, run: cmdCompletion},
 		{name: "help", args: "[COMMAND]", summary: "show help", run: cmdHelp},
 	}
 }
@@ -112,6 +116,7 @@ Global flags (also accepted after the command):
 `)
 	fs := flag.NewFlagSet("coffer", flag.ContinueOnError)
 	(&app{}).globalFlags(fs)
+	versionFlag(fs)
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fmt.Fprint(w, "\nRun 'coffer help COMMAND' or 'coffer COMMAND -h' for a command's usage.\n")
@@ -161,6 +166,10 @@ func (a *app) flags(name string) *flag.FlagSet {
 // and returns errHelpShown for -h, and a usage error for a bad flag or a
 // number of arguments outside [min, max] (max < 0: no limit).
 func (a *app) parse(fs *flag.FlagSet, name string, args []string, min, max int) ([]string, error) {
+	if a.capture != nil {
+		a.capture(fs)
+		return nil, errFlagsCaptured
+	}
 	cmd := findCommand(name)
 	var positional []string
 	for {

@@ -58,6 +58,10 @@ type app struct {
 	// clientOpts are added to every client's options; tests shorten the
 	// retry waits with them.
 	clientOpts []client.Option
+
+	// capture, when set, receives the flag set of the command being run,
+	// which then stops: the completion learns the real flags so.
+	capture func(*flag.FlagSet)
 }
 
 // run executes the keeper with args (without the program name). It returns
@@ -86,12 +90,16 @@ func (a *app) main(args []string) error {
 	fs := flag.NewFlagSet("coffer", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	a.globalFlags(fs)
+	version := versionFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(a.stdout)
 			return nil
 		}
 		return usagef("%v", err)
+	}
+	if *version {
+		return cmdVersion(a, fs.Args())
 	}
 	if fs.NArg() == 0 {
 		printUsage(a.stderr)
@@ -161,6 +169,9 @@ func userAgent() string {
 	}
 	return "coffer-keeper/" + v
 }
+
+// errFlagsCaptured stops a command whose flag set app.capture took.
+var errFlagsCaptured = errors.New("flags captured")
 
 // newClient returns a client for server, with token when not empty.
 func (a *app) newClient(server, token string) (*client.Client, error) {

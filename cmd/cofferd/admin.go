@@ -19,7 +19,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	data := fs.String("data", "./coffer-data", "data directory")
 	dbURL := fs.String("db", "", dbFlagHelp)
 	full := fs.Bool("full", false, "run the database's full integrity check (SQLite: PRAGMA integrity_check), which reads every page and index entry")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(ctx, fs, args, stdout); err != nil {
 		return err
 	}
 	db, err := openStore(ctx, *data, *dbURL)
@@ -58,7 +58,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runAdminCA(ctx, args[1:], stdout, stderr) // see ca.go
 	}
 	if len(args) < 2 {
-		fmt.Fprint(stderr, usage)
+		printGroupUsage(stderr, "admin")
 		return exitCode(2)
 	}
 	fs := flag.NewFlagSet("cofferd admin "+args[0]+" "+args[1], flag.ContinueOnError)
@@ -79,7 +79,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		code := fs.String("code", "", "currency code, 3 upper-case letters (e.g. GBP)")
 		letter := fs.String("letter", "", "purse letter, one upper-case letter (e.g. G)")
 		decimals := fs.Int("decimals", 2, "digits after the decimal point (0–8)")
-		if err := fs.Parse(args[2:]); err != nil {
+		if _, err := parseFlags(ctx, fs, args[2:], stdout); err != nil {
 			return err
 		}
 		c := &coffer.Currency{Code: strings.ToUpper(*code), Decimals: *decimals}
@@ -110,7 +110,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "added currency %s (purse letter %c, %d decimals)\n", c.Code, c.Letter, c.Decimals)
 		return nil
 	case "currency list":
-		if err := fs.Parse(args[2:]); err != nil {
+		if _, err := parseFlags(ctx, fs, args[2:], stdout); err != nil {
 			return err
 		}
 		db, err := openStore(ctx, *data, *dbURL)
@@ -133,7 +133,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		currency := fs.String("currency", "", "currency code (e.g. USD)")
 		limit := fs.String("limit", "", "how far the issuing purse may go negative, e.g. 1000000.00")
 		levelsFile := fs.String("levels", "", levelsFlagHelp)
-		if err := fs.Parse(args[2:]); err != nil {
+		if _, err := parseFlags(ctx, fs, args[2:], stdout); err != nil {
 			return err
 		}
 		if !coffer.ValidMemberID(*member) {
@@ -161,7 +161,8 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "%s issuing purse %s for member %s, limit %s %s\n", verb, p.Number, *member, *limit, p.Currency)
 		return nil
 	}
-	fmt.Fprintf(stderr, "cofferd admin: unknown command %q\n\n%s", args[0]+" "+args[1], usage)
+	fmt.Fprintf(stderr, "cofferd admin: unknown command %q\n\n", args[0]+" "+args[1])
+	printGroupUsage(stderr, "admin")
 	return exitCode(2)
 }
 

@@ -35,7 +35,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	data := fs.String("data", "./coffer-data", "data directory of the store to copy (a server may be running on it)")
 	to := fs.String("to", "", "directory to write the copy into (made 0700; refused if it holds a copy already)")
 	dbURL := fs.String("db", "", dbFlagHelp)
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(ctx, fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -73,7 +73,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	from := fs.String("from", "", "directory written by cofferd backup")
 	data := fs.String("data", "./coffer-data", "data directory to restore into: absent or empty, unless --force")
 	force := fs.Bool("force", false, "move a data directory that is not empty aside (to DIR.before-restore-TIME) and restore in its place; stop its server first")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(ctx, fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

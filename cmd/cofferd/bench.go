@@ -45,9 +45,8 @@ type benchOptions struct {
 	cpuprofile string
 }
 
-const benchUsage = `cofferd bench — load generator for the transfer path
-
-Registers --members members over the API, makes the first one an issuer of
+// benchHelp is the long help of cofferd bench.
+const benchHelp = `Registers --members members over the API, makes the first one an issuer of
 USD, funds every member's purse, then sends transfers between random members
 from -c concurrent clients for -d (or until -n transfers were sent), and
 reports throughput, latency and refusals. At the end it checks every ledger
@@ -58,10 +57,7 @@ real HTTP, with a temporary data directory (or --data DIR, which is kept).
 With --target URL it loads a running server; --data must then name that
 server's data directory, because the issuer is made there directly (as
 'cofferd admin issuer add' does) and the invariants are read from it. The
-target should run with --register-per-hour 0 and --no-login-ip-limit.
-
-Flags:
-`
+target should run with --register-per-hour 0 and --no-login-ip-limit.`
 
 func (o *benchOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&o.clients, "c", 16, "concurrent clients")
@@ -112,11 +108,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	fs.SetOutput(stderr)
 	var o benchOptions
 	o.flags(fs)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), benchUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(ctx, fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

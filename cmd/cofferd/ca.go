@@ -70,7 +70,7 @@ func runAdminCA(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		keyType := fset.String("key-type", ca.ECDSAP256, "key type of a new CA: ecdsa-p256 or ed25519")
 		name := fset.String("name", "coffer member CA", "common name of a new CA")
 		validity := fset.Duration("validity", ca.DefaultValidity, "how long a new CA is valid")
-		if err := fset.Parse(args[1:]); err != nil {
+		if _, err := parseFlags(ctx, fset, args[1:], stdout); err != nil {
 			return err
 		}
 		if fset.NArg() > 0 {
@@ -141,7 +141,7 @@ func runAdminCA(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		outKey := fset.String("out-key", "", "write its private key (PEM, mode 0600) here")
 		keyType := fset.String("key-type", ca.ECDSAP256, "ecdsa-p256 or ed25519")
 		validity := fset.Duration("validity", 365*24*time.Hour, "how long the certificate is valid")
-		if err := fset.Parse(args[1:]); err != nil {
+		if _, err := parseFlags(ctx, fset, args[1:], stdout); err != nil {
 			return err
 		}
 		if fset.NArg() > 0 {

@@ -23,7 +23,7 @@ func runAdminFee(ctx context.Context, sub string, fs *flag.FlagSet, data, dbURL 
 		minText := fs.String("min", "0", "smallest fee, e.g. 0.01")
 		maxText := fs.String("max", "0", "largest fee, e.g. 50.00 (0: no maximum)")
 		purse := fs.String("purse", "", "the operator's purse the fees are paid into, in that currency")
-		if err := fs.Parse(args); err != nil {
+		if _, err := parseFlags(ctx, fs, args, stdout); err != nil {
 			return err
 		}
 		ppm, err := app.ParsePercent(*percent)
@@ -70,7 +70,7 @@ func runAdminFee(ctx context.Context, sub string, fs *flag.FlagSet, data, dbURL 
 			coffer.FormatAmount(f.Min, cur.Decimals), feeMax(f.Max, cur.Decimals), f.Purse)
 		return nil
 	case "list":
-		if err := fs.Parse(args); err != nil {
+		if _, err := parseFlags(ctx, fs, args, stdout); err != nil {
 			return err
 		}
 		db, err := openStore(ctx, *data, *dbURL)
@@ -97,7 +97,7 @@ func runAdminFee(ctx context.Context, sub string, fs *flag.FlagSet, data, dbURL 
 		return tw.Flush()
 	case "remove":
 		currency := fs.String("currency", "", "currency code (e.g. USD)")
-		if err := fs.Parse(args); err != nil {
+		if _, err := parseFlags(ctx, fs, args, stdout); err != nil {
 			return err
 		}
 		db, err := openStore(ctx, *data, *dbURL)

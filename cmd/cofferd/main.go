@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -32,63 +33,82 @@ type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
 
-const usage = `cofferd — the coffer server and operator tools
-
-Usage:
-  cofferd serve [--data DIR] [--addr HOST:PORT]      run the server
-  cofferd check [--data DIR]                         verify the ledger invariants
-  cofferd backup [--data DIR] --to DEST              consistent copy of a running SQLite store and its
-                                                     key files (secrets.key, documents.key, ca/), checked
-  cofferd restore --from DEST [--data DIR] [--force] put a backup in place (stop the server first), checked
-  cofferd admin currency add --code C --letter L --decimals N
-  cofferd admin currency list
-  cofferd admin issuer add --member ID --currency C --limit AMOUNT
-                                                     (the member's level must allow issuing)
-  cofferd admin registrar add|remove --member ID     let a member review verification requests
-  cofferd admin registrar list
-  cofferd admin member show --member ID              level, roles, restrictions, profile
-  cofferd admin member level --member ID --level L --reason R
-  cofferd admin fee set --currency C --percent P [--min A] [--max A] --purse P
-                                                     charge senders a fee, paid into the operator's purse
-  cofferd admin fee list
-  cofferd admin fee remove --currency C
-  cofferd admin oidc-client add --name N --redirect-uri U [--public]
-                                                     register a site for "Sign in with coffer"
-  cofferd admin oidc-client list|remove [--client-id ID]
-  cofferd admin oidc-key rotate                      new OpenID Connect signing key
-  cofferd admin ca init [--cert FILE --key FILE]     make (or import) the CA for members' certificates
-  cofferd admin ca server-cert --host H --out-cert F --out-key F
-  cofferd serve --tls-cert F --tls-key F [--tls-client-ca F] [--tls-addr HOST:PORT]
-                                                     add an HTTPS listener that accepts client certificates
-  cofferd bench [flags]                              load generator (see cofferd bench -h)
-
-Every command takes --data DIR (default ./coffer-data); admin commands work
-on a running server too.
-`
-
-// run is the whole program; tests call it with their own arguments.
+// run is the whole program; tests call it with their own arguments. Help
+// asked for is not an error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+	err := dispatch(ctx, args, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+// dispatch finds the command in args and runs it. A group of commands
+// ("admin issuer") prints its command list.
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			printGroupUsage(stdout, "")
+			return nil
+		case "-version", "--version":
+			return runVersion(ctx, args[1:], stdout, stderr)
+		case "help":
+			if len(args) == 1 {
+				printGroupUsage(stdout, "")
+				return nil
+			}
+			if isHelpFlag(args[1]) {
+				printCommandUsage(stdout, flag.NewFlagSet("cofferd help", flag.ContinueOnError))
+				return nil
+			}
+			return dispatch(ctx, append(append([]string{}, args[1:]...), "--help"), stdout, stderr)
+		}
+	}
+	// The command is the longest run of leading words that names one.
+	path, n := "", 0
+	for i, w := range args {
+		next := strings.TrimSpace(path + " " + w)
+		if strings.HasPrefix(w, "-") || (findCmd(next) == nil && !isGroup(next)) {
+			break
+		}
+		path, n = next, i+1
+		if findCmd(path) != nil {
+			break
+		}
+	}
+	if findCmd(path) == nil {
+		name := strings.TrimSpace("cofferd " + path)
+		switch {
+		case n < len(args) && !strings.HasPrefix(args[n], "-"):
+			fmt.Fprintf(stderr, "%s: unknown command %q\n\n", name, args[n])
+		case n < len(args) && isHelpFlag(args[n]):
+			printGroupUsage(stdout, path)
+			return nil
+		}
+		printGroupUsage(stderr, path)
 		return exitCode(2)
 	}
-	switch args[0] {
+	rest := args[n:]
+	switch first, _, _ := strings.Cut(path, " "); first {
 	case "serve":
-		return runServe(ctx, args[1:], stdout, stderr, nil)
+		return runServe(ctx, rest, stdout, stderr, nil)
+	case "config":
+		return runConfig(ctx, rest, stdout, stderr)
 	case "check":
-		return runCheck(ctx, args[1:], stdout, stderr)
+		return runCheck(ctx, rest, stdout, stderr)
 	case "backup":
-		return runBackup(ctx, args[1:], stdout, stderr) // see backup.go
+		return runBackup(ctx, rest, stdout, stderr) // see backup.go
 	case "restore":
-		return runRestore(ctx, args[1:], stdout, stderr)
+		return runRestore(ctx, rest, stdout, stderr)
 	case "admin":
 		return runAdmin(ctx, args[1:], stdout, stderr)
 	case "bench":
-		return runBench(ctx, args[1:], stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
+		return runBench(ctx, rest, stdout, stderr)
+	case "version":
+		return runVersion(ctx, rest, stdout, stderr)
+	case "completion":
+		return runCompletion(ctx, rest, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "cofferd: unknown command %q\n\n%s", args[0], usage)
-	return exitCode(2)
+	return fmt.Errorf("command %q has no runner", path)
 }

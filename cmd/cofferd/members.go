@@ -117,7 +117,7 @@ func runAdminMembers(ctx context.Context, cmd string, fs *flag.FlagSet, data, db
 	level := fs.String("level", "", "verification level (member level)")
 	reason := fs.String("reason", "", "why (member level; recorded in the audit log)")
 	levelsFile := fs.String("levels", "", levelsFlagHelp)
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(ctx, fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -81,7 +81,7 @@ func runAdminOIDC(ctx context.Context, cmd string, fs *flag.FlagSet, data, dbURL
 	default:
 		return fmt.Errorf("unknown command %q (oidc-client add|list|remove, oidc-key rotate)", cmd)
 	}
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(ctx, fs, args, stdout); err != nil {
 		return err
 	}
 	db, err := openStore(ctx, *data, *dbURL)

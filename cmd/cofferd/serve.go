@@ -118,7 +118,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	fs.SetOutput(stderr)
 	var o serveOptions
 	o.flags(fs)
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseFlags(ctx, fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -1,9 +1,11 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/csv"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -218,7 +220,7 @@ func (s *Server) historyCSV(w http.ResponseWriter, r *http.Request, rq *request)
 			break
 		}
 		f.Before = entries[len(entries)-1].Seq
-		if entries, err = s.svc.History(ctx(r), rq.member, p.Number, f); err != nil {
+		if entries, err = s.csvPage(r, rq.member, p.Number, f); err != nil {
 			// Too late for an error page: end the file short and log it.
 			s.log.Error("web history csv", "purse", p.Number, "err", err)
 			break
@@ -226,6 +228,27 @@ func (s *Server) historyCSV(w http.ResponseWriter, r *http.Request, rq *request)
 	}
 	cw.Flush()
 	return nil
+}
+
+// csvPageTimeout bounds the read of one page of a history file after the
+// first: the request's deadline would cut a long file short.
+const csvPageTimeout = 10 * time.Second
+
+// csvPage reads one further page of a history file, under a deadline of
+// its own; a client that went away still ends it.
+func (s *Server) csvPage(r *http.Request, member, purse string, f coffer.HistoryFilter) ([]*coffer.HistoryEntry, error) {
+	if err := r.Context().Err(); errors.Is(err, context.Canceled) {
+		return nil, err
+	}
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx(r)), csvPageTimeout)
+	defer cancel()
+	stop := context.AfterFunc(r.Context(), func() {
+		if errors.Is(r.Context().Err(), context.Canceled) {
+			cancel()
+		}
+	})
+	defer stop()
+	return s.svc.History(c, member, purse, f)
 }
 
 // sendForm is the payment form, as typed.

@@ -147,6 +147,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		return err
 	}
 	defer db.Close()
+	if o.dbTimeout <= 0 || o.requestTimeout < 0 {
+		return errors.New("--db-timeout must be positive and --request-timeout not negative")
+	}
 	db.SetTimeout(o.dbTimeout)
 	db.OnDamage(func(err error) {
 		log.Error("the database is damaged: requests that touch the damage fail. Stop the server, run `cofferd check --full` to name the damage, and restore from a backup", "err", err)

@@ -216,11 +216,13 @@ func TestReadme_FirstCommands(t *testing.T) {
 		// busy machine another process may hold them, and then the server
 		// goes on port 0 while the defaults are read from its usage.
 		defaults := portFree("127.0.0.1:8080") && portFree("127.0.0.1:9464")
-		url, stop := startReadmeServer(t, work, args[3:], defaults)
-		if !defaults || url == "" {
-			t.Logf("127.0.0.1:8080 or :9464 is taken on this machine: serving on port 0, the defaults read from cofferd serve -h")
+		var url string
+		var stop func() int
+		if defaults {
+			url, stop = startReadmeServer(t, work, args[3:], true)
 		}
 		if url == "" {
+			t.Logf("127.0.0.1:8080 or :9464 is taken on this machine: serving on port 0, the defaults read from cofferd serve -h")
 			defaults = false
 			url, stop = startReadmeServer(t, work, append(args[3:], "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"), false)
 		}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -356,4 +357,40 @@ func startReadmeServer(t *testing.T, dir string, args []string, mayLose bool) (s
 		t.Fatalf("cofferd %s did not say where it listens within 30 s\n%s", strings.Join(args, " "), stderr.String())
 	}
 	return "", stop
+}
+
+var (
+	designRef    = regexp.MustCompile(`DESIGN\.md\x60?\]?(?:\([^)]*\))?\s*§(\d+)`)
+	markdownLink = regexp.MustCompile(`\]\(([^)#\s]+)(?:#[^)]*)?\)`)
+)
+
+// TestReadme_References checks that the README's links to files of the
+// repository lead to files that exist, and that each section of DESIGN.md
+// it names (DESIGN.md §N) is there.
+func TestReadme_References(t *testing.T) {
+	readme, err := os.ReadFile(readmePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	design, err := os.ReadFile("../../DESIGN.md")
+	if err != nil {
+		t.Fatalf("the README points to DESIGN.md: %v", err)
+	}
+	refs := designRef.FindAllStringSubmatch(string(readme), -1)
+	if len(refs) == 0 {
+		t.Errorf("README: got no DESIGN.md §N reference, want the invariants and the API contract named")
+	}
+	for _, m := range refs {
+		if !bytes.Contains(design, []byte("\n## "+m[1]+". ")) {
+			t.Errorf("README names DESIGN.md §%s: DESIGN.md has no section \"## %s. …\"", m[1], m[1])
+		}
+	}
+	for _, m := range markdownLink.FindAllStringSubmatch(string(readme), -1) {
+		if strings.Contains(m[1], "://") || strings.HasPrefix(m[1], "mailto:") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("../..", m[1])); err != nil {
+			t.Errorf("README links to %s: %v", m[1], err)
+		}
+	}
 }

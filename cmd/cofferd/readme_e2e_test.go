@@ -162,6 +162,7 @@ func TestReadme_Walkthrough(t *testing.T) {
 	for _, want := range []string{"level personal", "created issuing purse", "250.00", "top-up", "not paid again", "belongs to member", "all invariants hold",
 		"costs 100.80 USD (fee 0.80)", "transfer dep-1, released", "transfer dep-2, returned", "Pays invoice inv_",
 		"Refunded 40.00 USD", "Made 1 of 1 transfers",
+		"last_name      match", "Revoked: member", "is now at level initial", "Linked ", "is closed",
 		`"secret":"whsec_`, `"deliveries":`, s.url + "/pay?"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("README walk-through output: got\n%s\nwant it to contain %q", out, want)

@@ -108,7 +108,10 @@ func TestReadme_WalkthroughScript(t *testing.T) {
 
 // TestReadme_Walkthrough runs the README's walk-through blocks with bash in
 // a directory holding ./coffer and ./cofferd (the built binaries, also first
-// on PATH), with a server running on ./coffer-data as the README says.
+// on PATH), with a server running on ./coffer-data as the README says. What
+// a reader types when asked (the password, key file passphrases) comes from
+// the COFFER_ variables the README names; the README's server address is
+// replaced by the test server's.
 func TestReadme_Walkthrough(t *testing.T) {
 	needKeeper(t)
 	lines := readmeLines(t)
@@ -150,7 +153,8 @@ func TestReadme_Walkthrough(t *testing.T) {
 	cmd.Env = append(environWithout("COFFER_", "PATH="),
 		"PATH="+filepath.Dir(cofferdBin)+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
-		"COFFER_PASSWORD="+e2ePassword, "COFFER_SERVER="+s.url)
+		"COFFER_PASSWORD="+e2ePassword, "COFFER_SERVER="+s.url,
+		"COFFER_PASSPHRASE=readme key file passphrase", "COFFER_NEW_PASSPHRASE=readme new key file passphrase")
 	cmd.Stdin = strings.NewReader("")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -160,6 +164,7 @@ func TestReadme_Walkthrough(t *testing.T) {
 	}
 	out := stdout.String()
 	for _, want := range []string{"level personal", "created issuing purse", "250.00", "top-up", "not paid again", "belongs to member", "all invariants hold",
+		"is now named \"till 2\"", "Restored key key_", "passphrase of", "revoked; it no longer signs",
 		"costs 100.80 USD (fee 0.80)", "transfer dep-1, released", "transfer dep-2, returned", "Pays invoice inv_",
 		"Refunded 40.00 USD", "Made 1 of 1 transfers",
 		"last_name      match", "Revoked: member", "is now at level initial", "Linked ", "is closed",

@@ -139,7 +139,9 @@ func TestReadme_Walkthrough(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := startServer(t, filepath.Join(work, "coffer-data"))
+	// The server keeps its default limits on registrations and logins per
+	// address, as a reader's would.
+	s := startServerWith(t, filepath.Join(work, "coffer-data"), "--register-per-hour", "20", "--no-login-ip-limit=false")
 	home := t.TempDir()
 	script := filepath.Join(t.TempDir(), "walkthrough.sh")
 	// The README's commands name the default address; this server has its own.

@@ -82,12 +82,16 @@ func TestCofferd_DiskFull(t *testing.T) {
 	if status, _, body := request(t, s, "GET", "/healthz", "", nil); status != http.StatusOK {
 		t.Errorf("GET /healthz on a full disk: got %d %s, want 200 (the process lives)", status, body)
 	}
+	fill(t, filler)
 	status, h, body = request(t, s, "POST", "/v1/members", "", map[string]string{"password": e2ePassword})
 	unavailable("registration", status, h, body)
+	fill(t, filler)
 	status, h, body = request(t, s, "POST", "/v1/sessions", "", map[string]string{"login": m.id, "password": e2ePassword})
 	unavailable("login", status, h, body)
+	fill(t, filler)
 	status, h, body = request(t, s, "POST", "/v1/purses", m.token, map[string]string{"currency": "USD"})
 	unavailable("purse creation", status, h, body)
+	fill(t, filler)
 	status, h, body = request(t, s, "PUT", "/v1/security/notifications", m.token, map[string]bool{"login": !notify})
 	unavailable("a settings change", status, h, body)
 
@@ -118,10 +122,12 @@ func TestCofferd_DiskFull(t *testing.T) {
 	}
 }
 
-// fill writes the file at path until the file system holding it is full.
+// fill writes the file at path until the file system holding it is full;
+// called again, it takes up what was freed meanwhile (the server empties
+// its WAL when idle).
 func fill(t *testing.T, path string) {
 	t.Helper()
-	f, err := os.Create(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,7 @@ type serveOptions struct {
 	oidc                oidcOptions   // "Sign in with coffer"; see oidc.go
 	net                 netOptions    // public URL, trusted proxies, metrics listener; see network.go
 	uploads             uploadOptions // verification documents waiting on disk; see uploads.go
+	conns               connOptions   // connection caps; see overload.go
 }
 
 func (o *serveOptions) flags(fs *flag.FlagSet) {
@@ -89,6 +90,7 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	o.oidc.flags(fs)
 	o.net.flags(fs)
 	o.uploads.flags(fs)
+	o.conns.flags(fs)
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -199,6 +201,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	}
 
 	metrics := httpapi.NewMetrics()
+	conns, err := o.conns.limiter(proxies, metrics)
+	if err != nil {
+		return err
+	}
 	now := time.Now
 	if o.testClockOffset != 0 {
 		log.Warn("the server's clock is moved for testing", "offset", o.testClockOffset)
@@ -253,6 +259,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	}
 	if tsrv != nil {
 		tsrv.Handler = handler
+		tln = conns.Listen(tln, false) // below TLS: turned away before a handshake
 	}
 	// The metrics have a listener of their own, for the operator's
 	// scraper: the member listeners answer /metrics with 404.
@@ -296,7 +303,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	stopScheduler := func() { stopSched(); <-schedDone }
 
 	errc := make(chan error, 3)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(conns.Listen(ln, true)) }()
 	if tsrv != nil {
 		go func() { errc <- tsrv.ServeTLS(tln, "", "") }()
 	}

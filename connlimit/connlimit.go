@@ -5,6 +5,7 @@
 package connlimit
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"strconv"
@@ -88,9 +89,9 @@ func (l *Limiter) Rejected(reason Reason) int64 {
 }
 
 // Listen wraps ln. Connections beyond the caps are closed as they are
-// accepted; with answerHTTP (a plain-text HTTP listener) each is first
-// answered with a minimal HTTP/1.1 503 that carries Retry-After, so a
-// client can tell a full server from a broken one. A TLS listener must be
+// accepted; with answerHTTP (a plain-text HTTP listener) the request head
+// on each is first answered with a minimal HTTP/1.1 503 that carries
+// Retry-After, so a client can tell a full server from a broken one. A TLS listener must be
 // wrapped around the returned one, never under it, and be given
 // answerHTTP false: plain text cannot be written before a handshake.
 func (l *Limiter) Listen(ln net.Listener, answerHTTP bool) net.Listener {
@@ -206,19 +207,30 @@ func (l *Limiter) turnAway(c net.Conn, answer bool) {
 	go func() {
 		defer func() { <-l.answering }()
 		defer c.Close()
-		// The answer is written at once, before the request arrives: the
-		// client reads it as the answer to what it sends. Its request is
-		// then read and dropped until it closes (or a second passes), so
-		// that closing with unread data does not reset the connection
-		// and destroy the answer before the client reads it.
+		// The answer follows the request's head, as any answer does (a
+		// client that finds bytes on a connection before it has sent
+		// anything takes them for garbage, not for an answer). The rest is
+		// read and dropped until the client closes, so that closing with
+		// unread data does not reset the connection and destroy the
+		// answer before the client reads it. A client that sends nothing
+		// is closed after a second.
 		c.SetDeadline(time.Now().Add(time.Second))
+		var buf [4096]byte
+		var head []byte
+		for !bytes.Contains(head, []byte("\r\n\r\n")) && len(head) < 16<<10 {
+			n, err := c.Read(buf[:])
+			head = append(head, buf[:n]...)
+			if err != nil {
+				return
+			}
+		}
 		if _, err := c.Write(busyAnswer); err != nil {
 			return
 		}
 		if cw, ok := c.(interface{ CloseWrite() error }); ok {
 			cw.CloseWrite()
 		}
-		var buf [4096]byte
+		c.SetDeadline(time.Now().Add(time.Second))
 		for {
 			if _, err := c.Read(buf[:]); err != nil {
 				return

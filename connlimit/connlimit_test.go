@@ -77,7 +77,8 @@ func (s *server) accept(t *testing.T) net.Conn {
 // It fails the test if the server keeps the connection open.
 func refused(t *testing.T, c net.Conn) (status int, retryAfter string) {
 	t.Helper()
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: coffer\r\n\r\n") // fails once closed
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
@@ -291,5 +292,39 @@ func TestRemoteIP(t *testing.T) {
 	}
 	if r, ok := l.take(RemoteIP(addrConn{addr: &net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.7")}})); ok || r != PerAddress {
 		t.Errorf("IPv4-mapped second connection: got %q, %v; want per_address, refused", r, ok)
+	}
+}
+
+// TestListener_GoClient: an http.Client over the cap reads the 503 as the
+// answer to its request, not as a broken connection.
+func TestListener_GoClient(t *testing.T) {
+	l := New(Config{MaxPerAddr: 1})
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	go srv.Serve(l.Listen(raw, true))
+	defer srv.Close()
+	url := "http://" + raw.Addr().String() + "/"
+
+	holder := &http.Client{Transport: &http.Transport{}}
+	defer holder.CloseIdleConnections()
+	resp, err := holder.Get(url) // its connection stays open, idle
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for i := range 20 {
+		tr := &http.Transport{}
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(url)
+		if err != nil {
+			t.Fatalf("request %d over the cap: %v; want a 503 answer", i, err)
+		}
+		resp.Body.Close()
+		tr.CloseIdleConnections()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("request %d over the cap: got %d, Retry-After %q; want 503 with Retry-After", i, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
 	}
 }

@@ -244,7 +244,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		<-engine.Done()
 		return err
 	}
-	handler := withWebKeeper(api, keeper, provider)
+	handler := limitRequests(withWebKeeper(api, keeper, provider), o.conns.maxRequests, metrics)
 
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,

@@ -20,8 +20,20 @@ type server struct {
 	done     chan struct{}
 }
 
+// needLoopbackAddrs skips a test where 127.0.0.2 cannot be bound (only
+// Linux routes all of 127.0.0.0/8 to the loopback interface by default).
+func needLoopbackAddrs(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("127.0.0.2 is not a local address here: %v", err)
+	}
+	ln.Close()
+}
+
 func newServer(t *testing.T, l *Limiter, answer bool) *server {
 	t.Helper()
+	needLoopbackAddrs(t)
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +206,7 @@ func TestListener_Unlimited(t *testing.T) {
 // addresses at once (run it with -race): the caps hold at every moment and
 // every place comes back.
 func TestListener_Concurrent(t *testing.T) {
+	needLoopbackAddrs(t)
 	const perAddr, total, addrs, clients = 3, 8, 4, 32
 	l := New(Config{Max: total, MaxPerAddr: perAddr})
 	raw, err := net.Listen("tcp", "127.0.0.1:0")

@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sort"
@@ -83,7 +84,7 @@ Flags:
 func (o *benchOptions) flags(fs *flag.FlagSet) {
 	o.clients = intList{16}
 	fs.Var(&o.clients, "c", "concurrent clients; a comma-separated list (500,2000) runs each in turn")
-	fs.IntVar(&o.clientIPs, "client-ips", 64, "clients dial from this many loopback addresses (127.0.0.1, 127.0.0.2, …) when the server is on 127.0.0.0/8; 1: all from 127.0.0.1")
+	fs.IntVar(&o.clientIPs, "client-ips", 64, "on Linux, clients dial from this many loopback addresses (127.0.0.1, 127.0.0.2, …) when the server is on 127.0.0.0/8; 1: all from 127.0.0.1")
 	fs.StringVar(&o.serveArgs, "serve-args", "", "further flags for the in-process server, separated by spaces (\"--max-inflight-transfers 256 --ledger-wait 20ms\")")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "how long each run sends transfers")
 	fs.DurationVar(&o.warmup, "warmup", 0, "each run first sends transfers this long without counting them (connections opened, shed clients spread out in time)")
@@ -767,8 +768,8 @@ func (t *clientTally) send(ctx context.Context, client *http.Client, base, token
 func (env *benchEnv) clientTransport(w int) *http.Transport {
 	tr := newBenchTransport()
 	u, err := url.Parse(env.base)
-	if err != nil || env.clientIPs <= 1 {
-		return tr
+	if err != nil || env.clientIPs <= 1 || runtime.GOOS != "linux" {
+		return tr // elsewhere only 127.0.0.1 is usually configured
 	}
 	ip, err := netip.ParseAddr(u.Hostname())
 	if err != nil || !ip.Is4() || !ip.IsLoopback() {

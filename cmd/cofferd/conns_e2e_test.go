@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,9 @@ func healthOn(c net.Conn, br *bufio.Reader) (int, string, error) {
 // 127.0.0.2 is still served, and a place freed by a close is taken again.
 func TestServe_ConnectionCaps(t *testing.T) {
 	needBinaries(t)
+	if runtime.GOOS != "linux" {
+		t.Skip("needs 127.0.0.2 as a local address (Linux)")
+	}
 	s := startServerWith(t, t.TempDir(), "--max-conns-per-ip", "4")
 	u, err := url.Parse(s.url)
 	if err != nil {
@@ -125,6 +129,9 @@ func TestServe_ConnectionCaps(t *testing.T) {
 // handshake.
 func TestServe_ConnectionCapsTLS(t *testing.T) {
 	needBinaries(t)
+	if runtime.GOOS != "linux" {
+		t.Skip("needs 127.0.0.2 as a local address (Linux)")
+	}
 	f := newTLSFixture(t, "--max-conns-per-ip", "2")
 	pemData, err := os.ReadFile(f.caFile)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/app"
+	"github.com/coffer-money/coffer/ledger"
 )
 
 // statusOf is the one table from error code to HTTP status.
@@ -110,6 +111,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		} else {
 			log.Debug("request failed: the database is damaged", "method", r.Method, "path", r.URL.Path)
 		}
+	case errors.Is(err, ledger.ErrBusy):
+		// Shed under load, by design: one line each would flood the log
+		// just when the server is busiest (the metrics count them).
+		log.Debug("request shed", "method", r.Method, "path", r.URL.Path, "err", err)
 	case status >= 500:
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
 	}

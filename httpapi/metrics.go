@@ -42,6 +42,10 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// Register adds the metrics of the server's other parts (the connection
+// caps of cofferd serve) to the same registry.
+func (m *Metrics) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
+
 // Handler serves the metrics in Prometheus's text format. It belongs on
 // the operator's metrics listener (cofferd serve --metrics-addr), not
 // beside the API: the counters tell a stranger how busy the server is and

@@ -13,8 +13,12 @@ import (
 	"io"
 	"math"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sort"
@@ -31,8 +35,11 @@ import (
 
 // benchOptions are the flags of `cofferd bench`.
 type benchOptions struct {
-	clients    int
+	clients    intList
+	clientIPs  int
+	serveArgs  string
 	duration   time.Duration
+	warmup     time.Duration
 	max        int64
 	workload   string
 	members    int
@@ -52,6 +59,17 @@ from -c concurrent clients for -d (or until -n transfers were sent), and
 reports throughput, latency and refusals. At the end it checks every ledger
 invariant and fails if one does not hold.
 
+Answers are reported apart: admitted requests (every answer but 503: the
+transfers applied and the business refusals), whose latency is the p50/p99
+shown, and shed ones (503 with Retry-After, and connections the server
+refused or closed without an answer), counted with their rate. A client
+that is shed waits as a real one would: Retry-After plus up to half of it
+again, or 0.5-1.5 s after a refused connection, then sends the same
+transfer again. Loading thousands of clients (-c 2000) needs as many file
+descriptors on each side (ulimit -n; cofferd raises its soft limit to the
+hard one); clients dial from --client-ips loopback addresses, as distinct
+hosts would, so that --max-conns-per-ip does not cap them as one.
+
 Without --target it starts a server in this process on a loopback port, over
 real HTTP, with a temporary data directory (or --data DIR, which is kept).
 With --target URL it loads a running server; --data must then name that
@@ -60,8 +78,12 @@ server's data directory, because the issuer is made there directly (as
 target should run with --register-per-hour 0 and --no-login-ip-limit.`
 
 func (o *benchOptions) flags(fs *flag.FlagSet) {
-	fs.IntVar(&o.clients, "c", 16, "concurrent clients")
+	o.clients = intList{16}
+	fs.Var(&o.clients, "c", "concurrent clients; a comma-separated list (500,2000) runs each in turn")
+	fs.IntVar(&o.clientIPs, "client-ips", 64, "on Linux, clients dial from this many loopback addresses (127.0.0.1, 127.0.0.2, …) when the server is on 127.0.0.0/8; 1: all from 127.0.0.1")
+	fs.StringVar(&o.serveArgs, "serve-args", "", "further flags for the in-process server, separated by spaces (\"--max-inflight-transfers 256 --ledger-wait 20ms\")")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "how long each run sends transfers")
+	fs.DurationVar(&o.warmup, "warmup", 0, "each run first sends transfers this long without counting them (connections opened, shed clients spread out in time)")
 	fs.Int64Var(&o.max, "n", 0, "stop each run after this many transfers (0: no cap)")
 	fs.StringVar(&o.workload, "workload", "uniform", "uniform (random payer and payee) or hot (90% of transfers touch one of 10 hot purses)")
 	fs.IntVar(&o.members, "members", 100, "members taking part, each with one USD purse")
@@ -76,21 +98,34 @@ func (o *benchOptions) flags(fs *flag.FlagSet) {
 
 // benchRun is one load configuration and what it came to.
 type benchRun struct {
-	Workload   string           `json:"workload"`
-	Clients    int              `json:"clients"`
-	Seconds    float64          `json:"duration_seconds"`
-	Sent       int64            `json:"sent"`
-	Applied    int64            `json:"applied"`
-	PerSecond  float64          `json:"transfers_per_second"`
-	P50Ms      float64          `json:"p50_ms"`
-	P99Ms      float64          `json:"p99_ms"`
-	MaxMs      float64          `json:"max_ms"`
-	Errors     map[string]int64 `json:"errors"`
-	Batches    int64            `json:"batches,omitempty"`
-	MeanBatch  float64          `json:"mean_batch_size,omitempty"`
-	BatchMs    float64          `json:"mean_batch_ms,omitempty"`
-	EngineBusy float64          `json:"engine_busy,omitempty"` // share of the run the ledger engine spent applying batches
-	batchKnown bool
+	Workload string  `json:"workload"`
+	Clients  int     `json:"clients"`
+	Seconds  float64 `json:"duration_seconds"`
+	Sent     int64   `json:"sent"` // requests sent, retries of shed ones included
+	Applied  int64   `json:"applied"`
+	// AppliedWarmup were applied during --warmup, not counted elsewhere.
+	AppliedWarmup int64   `json:"applied_warmup,omitempty"`
+	PerSecond     float64 `json:"transfers_per_second"`
+	// Admitted are the answers other than 503: transfers applied and
+	// business refusals (Errors). The latencies are theirs alone.
+	Admitted int64   `json:"admitted"`
+	P50Ms    float64 `json:"p50_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	MaxMs    float64 `json:"max_ms"`
+	// Shed are the 503 answers (ledger busy, too many connections), with
+	// the time they took; Refused the requests that got no answer (the
+	// connection refused, reset or closed).
+	Shed          int64            `json:"shed"`
+	ShedPerSecond float64          `json:"shed_per_second"`
+	ShedP50Ms     float64          `json:"shed_p50_ms"`
+	ShedP99Ms     float64          `json:"shed_p99_ms"`
+	Refused       int64            `json:"refused"`
+	Errors        map[string]int64 `json:"errors"` // admitted answers other than 201, by code; "timeout" for no answer within a minute
+	Batches       int64            `json:"batches,omitempty"`
+	MeanBatch     float64          `json:"mean_batch_size,omitempty"`
+	BatchMs       float64          `json:"mean_batch_ms,omitempty"`
+	EngineBusy    float64          `json:"engine_busy,omitempty"` // share of the run the ledger engine spent applying batches
+	batchKnown    bool
 }
 
 // benchCheck is the invariant check at the end.
@@ -115,10 +150,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		return fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
 	}
 	switch {
-	case o.clients < 1:
+	case len(o.clients) == 0 || slices.Min(o.clients) < 1:
 		return errors.New("bench: -c must be at least 1")
+	case o.clientIPs < 1 || o.clientIPs > 254*254:
+		return errors.New("bench: --client-ips must be between 1 and 64516")
+	case o.target != "" && o.serveArgs != "":
+		return errors.New("bench: --serve-args is for the in-process server, not with --target")
 	case o.duration <= 0:
 		return errors.New("bench: -d must be positive")
+	case o.warmup < 0:
+		return errors.New("bench: --warmup must not be negative")
 	case o.max < 0:
 		return errors.New("bench: -n must not be negative")
 	case o.workload != "uniform" && o.workload != "hot":
@@ -145,7 +186,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 			defer os.RemoveAll(dir)
 			o.data = dir
 		}
-		addrs, stop, err := startBenchServer(ctx, o.data, o.db, stderr)
+		addrs, stop, err := startBenchServer(ctx, o.data, o.db, strings.Fields(o.serveArgs), stderr)
 		if err != nil {
 			return err
 		}
@@ -159,6 +200,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		metricsURL = "http://" + addrs.metrics + "/metrics"
 	}
 
+	if err := checkFileLimit(slices.Max(o.clients), o.target == ""); err != nil {
+		return err
+	}
 	progress("setting up %d members on %s", o.members, base)
 	start := time.Now()
 	env, err := benchSetup(ctx, base, o.data, o.db, o.members)
@@ -166,13 +210,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		return err
 	}
 	env.metrics = metricsURL
+	env.clientIPs = o.clientIPs
 	progress("setup done in %s", time.Since(start).Round(time.Millisecond))
 
 	type config struct {
 		workload string
 		clients  int
 	}
-	configs := []config{{o.workload, o.clients}}
+	var configs []config
+	for _, c := range o.clients {
+		configs = append(configs, config{o.workload, c})
+	}
 	if o.sweep {
 		configs = nil
 		for _, w := range []string{"uniform", "hot"} {
@@ -201,10 +249,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		if ctx.Err() != nil {
 			break
 		}
-		if o.sweep {
+		if len(configs) > 1 {
 			progress("running %s with %d clients for %s", c.workload, c.clients, o.duration)
 		}
-		r := env.load(ctx, c.workload, c.clients, o.duration, o.max)
+		r := env.load(ctx, c.workload, c.clients, o.warmup, o.duration, o.max)
 		runs = append(runs, r)
 	}
 	if o.cpuprofile != "" {
@@ -219,7 +267,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	}
 	// Figures first: the check reads the whole ledger and can take a while.
 	if !o.json {
-		if o.sweep {
+		if len(runs) > 1 {
 			printBenchTable(stdout, runs)
 		} else {
 			for _, r := range runs {
@@ -267,15 +315,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 // startBenchServer runs `cofferd serve` in this process on loopback ports
 // and returns its addresses (API and metrics) and a function that shuts it
 // down gracefully and waits for it.
-func startBenchServer(ctx context.Context, data, db string, stderr io.Writer) (serveAddrs, func() error, error) {
+func startBenchServer(ctx context.Context, data, db string, extra []string, stderr io.Writer) (serveAddrs, func() error, error) {
 	// The server gets a context of its own: an interrupt ends the load,
 	// then the server is shut down in order and the ledger checked.
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	addrc := make(chan serveAddrs, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- runServe(sctx, []string{"--data", data, "--db", db, "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
-			"--register-per-hour", "0", "--no-login-ip-limit", "--log-level", "warn"}, io.Discard, stderr, func(a serveAddrs) { addrc <- a })
+		args := append([]string{"--data", data, "--db", db, "--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
+			"--register-per-hour", "0", "--no-login-ip-limit", "--log-level", "warn"}, extra...)
+		errc <- runServe(sctx, args, io.Discard, stderr, func(a serveAddrs) { addrc <- a })
 	}()
 	select {
 	case addr := <-addrc:
@@ -312,6 +361,8 @@ type benchEnv struct {
 	runID   string
 	runs    int
 	clients []*http.Client
+	// clientIPs is how many loopback addresses the clients dial from.
+	clientIPs int
 }
 
 func newBenchTransport() *http.Transport {
@@ -434,29 +485,48 @@ func (env *benchEnv) call(ctx context.Context, method, path, token string, in, o
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, env.base+path, bytes.NewReader(body))
-	if err != nil {
-		return err
+	// A server that sheds load answers 503 with Retry-After; the setup
+	// waits and asks again (registrations and transfers are not applied
+	// when shed, and the transfers carry their IDs), a few times.
+	for attempt := 1; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, method, env.base+path, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := env.setup.Do(req)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode == http.StatusServiceUnavailable && want != http.StatusServiceUnavailable && attempt < 10 {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			wait := 100 * time.Millisecond
+			if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n > 0 {
+				wait = time.Duration(n) * time.Second
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+			continue
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != want {
+			var p problem
+			json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&p)
+			return fmt.Errorf("%s %s: status %d %s %s", method, path, resp.StatusCode, p.Code, p.Detail)
+		}
+		if out == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			return err
+		}
+		return json.NewDecoder(resp.Body).Decode(out)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := env.setup.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != want {
-		var p problem
-		json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&p)
-		return fmt.Errorf("%s %s: status %d %s %s", method, path, resp.StatusCode, p.Code, p.Detail)
-	}
-	if out == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
-		return err
-	}
-	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func randomHex(n int) string {
@@ -476,34 +546,46 @@ type benchTransfer struct {
 	Amount     string `json:"amount"`
 }
 
-// load sends transfers from c clients until d has passed, max were sent
-// (when max > 0) or ctx ends.
-func (env *benchEnv) load(ctx context.Context, workload string, c int, d time.Duration, max int64) *benchRun {
+// load sends transfers from c clients until warmup and then d have passed,
+// limit were sent (when limit > 0) or ctx ends. What was sent during warmup is
+// applied but not counted, except in AppliedWarmup.
+func (env *benchEnv) load(ctx context.Context, workload string, c int, warmup, d time.Duration, limit int64) *benchRun {
 	env.runs++
 	run := &benchRun{Workload: workload, Clients: c, Errors: map[string]int64{}}
-	before, okBefore := env.batchStats(ctx)
 
-	// reserved enforces -n; sent counts requests that went out.
-	var reserved, sent, applied atomic.Int64
-	lats := make([][]time.Duration, c)
-	errs := make([]map[string]int64, c)
+	// reserved enforces -n (each transfer once, however often it is
+	// retried); sent counts requests that went out.
+	var reserved, sent, applied, appliedWarmup atomic.Int64
+	results := make([]*clientTally, c)
 	hot := workload == "hot"
 	nHot := min(hotPurses, len(env.members))
 	var wg sync.WaitGroup
-	start := time.Now()
+	start := time.Now().Add(warmup) // of the counted part
 	deadline := start.Add(d)
+	// wait sleeps for d, or less when the run or ctx ends first; it
+	// reports whether the run goes on.
+	wait := func(d time.Duration) bool {
+		if left := time.Until(deadline); d > left {
+			d = left
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return time.Now().Before(deadline)
+		}
+	}
 	for w := range c {
-		client := &http.Client{Transport: newBenchTransport(), Timeout: time.Minute}
+		client := &http.Client{Transport: env.clientTransport(w), Timeout: time.Minute}
 		env.clients = append(env.clients, client)
 		rng := mrand.New(mrand.NewPCG(mrand.Uint64(), mrand.Uint64()))
 		prefix := fmt.Sprintf("bench-%s-%d-%d-", env.runID, env.runs, w)
-		lat := make([]time.Duration, 0, 4096)
-		errm := map[string]int64{}
+		tally := &clientTally{lat: make([]time.Duration, 0, 4096), errs: map[string]int64{}}
+		results[w] = tally
 		wg.Go(func() {
-			defer func() { lats[w], errs[w] = lat, errm }()
 			n := len(env.members)
 			for seq := 0; ctx.Err() == nil && time.Now().Before(deadline); seq++ {
-				if max > 0 && reserved.Add(1) > max {
+				if limit > 0 && reserved.Add(1) > limit {
 					break
 				}
 				var a, b int
@@ -528,71 +610,67 @@ func (env *benchEnv) load(ctx context.Context, workload string, c int, d time.Du
 				t := benchTransfer{TransferID: prefix + strconv.Itoa(seq), From: env.members[a].purse,
 					To: env.members[b].purse, Amount: fmt.Sprintf("%d.%02d", cents/100, cents%100)}
 				body, _ := json.Marshal(t)
-				req, err := http.NewRequestWithContext(ctx, "POST", env.base+"/v1/transfers", bytes.NewReader(body))
-				if err != nil {
-					errm["transport"]++
-					continue
-				}
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+env.members[a].token)
-				sent.Add(1)
-				t0 := time.Now()
-				resp, err := client.Do(req)
-				if err != nil {
-					if ctx.Err() == nil {
-						errm["transport"]++
-						// A server that is gone refuses at once; do not spin.
-						select {
-						case <-ctx.Done():
-						case <-time.After(10 * time.Millisecond):
+				// A shed transfer is sent again, with the same ID, once
+				// the client has waited.
+				for ctx.Err() == nil && time.Now().Before(deadline) {
+					count := !time.Now().Before(start)
+					if count {
+						sent.Add(1)
+					}
+					backoff, ok := tally.send(ctx, client, env.base, env.members[a].token, body, rng, count)
+					if ok {
+						if backoff < 0 && count {
+							applied.Add(1)
+						} else if backoff < 0 {
+							appliedWarmup.Add(1)
 						}
+						break
 					}
-					continue
-				}
-				if resp.StatusCode == http.StatusCreated {
-					_, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					lat = append(lat, time.Since(t0))
-					if err != nil {
-						errm["transport"]++
-						continue
+					if !wait(backoff) {
+						break
 					}
-					applied.Add(1)
-					continue
 				}
-				var p problem
-				json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&p)
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				lat = append(lat, time.Since(t0))
-				code := p.Code
-				if code == "" {
-					code = "status_" + strconv.Itoa(resp.StatusCode)
-				}
-				errm[code]++
 			}
 		})
 	}
+	before, okBefore := batchStats{}, false
+	if wait := time.Until(start); warmup > 0 && wait > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	if ctx.Err() == nil {
+		before, okBefore = env.batchStats(ctx)
+	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed := max(time.Since(start), time.Millisecond)
+	run.AppliedWarmup = appliedWarmup.Load()
 
 	run.Seconds = elapsed.Seconds()
 	run.Applied = applied.Load()
 	run.Sent = sent.Load()
 	run.PerSecond = float64(run.Applied) / elapsed.Seconds()
-	var all []time.Duration
-	for i := range lats {
-		all = append(all, lats[i]...)
-		for k, v := range errs[i] {
+	var all, shed []time.Duration
+	for _, r := range results {
+		all = append(all, r.lat...)
+		shed = append(shed, r.shed...)
+		run.Refused += r.refused
+		for k, v := range r.errs {
 			run.Errors[k] += v
 		}
 	}
 	slices.Sort(all)
+	slices.Sort(shed)
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	run.Admitted = int64(len(all))
 	run.P50Ms, run.P99Ms = ms(percentile(all, 0.50)), ms(percentile(all, 0.99))
 	if len(all) > 0 {
 		run.MaxMs = ms(all[len(all)-1])
 	}
+	run.Shed = int64(len(shed))
+	run.ShedPerSecond = float64(run.Shed+run.Refused) / elapsed.Seconds()
+	run.ShedP50Ms, run.ShedP99Ms = ms(percentile(shed, 0.50)), ms(percentile(shed, 0.99))
 	if after, ok := env.batchStats(ctx); ok && okBefore && after.count > before.count {
 		run.batchKnown = true
 		run.Batches = after.count - before.count
@@ -603,6 +681,120 @@ func (env *benchEnv) load(ctx context.Context, workload string, c int, d time.Du
 		}
 	}
 	return run
+}
+
+// clientTally is what one client of a run saw.
+type clientTally struct {
+	lat     []time.Duration // admitted answers
+	shed    []time.Duration // 503 answers
+	refused int64
+	errs    map[string]int64
+}
+
+// send posts one transfer. done reports whether the transfer is finished
+// with (answered other than 503, or the run ended); backoff is then -1
+// when it was applied. When it is not done, backoff is how long to wait
+// before sending it again.
+func (t *clientTally) send(ctx context.Context, client *http.Client, base, token string, body []byte, rng *mrand.Rand, count bool) (backoff time.Duration, done bool) {
+	if !count {
+		// Warming up: the answers go to a tally that is thrown away.
+		t = &clientTally{errs: map[string]int64{}}
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/transfers", bytes.NewReader(body))
+	if err != nil {
+		t.errs["request"]++
+		return 0, true
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	t0 := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, true
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.errs["timeout"]++
+			return 0, true
+		}
+		// Refused, reset or closed without an answer: a client that
+		// retries at once would only add to the load.
+		t.refused++
+		return time.Duration((0.5 + rng.Float64()) * float64(time.Second)), false
+	}
+	var p problem
+	if resp.StatusCode != http.StatusCreated {
+		json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&p)
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	took := time.Since(t0)
+	switch {
+	case resp.StatusCode == http.StatusServiceUnavailable:
+		t.shed = append(t.shed, took)
+		ra := time.Second
+		if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n >= 0 {
+			ra = time.Duration(n) * time.Second
+		}
+		return ra + time.Duration(rng.Float64()*float64(ra)/2), false
+	case err != nil:
+		t.errs["transport"]++
+		return 0, true
+	}
+	t.lat = append(t.lat, took)
+	if resp.StatusCode == http.StatusCreated {
+		return -1, true
+	}
+	code := p.Code
+	if code == "" {
+		code = "status_" + strconv.Itoa(resp.StatusCode)
+	}
+	t.errs[code]++
+	return 0, true
+}
+
+// clientTransport is the transport of client w of a run: a connection of
+// its own, dialed from the w-th of env.clientIPs loopback addresses when
+// the server is on loopback.
+func (env *benchEnv) clientTransport(w int) *http.Transport {
+	tr := newBenchTransport()
+	u, err := url.Parse(env.base)
+	if err != nil || env.clientIPs <= 1 || runtime.GOOS != "linux" {
+		return tr // elsewhere only 127.0.0.1 is usually configured
+	}
+	ip, err := netip.ParseAddr(u.Hostname())
+	if err != nil || !ip.Is4() || !ip.IsLoopback() {
+		return tr
+	}
+	i := w % env.clientIPs
+	from := net.IPv4(127, 0, byte(i/254), byte(1+i%254))
+	tr.DialContext = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: from}, Timeout: 30 * time.Second}).DialContext
+	return tr
+}
+
+// intList is a flag of comma-separated integers.
+type intList []int
+
+func (l *intList) String() string {
+	s := make([]string, len(*l))
+	for i, v := range *l {
+		s[i] = strconv.Itoa(v)
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *intList) Set(v string) error {
+	var out intList
+	for f := range strings.SplitSeq(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return fmt.Errorf("%q is not a number", f)
+		}
+		out = append(out, n)
+	}
+	*l = out
+	return nil
 }
 
 // percentile returns the q-quantile of sorted latencies (nearest rank).
@@ -719,6 +911,14 @@ func fmtErrors(m map[string]int64) string {
 	return strings.Join(parts, " ")
 }
 
+func fmtShed(r *benchRun) string {
+	if r.Shed == 0 && r.Refused == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d answered 503 (p50 %s, p99 %s), %d without an answer; %.1f/s in all", r.Shed,
+		fmtMs(r.ShedP50Ms), fmtMs(r.ShedP99Ms), r.Refused, r.ShedPerSecond)
+}
+
 func fmtBatch(r *benchRun) string {
 	if !r.batchKnown {
 		return "n/a"
@@ -740,7 +940,9 @@ func printBenchRun(w io.Writer, r *benchRun) {
 	fmt.Fprintf(tw, "duration\t%.2fs\n", r.Seconds)
 	fmt.Fprintf(tw, "transfers\t%d applied of %d sent\n", r.Applied, r.Sent)
 	fmt.Fprintf(tw, "throughput\t%.1f transfers/s\n", r.PerSecond)
-	fmt.Fprintf(tw, "latency\tp50 %s  p99 %s  max %s\n", fmtMs(r.P50Ms), fmtMs(r.P99Ms), fmtMs(r.MaxMs))
+	fmt.Fprintf(tw, "admitted\t%d answers (%.1f/s), latency p50 %s  p99 %s  max %s\n", r.Admitted, float64(r.Admitted)/r.Seconds,
+		fmtMs(r.P50Ms), fmtMs(r.P99Ms), fmtMs(r.MaxMs))
+	fmt.Fprintf(tw, "shed\t%s\n", fmtShed(r))
 	if r.batchKnown {
 		fmt.Fprintf(tw, "batches\t%d, mean %.1f transfers and %s each; engine busy %.0f%% of the run\n",
 			r.Batches, r.MeanBatch, fmtMs(r.BatchMs), 100*r.EngineBusy)
@@ -751,14 +953,14 @@ func printBenchRun(w io.Writer, r *benchRun) {
 
 func printBenchTable(w io.Writer, runs []*benchRun) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "WORKLOAD\tC\tAPPLIED\tTRANSFERS/S\tP50\tP99\tMAX\tMEAN BATCH\tBATCH TIME\tENGINE BUSY\tERRORS\t")
+	fmt.Fprintln(tw, "WORKLOAD\tC\tAPPLIED\tTRANSFERS/S\tP50\tP99\tMAX\tSHED 503\tREFUSED\tSHED/S\tMEAN BATCH\tBATCH TIME\tENGINE BUSY\tERRORS\t")
 	for _, r := range runs {
 		batchTime := "n/a"
 		if r.batchKnown {
 			batchTime = fmtMs(r.BatchMs)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Workload, r.Clients, r.Applied, r.PerSecond,
-			fmtMs(r.P50Ms), fmtMs(r.P99Ms), fmtMs(r.MaxMs), fmtBatch(r), batchTime, fmtBusy(r), fmtErrors(r.Errors))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t\n", r.Workload, r.Clients, r.Applied, r.PerSecond,
+			fmtMs(r.P50Ms), fmtMs(r.P99Ms), fmtMs(r.MaxMs), r.Shed, r.Refused, r.ShedPerSecond, fmtBatch(r), batchTime, fmtBusy(r), fmtErrors(r.Errors))
 	}
 	tw.Flush()
 }

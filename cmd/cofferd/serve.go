@@ -51,6 +51,7 @@ type serveOptions struct {
 	oidc                oidcOptions   // "Sign in with coffer"; see oidc.go
 	net                 netOptions    // public URL, trusted proxies, metrics listener; see network.go
 	uploads             uploadOptions // verification documents waiting on disk; see uploads.go
+	conns               connOptions   // connection caps; see overload.go
 }
 
 func (o *serveOptions) flags(fs *flag.FlagSet) {
@@ -68,8 +69,8 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&o.registerPerHour, "register-per-hour", 20, "registrations allowed per client IP per hour (0: no limit)")
 	fs.BoolVar(&o.noLoginIPLimit, "no-login-ip-limit", false, "turn off the per-IP login rate limit (load tests only)")
 	fs.IntVar(&o.maxBatch, "max-batch", 1024, "largest ledger batch")
-	fs.IntVar(&o.maxInflight, "max-inflight-transfers", 1024, "ledger requests (transfers, actions on held transfers) in flight at once; beyond them a request waits --ledger-wait, then is answered 503 (0: no bound)")
-	fs.DurationVar(&o.ledgerWait, "ledger-wait", 2*time.Second, "longest a transfer waits to be admitted to the ledger before it is answered 503 with Retry-After (0: as long as the client waits)")
+	fs.IntVar(&o.maxInflight, "max-inflight-transfers", 64, "ledger requests (transfers, actions on held transfers) in flight at once; beyond them a request waits --ledger-wait, then is answered 503 (0: no bound)")
+	fs.DurationVar(&o.ledgerWait, "ledger-wait", 10*time.Millisecond, "longest a transfer waits to be admitted to the ledger before it is answered 503 with Retry-After (0: as long as the client waits)")
 	fs.BoolVar(&o.noIntegrityCheck, "no-integrity-check", false, "start without the database's quick integrity check (about 1 s per 100,000 transfers on SQLite); run `cofferd check` instead")
 	fs.BoolVar(&o.webhooksLoopback, "webhooks-allow-loopback", false, "development: webhook endpoints and checkout result URLs may be http:// on loopback addresses")
 	fs.DurationVar(&o.schedulerEvery, "scheduler-every", time.Second, "how often protection periods that ended are settled")
@@ -94,6 +95,7 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	o.oidc.flags(fs)
 	o.net.flags(fs)
 	o.uploads.flags(fs)
+	o.conns.flags(fs)
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -208,6 +210,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	}
 
 	metrics := httpapi.NewMetrics()
+	conns, err := o.conns.limiter(proxies, metrics)
+	if err != nil {
+		return err
+	}
 	now := time.Now
 	if o.testClockOffset != 0 {
 		log.Warn("the server's clock is moved for testing", "offset", o.testClockOffset)
@@ -247,7 +253,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		<-engine.Done()
 		return err
 	}
-	handler := httpapi.WithDeadline(withWebKeeper(api, keeper, provider), o.requestTimeout)
+	handler := httpapi.WithDeadline(limitRequests(withWebKeeper(api, keeper, provider), o.conns.maxRequests, metrics), o.requestTimeout)
 
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
@@ -262,6 +268,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	}
 	if tsrv != nil {
 		tsrv.Handler = handler
+		tln = conns.Listen(tln, false) // below TLS: turned away before a handshake
 	}
 	// The metrics have a listener of their own, for the operator's
 	// scraper: the member listeners answer /metrics with 404.
@@ -305,7 +312,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	stopScheduler := func() { stopSched(); <-schedDone }
 
 	errc := make(chan error, 3)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(conns.Listen(ln, true)) }()
 	if tsrv != nil {
 		go func() { errc <- tsrv.ServeTLS(tln, "", "") }()
 	}

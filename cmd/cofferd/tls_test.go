@@ -43,7 +43,7 @@ type tlsFixture struct {
 
 var httpsLine = regexp.MustCompile(`listening on (https://\S+)`)
 
-func newTLSFixture(t *testing.T) *tlsFixture {
+func newTLSFixture(t *testing.T, extra ...string) *tlsFixture {
 	t.Helper()
 	data, dir := t.TempDir(), t.TempDir()
 	if out, errOut, code := cofferd(t, "admin", "ca", "init", "--data", data); code != 0 {
@@ -55,8 +55,8 @@ func newTLSFixture(t *testing.T) *tlsFixture {
 		t.Fatalf("cofferd admin ca server-cert: exit %d\n%s%s", code, out, errOut)
 	}
 	f := &tlsFixture{caFile: filepath.Join(data, "ca", "ca.crt"), dir: dir}
-	f.e2eServer = startServerWith(t, data, "--tls-cert", srvCert, "--tls-key", srvKey,
-		"--tls-client-ca", f.caFile, "--tls-addr", "127.0.0.1:0")
+	f.e2eServer = startServerWith(t, data, append([]string{"--tls-cert", srvCert, "--tls-key", srvKey,
+		"--tls-client-ca", f.caFile, "--tls-addr", "127.0.0.1:0"}, extra...)...)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if m := httpsLine.FindStringSubmatch(f.stdout.String()); m != nil {

@@ -88,6 +88,9 @@ type Problem struct {
 	Methods        []string   `json:"methods,omitempty"`
 	Challenge      string     `json:"challenge,omitempty"`
 	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
+	// RequestID is the request's ID, as in the Request-Id header, for
+	// the operator's logs.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // writeError turns any error into a problem+json answer. Internal errors are
@@ -103,9 +106,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case errors.Is(err, coffer.ErrDamaged):
 		// The store reported the damage once, with what to do; one line
 		// per request would bury it.
-		log.Debug("request failed: the database is damaged", "method", r.Method, "path", r.URL.Path)
+		log.Debug("request failed: the database is damaged", "method", r.Method, "path", r.URL.Path, "request_id", RequestID(r.Context()))
 	case status >= 500:
-		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err, "request_id", RequestID(r.Context()))
 	}
 	if ra := RetryAfter(err, status); ra != "" {
 		w.Header().Set("Retry-After", ra)
@@ -114,7 +117,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		w.Header().Set("WWW-Authenticate", `Bearer realm="coffer"`)
 	}
 	p := Problem{Type: "urn:coffer:problem:" + code, Title: http.StatusText(status), Status: status,
-		Detail: coffer.ErrorMessage(err), Code: code}
+		Detail: coffer.ErrorMessage(err), Code: code, RequestID: RequestID(r.Context())}
 	var le *coffer.LimitError
 	if errors.As(err, &le) {
 		p.Remaining = coffer.FormatAmount(le.Remaining, le.Decimals)

@@ -108,11 +108,11 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, rq *request, 
 	}
 	if status >= 500 {
 		if code == coffer.EINTERNAL {
-			s.log.Error("web request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			s.log.Error("web request failed", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", httpapi.RequestID(r.Context()))
 			msg = "Something went wrong on our side."
 			todo = "Try again in a moment. If it keeps happening, tell the operator of this server."
 		} else {
-			s.log.Warn("web request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
+			s.log.Warn("web request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err, "request_id", httpapi.RequestID(r.Context()))
 		}
 	}
 	if todo == "" {

@@ -51,6 +51,8 @@ type serveOptions struct {
 	oidc                oidcOptions   // "Sign in with coffer"; see oidc.go
 	net                 netOptions    // public URL, trusted proxies, metrics listener; see network.go
 	uploads             uploadOptions // verification documents waiting on disk; see uploads.go
+
+	accessLog accessLogOptions // one line per request; see accesslog.go
 }
 
 func (o *serveOptions) flags(fs *flag.FlagSet) {
@@ -94,6 +96,7 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	o.oidc.flags(fs)
 	o.net.flags(fs)
 	o.uploads.flags(fs)
+	o.accessLog.flags(fs)
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -245,6 +248,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		return err
 	}
 	handler := httpapi.WithDeadline(withWebKeeper(api, keeper, provider), o.requestTimeout)
+	// The access log is outermost: its line covers every answer, refusals
+	// of the layers inside it included, and its request ID reaches them all.
+	if handler, err = o.accessLog.wrap(handler, log, proxies); err != nil {
+		engine.Close()
+		<-engine.Done()
+		return err
+	}
 
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
@@ -359,6 +369,7 @@ func withWebKeeper(api, keeper, provider http.Handler) http.Handler {
 		case p == "/v1" || strings.HasPrefix(p, "/v1/") || p == "/healthz" || p == "/readyz" || p == "/openapi.json":
 			api.ServeHTTP(w, r)
 		case oidcprov.Handles(p):
+			httpapi.SetRoute(r.Context(), oidcprov.Route(p))
 			provider.ServeHTTP(w, r)
 		default:
 			keeper.ServeHTTP(w, r)

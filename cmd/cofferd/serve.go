@@ -189,7 +189,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if err != nil {
 		return err
 	}
-	mq, err := o.mail.start(o.data, log)
+	metrics := httpapi.NewMetrics()
+	mq, err := o.mail.start(o.data, log, metrics.Mail)
 	if err != nil {
 		return err
 	}
@@ -207,7 +208,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		return err
 	}
 
-	metrics := httpapi.NewMetrics()
 	now := time.Now
 	if o.testClockOffset != 0 {
 		log.Warn("the server's clock is moved for testing", "offset", o.testClockOffset)
@@ -228,10 +228,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome, ClockBack: metrics.ClockBack}})
 	factors.SMSObserver = metrics.SMS
 	svc := app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors, Now: now,
-		Levels: levels, Currencies: currencies, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback}, PublicURL: publicURL,
-		RegisterPerHour: o.registerPerHour, Uploads: uploads})
+		Levels: levels, Currencies: currencies, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback, Observer: metrics.Webhook}, PublicURL: publicURL,
+		RegisterPerHour: o.registerPerHour, Uploads: uploads, SchedulerObserver: metrics.SchedulerPass})
 	metrics.Watch(httpapi.Gauges{DataDir: o.data, WALFile: db.WALFile(), Pools: db.PoolStats,
-		SchedulerLag: svc.SchedulerLag, Webhooks: db, Now: now})
+		SchedulerLag: svc.SchedulerLag, Webhooks: db, Now: now, MailQueue: mq.Len})
 	defer svc.Close() // before the store closes: deferred after it
 	go engine.Run()
 	api := httpapi.New(svc, log, metrics, httpapi.Config{NoLoginIPLimit: o.noLoginIPLimit, TrustedProxies: proxies, Ready: db})

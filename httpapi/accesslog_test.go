@@ -30,8 +30,8 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
-// lines are the log lines whose msg is msg, decoded, taking them out of
-// the buffer.
+// take returns the log lines whose msg is msg (all when msg is ""),
+// decoded, and empties the buffer.
 func (b *logBuffer) take(t *testing.T, msg string) []map[string]any {
 	t.Helper()
 	b.mu.Lock()
@@ -42,7 +42,7 @@ func (b *logBuffer) take(t *testing.T, msg string) []map[string]any {
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
 		}
-		if m["msg"] == msg {
+		if msg == "" || m["msg"] == msg {
 			out = append(out, m)
 		}
 	}
@@ -127,6 +127,30 @@ func TestWithAccessLog(t *testing.T) {
 		wantProblem(t, a, http.StatusNotFound, "not_found")
 		if l := lb.take(t, "request"); len(l) != 1 || l[0]["route"] != "unmatched" || l[0]["member"] != "" {
 			t.Errorf("got %v, want one line with route unmatched and no member", l)
+		}
+
+		// A server error is logged at error level, with the request ID,
+		// in the access log and in the error's own line.
+		e.db.Close()
+		a = e.request(t, "GET", "/v1/purses", m.token, nil)
+		if a.Status < 500 {
+			t.Fatalf("got %s with the database closed, want 5xx", a)
+		}
+		id = a.Header.Get("Request-Id")
+		var failed, access []map[string]any
+		for _, l := range lb.take(t, "") {
+			switch l["msg"] {
+			case "request failed":
+				failed = append(failed, l)
+			case "request":
+				access = append(access, l)
+			}
+		}
+		if len(failed) != 1 || failed[0]["request_id"] != id {
+			t.Errorf("got error lines %v, want one with request_id %q", failed, id)
+		}
+		if len(access) != 1 || access[0]["level"] != "ERROR" || access[0]["request_id"] != id {
+			t.Errorf("got access lines %v, want one at ERROR with request_id %q", access, id)
 		}
 	})
 

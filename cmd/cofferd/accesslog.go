@@ -21,13 +21,18 @@ func (o *accessLogOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&o.sample, "access-log-sample", 1, "log 1 in N successful requests (refusals and errors are always logged)")
 }
 
-// wrap puts the access log and the request IDs around h.
-func (o *accessLogOptions) wrap(h http.Handler, log *slog.Logger, proxies *forwarded.Trusted) (http.Handler, error) {
+// check refuses flags out of range, before anything starts.
+func (o *accessLogOptions) check() error {
 	if o.mode != "on" && o.mode != "off" {
-		return nil, fmt.Errorf("--access-log must be on or off, not %q", o.mode)
+		return fmt.Errorf("--access-log must be on or off, not %q", o.mode)
 	}
 	if o.sample < 1 {
-		return nil, fmt.Errorf("--access-log-sample must be 1 or more")
+		return fmt.Errorf("--access-log-sample must be 1 or more")
 	}
-	return httpapi.WithAccessLog(h, log, httpapi.AccessLog{Off: o.mode == "off", Sample: o.sample, TrustedProxies: proxies}), nil
+	return nil
+}
+
+// wrap puts the access log and the request IDs around h.
+func (o *accessLogOptions) wrap(h http.Handler, log *slog.Logger, proxies *forwarded.Trusted) http.Handler {
+	return httpapi.WithAccessLog(h, log, httpapi.AccessLog{Off: o.mode == "off", Sample: o.sample, TrustedProxies: proxies})
 }

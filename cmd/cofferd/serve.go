@@ -131,6 +131,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if err != nil {
 		return err
 	}
+	if err := o.accessLog.check(); err != nil {
+		return err
+	}
 	proxies, err := o.net.trustedProxies()
 	if err != nil {
 		return err
@@ -250,11 +253,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	handler := httpapi.WithDeadline(withWebKeeper(api, keeper, provider), o.requestTimeout)
 	// The access log is outermost: its line covers every answer, refusals
 	// of the layers inside it included, and its request ID reaches them all.
-	if handler, err = o.accessLog.wrap(handler, log, proxies); err != nil {
-		engine.Close()
-		<-engine.Done()
-		return err
-	}
+	handler = o.accessLog.wrap(handler, log, proxies)
 
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,

@@ -121,7 +121,8 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, rq *request, 
 	data := struct {
 		Status        int
 		Message, Todo string
-	}{status, msg, todo}
+		RequestID     string // to quote to the operator, who finds it in the log
+	}{status, msg, todo, httpapi.RequestID(r.Context())}
 	if rerr := s.render(w, rq, "error", "Something is not right", "", data, status); rerr != nil {
 		s.log.Error("render error page", "err", rerr)
 	}

@@ -64,6 +64,11 @@ func TestCofferd_AccessLog(t *testing.T) {
 		if purse.StatusCode/100 != 3 {
 			t.Errorf("web page of a purse, logged out: got %d, want a redirect", purse.StatusCode)
 		}
+		// A web error page shows the ID, for the member to quote.
+		missing, page := get(t, s.url+"/no/such/page", "")
+		if id := missing.Header.Get("Request-Id"); missing.StatusCode != 404 || !strings.Contains(string(page), `<span id="request-id">`+id+`</span>`) {
+			t.Errorf("web page not found: got %d, want 404 showing the request ID %s", missing.StatusCode, id)
+		}
 		if code := s.stop(); code != 0 {
 			t.Fatalf("cofferd exited %d", code)
 		}
@@ -76,9 +81,10 @@ func TestCofferd_AccessLog(t *testing.T) {
 			}
 		}
 		for id, want := range map[string]map[string]any{
-			"edge-4711":                    {"level": "DEBUG", "method": "GET", "route": "GET /v1/purses/{purse}", "status": 404.0, "member": m.id, "client": "203.0.113.7"},
-			login.Header.Get("Request-Id"): {"level": "INFO", "route": "GET /login", "status": 200.0, "member": "", "client": "127.0.0.1"},
-			purse.Header.Get("Request-Id"): {"level": "INFO", "route": "GET /purses/{purse}", "status": float64(purse.StatusCode), "member": ""},
+			"edge-4711":                      {"level": "DEBUG", "method": "GET", "route": "GET /v1/purses/{purse}", "status": 404.0, "member": m.id, "client": "203.0.113.7"},
+			login.Header.Get("Request-Id"):   {"level": "INFO", "route": "GET /login", "status": 200.0, "member": "", "client": "127.0.0.1"},
+			purse.Header.Get("Request-Id"):   {"level": "INFO", "route": "GET /purses/{purse}", "status": float64(purse.StatusCode), "member": ""},
+			missing.Header.Get("Request-Id"): {"level": "DEBUG", "route": "unmatched", "status": 404.0},
 		} {
 			got, ok := lines[id]
 			if !ok {

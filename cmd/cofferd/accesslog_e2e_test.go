@@ -64,6 +64,10 @@ func TestCofferd_AccessLog(t *testing.T) {
 		if purse.StatusCode/100 != 3 {
 			t.Errorf("web page of a purse, logged out: got %d, want a redirect", purse.StatusCode)
 		}
+		// The OpenID Connect provider's endpoints are named by their path;
+		// any other path under /oauth/ by the prefix.
+		discovery, _ := get(t, s.url+"/.well-known/openid-configuration", "")
+		oauth, _ := get(t, s.url+"/oauth/x-4711", "")
 		// A web error page shows the ID, for the member to quote.
 		missing, page := get(t, s.url+"/no/such/page", "")
 		if id := missing.Header.Get("Request-Id"); missing.StatusCode != 404 || !strings.Contains(string(page), `<span id="request-id">`+id+`</span>`) {
@@ -81,10 +85,12 @@ func TestCofferd_AccessLog(t *testing.T) {
 			}
 		}
 		for id, want := range map[string]map[string]any{
-			"edge-4711":                      {"level": "DEBUG", "method": "GET", "route": "GET /v1/purses/{purse}", "status": 404.0, "member": m.id, "client": "203.0.113.7"},
-			login.Header.Get("Request-Id"):   {"level": "INFO", "route": "GET /login", "status": 200.0, "member": "", "client": "127.0.0.1"},
-			purse.Header.Get("Request-Id"):   {"level": "INFO", "route": "GET /purses/{purse}", "status": float64(purse.StatusCode), "member": ""},
-			missing.Header.Get("Request-Id"): {"level": "DEBUG", "route": "unmatched", "status": 404.0},
+			"edge-4711":                        {"level": "DEBUG", "method": "GET", "route": "GET /v1/purses/{purse}", "status": 404.0, "member": m.id, "client": "203.0.113.7"},
+			login.Header.Get("Request-Id"):     {"level": "INFO", "route": "GET /login", "status": 200.0, "member": "", "client": "127.0.0.1"},
+			purse.Header.Get("Request-Id"):     {"level": "INFO", "route": "GET /purses/{purse}", "status": float64(purse.StatusCode), "member": ""},
+			missing.Header.Get("Request-Id"):   {"level": "DEBUG", "route": "unmatched", "status": 404.0},
+			discovery.Header.Get("Request-Id"): {"route": "/.well-known/openid-configuration", "status": float64(discovery.StatusCode)},
+			oauth.Header.Get("Request-Id"):     {"route": "/oauth/*", "status": float64(oauth.StatusCode)},
 		} {
 			got, ok := lines[id]
 			if !ok {
@@ -100,8 +106,8 @@ func TestCofferd_AccessLog(t *testing.T) {
 				t.Errorf("request %s: got bytes %v, want > 0", id, got["bytes"])
 			}
 		}
-		if strings.Contains(s.stderr.String(), "Z123456789012") {
-			t.Error("a purse number from a path reached the log")
+		if strings.Contains(s.stderr.String(), "Z123456789012") || strings.Contains(s.stderr.String(), "x-4711") {
+			t.Error("a purse number or a path reached the log")
 		}
 	})
 

@@ -58,6 +58,9 @@ type Config struct {
 	// API and the web keeper together; 0 means no bound (tests and the
 	// load generator).
 	RegisterPerHour int
+	// SchedulerObserver, when set, is told of each pass of the scheduler
+	// (RunScheduler): how many held transfers it settled and its error.
+	SchedulerObserver func(settled int, err error)
 }
 
 // Service is the application. Create it with New.

@@ -28,8 +28,12 @@ func (s *Service) RunScheduler(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if _, err := s.SchedulerTick(ctx); err != nil && ctx.Err() == nil {
+		n, err := s.SchedulerTick(ctx)
+		if err != nil && ctx.Err() == nil {
 			s.log.Warn("scheduler", "err", err)
+		}
+		if s.cfg.SchedulerObserver != nil && ctx.Err() == nil {
+			s.cfg.SchedulerObserver(n, err)
 		}
 		select {
 		case <-ctx.Done():

@@ -51,3 +51,33 @@ func TestService_SchedulerLag(t *testing.T) {
 		t.Fatalf("lag after a failed pass: got %v, want 10s", got)
 	}
 }
+
+// TestService_RunScheduler: the observer hears of every pass, with what
+// it settled and its error.
+func TestService_RunScheduler(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	eng := ledger.New(db, log, ledger.Config{})
+	go eng.Run()
+	t.Cleanup(func() { eng.Close(); <-eng.Done(); db.Close() })
+	type pass struct {
+		settled int
+		err     error
+	}
+	var passes []pass
+	s := app.New(db, eng, log, app.Config{SchedulerObserver: func(n int, err error) {
+		passes = append(passes, pass{n, err})
+		if len(passes) == 2 {
+			cancel()
+		}
+	}})
+	s.RunScheduler(ctx, time.Millisecond) // returns once the observer cancels
+	if len(passes) != 2 || passes[0] != (pass{}) || passes[1] != (pass{}) {
+		t.Errorf("got passes %v, want two that settled nothing without error", passes)
+	}
+}

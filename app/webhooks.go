@@ -38,7 +38,17 @@ type WebhookConfig struct {
 	// Resolver resolves endpoint names for the default client; nil: the
 	// system's.
 	Resolver *net.Resolver
+	// Observer, when set, is told of each delivery attempt's outcome:
+	// WebhookDelivered, WebhookRetry or WebhookGaveUp.
+	Observer func(outcome string)
 }
+
+// What WebhookConfig.Observer is told of each delivery attempt.
+const (
+	WebhookDelivered = "delivered" // the endpoint answered 2xx
+	WebhookRetry     = "retry"     // it failed; another attempt is scheduled
+	WebhookGaveUp    = "gave_up"   // it failed, and it was the last
+)
 
 // Delivery timing: the first retry after FirstRetry, each wait doubling up
 // to MaxRetry, for GiveUpAfter from the event.
@@ -403,6 +413,16 @@ func (w *WebhookWorker) deliver(ctx context.Context, d *coffer.Delivery) {
 	}
 	if err := w.ws.RecordAttempt(context.WithoutCancel(ctx), d.ID, a, state, next); err != nil {
 		w.s.log.Warn("webhook attempt not recorded", "delivery", d.ID, "err", err)
+	}
+	if obs := w.s.cfg.Webhooks.Observer; obs != nil {
+		switch state {
+		case coffer.DeliveryDelivered:
+			obs(WebhookDelivered)
+		case coffer.DeliveryFailed:
+			obs(WebhookGaveUp)
+		default:
+			obs(WebhookRetry)
+		}
 	}
 }
 

@@ -90,6 +90,9 @@ type Problem struct {
 	Methods        []string   `json:"methods,omitempty"`
 	Challenge      string     `json:"challenge,omitempty"`
 	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
+	// RequestID is the request's ID, as in the Request-Id header, for
+	// the operator's logs.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // writeError turns any error into a problem+json answer. Internal errors are
@@ -107,16 +110,16 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		// request would bury it: at most one a minute here.
 		now, last := time.Now().UnixNano(), damageLogged.Load()
 		if now-last >= int64(time.Minute) && damageLogged.CompareAndSwap(last, now) {
-			log.Error("requests fail: the database is damaged (logged at most once a minute)", "method", r.Method, "path", r.URL.Path, "err", err)
+			log.Error("requests fail: the database is damaged (logged at most once a minute)", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", RequestID(r.Context()))
 		} else {
-			log.Debug("request failed: the database is damaged", "method", r.Method, "path", r.URL.Path)
+			log.Debug("request failed: the database is damaged", "method", r.Method, "path", r.URL.Path, "request_id", RequestID(r.Context()))
 		}
 	case errors.Is(err, ledger.ErrBusy):
 		// Shed under load, by design: one line each would flood the log
 		// just when the server is busiest (the metrics count them).
 		log.Debug("request shed", "method", r.Method, "path", r.URL.Path, "err", err)
 	case status >= 500:
-		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err, "request_id", RequestID(r.Context()))
 	}
 	if ra := RetryAfter(err, status); ra != "" {
 		w.Header().Set("Retry-After", ra)
@@ -125,7 +128,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		w.Header().Set("WWW-Authenticate", `Bearer realm="coffer"`)
 	}
 	p := Problem{Type: "urn:coffer:problem:" + code, Title: http.StatusText(status), Status: status,
-		Detail: coffer.ErrorMessage(err), Code: code}
+		Detail: coffer.ErrorMessage(err), Code: code, RequestID: RequestID(r.Context())}
 	var le *coffer.LimitError
 	if errors.As(err, &le) {
 		p.Remaining = coffer.FormatAmount(le.Remaining, le.Decimals)

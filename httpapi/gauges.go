@@ -30,6 +30,9 @@ type Gauges struct {
 	Webhooks interface {
 		PendingDeliveries(ctx context.Context) (int64, time.Time, error)
 	}
+	// MailQueue returns how many e-mails wait to be sent
+	// (mail.Queue.Len).
+	MailQueue func() int
 	// Now is the clock the oldest pending delivery's age is measured by
 	// (default time.Now).
 	Now func() time.Time
@@ -68,6 +71,11 @@ func (m *Metrics) Watch(g Gauges) {
 	}
 	if g.Webhooks != nil {
 		m.reg.MustRegister(&backlogCollector{store: g.Webhooks, now: g.Now})
+	}
+	if g.MailQueue != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "coffer_mail_queue_length",
+			Help: "E-mails waiting to be sent; beyond --mail-queue they are dropped (coffer_mail_total{outcome=\"dropped\"})."},
+			func() float64 { return float64(g.MailQueue()) }))
 	}
 }
 

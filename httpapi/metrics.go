@@ -2,8 +2,13 @@ package httpapi
 
 import (
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"time"
+
+	"github.com/coffer-money/coffer/app"
+	"github.com/coffer-money/coffer/mail"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -20,6 +25,10 @@ type Metrics struct {
 	batchTime prometheus.Histogram
 	sms       *prometheus.CounterVec
 	clockBack prometheus.Counter
+	webhooks  *prometheus.CounterVec
+	mail      *prometheus.CounterVec
+	schedRuns *prometheus.CounterVec
+	settled   prometheus.Counter
 }
 
 // NewMetrics registers coffer's metrics on a fresh registry.
@@ -37,7 +46,33 @@ func NewMetrics() *Metrics {
 		Help: "SMS by outcome: sent, failed (at the gateway) or the limit that refused it (limit_member, limit_number, limit_address, limit_day)."}, []string{"outcome"})
 	m.clockBack = prometheus.NewCounter(prometheus.CounterOpts{Name: "coffer_clock_backward_jumps_total",
 		Help: "Times the ledger found the clock earlier than its previous reading (each is logged with its size); stamps keep the ledger's last time meanwhile."})
+	m.webhooks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "coffer_webhook_delivery_attempts_total",
+		Help: "Webhook delivery attempts by outcome: delivered, retry (failed; another attempt is scheduled) or gave_up (failed, the last)."}, []string{"outcome"})
+	m.mail = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "coffer_mail_total",
+		Help: "E-mails by outcome: sent, failed (the mail server refused it or could not be reached) or dropped (the queue, --mail-queue, was full)."}, []string{"outcome"})
+	m.schedRuns = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "coffer_scheduler_runs_total",
+		Help: "Passes of the scheduler by outcome: ok or error (logged)."}, []string{"outcome"})
+	m.settled = prometheus.NewCounter(prometheus.CounterOpts{Name: "coffer_scheduler_settled_total",
+		Help: "Held transfers whose protection period the scheduler ended."})
+	// Every outcome is reported from the start, at 0, so that a rate over
+	// it is defined before the first event.
+	for _, o := range []string{"applied"} {
+		m.transfers.WithLabelValues(o)
+	}
+	for _, o := range []string{app.SMSSent, app.SMSFailed, app.SMSLimitMember, app.SMSLimitNumber, app.SMSLimitAddress, app.SMSLimitPerDay} {
+		m.sms.WithLabelValues(o)
+	}
+	for _, o := range []string{app.WebhookDelivered, app.WebhookRetry, app.WebhookGaveUp} {
+		m.webhooks.WithLabelValues(o)
+	}
+	for _, o := range []string{mail.Sent, mail.Failed, mail.Dropped} {
+		m.mail.WithLabelValues(o)
+	}
+	for _, o := range []string{"ok", "error"} {
+		m.schedRuns.WithLabelValues(o)
+	}
 	m.reg.MustRegister(m.requests, m.latency, m.transfers, m.batchSize, m.batchTime, m.sms, m.clockBack,
+		m.webhooks, m.mail, m.schedRuns, m.settled, buildInfo(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -45,6 +80,25 @@ func NewMetrics() *Metrics {
 // Register adds the metrics of the server's other parts (the connection
 // caps of cofferd serve) to the same registry.
 func (m *Metrics) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
+
+// buildInfo is coffer_build_info, 1, labelled with the binary's module
+// version, VCS revision and Go version.
+func buildInfo() prometheus.Collector {
+	version, revision := "(unknown)", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version = bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				revision = s.Value
+			}
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "coffer_build_info",
+		Help:        "The running binary: its module version, VCS revision and Go version (always 1).",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": runtime.Version()}})
+	g.Set(1)
+	return g
+}
 
 // Handler serves the metrics in Prometheus's text format. It belongs on
 // the operator's metrics listener (cofferd serve --metrics-addr), not
@@ -81,3 +135,21 @@ func (m *Metrics) ClockBack(time.Duration) { m.clockBack.Inc() }
 
 // SMS records one SMS's outcome (app.FactorConfig.SMSObserver).
 func (m *Metrics) SMS(outcome string) { m.sms.WithLabelValues(outcome).Inc() }
+
+// Webhook records one webhook delivery attempt's outcome
+// (app.WebhookConfig.Observer).
+func (m *Metrics) Webhook(outcome string) { m.webhooks.WithLabelValues(outcome).Inc() }
+
+// Mail records one e-mail's outcome (mail.NewQueueObserved).
+func (m *Metrics) Mail(outcome string) { m.mail.WithLabelValues(outcome).Inc() }
+
+// SchedulerPass records one pass of the scheduler
+// (app.Config.SchedulerObserver).
+func (m *Metrics) SchedulerPass(settled int, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	m.schedRuns.WithLabelValues(outcome).Inc()
+	m.settled.Add(float64(settled))
+}

@@ -434,6 +434,7 @@ func schemas() J {
 				"methods":         arr(str("")),
 				"challenge":       str("An OCRA challenge to enter into the generator."),
 				"expires_at":      ts(""),
+				"request_id":      str("The request's ID, as in the Request-Id header: quote it to the operator."),
 			}},
 		"SessionToken": outObj("token*", str("Send as Authorization: Bearer <token>."), "member_id*", ref("MemberID"), "session_id*", str(""), "expires_at*", ts("When the session ends if unused.")),
 		"LoginChallenge": outObj("status*", enum("", "pending_confirmation"), "challenge_id*", str(""), "method*", str("The method a code was sent by, if any."),

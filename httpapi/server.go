@@ -133,7 +133,9 @@ func (s *Server) routes() http.Handler {
 	s.webhookRoutes(handle)
 	s.checkoutRoutes(handle)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern == "" {
+		_, pattern := mux.Handler(r)
+		if pattern == "" {
+			SetRoute(r.Context(), "unmatched")
 			// No route: let the mux say whether the path exists under
 			// another method (405 with Allow) and answer as a problem.
 			rec := &captureWriter{h: http.Header{}}
@@ -153,6 +155,7 @@ func (s *Server) routes() http.Handler {
 			s.metrics.observe("unmatched", rec.status, 0)
 			return
 		}
+		SetRoute(r.Context(), pattern)
 		mux.ServeHTTP(w, r)
 	})
 }
@@ -209,7 +212,7 @@ func (s *Server) wrap(pattern string, auth bool, h func(w http.ResponseWriter, r
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.Error("panic", "pattern", pattern, "panic", fmt.Sprint(p))
+				s.log.Error("panic", "pattern", pattern, "panic", fmt.Sprint(p), "request_id", RequestID(r.Context()))
 				if w.status == 0 {
 					writeError(w, r, s.log, errors.New("panic"))
 				}
@@ -220,6 +223,9 @@ func (s *Server) wrap(pattern string, auth bool, h func(w http.ResponseWriter, r
 		var err error
 		if auth {
 			p, err = s.authenticate(w, r)
+			if p != nil {
+				SetMember(r.Context(), p.MemberID)
+			}
 		}
 		if err == nil {
 			err = h(w, r, p)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -83,9 +84,15 @@ type deliveriesJSON struct {
 // TestWebhooks_Delivery: an incoming transfer reaches an HMAC endpoint and
 // an Ed25519 one, signed so that client.VerifyWebhook accepts it; a failing
 // endpoint is retried with doubling waits and given up after a day; the
-// deliveries list shows each attempt.
+// deliveries list shows each attempt; the observer hears of each attempt.
 func TestWebhooks_Delivery(t *testing.T) {
-	e, worker := newWebhookEnv(t)
+	var omu sync.Mutex
+	outcomes := map[string]int{}
+	e, worker := newWebhookEnvWith(t, app.WebhookConfig{AllowLoopback: true, Observer: func(o string) {
+		omu.Lock()
+		outcomes[o]++
+		omu.Unlock()
+	}})
 	ctx := context.Background()
 	iss, issPurse := e.issuer(t, "USD", 1_000_000_00)
 	m := e.register(t, "")
@@ -211,6 +218,11 @@ func TestWebhooks_Delivery(t *testing.T) {
 	worker.DeliverDue(ctx)
 	if ds, _ := e.db.Deliveries(ctx, ed.WebhookID, 0, 10); len(ds[0].Attempts) != n {
 		t.Fatalf("a failed delivery was tried again")
+	}
+	omu.Lock()
+	defer omu.Unlock()
+	if want := map[string]int{app.WebhookDelivered: 1, app.WebhookRetry: n - 1, app.WebhookGaveUp: 1}; !maps.Equal(outcomes, want) {
+		t.Errorf("got observed outcomes %v, want %v", outcomes, want)
 	}
 }
 

@@ -199,16 +199,33 @@ func Header(msg, name string) string {
 // queue is full a message is dropped and logged, so a slow mail server never
 // holds up a request or the ledger.
 type Queue struct {
-	s    Sender
-	log  *slog.Logger
-	ch   chan Message
-	done chan struct{}
-	once sync.Once
+	s       Sender
+	log     *slog.Logger
+	observe func(outcome string)
+	ch      chan Message
+	done    chan struct{}
+	once    sync.Once
 }
+
+// What a queue's observer is told of each message (see NewQueueObserved).
+const (
+	Sent    = "sent"    // the sender took it
+	Failed  = "failed"  // the sender refused it or could not be reached
+	Dropped = "dropped" // the queue was full or closed
+)
 
 // NewQueue starts a queue of size messages over s.
 func NewQueue(s Sender, log *slog.Logger, size int) *Queue {
-	q := &Queue{s: s, log: log, ch: make(chan Message, size), done: make(chan struct{})}
+	return NewQueueObserved(s, log, size, nil)
+}
+
+// NewQueueObserved is NewQueue whose observe, when not nil, is told of
+// each message's outcome: Sent, Failed or Dropped.
+func NewQueueObserved(s Sender, log *slog.Logger, size int, observe func(outcome string)) *Queue {
+	if observe == nil {
+		observe = func(string) {}
+	}
+	q := &Queue{s: s, log: log, observe: observe, ch: make(chan Message, size), done: make(chan struct{})}
 	go q.run()
 	return q
 }
@@ -219,10 +236,16 @@ func (q *Queue) run() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		if err := q.s.Send(ctx, m); err != nil {
 			q.log.Warn("mail not sent", "subject", m.Subject, "err", err)
+			q.observe(Failed)
+		} else {
+			q.observe(Sent)
 		}
 		cancel()
 	}
 }
+
+// Len is how many messages wait in the queue.
+func (q *Queue) Len() int { return len(q.ch) }
 
 // Enqueue queues m; it reports false when the queue was full or closed and m
 // was dropped.
@@ -230,6 +253,9 @@ func (q *Queue) Enqueue(m Message) (ok bool) {
 	defer func() {
 		if recover() != nil { // closed
 			ok = false
+		}
+		if !ok {
+			q.observe(Dropped)
 		}
 	}()
 	select {

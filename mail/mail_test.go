@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
+	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"strings"
 	"sync"
@@ -70,6 +72,40 @@ func TestQueue_DropsWhenFull(t *testing.T) {
 	}
 	if q.Enqueue(mail.Message{}) {
 		t.Fatal("a closed queue took a message")
+	}
+}
+
+// failing refuses every message.
+type failing struct{}
+
+func (failing) Send(context.Context, mail.Message) error { return errors.New("refused") }
+
+func TestQueue_Observed(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]int{}
+	observe := func(outcome string) { mu.Lock(); got[outcome]++; mu.Unlock() }
+
+	b := &blocking{release: make(chan struct{})}
+	q := mail.NewQueueObserved(b, slog.New(slog.DiscardHandler), 2, observe)
+	queued := 0
+	for range 10 {
+		if q.Enqueue(mail.Message{Subject: "m"}) {
+			queued++
+		}
+	}
+	close(b.release)
+	q.Close()
+	q.Enqueue(mail.Message{Subject: "late"})
+	if want := map[string]int{mail.Sent: queued, mail.Dropped: 10 - queued + 1}; !maps.Equal(got, want) {
+		t.Errorf("got outcomes %v, want %v", got, want)
+	}
+
+	clear(got)
+	q = mail.NewQueueObserved(failing{}, slog.New(slog.DiscardHandler), 2, observe)
+	q.Enqueue(mail.Message{Subject: "m"})
+	q.Close()
+	if want := map[string]int{mail.Failed: 1}; !maps.Equal(got, want) {
+		t.Errorf("got outcomes %v, want %v", got, want)
 	}
 }
 

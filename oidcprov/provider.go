@@ -150,6 +150,18 @@ func Handles(path string) bool {
 	return path == DiscoveryPath || strings.HasPrefix(path, PathPrefix)
 }
 
+// Route names the provider's endpoint at path for logs: the path of one
+// of its endpoints, else PathPrefix+"*", so that no client-made path
+// becomes a name of its own.
+func Route(path string) string {
+	switch path {
+	case DiscoveryPath, PathPrefix + "authorize", PathPrefix + "authorize/callback", PathPrefix + "token",
+		PathPrefix + "userinfo", PathPrefix + "revoke", PathPrefix + "end_session", PathPrefix + "keys", PathPrefix + "introspect":
+		return path
+	}
+	return PathPrefix + "*"
+}
+
 func (p *Provider) now() time.Time { return p.cfg.Now().UTC() }
 
 func randomString(prefix string, n int) string {

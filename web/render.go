@@ -108,11 +108,11 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, rq *request, 
 	}
 	if status >= 500 {
 		if code == coffer.EINTERNAL {
-			s.log.Error("web request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			s.log.Error("web request failed", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", httpapi.RequestID(r.Context()))
 			msg = "Something went wrong on our side."
 			todo = "Try again in a moment. If it keeps happening, tell the operator of this server."
 		} else {
-			s.log.Warn("web request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
+			s.log.Warn("web request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err, "request_id", httpapi.RequestID(r.Context()))
 		}
 	}
 	if todo == "" {
@@ -121,7 +121,8 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, rq *request, 
 	data := struct {
 		Status        int
 		Message, Todo string
-	}{status, msg, todo}
+		RequestID     string // to quote to the operator, who finds it in the log
+	}{status, msg, todo, httpapi.RequestID(r.Context())}
 	if rerr := s.render(w, rq, "error", "Something is not right", "", data, status); rerr != nil {
 		s.log.Error("render error page", "err", rerr)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/app"
 	"github.com/coffer-money/coffer/forwarded"
+	"github.com/coffer-money/coffer/httpapi"
 	"github.com/coffer-money/coffer/oidcprov"
 )
 
@@ -181,7 +182,9 @@ func (s *Server) routes() http.Handler {
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w.Header(), r.TLS != nil)
-		if _, pattern := mux.Handler(r); pattern == "" {
+		_, pattern := mux.Handler(r)
+		if pattern == "" {
+			httpapi.SetRoute(r.Context(), "unmatched")
 			err := errNotFound
 			if allow := allowed(mux, r); allow != "" {
 				w.Header().Set("Allow", allow)
@@ -190,6 +193,7 @@ func (s *Server) routes() http.Handler {
 			s.serve(w, r, false, false, func(http.ResponseWriter, *http.Request, *request) error { return err })
 			return
 		}
+		httpapi.SetRoute(r.Context(), pattern)
 		mux.ServeHTTP(w, r)
 	})
 }
@@ -260,7 +264,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, needMember, check
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			s.log.Error("web panic", "path", r.URL.Path, "panic", fmt.Sprint(p))
+			s.log.Error("web panic", "path", r.URL.Path, "panic", fmt.Sprint(p), "request_id", httpapi.RequestID(r.Context()))
 			s.errorPage(w, r, rq, errors.New("panic"))
 		}
 	}()
@@ -304,6 +308,7 @@ func (s *Server) loadSession(r *http.Request, rq *request) error {
 		return err
 	}
 	rq.member, rq.sess, rq.token = sess.MemberID, sess, token
+	httpapi.SetMember(r.Context(), sess.MemberID)
 	return nil
 }
 

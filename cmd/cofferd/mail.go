@@ -27,7 +27,8 @@ func (o *mailOptions) flags(fs *flag.FlagSet) {
 }
 
 // queue builds the mail adapter the flags name and a queue over it.
-func (o *mailOptions) start(data string, log *slog.Logger) (*mail.Queue, error) {
+// observe is told of each message's outcome (mail.NewQueueObserved).
+func (o *mailOptions) start(data string, log *slog.Logger, observe func(outcome string)) (*mail.Queue, error) {
 	var s mail.Sender
 	if o.smtpAddr == "" {
 		s = &mail.Outbox{Path: mail.OutboxPath(data), From: o.from}
@@ -46,5 +47,5 @@ func (o *mailOptions) start(data string, log *slog.Logger) (*mail.Queue, error) 
 	if o.queue <= 0 {
 		o.queue = 1000
 	}
-	return mail.NewQueue(s, log, o.queue), nil
+	return mail.NewQueueObserved(s, log, o.queue, observe), nil
 }

@@ -42,16 +42,17 @@ type serveOptions struct {
 	schedulerEvery      time.Duration
 	webhooksLoopback    bool
 	noIntegrityCheck    bool
-	testClockOffset     time.Duration // moves the server's clock; tests of expiry only
-	tls                 tlsOptions    // HTTPS listener and client certificates; see ca.go
-	mail                mailOptions   // e-mail adapter; see mail.go
-	factors             factorOptions // SMS gateway, secrets key, second-factor rules; see factors.go
-	levelsFile          string        // verification levels; see members.go
-	documentsKey        string        // key file sealing verification documents; see members.go
-	oidc                oidcOptions   // "Sign in with coffer"; see oidc.go
-	net                 netOptions    // public URL, trusted proxies, metrics listener; see network.go
-	uploads             uploadOptions // verification documents waiting on disk; see uploads.go
-	conns               connOptions   // connection caps; see overload.go
+	testClockOffset     time.Duration    // moves the server's clock; tests of expiry only
+	tls                 tlsOptions       // HTTPS listener and client certificates; see ca.go
+	mail                mailOptions      // e-mail adapter; see mail.go
+	factors             factorOptions    // SMS gateway, secrets key, second-factor rules; see factors.go
+	levelsFile          string           // verification levels; see members.go
+	documentsKey        string           // key file sealing verification documents; see members.go
+	oidc                oidcOptions      // "Sign in with coffer"; see oidc.go
+	net                 netOptions       // public URL, trusted proxies, metrics listener; see network.go
+	uploads             uploadOptions    // verification documents waiting on disk; see uploads.go
+	conns               connOptions      // connection caps; see overload.go
+	accessLog           accessLogOptions // one line per request; see accesslog.go
 }
 
 func (o *serveOptions) flags(fs *flag.FlagSet) {
@@ -96,6 +97,7 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	o.net.flags(fs)
 	o.uploads.flags(fs)
 	o.conns.flags(fs)
+	o.accessLog.flags(fs)
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -128,6 +130,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	}
 	log, err := newLogger(stderr, o.logLevel, o.logFormat)
 	if err != nil {
+		return err
+	}
+	if err := o.accessLog.check(); err != nil {
 		return err
 	}
 	proxies, err := o.net.trustedProxies()
@@ -191,7 +196,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	if err != nil {
 		return err
 	}
-	mq, err := o.mail.start(o.data, log)
+	metrics := httpapi.NewMetrics()
+	mq, err := o.mail.start(o.data, log, metrics.Mail)
 	if err != nil {
 		return err
 	}
@@ -209,7 +215,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		return err
 	}
 
-	metrics := httpapi.NewMetrics()
 	conns, err := o.conns.limiter(proxies, metrics)
 	if err != nil {
 		return err
@@ -234,10 +239,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		Observer: ledger.Observer{Batch: metrics.Batch, Outcome: metrics.Outcome, ClockBack: metrics.ClockBack}})
 	factors.SMSObserver = metrics.SMS
 	svc := app.New(db, engine, log, app.Config{SessionIdle: o.sessionIdle, SessionMax: o.sessionMax, Certs: certs, Mail: mq, Factors: factors, Now: now,
-		Levels: levels, Currencies: currencies, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback}, PublicURL: publicURL,
-		RegisterPerHour: o.registerPerHour, Uploads: uploads})
+		Levels: levels, Currencies: currencies, DocumentKey: docKey, Webhooks: app.WebhookConfig{AllowLoopback: o.webhooksLoopback, Observer: metrics.Webhook}, PublicURL: publicURL,
+		RegisterPerHour: o.registerPerHour, Uploads: uploads, SchedulerObserver: metrics.SchedulerPass})
 	metrics.Watch(httpapi.Gauges{DataDir: o.data, WALFile: db.WALFile(), Pools: db.PoolStats,
-		SchedulerLag: svc.SchedulerLag, Webhooks: db, Now: now})
+		SchedulerLag: svc.SchedulerLag, Webhooks: db, Now: now, MailQueue: mq.Len})
 	defer svc.Close() // before the store closes: deferred after it
 	go engine.Run()
 	api := httpapi.New(svc, log, metrics, httpapi.Config{NoLoginIPLimit: o.noLoginIPLimit, TrustedProxies: proxies, Ready: db})
@@ -254,6 +259,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 		return err
 	}
 	handler := httpapi.WithDeadline(limitRequests(withWebKeeper(api, keeper, provider), o.conns.maxRequests, metrics), o.requestTimeout)
+	// The access log is outermost: its line covers every answer, refusals
+	// of the layers inside it included, and its request ID reaches them all.
+	handler = o.accessLog.wrap(handler, log, proxies)
 
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
@@ -369,6 +377,7 @@ func withWebKeeper(api, keeper, provider http.Handler) http.Handler {
 		case p == "/v1" || strings.HasPrefix(p, "/v1/") || p == "/healthz" || p == "/readyz" || p == "/openapi.json":
 			api.ServeHTTP(w, r)
 		case oidcprov.Handles(p):
+			httpapi.SetRoute(r.Context(), oidcprov.Route(p))
 			provider.ServeHTTP(w, r)
 		default:
 			keeper.ServeHTTP(w, r)

@@ -136,7 +136,7 @@ func TestDB_CheckDetectsDamage(t *testing.T) {
 		if err != nil || !rep.OK() {
 			t.Fatalf("undamaged ledger: Check = %+v, %v; want OK", rep, err)
 		}
-		raw, err := sql.Open("sqlite", "file:"+db.Path+"?_pragma=foreign_keys(0)")
+		raw, err := sql.Open("sqlite", "file:"+db.Path+"?_pragma=foreign_keys(0)&_pragma=busy_timeout(10000)")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -78,11 +78,11 @@ func loopbackHost(host string) bool {
 	return err == nil && a.Unmap().IsLoopback()
 }
 
-// resolvePublicURL is --public-url, checked, or else the URL of the plain
-// listener at addr. A listener on every interface is named by its
+// resolvePublicURL is --public-url, checked, or else the URL of the member
+// listener at addr (scheme http, or https for a --tls-only server). A listener on every interface is named by its
 // loopback address (with a warning); one on another single address needs
 // --public-url, since plain http there is refused.
-func (o *netOptions) resolvePublicURL(addr net.Addr, log *slog.Logger) (string, error) {
+func (o *netOptions) resolvePublicURL(scheme string, addr net.Addr, log *slog.Logger) (string, error) {
 	if o.publicURL != "" {
 		return checkPublicURL("--public-url", o.publicURL)
 	}
@@ -97,11 +97,11 @@ func (o *netOptions) resolvePublicURL(addr net.Addr, log *slog.Logger) (string, 
 		// Go reports a listener on 0.0.0.0 as [::] on a dual-stack host;
 		// 127.0.0.1 reaches either.
 		ap = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), ap.Port())
-		log.Warn("no --public-url: the server is named by its loopback address, which only this machine can use; set --public-url", "public_url", "http://"+ap.String())
+		log.Warn("no --public-url: the server is named by its loopback address, which only this machine can use; set --public-url", "public_url", scheme+"://"+ap.String())
 	default:
 		return "", fmt.Errorf("serve: the server listens on %s, which is not a loopback address: set --public-url (https://…) to the URL members use", addr)
 	}
-	return checkPublicURL("the listener's URL", "http://"+ap.String())
+	return checkPublicURL("the listener's URL", scheme+"://"+ap.String())
 }
 
 // listenMetrics opens the metrics listener; nil when --metrics-addr is

@@ -33,6 +33,8 @@ import (
 // server tells pebble it is 127.0.0.1, and their clients dial it there.
 const acmeDomain = "coffer.test"
 
+var acmeChallengesLine = regexp.MustCompile(`ACME challenges on (http://\S+)`)
+
 // servedProcess is a subprocess whose output is kept.
 type servedProcess struct {
 	cmd            *exec.Cmd
@@ -393,11 +395,13 @@ func TestCofferd_ACME(t *testing.T) {
 	go serveTestDNS(dnsLn)
 
 	for _, c := range []struct {
-		name    string
-		tlsOnly bool // else the CA's tls-alpn-01 check goes to a closed port, leaving http-01
+		name      string
+		tlsOnly   bool
+		challenge string // the challenge the CA can reach; the other goes to a closed port
 	}{
-		{"TLSALPN01", true},
-		{"HTTP01", false},
+		{"TLSALPN01", true, "tls-alpn-01"},
+		{"HTTP01", false, "http-01"},              // on the plain member listener
+		{"HTTP01ChallengesOnly", true, "http-01"}, // on --acme-http-addr
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -410,19 +414,40 @@ func TestCofferd_ACME(t *testing.T) {
 				"--acme-domain", acmeDomain, "--acme-email", "operator@example.com", "--acme-directory", pb.directory}
 			if c.tlsOnly {
 				args = append(args, "--tls-only")
+				if c.challenge == "http-01" {
+					args = append(args, "--acme-http-addr", "127.0.0.1:0")
+				}
 			}
 			// cofferd reaches the directory over HTTPS with the system's
 			// roots, which SSL_CERT_FILE replaces.
 			s := startProcess(t, []string{"SSL_CERT_FILE=" + rootFile}, cofferdBin, args...)
 			tlsPort := portOf(t, s.await(t, httpsLine))
-			if c.tlsOnly {
-				if strings.Contains(s.stdout.String(), "listening on http://") {
-					t.Errorf("with --tls-only the server says: %s", s.stdout)
-				}
-				pb.start(t, dnsLn.Addr().String(), plainPort, tlsPort)
-			} else {
+			httpPort := plainPort // nothing listens there with --tls-only
+			switch {
+			case !c.tlsOnly:
 				s.await(t, listeningLine)
-				pb.start(t, dnsLn.Addr().String(), plainPort, freePort(t))
+			case c.challenge == "http-01":
+				challenges := s.await(t, acmeChallengesLine)
+				httpPort = portOf(t, challenges)
+				// Everything but a challenge is sent to https.
+				noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+				resp, err := noRedirect.Get(challenges + "/healthz?x=1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				want := fmt.Sprintf("https://%s:%d/healthz?x=1", acmeDomain, tlsPort)
+				if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusMovedPermanently || loc != want {
+					t.Errorf("GET %s/healthz?x=1: status %d, Location %q; want 301 to %s", challenges, resp.StatusCode, loc, want)
+				}
+			}
+			if c.tlsOnly && strings.Contains(s.stdout.String(), "listening on http://") {
+				t.Errorf("with --tls-only the server says: %s", s.stdout)
+			}
+			if c.challenge == "http-01" {
+				pb.start(t, dnsLn.Addr().String(), httpPort, freePort(t))
+			} else {
+				pb.start(t, dnsLn.Addr().String(), httpPort, tlsPort)
 			}
 
 			base := fmt.Sprintf("https://%s:%d", acmeDomain, tlsPort)

@@ -399,6 +399,19 @@ func (l *httpsListener) acmeURL(o *tlsOptions) string {
 	return "https://" + host
 }
 
+// httpsRedirect sends a GET or HEAD to the same path under the public URL;
+// other methods are refused, since their body has already crossed the
+// network in the clear.
+func httpsRedirect(publicURL string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.Error(w, "Use HTTPS: "+publicURL, http.StatusBadRequest)
+			return
+		}
+		http.Redirect(w, r, publicURL+r.URL.RequestURI(), http.StatusMovedPermanently)
+	})
+}
+
 // server returns the HTTP server to run on the listener with
 // ServeTLS(l.ln, "", ""). Members' client certificates are asked for and
 // checked against the client CAs whatever the server certificate's source.

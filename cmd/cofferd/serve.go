@@ -294,7 +294,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 				return fmt.Errorf("serve: listen (--acme-http-addr): %w", err)
 			}
 			defer cln.Close()
-			csrv = &http.Server{Handler: tl.acme.HTTPHandler(nil), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			csrv = &http.Server{Handler: tl.acme.HTTPHandler(httpsRedirect(publicURL)), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 				WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10,
 				ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		}

@@ -21,6 +21,7 @@ type netOptions struct {
 	publicURL   string
 	metricsAddr string
 	proxies     stringList
+	proxyHeader string // x-forwarded or forwarded
 }
 
 // defaultMetricsAddr keeps the metrics on this machine, on a port of their
@@ -33,13 +34,19 @@ func (o *netOptions) flags(fs *flag.FlagSet) {
 		"plain http only on a loopback host (default: the --addr listener's loopback URL, such as http://127.0.0.1:8080; required when --addr is another single address)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", defaultMetricsAddr, "listen address of the Prometheus metrics (GET /metrics), apart from the members' listeners; "+
 		"\"off\" or \"\" turns it off (port 0 picks a free port)")
-	fs.Var(&o.proxies, "trusted-proxy", "address or CIDR prefix of a reverse proxy whose X-Forwarded-For, X-Forwarded-Host and X-Forwarded-Proto are believed "+
+	fs.Var(&o.proxies, "trusted-proxy", "address or CIDR prefix of a reverse proxy whose X-Forwarded-For, X-Forwarded-Host and X-Forwarded-Proto (or Forwarded: see --trusted-proxy-header) are believed "+
 		"(repeat, or separate with commas; default: none, and those headers are ignored)")
+	fs.StringVar(&o.proxyHeader, "trusted-proxy-header", "x-forwarded", "the headers the trusted proxies write: x-forwarded (X-Forwarded-For, -Host, -Proto) or forwarded (RFC 7239 Forwarded: for, host, proto); "+
+		"the other family is ignored, since a proxy passes it on as the client wrote it")
 }
 
 // trustedProxies parses --trusted-proxy.
 func (o *netOptions) trustedProxies() (*forwarded.Trusted, error) {
-	t, err := forwarded.Parse(o.proxies)
+	h, err := forwarded.ParseHeader(o.proxyHeader)
+	if err != nil {
+		return nil, fmt.Errorf("serve: --trusted-proxy-header: %w", err)
+	}
+	t, err := forwarded.ParseWith(o.proxies, h)
 	if err != nil {
 		return nil, fmt.Errorf("serve: --trusted-proxy: %w", err)
 	}

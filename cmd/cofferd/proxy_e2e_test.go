@@ -69,7 +69,9 @@ func TestCofferd_TrustedProxy(t *testing.T) {
 			func(ip string) []string { return []string{"X-Forwarded-For", "198.51.100.99, " + ip} },
 			func(ip string) string { return ip }},
 		{"Forwarded", []string{"--trusted-proxy", "127.0.0.0/8", "--trusted-proxy-header", "forwarded"},
-			func(ip string) []string { return []string{"Forwarded", `for=198.51.100.99, for="` + ip + `:4711";proto=https`} },
+			func(ip string) []string {
+				return []string{"Forwarded", `for=198.51.100.99, for="` + ip + `:4711";proto=https`}
+			},
 			func(ip string) string { return ip }},
 		{"NotTrusted", nil,
 			func(ip string) []string { return []string{"X-Forwarded-For", ip, "Forwarded", "for=" + ip} },

@@ -86,9 +86,10 @@ func loopbackHost(host string) bool {
 }
 
 // resolvePublicURL is --public-url, checked, or else the URL of the member
-// listener at addr (scheme http, or https for a --tls-only server). A listener on every interface is named by its
-// loopback address (with a warning); one on another single address needs
-// --public-url, since plain http there is refused.
+// listener at addr (scheme http, or https for a --tls-only server). A
+// listener on every interface is named by its loopback address (with a
+// warning); one on another single address needs --public-url, since plain
+// http there is refused and a certificate names the public host.
 func (o *netOptions) resolvePublicURL(scheme string, addr net.Addr, log *slog.Logger) (string, error) {
 	if o.publicURL != "" {
 		return checkPublicURL("--public-url", o.publicURL)

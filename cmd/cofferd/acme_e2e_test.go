@@ -408,6 +408,11 @@ func TestCofferd_ACME(t *testing.T) {
 			data, dir := t.TempDir(), t.TempDir()
 			rootFile := filepath.Join(dir, "pebble-listener-ca.pem")
 			pb := newPebble(t, pebble, rootFile)
+			// With an operator CA the listener asks for members' client
+			// certificates, beside the CA's challenges.
+			if out, errOut, code := cofferd(t, "admin", "ca", "init", "--data", data); code != 0 {
+				t.Fatalf("cofferd admin ca init: exit %d\n%s%s", code, out, errOut)
+			}
 			plainPort := freePort(t)
 			args := []string{"serve", "--data", data, "--addr", "127.0.0.1:" + strconv.Itoa(plainPort), "--tls-addr", "127.0.0.1:0",
 				"--metrics-addr", "off", "--log-level", "warn",
@@ -452,6 +457,11 @@ func TestCofferd_ACME(t *testing.T) {
 
 			base := fmt.Sprintf("https://%s:%d", acmeDomain, tlsPort)
 			client := httpsClient(t, pb.roots)
+			var askedCert bool
+			client.Transport.(*http.Transport).TLSClientConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				askedCert = true
+				return &tls.Certificate{}, nil
+			}
 			resp, err := client.Get(base + "/healthz")
 			if err != nil {
 				t.Fatalf("GET %s/healthz: %v", base, err)
@@ -459,6 +469,9 @@ func TestCofferd_ACME(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("GET %s/healthz: status %d, want 200", base, resp.StatusCode)
+			}
+			if !askedCert {
+				t.Error("the HTTPS listener did not ask for a client certificate")
 			}
 			leaf := resp.TLS.PeerCertificates[0]
 			if !slices.Contains(leaf.DNSNames, acmeDomain) {

@@ -152,3 +152,77 @@ func FuzzRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestTrusted_RequestForwarded checks the standard Forwarded field
+// (--trusted-proxy-header forwarded): its for parameters are walked as
+// X-Forwarded-For is, its last element's host and proto answer, and each
+// family of headers is ignored when the proxies are said to write the
+// other.
+func TestTrusted_RequestForwarded(t *testing.T) {
+	tr, err := forwarded.ParseWith([]string{"127.0.0.1", "10.0.0.0/8"}, forwarded.Standard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, peer string
+		fwd        []string
+		wantAddr   string
+		wantHost   string
+		wantProto  string
+	}{
+		{"untrusted peer keeps its address", "203.0.113.9:4711", []string{"for=198.51.100.7;host=evil.example;proto=https"}, "203.0.113.9:4711", "", ""},
+		{"no header", "127.0.0.1:4711", nil, "127.0.0.1:0", "", ""},
+		{"one hop", "127.0.0.1:4711", []string{`for=198.51.100.7;host=coffer.example;proto=HTTPS`}, "198.51.100.7:0", "coffer.example", "https"},
+		{"spoofed left element ignored", "127.0.0.1:4711", []string{`for=6.6.6.6;host=evil.example, for=198.51.100.7;host=coffer.example`}, "198.51.100.7:0", "coffer.example", ""},
+		{"trusted hops skipped", "127.0.0.1:4711", []string{`for=198.51.100.7`, `for=10.1.1.1, for="10.2.2.2:80";proto=https`}, "198.51.100.7:0", "", "https"},
+		{"quoted IPv6 with port", "127.0.0.1:4711", []string{`for="[2001:db8:cafe::17]:4711"`}, "[2001:db8:cafe::17]:0", "", ""},
+		{"unknown stops the walk", "127.0.0.1:4711", []string{`for=198.51.100.7, for=unknown`}, "127.0.0.1:0", "", ""},
+		{"obfuscated stops the walk", "127.0.0.1:4711", []string{`for=198.51.100.7, for=_hidden`}, "127.0.0.1:0", "", ""},
+		{"no for stops the walk", "127.0.0.1:4711", []string{`for=198.51.100.7, proto=https`}, "127.0.0.1:0", "", "https"},
+		{"malformed names no one", "127.0.0.1:4711", []string{`for=198.51.100.7;host="coffer.example`}, "127.0.0.1:0", "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = c.peer
+			for _, v := range c.fwd {
+				r.Header.Add("Forwarded", v)
+			}
+			// A proxy that writes Forwarded passes X-Forwarded-* on
+			// as the client wrote them.
+			r.Header.Set("X-Forwarded-For", "192.0.2.66")
+			r.Header.Set("X-Forwarded-Host", "evil.example")
+			got := tr.Request(r)
+			if got.RemoteAddr != c.wantAddr {
+				t.Errorf("RemoteAddr = %q, want %q", got.RemoteAddr, c.wantAddr)
+			}
+			if h, p := forwarded.Host(got), forwarded.Proto(got); h != c.wantHost || p != c.wantProto {
+				t.Errorf("Host, Proto = %q, %q; want %q, %q", h, p, c.wantHost, c.wantProto)
+			}
+		})
+	}
+
+	t.Run("ignored by an X-Forwarded proxy", func(t *testing.T) {
+		xf, err := forwarded.Parse([]string{"127.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "127.0.0.1:4711"
+		r.Header.Set("Forwarded", "for=192.0.2.66;host=evil.example;proto=https")
+		got := xf.Request(r)
+		if got.RemoteAddr != "127.0.0.1:0" || forwarded.Host(got) != "" || forwarded.Proto(got) != "" {
+			t.Errorf("got RemoteAddr %q, Host %q, Proto %q; want Forwarded ignored", got.RemoteAddr, forwarded.Host(got), forwarded.Proto(got))
+		}
+	})
+}
+
+func TestParseHeader(t *testing.T) {
+	for in, want := range map[string]forwarded.Header{"x-forwarded": forwarded.XForwarded, "X-Forwarded-For": forwarded.XForwarded, "Forwarded": forwarded.Standard} {
+		if got, err := forwarded.ParseHeader(in); err != nil || got != want {
+			t.Errorf("ParseHeader(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if _, err := forwarded.ParseHeader("x-real-ip"); err == nil {
+		t.Error("ParseHeader(x-real-ip): got no error")
+	}
+}

@@ -3,9 +3,11 @@ package httpapi_test
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/app"
 	"github.com/coffer-money/coffer/forwarded"
 	"github.com/coffer-money/coffer/httpapi"
@@ -13,8 +15,15 @@ import (
 	"github.com/coffer-money/coffer/sqlite"
 )
 
-// newProxyEnv is newEnv behind proxies: trusted lists them.
+// newProxyEnv is newEnv behind proxies that write X-Forwarded-*: trusted
+// lists them.
 func newProxyEnv(t *testing.T, trusted ...string) *env {
+	t.Helper()
+	return newProxyEnvWith(t, forwarded.XForwarded, trusted...)
+}
+
+// newProxyEnvWith is newProxyEnv for proxies that write the headers h.
+func newProxyEnvWith(t *testing.T, h forwarded.Header, trusted ...string) *env {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
@@ -22,7 +31,7 @@ func newProxyEnv(t *testing.T, trusted ...string) *env {
 	if err != nil {
 		t.Fatalf("sqlite.Open: %v", err)
 	}
-	proxies, err := forwarded.Parse(trusted)
+	proxies, err := forwarded.ParseWith(trusted, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,4 +109,57 @@ func TestServer_ClientIP(t *testing.T) {
 func TestServer_NoMetrics(t *testing.T) {
 	e := newEnv(t)
 	wantProblem(t, e.request(t, "GET", "/metrics", "", nil), 404, "not_found")
+}
+
+// TestServer_SignatureBehindProxy checks that a signature made for the
+// public URL (https://coffer.example/…) verifies behind a trusted proxy
+// that names the scheme and host the client used, and only there: from a
+// stranger the same headers change nothing.
+func TestServer_SignatureBehindProxy(t *testing.T) {
+	// sign signs for https://coffer.example and sends to the test server
+	// with the proxy's headers.
+	sign := func(t *testing.T, e *env, s *signer, hdr ...string) answer {
+		t.Helper()
+		var local string
+		return e.signedRequest(t, s, "GET", "/v1/purses", nil, signOpts{
+			before: func(r *http.Request) {
+				local = r.URL.Host
+				r.URL.Scheme, r.URL.Host, r.Host = "https", "coffer.example", "coffer.example"
+			},
+			after: func(r *http.Request) {
+				r.URL.Scheme, r.URL.Host, r.Host = "http", local, local
+				for i := 0; i+1 < len(hdr); i += 2 {
+					r.Header.Set(hdr[i], hdr[i+1])
+				}
+			},
+		})
+	}
+	xf := []string{"X-Forwarded-Proto", "https", "X-Forwarded-Host", "coffer.example", "X-Forwarded-For", "198.51.100.7"}
+	std := []string{"Forwarded", `for=198.51.100.7;host=coffer.example;proto=https`}
+
+	for _, c := range []struct {
+		name    string
+		newEnv  func(t *testing.T) *env
+		hdr     []string
+		wantErr string // "" for 200
+	}{
+		{"XForwarded", func(t *testing.T) *env { return newProxyEnv(t, "127.0.0.1") }, xf, ""},
+		{"Forwarded", func(t *testing.T) *env { return newProxyEnvWith(t, forwarded.Standard, "127.0.0.1") }, std, ""},
+		{"NoProxyTrusted", newEnv, xf, coffer.ESIGINVALID},
+		{"NoProxyTrustedForwarded", newEnv, std, coffer.ESIGINVALID},
+		{"OtherFamilyIgnored", func(t *testing.T) *env { return newProxyEnv(t, "127.0.0.1") }, std, coffer.ESIGINVALID},
+		{"NoHeaders", func(t *testing.T) *env { return newProxyEnv(t, "127.0.0.1") }, nil, coffer.ESIGINVALID},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := c.newEnv(t)
+			m := e.register(t, "")
+			s := e.addKey(t, m, "laptop")
+			a := sign(t, e, s, c.hdr...)
+			if c.wantErr == "" {
+				wantStatus(t, a, 200)
+			} else {
+				wantProblem(t, a, 401, c.wantErr)
+			}
+		})
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/coffer-money/coffer"
 	"github.com/coffer-money/coffer/app"
+	"github.com/coffer-money/coffer/forwarded"
 	"github.com/coffer-money/coffer/httpsig"
 )
 
@@ -36,9 +37,12 @@ const acceptSignature = `sig1=("@method" "@target-uri" "content-digest");created
 // back for the handler.
 //
 // @target-uri is recreated from the request as this server received it:
-// https when the connection is TLS, the Host field, the request target. A
-// TLS-terminating proxy in front must therefore keep the Host field and
-// speak TLS to this server, or clients must sign what the server sees.
+// https when the connection is TLS, the Host field, the request target;
+// behind a trusted proxy (Config.TrustedProxies), the scheme and host the
+// proxy says the client used (X-Forwarded-Proto and -Host, or Forwarded)
+// replace the first two. A proxy that names neither must keep the Host
+// field and speak TLS to this server, or clients must sign what the
+// server sees.
 func (s *Server) signatureAuth(w http.ResponseWriter, r *http.Request) (*Principal, error) {
 	sigField, hasSig := httpsig.FieldValue(r.Header, "Signature")
 	inField, hasIn := httpsig.FieldValue(r.Header, "Signature-Input")
@@ -138,7 +142,7 @@ func (s *Server) verifySignature(w http.ResponseWriter, r *http.Request, sigFiel
 			return nil, malformed("Content-Digest must carry a sha-256 or sha-512 digest as a byte sequence.")
 		}
 	}
-	base, err := httpsig.Base(r, in)
+	base, err := httpsig.Base(asSent(r), in)
 	if err != nil {
 		// The text names only components of the request itself.
 		return nil, malformed("The signature cannot be checked: %s.", err.Error())
@@ -149,6 +153,26 @@ func (s *Server) verifySignature(w http.ResponseWriter, r *http.Request, sigFiel
 		return nil, err
 	}
 	return &Principal{MemberID: k.MemberID, Method: "signature", KeyID: k.ID}, nil
+}
+
+// asSent is r as its client addressed it: behind a trusted proxy, with the
+// host and scheme the proxy named, which @target-uri, @authority and
+// @scheme cover. Without a trusted proxy r is returned unchanged.
+func asSent(r *http.Request) *http.Request {
+	host, proto := forwarded.Host(r), forwarded.Proto(r)
+	if host == "" && proto != "http" && proto != "https" {
+		return r
+	}
+	r2 := r.WithContext(r.Context())
+	if host != "" {
+		r2.Host = host
+	}
+	if proto == "http" || proto == "https" {
+		u := *r.URL
+		u.Scheme = proto
+		r2.URL = &u
+	}
+	return r2
 }
 
 // keyRoutes registers the signing-key endpoints.

@@ -13,9 +13,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +26,8 @@ import (
 	"github.com/coffer-money/coffer/app"
 	"github.com/coffer-money/coffer/ca"
 	"github.com/coffer-money/coffer/httpapi"
+	"golang.org/x/crypto/acme"
+	"golang.org/x/crypto/acme/autocert"
 )
 
 const caUsage = `Usage:
@@ -192,6 +197,12 @@ type tlsOptions struct {
 	cert, key, clientCA, addr string
 	certValidity              time.Duration
 	certMaxActive             int
+	acmeDomains               hostList // certificates from an ACME CA (Let's Encrypt) for these names
+	acmeEmail                 string
+	acmeDirectory             string
+	acmeCache                 string // default DATA/acme
+	acmeHTTPAddr              string // a plain listener for HTTP-01 challenges only (with --tls-only)
+	only                      bool   // no plain member listener
 }
 
 func (o *tlsOptions) flags(fs *flag.FlagSet) {
@@ -201,9 +212,16 @@ func (o *tlsOptions) flags(fs *flag.FlagSet) {
 	fs.StringVar(&o.addr, "tls-addr", "127.0.0.1:8443", "HTTPS listen address, beside the plain --addr (port 0 picks a free port)")
 	fs.DurationVar(&o.certValidity, "cert-validity", app.DefaultCertValidity, "how long a member's client certificate is valid")
 	fs.IntVar(&o.certMaxActive, "cert-max-active", app.DefaultMaxActiveCert, "most unrevoked, unexpired certificates one member may hold")
+	fs.Var(&o.acmeDomains, "acme-domain", "public DNS name to get the HTTPS listener's certificate for from an ACME CA (Let's Encrypt by default) when a client first asks for it; "+
+		"turns the HTTPS listener on instead of --tls-cert, and accepts the CA's terms of service (repeat, or separate with commas)")
+	fs.StringVar(&o.acmeEmail, "acme-email", "", "contact address given to the ACME CA, for its notices about the certificates (optional)")
+	fs.StringVar(&o.acmeDirectory, "acme-directory", autocert.DefaultACMEDirectory, "directory URL of the ACME CA")
+	fs.StringVar(&o.acmeCache, "acme-cache", "", "directory keeping the ACME account key and the certificates (default DATA/acme, mode 0700)")
+	fs.StringVar(&o.acmeHTTPAddr, "acme-http-addr", "", "with --tls-only: a plain listener (such as :80) that answers only the ACME CA's http-01 challenges and sends everything else to https (default: none; tls-alpn-01 on the HTTPS listener needs none)")
+	fs.BoolVar(&o.only, "tls-only", false, "serve members over HTTPS only: no plain --addr listener (needs --tls-cert or --acme-domain)")
 }
 
-func (o *tlsOptions) enabled() bool { return o.cert != "" || o.key != "" }
+func (o *tlsOptions) enabled() bool { return o.cert != "" || o.key != "" || len(o.acmeDomains) > 0 }
 
 // certConfig loads the operator's CA from the data directory, when there is
 // one, and the pool of client CAs.
@@ -260,39 +278,162 @@ func (o *tlsOptions) certConfig(data string, log *slog.Logger) (app.CertConfig, 
 	return cfg, nil
 }
 
-// listen opens the HTTPS listener and returns the server to run on it with
-// ServeTLS(ln, "", ""), or nils when TLS is off.
-func (o *tlsOptions) listen(api *httpapi.Server, certs app.CertConfig, log *slog.Logger) (*http.Server, net.Listener, error) {
+// httpsListener is the opened HTTPS listener and where its certificate
+// comes from: a file, or an ACME CA.
+type httpsListener struct {
+	ln   net.Listener
+	cert *tls.Certificate  // --tls-cert; nil with ACME
+	acme *autocert.Manager // --acme-domain; nil with a certificate file
+}
+
+// open checks the TLS flags, loads the certificate or sets up the ACME
+// client, and opens the HTTPS listener; nil when TLS is off. It opens
+// before the plain listener, so that a --tls-only server's public URL can
+// be the HTTPS listener's.
+func (o *tlsOptions) open(data string, log *slog.Logger) (*httpsListener, error) {
 	if !o.enabled() {
-		if o.clientCA != "" {
-			return nil, nil, errors.New("serve: --tls-client-ca needs --tls-cert and --tls-key")
+		switch {
+		case o.clientCA != "":
+			return nil, errors.New("serve: --tls-client-ca needs --tls-cert and --tls-key, or --acme-domain")
+		case o.only:
+			return nil, errors.New("serve: --tls-only needs an HTTPS listener: --tls-cert and --tls-key, or --acme-domain")
 		}
-		return nil, nil, nil
+		return nil, nil
 	}
-	if o.cert == "" || o.key == "" {
-		return nil, nil, errors.New("serve: --tls-cert and --tls-key go together")
+	if o.acmeHTTPAddr != "" && (!o.only || len(o.acmeDomains) == 0) {
+		return nil, errors.New("serve: --acme-http-addr goes with --acme-domain and --tls-only (without --tls-only, the plain --addr listener answers the challenges)")
 	}
-	if runtime.GOOS != "windows" {
-		if fi, err := os.Stat(o.key); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			log.Warn("the TLS key file is readable by other users; chmod 600 it", "file", o.key)
+	l := &httpsListener{}
+	if len(o.acmeDomains) > 0 {
+		if o.cert != "" || o.key != "" {
+			return nil, errors.New("serve: --acme-domain and --tls-cert: choose one source of the HTTPS certificate")
 		}
+		m, err := o.acmeManager(data, log)
+		if err != nil {
+			return nil, err
+		}
+		l.acme = m
+	} else {
+		if o.cert == "" || o.key == "" {
+			return nil, errors.New("serve: --tls-cert and --tls-key go together")
+		}
+		if runtime.GOOS != "windows" {
+			if fi, err := os.Stat(o.key); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				log.Warn("the TLS key file is readable by other users; chmod 600 it", "file", o.key)
+			}
+		}
+		cert, err := tls.LoadX509KeyPair(o.cert, o.key)
+		if err != nil {
+			return nil, fmt.Errorf("serve: TLS certificate: %w", err)
+		}
+		l.cert = &cert
 	}
-	cert, err := tls.LoadX509KeyPair(o.cert, o.key)
+	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("serve: TLS certificate: %w", err)
+		return nil, fmt.Errorf("serve: listen (TLS): %w", err)
 	}
+	l.ln = ln
+	return l, nil
+}
+
+// acmeManager checks the --acme-* flags and makes the client that gets
+// and renews the certificates, keeping them in the cache directory.
+func (o *tlsOptions) acmeManager(data string, log *slog.Logger) (*autocert.Manager, error) {
+	for _, d := range o.acmeDomains {
+		// The CA checks names itself; these are the ones it can never
+		// issue for through autocert, refused before the first client.
+		switch {
+		case net.ParseIP(d) != nil:
+			return nil, fmt.Errorf("serve: --acme-domain %q: an IP address; give a DNS name", d)
+		case strings.Contains(d, "*"):
+			return nil, fmt.Errorf("serve: --acme-domain %q: wildcard names need a DNS challenge, which is not supported", d)
+		case !strings.Contains(strings.Trim(d, "."), "."):
+			return nil, fmt.Errorf("serve: --acme-domain %q: not a public DNS name (such as coffer.example.org)", d)
+		}
+	}
+	if u, err := url.Parse(o.acmeDirectory); err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("serve: --acme-directory %q: not an https:// URL", o.acmeDirectory)
+	}
+	dir := o.acmeCache
+	if dir == "" {
+		dir = filepath.Join(data, "acme")
+	}
+	// The cache holds the account key and the certificates' private keys.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("serve: --acme-cache: %w", err)
+	}
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("serve: --acme-cache: %w", err)
+	} else if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("the ACME cache directory, which holds private keys, is open to other users; chmod 700 it", "dir", dir)
+	}
+	log.Info("HTTPS certificates come from an ACME CA", "domains", o.acmeDomains.String(), "directory", o.acmeDirectory, "cache", dir)
+	allowed := autocert.HostWhitelist(o.acmeDomains...)
+	return &autocert.Manager{
+		Prompt: autocert.AcceptTOS,
+		Cache:  autocert.DirCache(dir),
+		// An http-01 challenge's Host field names the port when the
+		// plain listener is reached on another than 80.
+		HostPolicy: func(ctx context.Context, host string) error {
+			if h, _, err := net.SplitHostPort(host); err == nil {
+				host = h
+			}
+			return allowed(ctx, host)
+		},
+		Email:  o.acmeEmail,
+		Client: &acme.Client{DirectoryURL: o.acmeDirectory},
+	}, nil
+}
+
+// acmeURL is the public URL of a server with ACME certificates and no
+// --public-url: https://DOMAIN for the first --acme-domain, with the
+// listener's port when it is not 443. "" without ACME.
+func (l *httpsListener) acmeURL(o *tlsOptions) string {
+	if l == nil || l.acme == nil {
+		return ""
+	}
+	host := strings.ToLower(strings.TrimSuffix(o.acmeDomains[0], "."))
+	if ap, err := netip.ParseAddrPort(l.ln.Addr().String()); err == nil && ap.Port() != 443 {
+		host = net.JoinHostPort(host, strconv.Itoa(int(ap.Port())))
+	}
+	return "https://" + host
+}
+
+// httpsRedirect sends a GET or HEAD to the same path under the public URL;
+// other methods are refused, since their body has already crossed the
+// network in the clear.
+func httpsRedirect(publicURL string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.Error(w, "Use HTTPS: "+publicURL, http.StatusBadRequest)
+			return
+		}
+		http.Redirect(w, r, publicURL+r.URL.RequestURI(), http.StatusMovedPermanently)
+	})
+}
+
+// server returns the HTTP server to run on the listener with
+// ServeTLS(l.ln, "", ""). Members' client certificates are asked for and
+// checked against the client CAs whatever the server certificate's source.
+func (l *httpsListener) server(h http.Handler, api *httpapi.Server, certs app.CertConfig, log *slog.Logger) *http.Server {
 	pool := certs.ClientCAs
 	if pool == nil && certs.Authority != nil {
 		pool = certs.Authority.Pool()
 	}
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("serve: listen (TLS): %w", err)
+	var cfg *tls.Config
+	if l.cert != nil {
+		cfg = httpapi.TLSConfig(*l.cert, pool)
+	} else {
+		cfg = httpapi.TLSConfig(tls.Certificate{}, pool)
+		cfg.Certificates = nil
+		cfg.GetCertificate = l.acme.GetCertificate
+		// acme-tls/1 lets the CA check the name on this listener
+		// (tls-alpn-01); browsers never offer it.
+		cfg.NextProtos = []string{"h2", "http/1.1", acme.ALPNProto}
 	}
-	srv := &http.Server{Handler: api, TLSConfig: httpapi.TLSConfig(cert, pool),
+	return &http.Server{Handler: h, TLSConfig: cfg,
 		ConnContext: api.ConnContext, ConnState: api.ConnState,
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	return srv, ln, nil
 }

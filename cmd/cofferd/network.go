@@ -21,6 +21,7 @@ type netOptions struct {
 	publicURL   string
 	metricsAddr string
 	proxies     stringList
+	proxyHeader string // x-forwarded or forwarded
 }
 
 // defaultMetricsAddr keeps the metrics on this machine, on a port of their
@@ -33,13 +34,19 @@ func (o *netOptions) flags(fs *flag.FlagSet) {
 		"plain http only on a loopback host (default: the --addr listener's loopback URL, such as http://127.0.0.1:8080; required when --addr is another single address)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", defaultMetricsAddr, "listen address of the Prometheus metrics (GET /metrics), apart from the members' listeners; "+
 		"\"off\" or \"\" turns it off (port 0 picks a free port)")
-	fs.Var(&o.proxies, "trusted-proxy", "address or CIDR prefix of a reverse proxy whose X-Forwarded-For, X-Forwarded-Host and X-Forwarded-Proto are believed "+
+	fs.Var(&o.proxies, "trusted-proxy", "address or CIDR prefix of a reverse proxy whose X-Forwarded-For, X-Forwarded-Host and X-Forwarded-Proto (or Forwarded: see --trusted-proxy-header) are believed "+
 		"(repeat, or separate with commas; default: none, and those headers are ignored)")
+	fs.StringVar(&o.proxyHeader, "trusted-proxy-header", "x-forwarded", "the headers the trusted proxies write: x-forwarded (X-Forwarded-For, -Host, -Proto) or forwarded (RFC 7239 Forwarded: for, host, proto); "+
+		"the other family is ignored, since a proxy passes it on as the client wrote it")
 }
 
 // trustedProxies parses --trusted-proxy.
 func (o *netOptions) trustedProxies() (*forwarded.Trusted, error) {
-	t, err := forwarded.Parse(o.proxies)
+	h, err := forwarded.ParseHeader(o.proxyHeader)
+	if err != nil {
+		return nil, fmt.Errorf("serve: --trusted-proxy-header: %w", err)
+	}
+	t, err := forwarded.ParseWith(o.proxies, h)
 	if err != nil {
 		return nil, fmt.Errorf("serve: --trusted-proxy: %w", err)
 	}
@@ -78,11 +85,12 @@ func loopbackHost(host string) bool {
 	return err == nil && a.Unmap().IsLoopback()
 }
 
-// resolvePublicURL is --public-url, checked, or else the URL of the plain
-// listener at addr. A listener on every interface is named by its
-// loopback address (with a warning); one on another single address needs
-// --public-url, since plain http there is refused.
-func (o *netOptions) resolvePublicURL(addr net.Addr, log *slog.Logger) (string, error) {
+// resolvePublicURL is --public-url, checked, or else the URL of the member
+// listener at addr (scheme http, or https for a --tls-only server). A
+// listener on every interface is named by its loopback address (with a
+// warning); one on another single address needs --public-url, since plain
+// http there is refused and a certificate names the public host.
+func (o *netOptions) resolvePublicURL(scheme string, addr net.Addr, log *slog.Logger) (string, error) {
 	if o.publicURL != "" {
 		return checkPublicURL("--public-url", o.publicURL)
 	}
@@ -97,11 +105,11 @@ func (o *netOptions) resolvePublicURL(addr net.Addr, log *slog.Logger) (string, 
 		// Go reports a listener on 0.0.0.0 as [::] on a dual-stack host;
 		// 127.0.0.1 reaches either.
 		ap = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), ap.Port())
-		log.Warn("no --public-url: the server is named by its loopback address, which only this machine can use; set --public-url", "public_url", "http://"+ap.String())
+		log.Warn("no --public-url: the server is named by its loopback address, which only this machine can use; set --public-url", "public_url", scheme+"://"+ap.String())
 	default:
 		return "", fmt.Errorf("serve: the server listens on %s, which is not a loopback address: set --public-url (https://…) to the URL members use", addr)
 	}
-	return checkPublicURL("the listener's URL", "http://"+ap.String())
+	return checkPublicURL("the listener's URL", scheme+"://"+ap.String())
 }
 
 // listenMetrics opens the metrics listener; nil when --metrics-addr is

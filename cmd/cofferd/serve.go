@@ -203,14 +203,32 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	}
 	defer mq.Close()
 
-	// The plain listener opens first: without --public-url, its address
-	// is the server's public URL.
-	ln, err := net.Listen("tcp", o.addr)
+	// The listeners open first: without --public-url, the address of the
+	// one members use is the server's public URL (https://DOMAIN with
+	// ACME certificates).
+	tl, err := o.tls.open(o.data, log)
 	if err != nil {
-		return fmt.Errorf("serve: listen: %w", err)
+		return err
 	}
-	defer ln.Close()
-	publicURL, err := o.net.resolvePublicURL(ln.Addr(), log)
+	if tl != nil {
+		defer tl.ln.Close()
+	}
+	var ln net.Listener // the plain listener; nil with --tls-only
+	if !o.tls.only {
+		if ln, err = net.Listen("tcp", o.addr); err != nil {
+			return fmt.Errorf("serve: listen: %w", err)
+		}
+		defer ln.Close()
+	}
+	var publicURL string
+	switch {
+	case o.net.publicURL == "" && tl.acmeURL(&o.tls) != "":
+		publicURL = tl.acmeURL(&o.tls)
+	case ln == nil:
+		publicURL, err = o.net.resolvePublicURL("https", tl.ln.Addr(), log)
+	default:
+		publicURL, err = o.net.resolvePublicURL("http", ln.Addr(), log)
+	}
 	if err != nil {
 		return err
 	}
@@ -263,39 +281,61 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	// of the layers inside it included, and its request ID reaches them all.
 	handler = o.accessLog.wrap(handler, log, proxies)
 
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	// The HTTPS listener, when configured, runs beside the plain one.
-	tsrv, tln, err := o.tls.listen(api, certs, log)
-	if err != nil {
-		ln.Close()
-		engine.Close()
-		<-engine.Done()
-		return err
+	plain := handler
+	if tl != nil && tl.acme != nil {
+		// The ACME CA may check the name over plain http on port 80
+		// (http-01) when tls-alpn-01 on the HTTPS listener fails.
+		plain = tl.acme.HTTPHandler(handler)
 	}
-	if tsrv != nil {
-		tsrv.Handler = handler
-		tln = conns.Listen(tln, false) // below TLS: turned away before a handshake
+	var srv *http.Server
+	if ln != nil {
+		srv = &http.Server{Handler: plain, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	}
+	// The HTTPS listener, when configured, runs beside the plain one (or
+	// alone, with --tls-only).
+	var tsrv, csrv *http.Server
+	var cln net.Listener
+	if tl != nil {
+		tsrv = tl.server(handler, api, certs, log)
+		tl.ln = conns.Listen(tl.ln, false) // below TLS: turned away before a handshake
+		if o.tls.acmeHTTPAddr != "" {
+			// With --tls-only, a plain listener for the http-01
+			// challenges alone; every other request is sent to https.
+			if cln, err = net.Listen("tcp", o.tls.acmeHTTPAddr); err != nil {
+				engine.Close()
+				<-engine.Done()
+				return fmt.Errorf("serve: listen (--acme-http-addr): %w", err)
+			}
+			defer cln.Close()
+			csrv = &http.Server{Handler: tl.acme.HTTPHandler(httpsRedirect(publicURL)), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+				WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10,
+				ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		}
 	}
 	// The metrics have a listener of their own, for the operator's
 	// scraper: the member listeners answer /metrics with 404.
 	msrv, mln, err := o.net.listenMetrics(metrics, log)
 	if err != nil {
-		if tln != nil {
-			tln.Close()
-		}
 		engine.Close()
 		<-engine.Done()
 		return err
 	}
-	log.Info("cofferd listening", "addr", ln.Addr().String(), "public_url", publicURL, "data", o.data)
-	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
-	if tsrv != nil {
-		log.Info("cofferd listening (TLS)", "addr", tln.Addr().String(), "client_certificates", svc.AcceptsClientCertificates())
-		fmt.Fprintf(stdout, "listening on https://%s\n", tln.Addr())
+	var addrs serveAddrs
+	if ln != nil {
+		log.Info("cofferd listening", "addr", ln.Addr().String(), "public_url", publicURL, "data", o.data)
+		fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+		addrs.http = ln.Addr().String()
 	}
-	addrs := serveAddrs{http: ln.Addr().String()}
+	if tsrv != nil {
+		log.Info("cofferd listening (TLS)", "addr", tl.ln.Addr().String(), "public_url", publicURL, "client_certificates", svc.AcceptsClientCertificates())
+		fmt.Fprintf(stdout, "listening on https://%s\n", tl.ln.Addr())
+	}
+	if csrv != nil {
+		log.Info("ACME http-01 challenges listening", "addr", cln.Addr().String())
+		fmt.Fprintf(stdout, "ACME challenges on http://%s\n", cln.Addr())
+	}
 	if msrv != nil {
 		addrs.metrics = mln.Addr().String()
 		log.Info("metrics listening", "addr", addrs.metrics)
@@ -319,21 +359,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	defer func() { stopSched(); <-hookDone }()
 	stopScheduler := func() { stopSched(); <-schedDone }
 
-	errc := make(chan error, 3)
-	go func() { errc <- srv.Serve(conns.Listen(ln, true)) }()
+	errc := make(chan error, 4)
+	if srv != nil {
+		go func() { errc <- srv.Serve(conns.Listen(ln, true)) }()
+	}
 	if tsrv != nil {
-		go func() { errc <- tsrv.ServeTLS(tln, "", "") }()
+		go func() { errc <- tsrv.ServeTLS(tl.ln, "", "") }()
+	}
+	if csrv != nil {
+		go func() { errc <- csrv.Serve(cln) }()
 	}
 	if msrv != nil {
 		go func() { errc <- msrv.Serve(mln) }()
 	}
 	select {
 	case err := <-errc:
-		// One listener failed: stop the other before the engine and the
-		// store go away under it.
-		srv.Close()
-		if tsrv != nil {
-			tsrv.Close()
+		// One listener failed: stop the others before the engine and the
+		// store go away under them.
+		for _, s := range []*http.Server{srv, tsrv, csrv} {
+			if s != nil {
+				s.Close()
+			}
 		}
 		if msrv != nil {
 			msrv.Close()
@@ -349,8 +395,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, read
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("shutdown", "err", err)
+	if srv != nil {
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("shutdown", "err", err)
+		}
+	}
+	if csrv != nil {
+		csrv.Close() // challenges are answered again after a restart
 	}
 	if tsrv != nil {
 		if err := tsrv.Shutdown(sctx); err != nil {

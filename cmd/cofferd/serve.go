@@ -76,18 +76,8 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.webhooksLoopback, "webhooks-allow-loopback", false, "development: webhook endpoints and checkout result URLs may be http:// on loopback addresses")
 	fs.DurationVar(&o.schedulerEvery, "scheduler-every", time.Second, "how often protection periods that ended are settled")
 	fs.DurationVar(&o.testClockOffset, "test-clock-offset", 0, "")
-	// Flags named test-* are for tests and left out of the help.
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
-		hidden := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
-		hidden.SetOutput(fs.Output())
-		fs.VisitAll(func(f *flag.Flag) {
-			if !strings.HasPrefix(f.Name, "test-") {
-				hidden.Var(f.Value, f.Name, f.Usage)
-			}
-		})
-		hidden.PrintDefaults()
-	}
+	// Flags named test-* are for tests and left out of the help (see
+	// printCommandUsage).
 	fs.StringVar(&o.levelsFile, "levels", "", levelsFlagHelp)
 	fs.StringVar(&o.documentsKey, "documents-key", "", "file holding the 32-byte key that seals verification documents (default DATA/"+documentsKeyFile+", created on first start)")
 	o.tls.flags(fs)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/coffer-money/coffer"
@@ -82,17 +83,53 @@ func (s *Store) check(ctx context.Context, full bool) (*coffer.CheckReport, erro
 			return nil, s.mapErr(op, err)
 		}
 	}
-	auditSeq := `CAST(` + s.d.JSONField("a.detail", "transfer_seq") + ` AS BIGINT)`
+	for _, p := range checkProbes(s.d) {
+		rows, err := tx.Query(ctx, p.query)
+		if s.is(err, FaultCorrupt) {
+			return unreadable(rep, p.inv, p.name, err), nil
+		}
+		if err != nil {
+			return nil, s.mapErr(fmt.Sprintf("Check invariant %d", p.inv), err)
+		}
+		res, err := coffer.Tally(p.inv, p.name, rows)
+		rows.Close()
+		if s.is(err, FaultCorrupt) {
+			return unreadable(rep, p.inv, p.name, err), nil
+		}
+		if err != nil {
+			return nil, s.mapErr(op, err)
+		}
+		rep.Results = append(rep.Results, res)
+	}
+	n, bad, example, err := s.checkAudit(ctx, stx)
+	if s.is(err, FaultCorrupt) {
+		return unreadable(rep, 8, "the audit chain verifies from its first event to its last", err), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep.AuditEvents = n
+	rep.Results = append(rep.Results, coffer.InvariantResult{Number: 8, Name: "the audit chain verifies from its first event to its last", Violations: bad, Example: example})
+	return rep, nil
+}
+
+// checkProbe is one invariant of the check: the query lists its violations.
+type checkProbe struct {
+	inv   int
+	name  string
+	query string
+}
+
+// checkProbes are the invariants checked by query, on the dialect d.
+func checkProbes(d Dialect) []checkProbe {
+	ni := d.NotIndexed
+	auditSeq := `CAST(` + d.JSONField("a.detail", "transfer_seq") + ` AS BIGINT)`
 	// Each probe lists its violations; Tally counts them and keeps the
 	// first. Every table a probe scans is read in full (ni), not through
 	// an index; lookups by rowid or primary key remain. The joins are written so that each table is read once (no
 	// probe runs a subquery per row of a large table): a missing row is
 	// found by an anti join against a grouped or distinct list.
-	probes := []struct {
-		inv   int
-		name  string
-		query string
-	}{
+	return []checkProbe{
 		{1, "balances and held money of each currency sum to zero",
 			`SELECT currency || ' sums to ' || SUM(balance + held) FROM ` + ni("purses") + ` GROUP BY currency HAVING SUM(balance + held) <> 0`},
 		{2, "no purse below zero, no issuing purse below minus its limit, no held money below zero",
@@ -160,39 +197,25 @@ func (s *Store) check(ctx context.Context, full bool) (*coffer.CheckReport, erro
 			                          FROM ` + ni("entries") + ` GROUP BY purse) h ON h.purse = p.number
 			 WHERE p.balance <> COALESCE(h.avail, 0) OR p.held <> COALESCE(h.held, 0)`},
 	}
-	for _, p := range probes {
-		rows, err := tx.Query(ctx, p.query)
-		if s.is(err, FaultCorrupt) {
-			return unreadable(rep, p.inv, p.name, err), nil
-		}
-		if err != nil {
-			return nil, s.mapErr(fmt.Sprintf("Check invariant %d", p.inv), err)
-		}
-		res, err := coffer.Tally(p.inv, p.name, rows)
-		rows.Close()
-		if s.is(err, FaultCorrupt) {
-			return unreadable(rep, p.inv, p.name, err), nil
-		}
-		if err != nil {
-			return nil, s.mapErr(op, err)
-		}
-		rep.Results = append(rep.Results, res)
-	}
-	n, bad, example, err := VerifyAudit(ctx, s.d, stx)
-	if s.is(err, FaultCorrupt) {
-		return unreadable(rep, 8, "the audit chain verifies from its first event to its last", err), nil
-	}
+}
+
+// checkAudit verifies the audit chain, and where the head of the chain is a
+// row of its own, that it names the last event: events removed from the
+// end break no link.
+func (s *Store) checkAudit(ctx context.Context, stx *sql.Tx) (n int64, bad int, example string, err error) {
+	const op = "Check"
+	n, bad, example, err = VerifyAudit(ctx, s.d, stx)
 	if err != nil {
-		return nil, err
+		return 0, 0, "", err
 	}
-	// Where the head of the chain is a row of its own, it must name the
-	// last event: events removed from the end break no link.
-	if seq, hash, ok, err := s.d.RecordedAuditHead(ctx, stx); err != nil {
-		return nil, s.mapErr(op, err)
-	} else if ok {
-		last, lastHash, err := lastAudit(ctx, tx)
+	seq, hash, ok, err := s.d.RecordedAuditHead(ctx, stx)
+	if err != nil {
+		return 0, 0, "", s.mapErr(op, err)
+	}
+	if ok {
+		last, lastHash, err := lastAudit(ctx, conn{q: stx, d: s.d})
 		if err != nil {
-			return nil, s.mapErr(op, err)
+			return 0, 0, "", s.mapErr(op, err)
 		}
 		if seq != last || !bytes.Equal(hash, lastHash) {
 			bad++
@@ -201,9 +224,7 @@ func (s *Store) check(ctx context.Context, full bool) (*coffer.CheckReport, erro
 			}
 		}
 	}
-	rep.AuditEvents = n
-	rep.Results = append(rep.Results, coffer.InvariantResult{Number: 8, Name: "the audit chain verifies from its first event to its last", Violations: bad, Example: example})
-	return rep, nil
+	return n, bad, example, nil
 }
 
 func lastAudit(ctx context.Context, tx conn) (int64, []byte, error) {

@@ -531,45 +531,13 @@ func (l *ledgerTx) flush(ctx context.Context) error {
 			held[n] = v
 		}
 	}
-	if n := len(ts); n > 0 {
-		seq, sender, tid, from, to, cur, desc, payee := make([]int64, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		amount, at := make([]int64, n), make([]int64, n)
-		kind, status, feePurse, invoiceID, trustID := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		fee, refundOf, refunded := make([]int64, n), make([]int64, n), make([]int64, n)
-		byCode, salt, hash, until, attempts := make([]bool, n), make([][]byte, n), make([][]byte, n), make([]*int64, n), make([]int32, n)
-		for i, t := range ts {
-			seq[i], sender[i], tid[i], from[i], to[i], cur[i], amount[i], desc[i], payee[i], at[i] = t.Seq, t.Sender, t.TransferID, t.From, t.To, t.Currency, t.Amount, t.Description, t.Payee, ms(t.CreatedAt)
-			kind[i], status[i], fee[i], feePurse[i], invoiceID[i], trustID[i], refundOf[i], refunded[i] = t.Kind, t.Status, t.Fee, t.FeePurse, t.InvoiceID, t.TrustID, t.RefundOf, t.Refunded
-			if p := t.Protection; p != nil {
-				byCode[i], salt[i], hash[i], attempts[i] = p.ByCode, p.CodeSalt, p.CodeHash, int32(p.Attempts)
-				if !p.Until.IsZero() {
-					u := ms(p.Until)
-					until[i] = &u
-				}
-			}
-		}
-		b.Queue(`INSERT INTO transfers (seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at,
-				kind, status, fee, fee_purse, invoice_id, trust_id, refund_of, refunded,
-				protect_by_code, protect_salt, protect_hash, protect_until, protect_attempts)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bigint[],
-				$11::text[], $12::text[], $13::bigint[], $14::text[], $15::text[], $16::text[], $17::bigint[], $18::bigint[],
-				$19::boolean[], $20::bytea[], $21::bytea[], $22::bigint[], $23::integer[])`,
-			seq, sender, tid, from, to, cur, amount, desc, payee, at,
-			kind, status, fee, feePurse, invoiceID, trustID, refundOf, refunded,
-			byCode, salt, hash, until, attempts)
+	if len(ts) > 0 {
+		queueTransfers(b, ts)
 	}
-	if n := len(es); n > 0 {
-		seq, purse, tseq, kind, cp := make([]int64, n), make([]string, n), make([]int64, n), make([]string, n), make([]string, n)
-		eheld, amount, after, at := make([]bool, n), make([]int64, n), make([]int64, n), make([]int64, n)
-		for i, e := range es {
-			if e.Transfer == nil || e.Transfer.Seq == 0 {
-				return fmt.Errorf("postgres: entry %d of purse %s names no recorded transfer", e.Seq, e.Purse)
-			}
-			seq[i], purse[i], tseq[i], kind[i], eheld[i], amount[i], after[i], cp[i], at[i] = e.Seq, e.Purse, e.Transfer.Seq, e.Kind, e.Held, e.Amount, e.BalanceAfter, e.Counterparty, ms(e.CreatedAt)
+	if len(es) > 0 {
+		if err := queueEntries(b, es); err != nil {
+			return err
 		}
-		b.Queue(`INSERT INTO entries (seq, purse, transfer_seq, kind, held, amount, balance_after, counterparty, created_at)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::boolean[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[])`,
-			seq, purse, tseq, kind, eheld, amount, after, cp, at)
 	}
 	if n := len(updateOrder); n > 0 {
 		seq, status, refunded, attempts := make([]int64, n), make([]string, n), make([]int64, n), make([]int32, n)
@@ -602,28 +570,8 @@ func (l *ledgerTx) flush(ctx context.Context) error {
 	if len(ts) > 0 || len(es) > 0 {
 		b.Queue(`UPDATE ledger_head SET transfer_seq = $1, entry_seq = $2 WHERE id = 1`, l.tseq, l.eseq)
 	}
-	if n := len(balances) + len(held); n > 0 {
-		// One statement for both; NULL leaves a column as it is.
-		nums, bals, helds := make([]string, 0, n), make([]*int64, 0, n), make([]*int64, 0, n)
-		for num, v := range balances {
-			v := v
-			nums, bals = append(nums, num), append(bals, &v)
-			if h, ok := held[num]; ok {
-				helds = append(helds, &h)
-			} else {
-				helds = append(helds, nil)
-			}
-		}
-		for num, h := range held {
-			if _, ok := balances[num]; ok {
-				continue
-			}
-			h := h
-			nums, bals, helds = append(nums, num), append(bals, nil), append(helds, &h)
-		}
-		b.Queue(`UPDATE purses SET balance = COALESCE(v.b, purses.balance), held = COALESCE(v.h, purses.held)
-			FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(n, b, h) WHERE purses.number = v.n`,
-			nums, bals, helds).Exec(rowsAffected("purse balances", len(nums)))
+	if len(balances)+len(held) > 0 {
+		queueBalances(b, balances, held)
 	}
 	if len(l.adds) > 0 {
 		ps, pers, amts := make([]string, 0, len(l.adds)), make([]string, 0, len(l.adds)), make([]int64, 0, len(l.adds))
@@ -636,6 +584,80 @@ func (l *ledgerTx) flush(ctx context.Context) error {
 	queueOutbox(b, l.writes) // see webhooks.go
 	b.Queue("COMMIT")
 	return l.conn.SendBatch(l.ctx, b).Close()
+}
+
+// queueTransfers queues the insert of the batch's new transfers.
+func queueTransfers(b *pgx.Batch, ts []*coffer.Transfer) {
+	n := len(ts)
+	seq, sender, tid, from, to, cur, desc, payee := make([]int64, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	amount, at := make([]int64, n), make([]int64, n)
+	kind, status, feePurse, invoiceID, trustID := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	fee, refundOf, refunded := make([]int64, n), make([]int64, n), make([]int64, n)
+	byCode, salt, hash, until, attempts := make([]bool, n), make([][]byte, n), make([][]byte, n), make([]*int64, n), make([]int32, n)
+	for i, t := range ts {
+		seq[i], sender[i], tid[i], from[i], to[i], cur[i], amount[i], desc[i], payee[i], at[i] = t.Seq, t.Sender, t.TransferID, t.From, t.To, t.Currency, t.Amount, t.Description, t.Payee, ms(t.CreatedAt)
+		kind[i], status[i], fee[i], feePurse[i], invoiceID[i], trustID[i], refundOf[i], refunded[i] = t.Kind, t.Status, t.Fee, t.FeePurse, t.InvoiceID, t.TrustID, t.RefundOf, t.Refunded
+		if p := t.Protection; p != nil {
+			byCode[i], salt[i], hash[i], attempts[i] = p.ByCode, p.CodeSalt, p.CodeHash, int32(p.Attempts)
+			if !p.Until.IsZero() {
+				u := ms(p.Until)
+				until[i] = &u
+			}
+		}
+	}
+	b.Queue(`INSERT INTO transfers (seq, sender, transfer_id, from_purse, to_purse, currency, amount, description, payee, created_at,
+			kind, status, fee, fee_purse, invoice_id, trust_id, refund_of, refunded,
+			protect_by_code, protect_salt, protect_hash, protect_until, protect_attempts)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::bigint[],
+			$11::text[], $12::text[], $13::bigint[], $14::text[], $15::text[], $16::text[], $17::bigint[], $18::bigint[],
+			$19::boolean[], $20::bytea[], $21::bytea[], $22::bigint[], $23::integer[])`,
+		seq, sender, tid, from, to, cur, amount, desc, payee, at,
+		kind, status, fee, feePurse, invoiceID, trustID, refundOf, refunded,
+		byCode, salt, hash, until, attempts)
+}
+
+// queueEntries queues the insert of the batch's new history entries.
+func queueEntries(b *pgx.Batch, es []*coffer.Entry) error {
+	n := len(es)
+	seq, purse, tseq, kind, cp := make([]int64, n), make([]string, n), make([]int64, n), make([]string, n), make([]string, n)
+	eheld, amount, after, at := make([]bool, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, e := range es {
+		if e.Transfer == nil || e.Transfer.Seq == 0 {
+			return fmt.Errorf("postgres: entry %d of purse %s names no recorded transfer", e.Seq, e.Purse)
+		}
+		seq[i], purse[i], tseq[i], kind[i], eheld[i], amount[i], after[i], cp[i], at[i] = e.Seq, e.Purse, e.Transfer.Seq, e.Kind, e.Held, e.Amount, e.BalanceAfter, e.Counterparty, ms(e.CreatedAt)
+	}
+	b.Queue(`INSERT INTO entries (seq, purse, transfer_seq, kind, held, amount, balance_after, counterparty, created_at)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::boolean[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[])`,
+		seq, purse, tseq, kind, eheld, amount, after, cp, at)
+	return nil
+}
+
+// queueBalances queues one update of the purses whose balance or held
+// money the batch changed.
+func queueBalances(b *pgx.Batch, balances, held map[string]int64) {
+	n := len(balances) + len(held)
+	// One statement for both; NULL leaves a column as it is.
+	nums, bals, helds := make([]string, 0, n), make([]*int64, 0, n), make([]*int64, 0, n)
+	for num, v := range balances {
+		v := v
+		nums, bals = append(nums, num), append(bals, &v)
+		if h, ok := held[num]; ok {
+			helds = append(helds, &h)
+		} else {
+			helds = append(helds, nil)
+		}
+	}
+	for num, h := range held {
+		if _, ok := balances[num]; ok {
+			continue
+		}
+		h := h
+		nums, bals, helds = append(nums, num), append(bals, nil), append(helds, &h)
+	}
+	b.Queue(`UPDATE purses SET balance = COALESCE(v.b, purses.balance), held = COALESCE(v.h, purses.held)
+		FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(n, b, h) WHERE purses.number = v.n`,
+		nums, bals, helds).Exec(rowsAffected("purse balances", len(nums)))
 }
 
 // rowsAffected fails a statement that did not touch every row it names.

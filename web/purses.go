@@ -263,6 +263,26 @@ type sendForm struct {
 	InvoiceID string `json:",omitempty"`
 }
 
+// SubmitAction is where the payment is posted: to pay the invoice it pays,
+// or from the send page.
+func (f sendForm) SubmitAction() string {
+	if f.InvoiceID != "" {
+		return "/invoices/" + f.InvoiceID + "/pay"
+	}
+	return "/send/submit"
+}
+
+// ResendFields are what the confirmation page posts to SubmitAction again
+// to ask for a new SMS code: the payment without its protection code,
+// which is never kept between pages.
+func (f sendForm) ResendFields() []hiddenField {
+	fields := []hiddenField{{"transfer_id", f.TransferID}, {"from", f.From}, {"to", f.To}, {"amount", f.Amount}, {"description", f.Description}}
+	if f.Protect != "" {
+		fields = append(fields, hiddenField{"protect", f.Protect}, hiddenField{"protect_days", f.ProtectDays})
+	}
+	return fields
+}
+
 func readSendForm(r *http.Request) sendForm {
 	f := r.PostForm
 	sf := sendForm{TransferID: f.Get("transfer_id"), From: f.Get("from"), To: strings.ToUpper(strings.TrimSpace(f.Get("to"))),

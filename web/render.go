@@ -13,21 +13,31 @@ import (
 	"github.com/coffer-money/coffer/httpapi"
 )
 
-// parsePages parses each page template together with the layout.
+// parsePages parses each page template together with the layout and the
+// partials: the templates whose names begin with "_", which only define
+// templates that pages use, such as "codeform".
 func parsePages() (map[string]*template.Template, error) {
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
+	shared := []string{"templates/layout.html"}
+	for _, n := range names {
+		if strings.HasPrefix(path.Base(n), "_") {
+			shared = append(shared, n)
+		}
+	}
 	pages := map[string]*template.Template{}
 	for _, n := range names {
 		base := path.Base(n)
-		if base == "layout.html" {
+		if base == "layout.html" || strings.HasPrefix(base, "_") {
 			continue
 		}
 		t, err := template.New(base).Funcs(template.FuncMap{
-			"join": strings.Join,
-		}).ParseFS(templateFS, "templates/layout.html", n)
+			"join":     strings.Join,
+			"codeForm": newCodeForm,
+			"hidden":   hiddenFields,
+		}).ParseFS(templateFS, append(shared, n)...)
 		if err != nil {
 			return nil, err
 		}

@@ -27,8 +27,6 @@ func actor(r *http.Request, rq *request) app.Actor {
 	return app.Actor{MemberID: rq.member, IP: clientIP(r), Method: "session", Proof: proof(r)}
 }
 
-type hiddenField struct{ Name, Value string }
-
 // stepUp handles the answer of a change that needs a confirmation: it
 // shows a page asking for a code that sends the same form again with the
 // confirmation, or says the code was wrong. ok is false for any other
@@ -49,17 +47,18 @@ func (s *Server) stepUp(w http.ResponseWriter, r *http.Request, rq *request, err
 		return false, nil
 	}
 	data := struct {
-		What, Action, ConfirmationID, Problem string
-		Ways                                  []string
-		Fields                                []hiddenField
-		Expires                               string
+		What, Action, Problem string
+		Ways                  []string
+		Fields                []hiddenField // the confirmation's ID first, then the form's own
+		Expires               string
 	}{What: what, Action: r.URL.Path, Problem: problem}
+	confirmationID := r.PostForm.Get("confirmation_id")
 	if pending != nil {
-		data.ConfirmationID, data.Ways, data.Expires = pending.ID, describeMethods(pending.Methods), formatTime(pending.ExpiresAt, rq.loc)
+		confirmationID, data.Ways, data.Expires = pending.ID, describeMethods(pending.Methods), formatTime(pending.ExpiresAt, rq.loc)
 	} else {
-		data.ConfirmationID = r.PostForm.Get("confirmation_id")
 		data.Ways = []string{"a code from your code generator app, an SMS code or a recovery code"}
 	}
+	data.Fields = []hiddenField{{"confirmation_id", confirmationID}}
 	keys := make([]string, 0, len(r.PostForm))
 	for k := range r.PostForm {
 		keys = append(keys, k)

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/coffer-money/coffer/client"
@@ -258,4 +259,78 @@ func revokeSession(a *app, id string) error {
 	}
 	fmt.Fprintf(a.stdout, "Session %s revoked.\n", id)
 	return nil
+}
+
+const accountHelp = `  account export [--out FILE]     everything the server stores about you, as JSON
+  account close [--confirm ID:CODE]
+                                  close the account for good: your data is erased, sessions
+                                  end, and your member ID can no longer log in. Every purse
+                                  must be empty first. Needs a password session; with a second
+                                  factor, confirm with --confirm as the server's answer tells.`
+
+func cmdAccount(a *app, args []string) error {
+	fs := a.flags("account")
+	out := fs.String("out", "", "write the export to `FILE` instead of standard output (export)")
+	confirm := fs.String("confirm", "", "CONFIRMATION_ID:CODE answering the confirmation the server asked for (close)")
+	pos, err := a.parse(fs, "account", args, 1, 1)
+	if err != nil {
+		return err
+	}
+	switch pos[0] {
+	case "export":
+		if *confirm != "" {
+			return &usageError{msg: "account export: --confirm goes with close", cmd: "account"}
+		}
+		c, cr, err := a.session()
+		if err != nil {
+			return err
+		}
+		data, err := c.ExportAccount(a.ctx)
+		if err != nil {
+			return a.explain(err, c.BaseURL(), cr.MemberID)
+		}
+		if *out == "" {
+			_, err := a.stdout.Write(append(data, '\n'))
+			return err
+		}
+		if err := os.WriteFile(*out, data, 0o600); err != nil {
+			return fmt.Errorf("account export: %w", err)
+		}
+		fmt.Fprintf(a.stderr, "Wrote everything stored about member %s to %s.\n", cr.MemberID, *out)
+		return nil
+	case "close":
+		if *out != "" {
+			return &usageError{msg: "account close: --out goes with export", cmd: "account"}
+		}
+		ctx, err := confirmed(a, "account", *confirm)
+		if err != nil {
+			return err
+		}
+		c, cr, err := a.session()
+		if err != nil {
+			return err
+		}
+		if err := c.CloseAccount(ctx); err != nil {
+			if client.IsCode(err, "confirmation_required") {
+				return sentence(err, "%s; repeat the command with --confirm CONFIRMATION_ID:CODE", clause(problemText(err)))
+			}
+			return a.explain(err, c.BaseURL(), cr.MemberID)
+		}
+		// The session is gone on the server; forget it here too.
+		if st, cfg, _, err := a.saved(); err == nil && cfg.Members[cr.MemberID] != nil {
+			delete(cfg.Members, cr.MemberID)
+			if cfg.Default == cr.MemberID {
+				cfg.Default = ""
+			}
+			if err := st.save(cfg); err != nil {
+				fmt.Fprintf(a.stderr, "coffer: %v\n", err)
+			}
+		}
+		if a.json {
+			return a.printJSON(map[string]any{"closed": cr.MemberID})
+		}
+		fmt.Fprintf(a.stdout, "Account %s is closed.\n", cr.MemberID)
+		return nil
+	}
+	return &usageError{msg: fmt.Sprintf("account: unknown subcommand %q (export, close)", pos[0]), cmd: "account"}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/coffer-money/coffer/client"
 )
@@ -36,24 +37,23 @@ func cmdContacts(a *app, args []string) error {
 		if l.Contacts == nil {
 			l.Contacts = []client.Contact{}
 		}
-		if a.json {
-			return a.printJSON(l)
-		}
-		if l.OnlyContacts {
-			fmt.Fprintln(a.stdout, "Only your contacts may send you transfers, invoices and disclosure requests.")
-		} else {
-			fmt.Fprintln(a.stdout, "Anyone may send you transfers, invoices and disclosure requests.")
-		}
-		if len(l.Contacts) == 0 {
-			fmt.Fprintln(a.stdout, "No contacts.")
-			return nil
-		}
-		tw := a.table()
-		fmt.Fprintln(tw, "MEMBER\tADDED\tNOTE")
-		for _, ct := range l.Contacts {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", ct.MemberID, ct.CreatedAt.Local().Format("2006-01-02"), ct.Note)
-		}
-		return tw.Flush()
+		return a.show(l, func() error {
+			if l.OnlyContacts {
+				fmt.Fprintln(a.stdout, "Only your contacts may send you transfers, invoices and disclosure requests.")
+			} else {
+				fmt.Fprintln(a.stdout, "Anyone may send you transfers, invoices and disclosure requests.")
+			}
+			if len(l.Contacts) == 0 {
+				fmt.Fprintln(a.stdout, "No contacts.")
+				return nil
+			}
+			return a.tabulate(func(tw io.Writer) {
+				fmt.Fprintln(tw, "MEMBER\tADDED\tNOTE")
+				for _, ct := range l.Contacts {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", ct.MemberID, ct.CreatedAt.Local().Format("2006-01-02"), ct.Note)
+				}
+			})
+		})
 	case "add", "remove":
 		if err := onlyArgs("contacts "+sub, rest, 1, "member ID"); err != nil {
 			return err
@@ -73,20 +73,12 @@ func cmdContacts(a *app, args []string) error {
 			if err != nil {
 				return a.explain(err, c.BaseURL(), cr.MemberID)
 			}
-			if a.json {
-				return a.printJSON(ct)
-			}
-			fmt.Fprintf(a.stdout, "Member %s is one of your contacts.\n", ct.MemberID)
-			return nil
+			return a.showf(ct, "Member %s is one of your contacts.\n", ct.MemberID)
 		}
 		if err := c.RemoveContact(a.ctx, rest[0]); err != nil {
 			return a.explain(err, c.BaseURL(), cr.MemberID)
 		}
-		if a.json {
-			return a.printJSON(map[string]any{"removed": rest[0]})
-		}
-		fmt.Fprintf(a.stdout, "Member %s is no longer one of your contacts.\n", rest[0])
-		return nil
+		return a.showf(map[string]any{"removed": rest[0]}, "Member %s is no longer one of your contacts.\n", rest[0])
 	case "only-contacts":
 		if err := onlyArgs("contacts only-contacts", rest, 1, "setting: on or off"); err != nil {
 			return err
@@ -106,15 +98,11 @@ func cmdContacts(a *app, args []string) error {
 		if err := c.SetOnlyContacts(a.ctx, on); err != nil {
 			return a.explain(err, c.BaseURL(), cr.MemberID)
 		}
-		if a.json {
-			return a.printJSON(map[string]any{"only_contacts": on})
-		}
+		msg := "Anyone may send you transfers, invoices and disclosure requests again.\n"
 		if on {
-			fmt.Fprintln(a.stdout, "Only your contacts may send you transfers, invoices and disclosure requests now.")
-		} else {
-			fmt.Fprintln(a.stdout, "Anyone may send you transfers, invoices and disclosure requests again.")
+			msg = "Only your contacts may send you transfers, invoices and disclosure requests now.\n"
 		}
-		return nil
+		return a.showf(map[string]any{"only_contacts": on}, "%s", msg)
 	}
 	return &usageError{msg: fmt.Sprintf("contacts: unknown subcommand %q (list, add, remove, only-contacts)", sub), cmd: "contacts"}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -48,126 +49,130 @@ func cmdDisclosure(a *app, args []string) error {
 	sub, rest := pos[0], pos[1:]
 	switch sub {
 	case "request":
-		if err := onlyArgs("disclosure request", rest, 1, "member ID"); err != nil {
-			return err
-		}
-		if err := checkMemberID("disclosure request", rest[0]); err != nil {
-			return err
-		}
-		if err := required("disclosure request", "--fields", *fieldsFlag, "--reason", *reason); err != nil {
-			return err
-		}
-		fields, err := fieldList("disclosure request", *fieldsFlag)
-		if err != nil {
-			return err
-		}
-		if len(fields) == 0 {
-			return &usageError{msg: "disclosure request: --fields names no field", cmd: "disclosure"}
-		}
-		c, cr, err := a.session()
-		if err != nil {
-			return err
-		}
-		d, err := c.RequestDisclosure(a.ctx, rest[0], fields, strings.TrimSpace(*reason))
-		if err != nil {
-			return a.explain(err, c.BaseURL(), cr.MemberID)
-		}
-		if a.json {
-			return a.printJSON(d)
-		}
-		fmt.Fprintf(a.stdout, "Asked member %s to show %s: request %s.\n", d.Subject, strings.Join(d.Fields, ", "), d.RequestID)
-		return nil
+		return disclosureRequest(a, rest, *fieldsFlag, *reason)
 	case "list":
-		if err := onlyArgs("disclosure list", rest, 0, ""); err != nil {
-			return err
-		}
-		switch *role {
-		case "", "subject", "requester":
-		default:
-			return &usageError{msg: fmt.Sprintf("disclosure list: --role is subject or requester, not %q", *role), cmd: "disclosure"}
-		}
-		c, cr, err := a.session()
-		if err != nil {
-			return err
-		}
-		list, err := c.Disclosures(a.ctx, *role)
-		if err != nil {
-			return a.explain(err, c.BaseURL(), cr.MemberID)
-		}
-		if list == nil {
-			list = []client.Disclosure{}
-		}
-		if a.json {
-			return a.printJSON(list)
-		}
+		return disclosureList(a, rest, *role)
+	case "grant", "refuse", "revoke":
+		return disclosureAnswer(a, sub, rest, *fieldsFlag, *until)
+	}
+	return &usageError{msg: fmt.Sprintf("disclosure: unknown subcommand %q (request, list, grant, refuse, revoke)", sub), cmd: "disclosure"}
+}
+
+func disclosureRequest(a *app, rest []string, fieldsFlag, reason string) error {
+	if err := onlyArgs("disclosure request", rest, 1, "member ID"); err != nil {
+		return err
+	}
+	if err := checkMemberID("disclosure request", rest[0]); err != nil {
+		return err
+	}
+	if err := required("disclosure request", "--fields", fieldsFlag, "--reason", reason); err != nil {
+		return err
+	}
+	fields, err := fieldList("disclosure request", fieldsFlag)
+	if err != nil {
+		return err
+	}
+	if len(fields) == 0 {
+		return &usageError{msg: "disclosure request: --fields names no field", cmd: "disclosure"}
+	}
+	c, cr, err := a.session()
+	if err != nil {
+		return err
+	}
+	d, err := c.RequestDisclosure(a.ctx, rest[0], fields, strings.TrimSpace(reason))
+	if err != nil {
+		return a.explain(err, c.BaseURL(), cr.MemberID)
+	}
+	return a.showf(d, "Asked member %s to show %s: request %s.\n", d.Subject, strings.Join(d.Fields, ", "), d.RequestID)
+}
+
+func disclosureList(a *app, rest []string, role string) error {
+	if err := onlyArgs("disclosure list", rest, 0, ""); err != nil {
+		return err
+	}
+	switch role {
+	case "", "subject", "requester":
+	default:
+		return &usageError{msg: fmt.Sprintf("disclosure list: --role is subject or requester, not %q", role), cmd: "disclosure"}
+	}
+	c, cr, err := a.session()
+	if err != nil {
+		return err
+	}
+	list, err := c.Disclosures(a.ctx, role)
+	if err != nil {
+		return a.explain(err, c.BaseURL(), cr.MemberID)
+	}
+	if list == nil {
+		list = []client.Disclosure{}
+	}
+	return a.show(list, func() error {
 		if len(list) == 0 {
 			fmt.Fprintln(a.stdout, "No disclosure requests.")
 			return nil
 		}
-		tw := a.table()
-		fmt.Fprintln(tw, "REQUEST\tFROM\tABOUT\tFIELDS\tSTATE\tGRANTED\tUNTIL\tREASON")
-		for _, d := range list {
-			u := "-"
-			if d.Until != nil {
-				u = d.Until.Local().Format("2006-01-02 15:04")
+		return a.tabulate(func(tw io.Writer) {
+			fmt.Fprintln(tw, "REQUEST\tFROM\tABOUT\tFIELDS\tSTATE\tGRANTED\tUNTIL\tREASON")
+			for _, d := range list {
+				u := "-"
+				if d.Until != nil {
+					u = d.Until.Local().Format("2006-01-02 15:04")
+				}
+				g := strings.Join(d.Granted, ",")
+				if g == "" {
+					g = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.RequestID, d.Requester, d.Subject, strings.Join(d.Fields, ","), d.State, g, u, short(d.Reason))
 			}
-			g := strings.Join(d.Granted, ",")
-			if g == "" {
-				g = "-"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.RequestID, d.Requester, d.Subject, strings.Join(d.Fields, ","), d.State, g, u, short(d.Reason))
-		}
-		return tw.Flush()
-	case "grant", "refuse", "revoke":
-		if err := onlyArgs("disclosure "+sub, rest, 1, "request ID"); err != nil {
-			return err
-		}
-		var fields []string
-		var end *time.Time
-		if sub == "grant" {
-			if fields, err = fieldList("disclosure grant", *fieldsFlag); err != nil {
-				return err
-			}
-			if end, err = parseUntil(*until, a.now()); err != nil {
-				return err
-			}
-		} else if *fieldsFlag != "" || *until != "" {
-			return &usageError{msg: "disclosure " + sub + ": --fields and --until go with grant", cmd: "disclosure"}
-		}
-		c, cr, err := a.session()
-		if err != nil {
-			return err
-		}
-		var d *client.Disclosure
-		switch sub {
-		case "grant":
-			d, err = c.GrantDisclosure(a.ctx, rest[0], fields, end)
-		case "refuse":
-			d, err = c.RefuseDisclosure(a.ctx, rest[0])
-		default:
-			d, err = c.RevokeDisclosure(a.ctx, rest[0])
-		}
-		if err != nil {
-			return a.explain(err, c.BaseURL(), cr.MemberID)
-		}
-		if a.json {
-			return a.printJSON(d)
-		}
-		switch sub {
-		case "grant":
-			to := "until you revoke it"
-			if d.Until != nil {
-				to = "until " + d.Until.Local().Format("2006-01-02 15:04")
-			}
-			fmt.Fprintf(a.stdout, "Granted: member %s sees %s %s.\n", d.Requester, strings.Join(d.Granted, ", "), to)
-		case "refuse":
-			fmt.Fprintf(a.stdout, "Refused request %s of member %s.\n", d.RequestID, d.Requester)
-		default:
-			fmt.Fprintf(a.stdout, "Revoked: member %s no longer sees what you granted.\n", d.Requester)
-		}
-		return nil
+		})
+	})
+}
+
+// disclosureAnswer grants, refuses or revokes a request made to the member.
+func disclosureAnswer(a *app, sub string, rest []string, fieldsFlag, until string) error {
+	if err := onlyArgs("disclosure "+sub, rest, 1, "request ID"); err != nil {
+		return err
 	}
-	return &usageError{msg: fmt.Sprintf("disclosure: unknown subcommand %q (request, list, grant, refuse, revoke)", sub), cmd: "disclosure"}
+	var fields []string
+	var end *time.Time
+	var err error
+	if sub == "grant" {
+		if fields, err = fieldList("disclosure grant", fieldsFlag); err != nil {
+			return err
+		}
+		if end, err = parseUntil(until, a.now()); err != nil {
+			return err
+		}
+	} else if fieldsFlag != "" || until != "" {
+		return &usageError{msg: "disclosure " + sub + ": --fields and --until go with grant", cmd: "disclosure"}
+	}
+	c, cr, err := a.session()
+	if err != nil {
+		return err
+	}
+	var d *client.Disclosure
+	switch sub {
+	case "grant":
+		d, err = c.GrantDisclosure(a.ctx, rest[0], fields, end)
+	case "refuse":
+		d, err = c.RefuseDisclosure(a.ctx, rest[0])
+	default:
+		d, err = c.RevokeDisclosure(a.ctx, rest[0])
+	}
+	if err != nil {
+		return a.explain(err, c.BaseURL(), cr.MemberID)
+	}
+	switch sub {
+	case "grant":
+		to := "until you revoke it"
+		if d.Until != nil {
+			to = "until " + d.Until.Local().Format("2006-01-02 15:04")
+		}
+		return a.showf(d, "Granted: member %s sees %s %s.\n", d.Requester, strings.Join(d.Granted, ", "), to)
+	case "refuse":
+		return a.showf(d, "Refused request %s of member %s.\n", d.RequestID, d.Requester)
+	}
+	return a.showf(d, "Revoked: member %s no longer sees what you granted.\n", d.Requester)
 }
 
 // short keeps a long text to one table cell.

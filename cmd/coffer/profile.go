@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"time"
@@ -75,11 +76,10 @@ func cmdProfile(a *app, args []string) error {
 		if err != nil {
 			return a.explain(err, c.BaseURL(), cr.MemberID)
 		}
-		if a.json {
-			return a.printJSON(p)
-		}
-		fmt.Fprintln(a.stdout, "Saved.")
-		return a.printProfile(p)
+		return a.show(p, func() error {
+			fmt.Fprintln(a.stdout, "Saved.")
+			return a.printProfile(p)
+		})
 	case "visibility":
 		vis, err := fieldValues("profile visibility", rest, func(f, v string) error {
 			if !client.ValidVisibility(v) {
@@ -98,14 +98,13 @@ func cmdProfile(a *app, args []string) error {
 		if err != nil {
 			return a.explain(err, c.BaseURL(), cr.MemberID)
 		}
-		if a.json {
-			return a.printJSON(got)
-		}
-		tw := a.table()
-		for _, f := range client.ProfileFields {
-			fmt.Fprintf(tw, "%s\t%s\n", f, orNobody(got[f]))
-		}
-		return tw.Flush()
+		return a.show(got, func() error {
+			return a.tabulate(func(tw io.Writer) {
+				for _, f := range client.ProfileFields {
+					fmt.Fprintf(tw, "%s\t%s\n", f, orNobody(got[f]))
+				}
+			})
+		})
 	}
 	return &usageError{msg: fmt.Sprintf("profile: unknown subcommand %q (show, set, visibility)", sub), cmd: "profile"}
 }
@@ -118,22 +117,21 @@ func orNobody(v string) string {
 }
 
 func (a *app) printProfile(p *client.Profile) error {
-	if a.json {
-		return a.printJSON(p)
-	}
-	tw := a.table()
-	fmt.Fprintln(tw, "FIELD\tVALUE\tVISIBLE TO")
-	for _, f := range client.ProfileFields {
-		v := p.Values.Values[f]
-		if f == client.FieldLinkedIDs {
-			v = strings.Join(p.Values.LinkedMemberIDs, ", ")
-		}
-		if v == "" {
-			v = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", f, v, orNobody(p.Visibility[f]))
-	}
-	return tw.Flush()
+	return a.show(p, func() error {
+		return a.tabulate(func(tw io.Writer) {
+			fmt.Fprintln(tw, "FIELD\tVALUE\tVISIBLE TO")
+			for _, f := range client.ProfileFields {
+				v := p.Values.Values[f]
+				if f == client.FieldLinkedIDs {
+					v = strings.Join(p.Values.LinkedMemberIDs, ", ")
+				}
+				if v == "" {
+					v = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", f, v, orNobody(p.Visibility[f]))
+			}
+		})
+	})
 }
 
 func cmdMember(a *app, args []string) error {
@@ -159,20 +157,19 @@ func cmdMember(a *app, args []string) error {
 		if err != nil {
 			return a.explain(err, c.BaseURL(), cr.MemberID)
 		}
-		if a.json {
-			return a.printJSON(v)
-		}
-		tw := a.table()
-		fmt.Fprintf(tw, "Member\t%s\nLevel\t%s\nRegistered\t%s\n", v.MemberID, v.Level, v.Registered)
-		for _, f := range client.ProfileFields {
-			if val, ok := v.Fields.Values[f]; ok {
-				fmt.Fprintf(tw, "%s\t%s\n", f, val)
-			}
-		}
-		if len(v.Fields.LinkedMemberIDs) > 0 {
-			fmt.Fprintf(tw, "%s\t%s\n", client.FieldLinkedIDs, strings.Join(v.Fields.LinkedMemberIDs, ", "))
-		}
-		return tw.Flush()
+		return a.show(v, func() error {
+			return a.tabulate(func(tw io.Writer) {
+				fmt.Fprintf(tw, "Member\t%s\nLevel\t%s\nRegistered\t%s\n", v.MemberID, v.Level, v.Registered)
+				for _, f := range client.ProfileFields {
+					if val, ok := v.Fields.Values[f]; ok {
+						fmt.Fprintf(tw, "%s\t%s\n", f, val)
+					}
+				}
+				if len(v.Fields.LinkedMemberIDs) > 0 {
+					fmt.Fprintf(tw, "%s\t%s\n", client.FieldLinkedIDs, strings.Join(v.Fields.LinkedMemberIDs, ", "))
+				}
+			})
+		})
 	case "check":
 		if len(rest) == 0 {
 			return &usageError{msg: "member check: name the member ID", cmd: "member"}
@@ -197,16 +194,15 @@ func cmdMember(a *app, args []string) error {
 		if err != nil {
 			return a.explain(err, c.BaseURL(), cr.MemberID)
 		}
-		if a.json {
-			return a.printJSON(map[string]any{"results": res})
-		}
-		tw := a.table()
-		for _, f := range client.ProfileFields {
-			if r, ok := res[f]; ok {
-				fmt.Fprintf(tw, "%s\t%s\n", f, r)
-			}
-		}
-		return tw.Flush()
+		return a.show(map[string]any{"results": res}, func() error {
+			return a.tabulate(func(tw io.Writer) {
+				for _, f := range client.ProfileFields {
+					if r, ok := res[f]; ok {
+						fmt.Fprintf(tw, "%s\t%s\n", f, r)
+					}
+				}
+			})
+		})
 	}
 	return &usageError{msg: fmt.Sprintf("member: unknown subcommand %q (show, check)", sub), cmd: "member"}
 }

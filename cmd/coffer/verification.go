@@ -77,102 +77,109 @@ func cmdVerification(a *app, args []string) error {
 	sub, rest := pos[0], pos[1:]
 	switch sub {
 	case "upload":
-		if len(rest) == 0 {
-			return &usageError{msg: "verification upload: name at least one FILE", cmd: "verification"}
-		}
-		contents := make([][]byte, len(rest))
-		for i, name := range rest {
-			fi, err := os.Stat(name)
-			if err != nil {
-				return fmt.Errorf("verification upload: %w", err)
-			}
-			if fi.Size() > client.MaxDocumentSize {
-				return &usageError{msg: fmt.Sprintf("verification upload: %s is larger than 5 MiB", name), cmd: "verification"}
-			}
-			if contents[i], err = os.ReadFile(name); err != nil {
-				return fmt.Errorf("verification upload: %w", err)
-			}
-		}
-		c, cr, err := a.session()
+		return verificationUpload(a, rest)
+	case "submit":
+		return verificationSubmit(a, rest, *docs, *level)
+	case "status":
+		return verificationStatus(a, rest)
+	}
+	return &usageError{msg: fmt.Sprintf("verification: unknown subcommand %q (upload, submit, status)", sub), cmd: "verification"}
+}
+
+func verificationUpload(a *app, files []string) error {
+	if len(files) == 0 {
+		return &usageError{msg: "verification upload: name at least one FILE", cmd: "verification"}
+	}
+	contents := make([][]byte, len(files))
+	for i, name := range files {
+		fi, err := os.Stat(name)
 		if err != nil {
+			return fmt.Errorf("verification upload: %w", err)
+		}
+		if fi.Size() > client.MaxDocumentSize {
+			return &usageError{msg: fmt.Sprintf("verification upload: %s is larger than 5 MiB", name), cmd: "verification"}
+		}
+		if contents[i], err = os.ReadFile(name); err != nil {
+			return fmt.Errorf("verification upload: %w", err)
+		}
+	}
+	c, cr, err := a.session()
+	if err != nil {
+		return err
+	}
+	saved, err := a.uploadedDocuments(cr.MemberID)
+	if err != nil {
+		return err
+	}
+	var out []*client.Document
+	for i, content := range contents {
+		d, err := c.UploadDocument(a.ctx, content)
+		if err != nil {
+			return a.explain(fmt.Errorf("%s: %w", files[i], err), c.BaseURL(), cr.MemberID)
+		}
+		out = append(out, d)
+		saved = append(saved, d.DocumentID)
+		if err := a.saveUploaded(cr.MemberID, saved); err != nil {
 			return err
 		}
-		saved, err := a.uploadedDocuments(cr.MemberID)
-		if err != nil {
-			return err
-		}
-		var out []*client.Document
-		for i, content := range contents {
-			d, err := c.UploadDocument(a.ctx, content)
-			if err != nil {
-				return a.explain(fmt.Errorf("%s: %w", rest[i], err), c.BaseURL(), cr.MemberID)
-			}
-			out = append(out, d)
-			saved = append(saved, d.DocumentID)
-			if err := a.saveUploaded(cr.MemberID, saved); err != nil {
-				return err
-			}
-		}
-		if a.json {
-			return a.printJSON(out)
-		}
+	}
+	return a.show(out, func() error {
 		for i, d := range out {
-			fmt.Fprintf(a.stdout, "%s: document %s (%s, %d bytes)\n", rest[i], d.DocumentID, d.ContentType, d.Size)
+			fmt.Fprintf(a.stdout, "%s: document %s (%s, %d bytes)\n", files[i], d.DocumentID, d.ContentType, d.Size)
 		}
 		fmt.Fprintln(a.stdout, "Submit them with: coffer verification submit")
 		return nil
-	case "submit":
-		if err := onlyArgs("verification submit", rest, 0, ""); err != nil {
+	})
+}
+
+func verificationSubmit(a *app, rest []string, docs, level string) error {
+	if err := onlyArgs("verification submit", rest, 0, ""); err != nil {
+		return err
+	}
+	var ids []string
+	for _, id := range strings.Split(docs, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	c, cr, err := a.session()
+	if err != nil {
+		return err
+	}
+	fromSaved := docs == ""
+	if fromSaved {
+		if ids, err = a.uploadedDocuments(cr.MemberID); err != nil {
 			return err
 		}
-		var ids []string
-		for _, id := range strings.Split(*docs, ",") {
-			if id = strings.TrimSpace(id); id != "" {
-				ids = append(ids, id)
-			}
-		}
-		c, cr, err := a.session()
-		if err != nil {
+	}
+	v, err := c.SubmitVerification(a.ctx, ids, strings.TrimSpace(level))
+	if err != nil {
+		return a.explain(err, c.BaseURL(), cr.MemberID)
+	}
+	if fromSaved {
+		if err := a.saveUploaded(cr.MemberID, nil); err != nil {
 			return err
 		}
-		fromSaved := *docs == ""
-		if fromSaved {
-			if ids, err = a.uploadedDocuments(cr.MemberID); err != nil {
-				return err
-			}
-		}
-		v, err := c.SubmitVerification(a.ctx, ids, strings.TrimSpace(*level))
-		if err != nil {
-			return a.explain(err, c.BaseURL(), cr.MemberID)
-		}
-		if fromSaved {
-			if err := a.saveUploaded(cr.MemberID, nil); err != nil {
-				return err
-			}
-		}
-		if a.json {
-			return a.printJSON(v)
-		}
-		fmt.Fprintf(a.stdout, "Verification request %s is waiting for a registrar (%d documents).\n", v.RequestID, len(v.Documents))
-		return nil
-	case "status":
-		if err := onlyArgs("verification status", rest, 0, ""); err != nil {
-			return err
-		}
-		c, cr, err := a.session()
-		if err != nil {
-			return err
-		}
-		st, err := c.VerificationStatus(a.ctx)
-		if err != nil {
-			return a.explain(err, c.BaseURL(), cr.MemberID)
-		}
-		if st.Requests == nil {
-			st.Requests = []client.Verification{}
-		}
-		if a.json {
-			return a.printJSON(st)
-		}
+	}
+	return a.showf(v, "Verification request %s is waiting for a registrar (%d documents).\n", v.RequestID, len(v.Documents))
+}
+
+func verificationStatus(a *app, rest []string) error {
+	if err := onlyArgs("verification status", rest, 0, ""); err != nil {
+		return err
+	}
+	c, cr, err := a.session()
+	if err != nil {
+		return err
+	}
+	st, err := c.VerificationStatus(a.ctx)
+	if err != nil {
+		return a.explain(err, c.BaseURL(), cr.MemberID)
+	}
+	if st.Requests == nil {
+		st.Requests = []client.Verification{}
+	}
+	return a.show(st, func() error {
 		fmt.Fprintf(a.stdout, "Level: %s\n", st.Level)
 		if l := st.Allows; l != nil {
 			limits := "none"
@@ -197,8 +204,7 @@ func cmdVerification(a *app, args []string) error {
 			fmt.Fprintln(a.stdout)
 		}
 		return nil
-	}
-	return &usageError{msg: fmt.Sprintf("verification: unknown subcommand %q (upload, submit, status)", sub), cmd: "verification"}
+	})
 }
 
 func yesNo(b bool) string {

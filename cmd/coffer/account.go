@@ -326,11 +326,7 @@ func cmdAccount(a *app, args []string) error {
 				fmt.Fprintf(a.stderr, "coffer: %v\n", err)
 			}
 		}
-		if a.json {
-			return a.printJSON(map[string]any{"closed": cr.MemberID})
-		}
-		fmt.Fprintf(a.stdout, "Account %s is closed.\n", cr.MemberID)
-		return nil
+		return a.showf(map[string]any{"closed": cr.MemberID}, "Account %s is closed.\n", cr.MemberID)
 	}
 	return &usageError{msg: fmt.Sprintf("account: unknown subcommand %q (export, close)", pos[0]), cmd: "account"}
 }

@@ -75,11 +75,7 @@ func cmdLogin(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if a.json {
-		return a.printJSON(auth)
-	}
-	fmt.Fprintf(a.stdout, "Logged in as %s at %s; the session is saved.\n", auth.MemberID, c.BaseURL())
-	return nil
+	return a.showf(auth, "Logged in as %s at %s; the session is saved.\n", auth.MemberID, c.BaseURL())
 }
 
 // logIn opens a session, answers a second-factor challenge if the server
@@ -158,11 +154,7 @@ func cmdLogout(a *app, args []string) error {
 	if err := st.save(cfg); err != nil {
 		return err
 	}
-	if a.json {
-		return a.printJSON(map[string]string{"member_id": cr.MemberID, "status": "logged_out"})
-	}
-	fmt.Fprintf(a.stdout, "Logged out %s.\n", cr.MemberID)
-	return nil
+	return a.showf(map[string]string{"member_id": cr.MemberID, "status": "logged_out"}, "Logged out %s.\n", cr.MemberID)
 }
 
 func cmdWhoami(a *app, args []string) error {
@@ -254,11 +246,7 @@ func revokeSession(a *app, id string) error {
 	if err := c.RevokeSession(a.ctx, id); err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(map[string]string{"session_id": id, "status": "revoked"})
-	}
-	fmt.Fprintf(a.stdout, "Session %s revoked.\n", id)
-	return nil
+	return a.showf(map[string]string{"session_id": id, "status": "revoked"}, "Session %s revoked.\n", id)
 }
 
 const accountHelp = `  account export [--out FILE]     everything the server stores about you, as JSON

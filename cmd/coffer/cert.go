@@ -262,9 +262,5 @@ func certRevoke(a *app, id string) error {
 		}
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(map[string]string{"certificate_id": id, "status": "revoked"})
-	}
-	fmt.Fprintf(a.stdout, "Certificate %s revoked.\n", id)
-	return nil
+	return a.showf(map[string]string{"certificate_id": id, "status": "revoked"}, "Certificate %s revoked.\n", id)
 }

@@ -464,11 +464,7 @@ func keysRename(a *app, id, name string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(k)
-	}
-	fmt.Fprintf(a.stdout, "Key %s is now named %q.\n", k.KeyID, k.Name)
-	return nil
+	return a.showf(k, "Key %s is now named %q.\n", k.KeyID, k.Name)
 }
 
 func keysRevoke(a *app, id string) error {
@@ -479,11 +475,7 @@ func keysRevoke(a *app, id string) error {
 	if err := c.RevokeKey(a.ctx, id); err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(map[string]string{"key_id": id, "status": "revoked"})
-	}
-	fmt.Fprintf(a.stdout, "Key %s revoked; it no longer signs anything.\n", id)
-	return nil
+	return a.showf(map[string]string{"key_id": id, "status": "revoked"}, "Key %s revoked; it no longer signs anything.\n", id)
 }
 
 // backupNames are the files a backup of key file path writes: the key
@@ -663,9 +655,5 @@ func keysPasswd(a *app) error {
 	if err := replaceFile(path, data, fi.Mode().Perm()&0o600); err != nil {
 		return fmt.Errorf("passwd: %w", err)
 	}
-	if a.json {
-		return a.printJSON(map[string]string{"key_id": kf.KeyID, "file": path, "status": "passphrase_changed"})
-	}
-	fmt.Fprintf(a.stdout, "The passphrase of %s is changed. Backups made before still open with the old one.\n", path)
-	return nil
+	return a.showf(map[string]string{"key_id": kf.KeyID, "file": path, "status": "passphrase_changed"}, "The passphrase of %s is changed. Backups made before still open with the old one.\n", path)
 }

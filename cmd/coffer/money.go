@@ -131,11 +131,7 @@ func newPurse(a *app, currency string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(p)
-	}
-	fmt.Fprintf(a.stdout, "New %s purse: %s (balance %s).\n", p.Currency, p.Purse, p.Balance)
-	return nil
+	return a.showf(p, "New %s purse: %s (balance %s).\n", p.Currency, p.Purse, p.Balance)
 }
 
 func cmdSend(a *app, args []string) error {
@@ -536,11 +532,7 @@ func cmdWhois(a *app, args []string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), "")
 	}
-	if a.json {
-		return a.printJSON(o)
-	}
-	fmt.Fprintf(a.stdout, "Purse %s belongs to member %s.\n", pos[0], o.MemberID)
-	return nil
+	return a.showf(o, "Purse %s belongs to member %s.\n", pos[0], o.MemberID)
 }
 
 // nonNil makes an empty list encode as [] rather than null.

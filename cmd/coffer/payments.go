@@ -57,11 +57,7 @@ func cmdQuote(a *app, args []string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(q)
-	}
-	fmt.Fprintf(a.stdout, "Sending %s %s costs %s %s (fee %s).\n", q.Amount, q.Currency, q.Total, q.Currency, q.Fee)
-	return nil
+	return a.showf(q, "Sending %s %s costs %s %s (fee %s).\n", q.Amount, q.Currency, q.Total, q.Currency, q.Fee)
 }
 
 func cmdFees(a *app, args []string) error {
@@ -598,11 +594,7 @@ func cmdTrust(a *app, args []string) error {
 		if err := c.RevokeTrust(a.ctx, pos[1]); err != nil {
 			return a.explain(err, c.BaseURL(), cr.MemberID)
 		}
-		if a.json {
-			return a.printJSON(map[string]any{"trust_id": pos[1], "revoked": true})
-		}
-		fmt.Fprintf(a.stdout, "Trust %s is revoked.\n", pos[1])
-		return nil
+		return a.showf(map[string]any{"trust_id": pos[1], "revoked": true}, "Trust %s is revoked.\n", pos[1])
 	}
 	return &usageError{msg: fmt.Sprintf("trust: unknown subcommand %q (grant, list, revoke)", pos[0]), cmd: "trust"}
 }

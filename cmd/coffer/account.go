@@ -218,24 +218,23 @@ func cmdSessions(a *app, args []string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(map[string]any{"sessions": nonNil(list)})
-	}
-	tw := a.table()
-	fmt.Fprintln(tw, "\tSESSION\tIP\tCREATED\tLAST USED\tEXPIRES\tUSER AGENT")
-	for _, s := range list {
-		mark := ""
-		if s.Current {
-			mark = "*"
+	return a.show(map[string]any{"sessions": nonNil(list)}, func() error {
+		tw := a.table()
+		fmt.Fprintln(tw, "\tSESSION\tIP\tCREATED\tLAST USED\tEXPIRES\tUSER AGENT")
+		for _, s := range list {
+			mark := ""
+			if s.Current {
+				mark = "*"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, s.SessionID, s.IP,
+				humanTime(s.CreatedAt), humanTime(s.LastUsedAt), humanTime(s.ExpiresAt), oneLine(s.UserAgent))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, s.SessionID, s.IP,
-			humanTime(s.CreatedAt), humanTime(s.LastUsedAt), humanTime(s.ExpiresAt), oneLine(s.UserAgent))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintln(a.stdout, "(* this session)")
-	return nil
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(a.stdout, "(* this session)")
+		return nil
+	})
 }
 
 func revokeSession(a *app, id string) error {

@@ -217,35 +217,34 @@ func certList(a *app) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(map[string]any{"certificates": nonNil(list)})
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(a.stdout, "No certificates yet. Get one with 'coffer cert request'.")
+	return a.show(map[string]any{"certificates": nonNil(list)}, func() error {
+		if len(list) == 0 {
+			fmt.Fprintln(a.stdout, "No certificates yet. Get one with 'coffer cert request'.")
+			return nil
+		}
+		tw := a.table()
+		fmt.Fprintln(tw, "\tCERTIFICATE\tSTATUS\tKEY\tCREATED\tVALID UNTIL\tSHA-256")
+		current := false
+		for _, x := range list {
+			mark := ""
+			if x.Current {
+				mark, current = "*", true
+			}
+			fp := x.Fingerprint
+			if len(fp) > 16 {
+				fp = fp[:16] + "…"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, x.CertificateID, oneLine(x.Status), oneLine(x.KeyType),
+				humanTime(x.CreatedAt), humanTime(x.NotAfter), fp)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if current {
+			fmt.Fprintln(a.stdout, "(* the certificate this request was made with)")
+		}
 		return nil
-	}
-	tw := a.table()
-	fmt.Fprintln(tw, "\tCERTIFICATE\tSTATUS\tKEY\tCREATED\tVALID UNTIL\tSHA-256")
-	current := false
-	for _, x := range list {
-		mark := ""
-		if x.Current {
-			mark, current = "*", true
-		}
-		fp := x.Fingerprint
-		if len(fp) > 16 {
-			fp = fp[:16] + "…"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, x.CertificateID, oneLine(x.Status), oneLine(x.KeyType),
-			humanTime(x.CreatedAt), humanTime(x.NotAfter), fp)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if current {
-		fmt.Fprintln(a.stdout, "(* the certificate this request was made with)")
-	}
-	return nil
+	})
 }
 
 func certRevoke(a *app, id string) error {

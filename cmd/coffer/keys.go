@@ -435,24 +435,23 @@ func keysList(a *app) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(map[string]any{"keys": nonNil(list)})
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(a.stdout, "No keys yet. Make one with 'coffer keys new'.")
-		return nil
-	}
-	tw := a.table()
-	fmt.Fprintln(tw, "\tKEY\tNAME\tSTATUS\tCREATED\tLAST USED\tFINGERPRINT")
-	for _, k := range list {
-		mark := ""
-		if k.Current {
-			mark = "*"
+	return a.show(map[string]any{"keys": nonNil(list)}, func() error {
+		if len(list) == 0 {
+			fmt.Fprintln(a.stdout, "No keys yet. Make one with 'coffer keys new'.")
+			return nil
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, k.KeyID, oneLine(k.Name), k.Status,
-			humanTime(k.CreatedAt), humanTime(k.LastUsedAt), k.Fingerprint)
-	}
-	return tw.Flush()
+		tw := a.table()
+		fmt.Fprintln(tw, "\tKEY\tNAME\tSTATUS\tCREATED\tLAST USED\tFINGERPRINT")
+		for _, k := range list {
+			mark := ""
+			if k.Current {
+				mark = "*"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, k.KeyID, oneLine(k.Name), k.Status,
+				humanTime(k.CreatedAt), humanTime(k.LastUsedAt), k.Fingerprint)
+		}
+		return tw.Flush()
+	})
 }
 
 func keysRename(a *app, id, name string) error {
@@ -534,15 +533,14 @@ func keysBackup(a *app, dir string) error {
 	if copied, err := os.ReadFile(filepath.Join(dir, keyName)); err != nil || string(copied) != string(data) {
 		return fmt.Errorf("backup: the copy in %s does not read back as written; use another medium", dir)
 	}
-	if a.json {
-		return a.printJSON(map[string]any{"key_id": kf.KeyID, "fingerprint": kf.Fingerprint(), "files": written})
-	}
-	fmt.Fprintf(a.stdout, "Backed up key %s (%s) to %s:\n", kf.KeyID, kf.Fingerprint(), dir)
-	for _, w := range written {
-		fmt.Fprintf(a.stdout, "  %s\n", filepath.Base(w))
-	}
-	fmt.Fprintf(a.stdout, "Restore with: coffer keys restore --from %s\n", dir)
-	return nil
+	return a.show(map[string]any{"key_id": kf.KeyID, "fingerprint": kf.Fingerprint(), "files": written}, func() error {
+		fmt.Fprintf(a.stdout, "Backed up key %s (%s) to %s:\n", kf.KeyID, kf.Fingerprint(), dir)
+		for _, w := range written {
+			fmt.Fprintf(a.stdout, "  %s\n", filepath.Base(w))
+		}
+		fmt.Fprintf(a.stdout, "Restore with: coffer keys restore --from %s\n", dir)
+		return nil
+	})
 }
 
 // recoveryNote is the README-style text a backup carries. It holds
@@ -623,12 +621,11 @@ func keysRestore(a *app, dir, out string) error {
 	if err := writeNewFile(out, data, 0o600); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if a.json {
-		return a.printJSON(map[string]string{"key_id": kf.KeyID, "member_id": kf.MemberID, "fingerprint": kf.Fingerprint(), "file": out})
-	}
-	fmt.Fprintf(a.stdout, "Restored key %s of member %s (%s) to %s.\nCheck that it still works: coffer --key %s keys list\n",
-		kf.KeyID, kf.MemberID, kf.Fingerprint(), out, out)
-	return nil
+	return a.show(map[string]string{"key_id": kf.KeyID, "member_id": kf.MemberID, "fingerprint": kf.Fingerprint(), "file": out}, func() error {
+		fmt.Fprintf(a.stdout, "Restored key %s of member %s (%s) to %s.\nCheck that it still works: coffer --key %s keys list\n",
+			kf.KeyID, kf.MemberID, kf.Fingerprint(), out, out)
+		return nil
+	})
 }
 
 func keysPasswd(a *app) error {

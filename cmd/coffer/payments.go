@@ -73,23 +73,22 @@ func cmdFees(a *app, args []string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), "")
 	}
-	if a.json {
-		return a.printJSON(map[string]any{"fees": nonNil(list)})
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(a.stdout, "No fees: transfers are free.")
+	return a.show(map[string]any{"fees": nonNil(list)}, func() error {
+		if len(list) == 0 {
+			fmt.Fprintln(a.stdout, "No fees: transfers are free.")
+			return nil
+		}
+		tw := a.table()
+		fmt.Fprintln(tw, "CURRENCY\tPERCENT\tMIN\tMAX")
+		for _, f := range list {
+			fmt.Fprintf(tw, "%s\t%s %%\t%s\t%s\n", f.Currency, f.Percent, dash(f.Min), noLimit(f.Max))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(a.stdout, "The sender pays the fee on top of the amount. Transfers between your own purses and refunds are free.")
 		return nil
-	}
-	tw := a.table()
-	fmt.Fprintln(tw, "CURRENCY\tPERCENT\tMIN\tMAX")
-	for _, f := range list {
-		fmt.Fprintf(tw, "%s\t%s %%\t%s\t%s\n", f.Currency, f.Percent, dash(f.Min), noLimit(f.Max))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintln(a.stdout, "The sender pays the fee on top of the amount. Transfers between your own purses and refunds are free.")
-	return nil
+	})
 }
 
 func cmdHeld(a *app, args []string) error {
@@ -106,44 +105,43 @@ func cmdHeld(a *app, args []string) error {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
 	h.Sent, h.Incoming = nonNil(h.Sent), nonNil(h.Incoming)
-	if a.json {
-		return a.printJSON(h)
-	}
-	if len(h.Sent)+len(h.Incoming) == 0 {
-		fmt.Fprintln(a.stdout, "No protected transfers are held.")
-		return nil
-	}
-	for _, part := range []struct {
-		title string
-		list  []client.Transfer
-	}{{"Waiting for you (release with 'coffer release TRANSFER_ID --from PURSE --code C', or refuse):", h.Incoming},
-		{"Sent by you, waiting for the payee:", h.Sent}} {
-		if len(part.list) == 0 {
-			continue
+	return a.show(h, func() error {
+		if len(h.Sent)+len(h.Incoming) == 0 {
+			fmt.Fprintln(a.stdout, "No protected transfers are held.")
+			return nil
 		}
-		fmt.Fprintln(a.stdout, part.title)
-		amounts := make([]string, len(part.list))
-		for i, t := range part.list {
-			amounts[i] = t.Amount + " " + t.Currency
-		}
-		amounts = padLeft(amounts)
-		tw := a.table()
-		fmt.Fprintln(tw, "  TRANSFER\tFROM\tTO\tAMOUNT\tPROTECTION\tUNTIL\tDESCRIPTION")
-		for i, t := range part.list {
-			how, until := "-", "-"
-			if p := t.Protection; p != nil {
-				how, until = "time", humanTime(p.Until)
-				if p.ByCode {
-					how = fmt.Sprintf("code (%d tries)", p.AttemptsLeft)
-				}
+		for _, part := range []struct {
+			title string
+			list  []client.Transfer
+		}{{"Waiting for you (release with 'coffer release TRANSFER_ID --from PURSE --code C', or refuse):", h.Incoming},
+			{"Sent by you, waiting for the payee:", h.Sent}} {
+			if len(part.list) == 0 {
+				continue
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.TransferID, t.From, t.To, amounts[i], how, until, oneLine(t.Description))
+			fmt.Fprintln(a.stdout, part.title)
+			amounts := make([]string, len(part.list))
+			for i, t := range part.list {
+				amounts[i] = t.Amount + " " + t.Currency
+			}
+			amounts = padLeft(amounts)
+			tw := a.table()
+			fmt.Fprintln(tw, "  TRANSFER\tFROM\tTO\tAMOUNT\tPROTECTION\tUNTIL\tDESCRIPTION")
+			for i, t := range part.list {
+				how, until := "-", "-"
+				if p := t.Protection; p != nil {
+					how, until = "time", humanTime(p.Until)
+					if p.ByCode {
+						how = fmt.Sprintf("code (%d tries)", p.AttemptsLeft)
+					}
+				}
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.TransferID, t.From, t.To, amounts[i], how, until, oneLine(t.Description))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
 		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func cmdRelease(a *app, args []string) error {
@@ -199,19 +197,18 @@ func holdCommand(a *app, name string, args []string) error {
 		}
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(t)
-	}
-	done := "Released"
-	if name == "refuse" {
-		done = "Refused"
-	}
-	note := ""
-	if t.Replayed {
-		note = " (already done by an earlier try)"
-	}
-	fmt.Fprintf(a.stdout, "%s %s %s from %s: transfer %s, %s%s.\n", done, t.Amount, t.Currency, t.From, t.TransferID, t.Status, note)
-	return nil
+	return a.show(t, func() error {
+		done := "Released"
+		if name == "refuse" {
+			done = "Refused"
+		}
+		note := ""
+		if t.Replayed {
+			note = " (already done by an earlier try)"
+		}
+		fmt.Fprintf(a.stdout, "%s %s %s from %s: transfer %s, %s%s.\n", done, t.Amount, t.Currency, t.From, t.TransferID, t.Status, note)
+		return nil
+	})
 }
 
 func cmdRefund(a *app, args []string) error {
@@ -245,11 +242,10 @@ func cmdRefund(a *app, args []string) error {
 		}
 		return a.sendError(err, c.BaseURL(), cr.MemberID, client.TransferRequest{TransferID: *id, From: "your purse", To: req.Of.From, Amount: req.Amount})
 	}
-	if a.json {
-		return a.printJSON(t)
-	}
-	a.printSent(t)
-	return nil
+	return a.show(t, func() error {
+		a.printSent(t)
+		return nil
+	})
 }
 
 func cmdInvoice(a *app, args []string) error {
@@ -368,13 +364,12 @@ func invoiceNew(a *app, req client.InvoiceRequest) error {
 		}
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(inv)
-	}
-	fmt.Fprintf(a.stdout, "Invoice %s: %s %s from member %s into %s (order %s), payable until %s.\n",
-		inv.InvoiceID, inv.Amount, inv.Currency, inv.Payer, inv.Purse, inv.OrderNumber, humanTime(inv.ExpiresAt))
-	fmt.Fprintf(a.stdout, "The payer pays it with: coffer invoice pay %s --from PURSE\n", inv.InvoiceID)
-	return nil
+	return a.show(inv, func() error {
+		fmt.Fprintf(a.stdout, "Invoice %s: %s %s from member %s into %s (order %s), payable until %s.\n",
+			inv.InvoiceID, inv.Amount, inv.Currency, inv.Payer, inv.Purse, inv.OrderNumber, humanTime(inv.ExpiresAt))
+		fmt.Fprintf(a.stdout, "The payer pays it with: coffer invoice pay %s --from PURSE\n", inv.InvoiceID)
+		return nil
+	})
 }
 
 func invoiceList(a *app, opts client.InvoiceOptions, all bool) error {
@@ -401,31 +396,30 @@ func invoiceList(a *app, opts client.InvoiceOptions, all bool) error {
 	if all {
 		page.NextCursor = ""
 	}
-	if a.json {
-		return a.printJSON(page)
-	}
-	if len(page.Invoices) == 0 {
-		fmt.Fprintln(a.stdout, "No invoices.")
+	return a.show(page, func() error {
+		if len(page.Invoices) == 0 {
+			fmt.Fprintln(a.stdout, "No invoices.")
+			return nil
+		}
+		amounts := make([]string, len(page.Invoices))
+		for i, inv := range page.Invoices {
+			amounts[i] = inv.Amount + " " + inv.Currency
+		}
+		amounts = padLeft(amounts)
+		tw := a.table()
+		fmt.Fprintln(tw, "INVOICE\tSTATE\tAMOUNT\tMERCHANT\tPAYER\tORDER\tEXPIRES\tDESCRIPTION")
+		for i, inv := range page.Invoices {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", inv.InvoiceID, inv.State, amounts[i], inv.Merchant, inv.Payer,
+				oneLine(inv.OrderNumber), humanTime(inv.ExpiresAt), oneLine(inv.Description))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if page.NextCursor != "" {
+			fmt.Fprintln(a.stdout, "More: add --all")
+		}
 		return nil
-	}
-	amounts := make([]string, len(page.Invoices))
-	for i, inv := range page.Invoices {
-		amounts[i] = inv.Amount + " " + inv.Currency
-	}
-	amounts = padLeft(amounts)
-	tw := a.table()
-	fmt.Fprintln(tw, "INVOICE\tSTATE\tAMOUNT\tMERCHANT\tPAYER\tORDER\tEXPIRES\tDESCRIPTION")
-	for i, inv := range page.Invoices {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", inv.InvoiceID, inv.State, amounts[i], inv.Merchant, inv.Payer,
-			oneLine(inv.OrderNumber), humanTime(inv.ExpiresAt), oneLine(inv.Description))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if page.NextCursor != "" {
-		fmt.Fprintln(a.stdout, "More: add --all")
-	}
-	return nil
+	})
 }
 
 func invoiceShow(a *app, sub, id string) error {
@@ -448,25 +442,24 @@ func invoiceShow(a *app, sub, id string) error {
 		}
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(inv)
-	}
-	tw := a.table()
-	fmt.Fprintf(tw, "Invoice:\t%s\n", inv.InvoiceID)
-	fmt.Fprintf(tw, "State:\t%s\n", inv.State)
-	fmt.Fprintf(tw, "Amount:\t%s %s\n", inv.Amount, inv.Currency)
-	fmt.Fprintf(tw, "Merchant:\t%s (purse %s)\n", inv.Merchant, inv.Purse)
-	fmt.Fprintf(tw, "Payer:\t%s\n", inv.Payer)
-	fmt.Fprintf(tw, "Order:\t%s\n", oneLine(inv.OrderNumber))
-	if inv.Description != "" {
-		fmt.Fprintf(tw, "Description:\t%s\n", oneLine(inv.Description))
-	}
-	fmt.Fprintf(tw, "Created:\t%s\n", humanTime(inv.CreatedAt))
-	fmt.Fprintf(tw, "Expires:\t%s\n", humanTime(inv.ExpiresAt))
-	if inv.TransferID != "" {
-		fmt.Fprintf(tw, "Paid by:\ttransfer %s\n", inv.TransferID)
-	}
-	return tw.Flush()
+	return a.show(inv, func() error {
+		tw := a.table()
+		fmt.Fprintf(tw, "Invoice:\t%s\n", inv.InvoiceID)
+		fmt.Fprintf(tw, "State:\t%s\n", inv.State)
+		fmt.Fprintf(tw, "Amount:\t%s %s\n", inv.Amount, inv.Currency)
+		fmt.Fprintf(tw, "Merchant:\t%s (purse %s)\n", inv.Merchant, inv.Purse)
+		fmt.Fprintf(tw, "Payer:\t%s\n", inv.Payer)
+		fmt.Fprintf(tw, "Order:\t%s\n", oneLine(inv.OrderNumber))
+		if inv.Description != "" {
+			fmt.Fprintf(tw, "Description:\t%s\n", oneLine(inv.Description))
+		}
+		fmt.Fprintf(tw, "Created:\t%s\n", humanTime(inv.CreatedAt))
+		fmt.Fprintf(tw, "Expires:\t%s\n", humanTime(inv.ExpiresAt))
+		if inv.TransferID != "" {
+			fmt.Fprintf(tw, "Paid by:\ttransfer %s\n", inv.TransferID)
+		}
+		return tw.Flush()
+	})
 }
 
 func invoicePay(a *app, invoiceID, from, id string) error {
@@ -485,11 +478,10 @@ func invoicePay(a *app, invoiceID, from, id string) error {
 	if t, err = a.confirmPending(c, cr, t, req); err != nil {
 		return err
 	}
-	if a.json {
-		return a.printJSON(t)
-	}
-	a.printSent(t)
-	return nil
+	return a.show(t, func() error {
+		a.printSent(t)
+		return nil
+	})
 }
 
 func cmdTrust(a *app, args []string) error {
@@ -617,30 +609,29 @@ func statement(a *app, purse string, opts client.StatementOptions, csv bool) err
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
 	st.Entries = nonNil(st.Entries)
-	if a.json {
-		return a.printJSON(st)
-	}
-	fmt.Fprintf(a.stdout, "Statement of %s (%s) from %s to %s\n", st.Purse, st.Currency, humanTime(st.Since), humanTime(st.Until))
-	fmt.Fprintf(a.stdout, "Opening: available %s, held %s\n", st.Opening.Available, st.Opening.Held)
-	if len(st.Entries) > 0 {
-		amounts, balances := amountColumns(len(st.Entries), func(i int) (string, string) {
-			return st.Entries[i].Amount, st.Entries[i].BalanceAfter
-		})
-		tw := a.table()
-		fmt.Fprintln(tw, "DATE\tKIND\tAMOUNT\tBALANCE\tCOUNTERPARTY\tTRANSFER\tDESCRIPTION")
-		for i, e := range st.Entries {
-			kind := e.Kind
-			if e.Held {
-				kind += " (held)"
+	return a.show(st, func() error {
+		fmt.Fprintf(a.stdout, "Statement of %s (%s) from %s to %s\n", st.Purse, st.Currency, humanTime(st.Since), humanTime(st.Until))
+		fmt.Fprintf(a.stdout, "Opening: available %s, held %s\n", st.Opening.Available, st.Opening.Held)
+		if len(st.Entries) > 0 {
+			amounts, balances := amountColumns(len(st.Entries), func(i int) (string, string) {
+				return st.Entries[i].Amount, st.Entries[i].BalanceAfter
+			})
+			tw := a.table()
+			fmt.Fprintln(tw, "DATE\tKIND\tAMOUNT\tBALANCE\tCOUNTERPARTY\tTRANSFER\tDESCRIPTION")
+			for i, e := range st.Entries {
+				kind := e.Kind
+				if e.Held {
+					kind += " (held)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", humanTime(e.At), kind, amounts[i], balances[i], e.Counterparty, e.TransferID, oneLine(e.Description))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", humanTime(e.At), kind, amounts[i], balances[i], e.Counterparty, e.TransferID, oneLine(e.Description))
+			if err := tw.Flush(); err != nil {
+				return err
+			}
 		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(a.stdout, "Closing: available %s, held %s\n", st.Closing.Available, st.Closing.Held)
-	return nil
+		fmt.Fprintf(a.stdout, "Closing: available %s, held %s\n", st.Closing.Available, st.Closing.Held)
+		return nil
+	})
 }
 
 func cmdSendBatch(a *app, args []string) error {

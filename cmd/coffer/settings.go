@@ -152,15 +152,14 @@ func cmdSecurity(a *app, args []string) error {
 		if err != nil {
 			return a.explain(err, c.BaseURL(), cr.MemberID)
 		}
-		if a.json {
-			return a.printJSON(events)
-		}
-		tw := a.table()
-		fmt.Fprintln(tw, "TIME\tEVENT\tDETAIL")
-		for _, e := range events {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", humanTime(e.At), e.Kind, oneLine(string(e.Detail)))
-		}
-		return tw.Flush()
+		return a.show(events, func() error {
+			tw := a.table()
+			fmt.Fprintln(tw, "TIME\tEVENT\tDETAIL")
+			for _, e := range events {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", humanTime(e.At), e.Kind, oneLine(string(e.Detail)))
+			}
+			return tw.Flush()
+		})
 	}
 	return &usageError{msg: fmt.Sprintf("security: unknown subcommand %q", pos[0]), cmd: "security"}
 }
@@ -184,19 +183,18 @@ func securityIPRanges(a *app, ctx context.Context, args []string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(r)
-	}
-	if len(r.IPRanges) == 0 {
-		fmt.Fprintln(a.stdout, "Any address may be used (no IP ranges set).")
-	}
-	for _, p := range r.IPRanges {
-		fmt.Fprintln(a.stdout, p)
-	}
-	if r.YourIP != "" {
-		fmt.Fprintf(a.stdout, "(the server sees you at %s)\n", r.YourIP)
-	}
-	return nil
+	return a.show(r, func() error {
+		if len(r.IPRanges) == 0 {
+			fmt.Fprintln(a.stdout, "Any address may be used (no IP ranges set).")
+		}
+		for _, p := range r.IPRanges {
+			fmt.Fprintln(a.stdout, p)
+		}
+		if r.YourIP != "" {
+			fmt.Fprintf(a.stdout, "(the server sees you at %s)\n", r.YourIP)
+		}
+		return nil
+	})
 }
 
 // cmdPurseLimits is "coffer purse limits PURSE [--per-transfer A]
@@ -242,19 +240,18 @@ func cmdPurseLimits(a *app, args []string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(l)
-	}
-	show := func(v *string) string {
-		if v == nil {
-			return "none"
+	return a.show(l, func() error {
+		show := func(v *string) string {
+			if v == nil {
+				return "none"
+			}
+			return *v + " " + l.Currency
 		}
-		return *v + " " + l.Currency
-	}
-	fmt.Fprintf(a.stdout, "purse %s\nper transfer  %s\nper day       %s   (spent today %s, remaining %s)\nper month     %s   (spent this month %s, remaining %s)\n",
-		l.Purse, show(l.PerTransfer), show(l.PerDay), l.SpentToday, show(l.RemainingToday),
-		show(l.PerMonth), l.SpentThisMonth, show(l.RemainingThisMonth))
-	return nil
+		fmt.Fprintf(a.stdout, "purse %s\nper transfer  %s\nper day       %s   (spent today %s, remaining %s)\nper month     %s   (spent this month %s, remaining %s)\n",
+			l.Purse, show(l.PerTransfer), show(l.PerDay), l.SpentToday, show(l.RemainingToday),
+			show(l.PerMonth), l.SpentThisMonth, show(l.RemainingThisMonth))
+		return nil
+	})
 }
 
 // devMail is "coffer dev mail --data DIR [-n N]": the last messages of the
@@ -288,18 +285,17 @@ func cmdDevMail(a *app, args []string) error {
 }
 
 func printRecoveryCodes(a *app, codes []string) error {
-	if a.json {
-		return a.printJSON(map[string]any{"recovery_codes": codes})
-	}
-	if len(codes) == 0 {
-		fmt.Fprintln(a.stdout, "Done.")
+	return a.show(map[string]any{"recovery_codes": codes}, func() error {
+		if len(codes) == 0 {
+			fmt.Fprintln(a.stdout, "Done.")
+			return nil
+		}
+		fmt.Fprintln(a.stdout, "Recovery codes (each works once; store them offline, they are not shown again):")
+		for _, c := range codes {
+			fmt.Fprintln(a.stdout, "  "+c)
+		}
 		return nil
-	}
-	fmt.Fprintln(a.stdout, "Recovery codes (each works once; store them offline, they are not shown again):")
-	for _, c := range codes {
-		fmt.Fprintln(a.stdout, "  "+c)
-	}
-	return nil
+	})
 }
 
 func securityPhone(a *app, ctx context.Context, args []string) error {
@@ -376,13 +372,12 @@ func securityPolicy(a *app, ctx context.Context, args []string) error {
 			return a.explain(err, c.BaseURL(), cr.MemberID)
 		}
 	}
-	if a.json {
-		return a.printJSON(p)
-	}
-	fmt.Fprintf(a.stdout, "login              %s\ntransfers          %s", p.Login, p.Transfers)
-	if p.Threshold != "" {
-		fmt.Fprintf(a.stdout, " (above %s)", p.Threshold)
-	}
-	fmt.Fprintf(a.stdout, "\nexempt payees      %s\nconfirm signed     %v\n", strings.Join(p.ExemptPayees, ", "), p.ConfirmSigned)
-	return nil
+	return a.show(p, func() error {
+		fmt.Fprintf(a.stdout, "login              %s\ntransfers          %s", p.Login, p.Transfers)
+		if p.Threshold != "" {
+			fmt.Fprintf(a.stdout, " (above %s)", p.Threshold)
+		}
+		fmt.Fprintf(a.stdout, "\nexempt payees      %s\nconfirm signed     %v\n", strings.Join(p.ExemptPayees, ", "), p.ConfirmSigned)
+		return nil
+	})
 }

@@ -32,53 +32,74 @@ func cmdTrust(a *app, args []string) error {
 		if len(pos) != 1 {
 			return &usageError{msg: fmt.Sprintf("trust grant: unexpected argument %q", pos[1]), cmd: "trust"}
 		}
-		if err := required("trust grant", "--merchant", *merchant, "--purse", *purse); err != nil {
-			return err
-		}
-		for _, l := range []struct{ name, v string }{{"--per-transfer", *perTransfer}, {"--per-day", *perDay}, {"--per-month", *perMonth}} {
-			if l.v != "" && !client.ValidAmount(strings.TrimSpace(l.v)) {
-				return &usageError{msg: fmt.Sprintf("trust grant: %s %q is not a positive decimal such as 50.00", l.name, l.v), cmd: "trust"}
-			}
-		}
-		ctx, err := confirmed(a, "trust", *confirm)
-		if err != nil {
-			return err
-		}
-		c, cr, err := a.session()
-		if err != nil {
-			return err
-		}
-		t, err := c.GrantTrust(ctx, client.TrustRequest{Merchant: strings.TrimSpace(*merchant), Purse: strings.TrimSpace(*purse),
-			PerTransfer: strings.TrimSpace(*perTransfer), PerDay: strings.TrimSpace(*perDay), PerMonth: strings.TrimSpace(*perMonth)})
-		if err != nil {
-			if client.IsCode(err, "confirmation_required") {
-				return sentence(err, "%s; repeat the command with --confirm CONFIRMATION_ID:CODE", clause(problemText(err)))
-			}
-			return a.explain(err, c.BaseURL(), cr.MemberID)
-		}
-		if a.json {
-			return a.printJSON(t)
-		}
-		fmt.Fprintf(a.stdout, "Trust %s: member %s may debit %s (per transfer %s, per day %s, per month %s).\n",
-			t.TrustID, t.Merchant, t.Purse, noLimit(t.PerTransfer), noLimit(t.PerDay), noLimit(t.PerMonth))
-		fmt.Fprintf(a.stdout, "Revoke it at any time with: coffer trust revoke %s\n", t.TrustID)
-		return nil
+		return trustGrant(a, client.TrustRequest{Merchant: *merchant, Purse: *purse,
+			PerTransfer: *perTransfer, PerDay: *perDay, PerMonth: *perMonth}, *confirm)
 	case "list":
 		if len(pos) != 1 {
 			return &usageError{msg: fmt.Sprintf("trust list: unexpected argument %q", pos[1]), cmd: "trust"}
 		}
+		return trustList(a)
+	case "revoke":
+		if len(pos) != 2 {
+			return &usageError{msg: "trust revoke: name the trust ID", cmd: "trust"}
+		}
 		c, cr, err := a.session()
 		if err != nil {
 			return err
 		}
-		list, err := c.Trusts(a.ctx)
-		if err != nil {
+		if err := c.RevokeTrust(a.ctx, pos[1]); err != nil {
 			return a.explain(err, c.BaseURL(), cr.MemberID)
 		}
-		list.Given, list.Held = nonNil(list.Given), nonNil(list.Held)
-		if a.json {
-			return a.printJSON(list)
+		return a.showf(map[string]any{"trust_id": pos[1], "revoked": true}, "Trust %s is revoked.\n", pos[1])
+	}
+	return &usageError{msg: fmt.Sprintf("trust: unknown subcommand %q (grant, list, revoke)", pos[0]), cmd: "trust"}
+}
+
+// trustGrant checks and sends a trust as given on the command line.
+func trustGrant(a *app, req client.TrustRequest, confirm string) error {
+	if err := required("trust grant", "--merchant", req.Merchant, "--purse", req.Purse); err != nil {
+		return err
+	}
+	for _, l := range []struct{ name, v string }{{"--per-transfer", req.PerTransfer}, {"--per-day", req.PerDay}, {"--per-month", req.PerMonth}} {
+		if l.v != "" && !client.ValidAmount(strings.TrimSpace(l.v)) {
+			return &usageError{msg: fmt.Sprintf("trust grant: %s %q is not a positive decimal such as 50.00", l.name, l.v), cmd: "trust"}
 		}
+	}
+	ctx, err := confirmed(a, "trust", confirm)
+	if err != nil {
+		return err
+	}
+	c, cr, err := a.session()
+	if err != nil {
+		return err
+	}
+	t, err := c.GrantTrust(ctx, client.TrustRequest{Merchant: strings.TrimSpace(req.Merchant), Purse: strings.TrimSpace(req.Purse),
+		PerTransfer: strings.TrimSpace(req.PerTransfer), PerDay: strings.TrimSpace(req.PerDay), PerMonth: strings.TrimSpace(req.PerMonth)})
+	if err != nil {
+		if client.IsCode(err, "confirmation_required") {
+			return sentence(err, "%s; repeat the command with --confirm CONFIRMATION_ID:CODE", clause(problemText(err)))
+		}
+		return a.explain(err, c.BaseURL(), cr.MemberID)
+	}
+	return a.show(t, func() error {
+		fmt.Fprintf(a.stdout, "Trust %s: member %s may debit %s (per transfer %s, per day %s, per month %s).\n",
+			t.TrustID, t.Merchant, t.Purse, noLimit(t.PerTransfer), noLimit(t.PerDay), noLimit(t.PerMonth))
+		fmt.Fprintf(a.stdout, "Revoke it at any time with: coffer trust revoke %s\n", t.TrustID)
+		return nil
+	})
+}
+
+func trustList(a *app) error {
+	c, cr, err := a.session()
+	if err != nil {
+		return err
+	}
+	list, err := c.Trusts(a.ctx)
+	if err != nil {
+		return a.explain(err, c.BaseURL(), cr.MemberID)
+	}
+	list.Given, list.Held = nonNil(list.Given), nonNil(list.Held)
+	return a.show(list, func() error {
 		if len(list.Given)+len(list.Held) == 0 {
 			fmt.Fprintln(a.stdout, "No trusts.")
 			return nil
@@ -106,18 +127,5 @@ func cmdTrust(a *app, args []string) error {
 			}
 		}
 		return nil
-	case "revoke":
-		if len(pos) != 2 {
-			return &usageError{msg: "trust revoke: name the trust ID", cmd: "trust"}
-		}
-		c, cr, err := a.session()
-		if err != nil {
-			return err
-		}
-		if err := c.RevokeTrust(a.ctx, pos[1]); err != nil {
-			return a.explain(err, c.BaseURL(), cr.MemberID)
-		}
-		return a.showf(map[string]any{"trust_id": pos[1], "revoked": true}, "Trust %s is revoked.\n", pos[1])
-	}
-	return &usageError{msg: fmt.Sprintf("trust: unknown subcommand %q (grant, list, revoke)", pos[0]), cmd: "trust"}
+	})
 }

@@ -29,12 +29,8 @@ func cmdRegister(a *app, args []string) error {
 	if err != nil {
 		return a.explain(err, server, "")
 	}
-	if a.json {
-		if err := a.printJSON(m); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(a.stdout, "Your member ID: %s — keep it. You log in with it and your password.\n", m.MemberID)
+	if err := a.showf(m, "Your member ID: %s — keep it. You log in with it and your password.\n", m.MemberID); err != nil {
+		return err
 	}
 
 	auth, err := a.logIn(c, server, m.MemberID, pw)
@@ -166,36 +162,35 @@ func cmdWhoami(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if a.json {
-		return a.printJSON(struct {
-			MemberID  string `json:"member_id"`
-			Server    string `json:"server"`
-			ExpiresAt any    `json:"expires_at,omitempty"`
-		}{cr.MemberID, a.serverFor(cr), nonZero(cr.ExpiresAt)})
-	}
-	state := "saved"
-	if !cr.ExpiresAt.IsZero() {
-		// The server extends a session while it is used, so the expiry
-		// from the login is only the earliest it may end.
-		state = "saved (it ends at " + humanTime(cr.ExpiresAt) + " if not used before then)"
-		if !a.now().Before(cr.ExpiresAt) {
-			state = "saved; it may have ended at " + humanTime(cr.ExpiresAt) + " (if unused since), then run 'coffer login " + cr.MemberID + "'"
+	return a.show(struct {
+		MemberID  string `json:"member_id"`
+		Server    string `json:"server"`
+		ExpiresAt any    `json:"expires_at,omitempty"`
+	}{cr.MemberID, a.serverFor(cr), nonZero(cr.ExpiresAt)}, func() error {
+		state := "saved"
+		if !cr.ExpiresAt.IsZero() {
+			// The server extends a session while it is used, so the expiry
+			// from the login is only the earliest it may end.
+			state = "saved (it ends at " + humanTime(cr.ExpiresAt) + " if not used before then)"
+			if !a.now().Before(cr.ExpiresAt) {
+				state = "saved; it may have ended at " + humanTime(cr.ExpiresAt) + " (if unused since), then run 'coffer login " + cr.MemberID + "'"
+			}
 		}
-	}
-	tw := a.table()
-	fmt.Fprintf(tw, "Member ID:\t%s\n", cr.MemberID)
-	fmt.Fprintf(tw, "Server:\t%s\n", a.serverFor(cr))
-	fmt.Fprintf(tw, "Session:\t%s\n", state)
-	var others []string
-	for _, id := range cfg.memberIDs() {
-		if id != cr.MemberID {
-			others = append(others, id)
+		tw := a.table()
+		fmt.Fprintf(tw, "Member ID:\t%s\n", cr.MemberID)
+		fmt.Fprintf(tw, "Server:\t%s\n", a.serverFor(cr))
+		fmt.Fprintf(tw, "Session:\t%s\n", state)
+		var others []string
+		for _, id := range cfg.memberIDs() {
+			if id != cr.MemberID {
+				others = append(others, id)
+			}
 		}
-	}
-	if len(others) > 0 {
-		fmt.Fprintf(tw, "Also saved:\t%s (pick with --as)\n", strings.Join(others, ", "))
-	}
-	return tw.Flush()
+		if len(others) > 0 {
+			fmt.Fprintf(tw, "Also saved:\t%s (pick with --as)\n", strings.Join(others, ", "))
+		}
+		return tw.Flush()
+	})
 }
 
 func cmdSessions(a *app, args []string) error {

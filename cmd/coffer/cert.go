@@ -160,23 +160,22 @@ func certRequest(a *app, out string) error {
 	if err := os.Rename(tmp, keyFile); err != nil {
 		return fmt.Errorf("cert request: certificate %s was issued but its key could not be saved: %w (revoke it with 'coffer cert revoke %s')", cert.CertificateID, err, cert.CertificateID)
 	}
-	if a.json {
-		return a.printJSON(struct {
-			client.Certificate
-			CertFile string `json:"cert_file"`
-			KeyFile  string `json:"key_file"`
-		}{*cert, certFile, keyFile})
-	}
-	tw := a.table()
-	fmt.Fprintf(tw, "Certificate:\t%s for member %s, valid until %s\n", cert.CertificateID, cr.MemberID, humanTime(cert.NotAfter))
-	fmt.Fprintf(tw, "Certificate file:\t%s\n", certFile)
-	fmt.Fprintf(tw, "Key file:\t%s (mode 0600; it never left this machine)\n", keyFile)
-	fmt.Fprintf(tw, "SHA-256:\t%s\n", cert.Fingerprint)
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "Use it with: coffer --server https://HOST:PORT --cert %s --cert-key %s COMMAND\n", certFile, keyFile)
-	return nil
+	return a.show(struct {
+		client.Certificate
+		CertFile string `json:"cert_file"`
+		KeyFile  string `json:"key_file"`
+	}{*cert, certFile, keyFile}, func() error {
+		tw := a.table()
+		fmt.Fprintf(tw, "Certificate:\t%s for member %s, valid until %s\n", cert.CertificateID, cr.MemberID, humanTime(cert.NotAfter))
+		fmt.Fprintf(tw, "Certificate file:\t%s\n", certFile)
+		fmt.Fprintf(tw, "Key file:\t%s (mode 0600; it never left this machine)\n", keyFile)
+		fmt.Fprintf(tw, "SHA-256:\t%s\n", cert.Fingerprint)
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "Use it with: coffer --server https://HOST:PORT --cert %s --cert-key %s COMMAND\n", certFile, keyFile)
+		return nil
+	})
 }
 
 // writePrivate writes data to a new temporary file of mode 0600 in dir and

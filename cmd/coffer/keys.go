@@ -406,22 +406,21 @@ func keysNew(a *app, name, out string) error {
 	if err := writeNewFile(out, data, 0o600); err != nil {
 		return abandon(fmt.Errorf("write key file: %w", err))
 	}
-	if a.json {
-		return a.printJSON(struct {
-			*client.Key
-			File     string `json:"file"`
-			MemberID string `json:"member_id"`
-		}{k, out, cr.MemberID})
-	}
-	tw := a.table()
-	fmt.Fprintf(tw, "Key:\t%s (%s)\n", k.KeyID, k.Name)
-	fmt.Fprintf(tw, "Fingerprint:\t%s\n", k.Fingerprint)
-	fmt.Fprintf(tw, "Key file:\t%s\n", out)
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "Sign with it: coffer --key %s purses\nBack it up:   coffer --key %s keys backup --to /media/USB\n", out, out)
-	return nil
+	return a.show(struct {
+		*client.Key
+		File     string `json:"file"`
+		MemberID string `json:"member_id"`
+	}{k, out, cr.MemberID}, func() error {
+		tw := a.table()
+		fmt.Fprintf(tw, "Key:\t%s (%s)\n", k.KeyID, k.Name)
+		fmt.Fprintf(tw, "Fingerprint:\t%s\n", k.Fingerprint)
+		fmt.Fprintf(tw, "Key file:\t%s\n", out)
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "Sign with it: coffer --key %s purses\nBack it up:   coffer --key %s keys backup --to /media/USB\n", out, out)
+		return nil
+	})
 }
 
 func keysList(a *app) error {

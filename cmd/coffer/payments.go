@@ -308,35 +308,8 @@ func cmdSendBatch(a *app, args []string) error {
 		return sentence(err, "%s; which transfers were made is unknown: run the same command again to finish safely (every row keeps its transfer ID, so nothing is paid twice)",
 			clause(a.explain(err, c.BaseURL(), cr.MemberID).Error()))
 	}
-	if a.json {
-		if err := a.printJSON(res); err != nil {
-			return err
-		}
-	} else {
-		tw := a.table()
-		fmt.Fprintln(tw, "TRANSFER\tRESULT\tAMOUNT\tTO\tDETAIL")
-		for i, r := range res.Results {
-			amount, to := transfers[i].Amount, transfers[i].To
-			if r.Transfer != nil && r.Transfer.Amount != "" {
-				amount = r.Transfer.Amount
-			}
-			detail := oneLine(r.Detail)
-			if r.Code != "" {
-				detail = strings.TrimSpace(r.Code + ": " + detail)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.TransferID, r.Result, amount, to, detail)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		var made []string
-		for i, r := range res.Results {
-			if r.Result == client.BatchApplied || r.Result == client.BatchReplayed {
-				made = append(made, transfers[i].Amount)
-			}
-		}
-		total, _ := client.SumAmounts(made...)
-		fmt.Fprintf(a.stdout, "Made %d of %d transfers (total %s), refused %d.\n", res.Applied, len(transfers), total, res.Refused)
+	if err := a.show(res, func() error { return a.printBatch(res, transfers) }); err != nil {
+		return err
 	}
 	if res.Refused > 0 {
 		return fmt.Errorf("%d of %d transfers were refused", res.Refused, len(transfers))
@@ -346,6 +319,35 @@ func cmdSendBatch(a *app, args []string) error {
 
 // required returns a usage error naming the flags left empty; pairs is
 // flag name, value, flag name, value...
+// printBatch shows what became of each row of a batch, and the sum.
+func (a *app) printBatch(res *client.BatchResponse, transfers []client.BatchTransfer) error {
+	tw := a.table()
+	fmt.Fprintln(tw, "TRANSFER\tRESULT\tAMOUNT\tTO\tDETAIL")
+	for i, r := range res.Results {
+		amount, to := transfers[i].Amount, transfers[i].To
+		if r.Transfer != nil && r.Transfer.Amount != "" {
+			amount = r.Transfer.Amount
+		}
+		detail := oneLine(r.Detail)
+		if r.Code != "" {
+			detail = strings.TrimSpace(r.Code + ": " + detail)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.TransferID, r.Result, amount, to, detail)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var made []string
+	for i, r := range res.Results {
+		if r.Result == client.BatchApplied || r.Result == client.BatchReplayed {
+			made = append(made, transfers[i].Amount)
+		}
+	}
+	total, _ := client.SumAmounts(made...)
+	fmt.Fprintf(a.stdout, "Made %d of %d transfers (total %s), refused %d.\n", res.Applied, len(transfers), total, res.Refused)
+	return nil
+}
+
 func required(cmd string, pairs ...string) error {
 	var missing []string
 	for i := 0; i+1 < len(pairs); i += 2 {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/coffer-money/coffer/client"
@@ -28,12 +29,8 @@ func cmdRegister(a *app, args []string) error {
 	if err != nil {
 		return a.explain(err, server, "")
 	}
-	if a.json {
-		if err := a.printJSON(m); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(a.stdout, "Your member ID: %s — keep it. You log in with it and your password.\n", m.MemberID)
+	if err := a.showf(m, "Your member ID: %s — keep it. You log in with it and your password.\n", m.MemberID); err != nil {
+		return err
 	}
 
 	auth, err := a.logIn(c, server, m.MemberID, pw)
@@ -74,11 +71,7 @@ func cmdLogin(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if a.json {
-		return a.printJSON(auth)
-	}
-	fmt.Fprintf(a.stdout, "Logged in as %s at %s; the session is saved.\n", auth.MemberID, c.BaseURL())
-	return nil
+	return a.showf(auth, "Logged in as %s at %s; the session is saved.\n", auth.MemberID, c.BaseURL())
 }
 
 // logIn opens a session, answers a second-factor challenge if the server
@@ -157,11 +150,7 @@ func cmdLogout(a *app, args []string) error {
 	if err := st.save(cfg); err != nil {
 		return err
 	}
-	if a.json {
-		return a.printJSON(map[string]string{"member_id": cr.MemberID, "status": "logged_out"})
-	}
-	fmt.Fprintf(a.stdout, "Logged out %s.\n", cr.MemberID)
-	return nil
+	return a.showf(map[string]string{"member_id": cr.MemberID, "status": "logged_out"}, "Logged out %s.\n", cr.MemberID)
 }
 
 func cmdWhoami(a *app, args []string) error {
@@ -173,36 +162,35 @@ func cmdWhoami(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if a.json {
-		return a.printJSON(struct {
-			MemberID  string `json:"member_id"`
-			Server    string `json:"server"`
-			ExpiresAt any    `json:"expires_at,omitempty"`
-		}{cr.MemberID, a.serverFor(cr), nonZero(cr.ExpiresAt)})
-	}
-	state := "saved"
-	if !cr.ExpiresAt.IsZero() {
-		// The server extends a session while it is used, so the expiry
-		// from the login is only the earliest it may end.
-		state = "saved (it ends at " + humanTime(cr.ExpiresAt) + " if not used before then)"
-		if !a.now().Before(cr.ExpiresAt) {
-			state = "saved; it may have ended at " + humanTime(cr.ExpiresAt) + " (if unused since), then run 'coffer login " + cr.MemberID + "'"
+	return a.show(struct {
+		MemberID  string `json:"member_id"`
+		Server    string `json:"server"`
+		ExpiresAt any    `json:"expires_at,omitempty"`
+	}{cr.MemberID, a.serverFor(cr), nonZero(cr.ExpiresAt)}, func() error {
+		state := "saved"
+		if !cr.ExpiresAt.IsZero() {
+			// The server extends a session while it is used, so the expiry
+			// from the login is only the earliest it may end.
+			state = "saved (it ends at " + humanTime(cr.ExpiresAt) + " if not used before then)"
+			if !a.now().Before(cr.ExpiresAt) {
+				state = "saved; it may have ended at " + humanTime(cr.ExpiresAt) + " (if unused since), then run 'coffer login " + cr.MemberID + "'"
+			}
 		}
-	}
-	tw := a.table()
-	fmt.Fprintf(tw, "Member ID:\t%s\n", cr.MemberID)
-	fmt.Fprintf(tw, "Server:\t%s\n", a.serverFor(cr))
-	fmt.Fprintf(tw, "Session:\t%s\n", state)
-	var others []string
-	for _, id := range cfg.memberIDs() {
-		if id != cr.MemberID {
-			others = append(others, id)
+		tw := a.table()
+		fmt.Fprintf(tw, "Member ID:\t%s\n", cr.MemberID)
+		fmt.Fprintf(tw, "Server:\t%s\n", a.serverFor(cr))
+		fmt.Fprintf(tw, "Session:\t%s\n", state)
+		var others []string
+		for _, id := range cfg.memberIDs() {
+			if id != cr.MemberID {
+				others = append(others, id)
+			}
 		}
-	}
-	if len(others) > 0 {
-		fmt.Fprintf(tw, "Also saved:\t%s (pick with --as)\n", strings.Join(others, ", "))
-	}
-	return tw.Flush()
+		if len(others) > 0 {
+			fmt.Fprintf(tw, "Also saved:\t%s (pick with --as)\n", strings.Join(others, ", "))
+		}
+		return tw.Flush()
+	})
 }
 
 func cmdSessions(a *app, args []string) error {
@@ -225,24 +213,23 @@ func cmdSessions(a *app, args []string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(map[string]any{"sessions": nonNil(list)})
-	}
-	tw := a.table()
-	fmt.Fprintln(tw, "\tSESSION\tIP\tCREATED\tLAST USED\tEXPIRES\tUSER AGENT")
-	for _, s := range list {
-		mark := ""
-		if s.Current {
-			mark = "*"
+	return a.show(map[string]any{"sessions": nonNil(list)}, func() error {
+		tw := a.table()
+		fmt.Fprintln(tw, "\tSESSION\tIP\tCREATED\tLAST USED\tEXPIRES\tUSER AGENT")
+		for _, s := range list {
+			mark := ""
+			if s.Current {
+				mark = "*"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, s.SessionID, s.IP,
+				humanTime(s.CreatedAt), humanTime(s.LastUsedAt), humanTime(s.ExpiresAt), oneLine(s.UserAgent))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, s.SessionID, s.IP,
-			humanTime(s.CreatedAt), humanTime(s.LastUsedAt), humanTime(s.ExpiresAt), oneLine(s.UserAgent))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintln(a.stdout, "(* this session)")
-	return nil
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(a.stdout, "(* this session)")
+		return nil
+	})
 }
 
 func revokeSession(a *app, id string) error {
@@ -253,9 +240,75 @@ func revokeSession(a *app, id string) error {
 	if err := c.RevokeSession(a.ctx, id); err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(map[string]string{"session_id": id, "status": "revoked"})
+	return a.showf(map[string]string{"session_id": id, "status": "revoked"}, "Session %s revoked.\n", id)
+}
+
+const accountHelp = `  account export [--out FILE]     everything the server stores about you, as JSON
+  account close [--confirm ID:CODE]
+                                  close the account for good: your data is erased, sessions
+                                  end, and your member ID can no longer log in. Every purse
+                                  must be empty first. Needs a password session; with a second
+                                  factor, confirm with --confirm as the server's answer tells.`
+
+func cmdAccount(a *app, args []string) error {
+	fs := a.flags("account")
+	out := fs.String("out", "", "write the export to `FILE` instead of standard output (export)")
+	confirm := fs.String("confirm", "", "CONFIRMATION_ID:CODE answering the confirmation the server asked for (close)")
+	pos, err := a.parse(fs, "account", args, 1, 1)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(a.stdout, "Session %s revoked.\n", id)
-	return nil
+	switch pos[0] {
+	case "export":
+		if *confirm != "" {
+			return &usageError{msg: "account export: --confirm goes with close", cmd: "account"}
+		}
+		c, cr, err := a.session()
+		if err != nil {
+			return err
+		}
+		data, err := c.ExportAccount(a.ctx)
+		if err != nil {
+			return a.explain(err, c.BaseURL(), cr.MemberID)
+		}
+		if *out == "" {
+			_, err := a.stdout.Write(append(data, '\n'))
+			return err
+		}
+		if err := os.WriteFile(*out, data, 0o600); err != nil {
+			return fmt.Errorf("account export: %w", err)
+		}
+		fmt.Fprintf(a.stderr, "Wrote everything stored about member %s to %s.\n", cr.MemberID, *out)
+		return nil
+	case "close":
+		if *out != "" {
+			return &usageError{msg: "account close: --out goes with export", cmd: "account"}
+		}
+		ctx, err := confirmed(a, "account", *confirm)
+		if err != nil {
+			return err
+		}
+		c, cr, err := a.session()
+		if err != nil {
+			return err
+		}
+		if err := c.CloseAccount(ctx); err != nil {
+			if client.IsCode(err, "confirmation_required") {
+				return sentence(err, "%s; repeat the command with --confirm CONFIRMATION_ID:CODE", clause(problemText(err)))
+			}
+			return a.explain(err, c.BaseURL(), cr.MemberID)
+		}
+		// The session is gone on the server; forget it here too.
+		if st, cfg, _, err := a.saved(); err == nil && cfg.Members[cr.MemberID] != nil {
+			delete(cfg.Members, cr.MemberID)
+			if cfg.Default == cr.MemberID {
+				cfg.Default = ""
+			}
+			if err := st.save(cfg); err != nil {
+				fmt.Fprintf(a.stderr, "coffer: %v\n", err)
+			}
+		}
+		return a.showf(map[string]any{"closed": cr.MemberID}, "Account %s is closed.\n", cr.MemberID)
+	}
+	return &usageError{msg: fmt.Sprintf("account: unknown subcommand %q (export, close)", pos[0]), cmd: "account"}
 }

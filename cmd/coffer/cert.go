@@ -160,23 +160,22 @@ func certRequest(a *app, out string) error {
 	if err := os.Rename(tmp, keyFile); err != nil {
 		return fmt.Errorf("cert request: certificate %s was issued but its key could not be saved: %w (revoke it with 'coffer cert revoke %s')", cert.CertificateID, err, cert.CertificateID)
 	}
-	if a.json {
-		return a.printJSON(struct {
-			client.Certificate
-			CertFile string `json:"cert_file"`
-			KeyFile  string `json:"key_file"`
-		}{*cert, certFile, keyFile})
-	}
-	tw := a.table()
-	fmt.Fprintf(tw, "Certificate:\t%s for member %s, valid until %s\n", cert.CertificateID, cr.MemberID, humanTime(cert.NotAfter))
-	fmt.Fprintf(tw, "Certificate file:\t%s\n", certFile)
-	fmt.Fprintf(tw, "Key file:\t%s (mode 0600; it never left this machine)\n", keyFile)
-	fmt.Fprintf(tw, "SHA-256:\t%s\n", cert.Fingerprint)
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "Use it with: coffer --server https://HOST:PORT --cert %s --cert-key %s COMMAND\n", certFile, keyFile)
-	return nil
+	return a.show(struct {
+		client.Certificate
+		CertFile string `json:"cert_file"`
+		KeyFile  string `json:"key_file"`
+	}{*cert, certFile, keyFile}, func() error {
+		tw := a.table()
+		fmt.Fprintf(tw, "Certificate:\t%s for member %s, valid until %s\n", cert.CertificateID, cr.MemberID, humanTime(cert.NotAfter))
+		fmt.Fprintf(tw, "Certificate file:\t%s\n", certFile)
+		fmt.Fprintf(tw, "Key file:\t%s (mode 0600; it never left this machine)\n", keyFile)
+		fmt.Fprintf(tw, "SHA-256:\t%s\n", cert.Fingerprint)
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "Use it with: coffer --server https://HOST:PORT --cert %s --cert-key %s COMMAND\n", certFile, keyFile)
+		return nil
+	})
 }
 
 // writePrivate writes data to a new temporary file of mode 0600 in dir and
@@ -217,35 +216,34 @@ func certList(a *app) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(map[string]any{"certificates": nonNil(list)})
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(a.stdout, "No certificates yet. Get one with 'coffer cert request'.")
+	return a.show(map[string]any{"certificates": nonNil(list)}, func() error {
+		if len(list) == 0 {
+			fmt.Fprintln(a.stdout, "No certificates yet. Get one with 'coffer cert request'.")
+			return nil
+		}
+		tw := a.table()
+		fmt.Fprintln(tw, "\tCERTIFICATE\tSTATUS\tKEY\tCREATED\tVALID UNTIL\tSHA-256")
+		current := false
+		for _, x := range list {
+			mark := ""
+			if x.Current {
+				mark, current = "*", true
+			}
+			fp := x.Fingerprint
+			if len(fp) > 16 {
+				fp = fp[:16] + "…"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, x.CertificateID, oneLine(x.Status), oneLine(x.KeyType),
+				humanTime(x.CreatedAt), humanTime(x.NotAfter), fp)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if current {
+			fmt.Fprintln(a.stdout, "(* the certificate this request was made with)")
+		}
 		return nil
-	}
-	tw := a.table()
-	fmt.Fprintln(tw, "\tCERTIFICATE\tSTATUS\tKEY\tCREATED\tVALID UNTIL\tSHA-256")
-	current := false
-	for _, x := range list {
-		mark := ""
-		if x.Current {
-			mark, current = "*", true
-		}
-		fp := x.Fingerprint
-		if len(fp) > 16 {
-			fp = fp[:16] + "…"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, x.CertificateID, oneLine(x.Status), oneLine(x.KeyType),
-			humanTime(x.CreatedAt), humanTime(x.NotAfter), fp)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if current {
-		fmt.Fprintln(a.stdout, "(* the certificate this request was made with)")
-	}
-	return nil
+	})
 }
 
 func certRevoke(a *app, id string) error {
@@ -262,9 +260,5 @@ func certRevoke(a *app, id string) error {
 		}
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(map[string]string{"certificate_id": id, "status": "revoked"})
-	}
-	fmt.Fprintf(a.stdout, "Certificate %s revoked.\n", id)
-	return nil
+	return a.showf(map[string]string{"certificate_id": id, "status": "revoked"}, "Certificate %s revoked.\n", id)
 }

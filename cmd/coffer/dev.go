@@ -25,9 +25,5 @@ func cmdDev(a *app, args []string) error {
 	} else if err != nil {
 		return err
 	}
-	if a.json {
-		return a.printJSON(m)
-	}
-	fmt.Fprintf(a.stdout, "%s to %s: %s\n", m.At.Format("2006-01-02T15:04:05Z"), m.To, m.Text)
-	return nil
+	return a.showf(m, "%s to %s: %s\n", m.At.Format("2006-01-02T15:04:05Z"), m.To, m.Text)
 }

@@ -10,8 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/coffer-money/coffer"
@@ -408,22 +406,21 @@ func keysNew(a *app, name, out string) error {
 	if err := writeNewFile(out, data, 0o600); err != nil {
 		return abandon(fmt.Errorf("write key file: %w", err))
 	}
-	if a.json {
-		return a.printJSON(struct {
-			*client.Key
-			File     string `json:"file"`
-			MemberID string `json:"member_id"`
-		}{k, out, cr.MemberID})
-	}
-	tw := a.table()
-	fmt.Fprintf(tw, "Key:\t%s (%s)\n", k.KeyID, k.Name)
-	fmt.Fprintf(tw, "Fingerprint:\t%s\n", k.Fingerprint)
-	fmt.Fprintf(tw, "Key file:\t%s\n", out)
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "Sign with it: coffer --key %s purses\nBack it up:   coffer --key %s keys backup --to /media/USB\n", out, out)
-	return nil
+	return a.show(struct {
+		*client.Key
+		File     string `json:"file"`
+		MemberID string `json:"member_id"`
+	}{k, out, cr.MemberID}, func() error {
+		tw := a.table()
+		fmt.Fprintf(tw, "Key:\t%s (%s)\n", k.KeyID, k.Name)
+		fmt.Fprintf(tw, "Fingerprint:\t%s\n", k.Fingerprint)
+		fmt.Fprintf(tw, "Key file:\t%s\n", out)
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "Sign with it: coffer --key %s purses\nBack it up:   coffer --key %s keys backup --to /media/USB\n", out, out)
+		return nil
+	})
 }
 
 func keysList(a *app) error {
@@ -435,24 +432,23 @@ func keysList(a *app) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(map[string]any{"keys": nonNil(list)})
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(a.stdout, "No keys yet. Make one with 'coffer keys new'.")
-		return nil
-	}
-	tw := a.table()
-	fmt.Fprintln(tw, "\tKEY\tNAME\tSTATUS\tCREATED\tLAST USED\tFINGERPRINT")
-	for _, k := range list {
-		mark := ""
-		if k.Current {
-			mark = "*"
+	return a.show(map[string]any{"keys": nonNil(list)}, func() error {
+		if len(list) == 0 {
+			fmt.Fprintln(a.stdout, "No keys yet. Make one with 'coffer keys new'.")
+			return nil
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, k.KeyID, oneLine(k.Name), k.Status,
-			humanTime(k.CreatedAt), humanTime(k.LastUsedAt), k.Fingerprint)
-	}
-	return tw.Flush()
+		tw := a.table()
+		fmt.Fprintln(tw, "\tKEY\tNAME\tSTATUS\tCREATED\tLAST USED\tFINGERPRINT")
+		for _, k := range list {
+			mark := ""
+			if k.Current {
+				mark = "*"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, k.KeyID, oneLine(k.Name), k.Status,
+				humanTime(k.CreatedAt), humanTime(k.LastUsedAt), k.Fingerprint)
+		}
+		return tw.Flush()
+	})
 }
 
 func keysRename(a *app, id, name string) error {
@@ -464,11 +460,7 @@ func keysRename(a *app, id, name string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(k)
-	}
-	fmt.Fprintf(a.stdout, "Key %s is now named %q.\n", k.KeyID, k.Name)
-	return nil
+	return a.showf(k, "Key %s is now named %q.\n", k.KeyID, k.Name)
 }
 
 func keysRevoke(a *app, id string) error {
@@ -479,164 +471,7 @@ func keysRevoke(a *app, id string) error {
 	if err := c.RevokeKey(a.ctx, id); err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(map[string]string{"key_id": id, "status": "revoked"})
-	}
-	fmt.Fprintf(a.stdout, "Key %s revoked; it no longer signs anything.\n", id)
-	return nil
-}
-
-// backupNames are the files a backup of key file path writes: the key
-// file under its own name, its public key and a recovery note.
-func backupNames(path string) (keyName, pubName, noteName string) {
-	base := filepath.Base(path)
-	stem := strings.TrimSuffix(base, filepath.Ext(base))
-	return base, stem + ".pub.pem", stem + ".RECOVERY.txt"
-}
-
-func keysBackup(a *app, dir string) error {
-	path, err := a.localKeyFile()
-	if err != nil {
-		return err
-	}
-	data, err := readKeyFileBytes(path, a.stderr)
-	if err != nil {
-		return err
-	}
-	// Opening the file proves the backup can be used: the passphrase is
-	// known and the file is whole.
-	kf, err := a.openKey(path)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	keyName, pubName, noteName := backupNames(path)
-	files := []struct {
-		name string
-		data []byte
-		mode os.FileMode
-	}{
-		{keyName, data, 0o600},
-		{pubName, publicKeyPEM(kf.Key), 0o644},
-		{noteName, recoveryNote(kf, keyName, pubName, a.now()), 0o644},
-	}
-	for _, f := range files {
-		if _, err := os.Lstat(filepath.Join(dir, f.name)); err == nil {
-			return fmt.Errorf("backup: %s already exists in %s; refusing to overwrite it (choose another directory)", f.name, dir)
-		}
-	}
-	var written []string
-	for _, f := range files {
-		p := filepath.Join(dir, f.name)
-		if err := writeNewFile(p, f.data, f.mode); err != nil {
-			for _, w := range written {
-				os.Remove(w)
-			}
-			return fmt.Errorf("backup: %w", err)
-		}
-		written = append(written, p)
-	}
-	// Read the copy back: a removable medium may fail silently.
-	if copied, err := os.ReadFile(filepath.Join(dir, keyName)); err != nil || string(copied) != string(data) {
-		return fmt.Errorf("backup: the copy in %s does not read back as written; use another medium", dir)
-	}
-	if a.json {
-		return a.printJSON(map[string]any{"key_id": kf.KeyID, "fingerprint": kf.Fingerprint(), "files": written})
-	}
-	fmt.Fprintf(a.stdout, "Backed up key %s (%s) to %s:\n", kf.KeyID, kf.Fingerprint(), dir)
-	for _, w := range written {
-		fmt.Fprintf(a.stdout, "  %s\n", filepath.Base(w))
-	}
-	fmt.Fprintf(a.stdout, "Restore with: coffer keys restore --from %s\n", dir)
-	return nil
-}
-
-// recoveryNote is the README-style text a backup carries. It holds
-// nothing secret.
-func recoveryNote(kf *keyFile, keyName, pubName string, now time.Time) []byte {
-	return fmt.Appendf(nil, `coffer key file backup
-======================
-
-Member ID:    %s
-Key ID:       %s
-Key name:     %s
-Server:       %s
-Fingerprint:  %s
-Key created:  %s
-Backed up:    %s
-
-%s is a coffer key file: the private key that signs requests as member %s,
-encrypted with its passphrase in the age format (https://age-encryption.org).
-Without the passphrase it is of no use; with it, it acts for the member until
-the key is revoked. Keep this medium and the passphrase apart and safe.
-%s is its public key; the fingerprint above is the SHA-256 of its 32 raw bytes.
-
-To use the key on a computer again:
-    coffer keys restore --from DIR        (DIR is where this note is)
-  or copy %s anywhere (mode 600) and run
-    coffer --key %s purses
-
-To look inside with the standard age tool (asks for the passphrase):
-    age -d %s
-
-If this medium, the key file or its passphrase may be lost or in other hands,
-revoke the key at once, logged in with your password:
-    coffer keys revoke %s
-
-Losing the key file locks you out of nothing: log in with your password (and
-confirmation), revoke the key and make a new one with 'coffer keys new'.
-`, kf.MemberID, kf.KeyID, kf.Name, kf.Server, kf.Fingerprint(), kf.Created.UTC().Format(time.RFC3339),
-		now.UTC().Format(time.RFC3339), keyName, kf.MemberID, pubName, keyName, keyName, keyName, kf.KeyID)
-}
-
-func keysRestore(a *app, dir, out string) error {
-	matches, err := filepath.Glob(filepath.Join(dir, "*.age"))
-	if err != nil {
-		return err
-	}
-	if len(matches) == 0 {
-		return fmt.Errorf("restore: no key file (*.age) in %s", dir)
-	}
-	if len(matches) > 1 && a.keys.file == "" {
-		names := make([]string, len(matches))
-		for i, m := range matches {
-			names[i] = filepath.Base(m)
-		}
-		return &usageError{msg: fmt.Sprintf("restore: %s holds several key files (%s): pick one with --key %s/NAME", dir, strings.Join(names, ", "), dir), cmd: "keys"}
-	}
-	src := matches[0]
-	if a.keys.file != "" {
-		src = a.keys.file
-	}
-	data, err := readKeyFileBytes(src, nil)
-	if err != nil {
-		return err
-	}
-	kf, err := a.openKey(src)
-	if err != nil {
-		return err
-	}
-	if out == "" {
-		kdir, err := a.keysDir()
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(kdir, 0o700); err != nil {
-			return fmt.Errorf("restore: %w", err)
-		}
-		out = filepath.Join(kdir, filepath.Base(src))
-	}
-	if err := writeNewFile(out, data, 0o600); err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	if a.json {
-		return a.printJSON(map[string]string{"key_id": kf.KeyID, "member_id": kf.MemberID, "fingerprint": kf.Fingerprint(), "file": out})
-	}
-	fmt.Fprintf(a.stdout, "Restored key %s of member %s (%s) to %s.\nCheck that it still works: coffer --key %s keys list\n",
-		kf.KeyID, kf.MemberID, kf.Fingerprint(), out, out)
-	return nil
+	return a.showf(map[string]string{"key_id": id, "status": "revoked"}, "Key %s revoked; it no longer signs anything.\n", id)
 }
 
 func keysPasswd(a *app) error {
@@ -663,9 +498,5 @@ func keysPasswd(a *app) error {
 	if err := replaceFile(path, data, fi.Mode().Perm()&0o600); err != nil {
 		return fmt.Errorf("passwd: %w", err)
 	}
-	if a.json {
-		return a.printJSON(map[string]string{"key_id": kf.KeyID, "file": path, "status": "passphrase_changed"})
-	}
-	fmt.Fprintf(a.stdout, "The passphrase of %s is changed. Backups made before still open with the old one.\n", path)
-	return nil
+	return a.showf(map[string]string{"key_id": kf.KeyID, "file": path, "status": "passphrase_changed"}, "The passphrase of %s is changed. Backups made before still open with the old one.\n", path)
 }

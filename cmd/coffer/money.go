@@ -23,15 +23,14 @@ func cmdCurrencies(a *app, args []string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), "")
 	}
-	if a.json {
-		return a.printJSON(map[string]any{"currencies": nonNil(list)})
-	}
-	tw := a.table()
-	fmt.Fprintln(tw, "CODE\tLETTER\tDECIMALS")
-	for _, cur := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%d\n", cur.Code, cur.Letter, cur.Decimals)
-	}
-	return tw.Flush()
+	return a.show(map[string]any{"currencies": nonNil(list)}, func() error {
+		tw := a.table()
+		fmt.Fprintln(tw, "CODE\tLETTER\tDECIMALS")
+		for _, cur := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%d\n", cur.Code, cur.Letter, cur.Decimals)
+		}
+		return tw.Flush()
+	})
 }
 
 func cmdPurses(a *app, args []string) error {
@@ -47,39 +46,38 @@ func cmdPurses(a *app, args []string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(map[string]any{"purses": nonNil(list)})
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(a.stdout, "No purses yet. Open one with 'coffer purse new USD'.")
-		return nil
-	}
-	balances := make([]string, len(list))
-	held := make([]string, len(list))
-	for i, p := range list {
-		balances[i], held[i] = available(p), heldOf(p)
-	}
-	balances, held = padLeft(balances), padLeft(held)
-	issuer := slices.ContainsFunc(list, func(p client.Purse) bool { return p.Issuer })
-	tw := a.table()
-	if issuer {
-		fmt.Fprintln(tw, "PURSE\tCURRENCY\tAVAILABLE\tHELD\tISSUER LIMIT")
-	} else {
-		fmt.Fprintln(tw, "PURSE\tCURRENCY\tAVAILABLE\tHELD")
-	}
-	for i, p := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s", p.Purse, p.Currency, balances[i], held[i])
-		if issuer {
-			// Every row gets the cell, or tabwriter misaligns the column.
-			limit := "-"
-			if p.Issuer && p.Limit != "" {
-				limit = p.Limit
-			}
-			fmt.Fprintf(tw, "\t%s", limit)
+	return a.show(map[string]any{"purses": nonNil(list)}, func() error {
+		if len(list) == 0 {
+			fmt.Fprintln(a.stdout, "No purses yet. Open one with 'coffer purse new USD'.")
+			return nil
 		}
-		fmt.Fprintln(tw)
-	}
-	return tw.Flush()
+		balances := make([]string, len(list))
+		held := make([]string, len(list))
+		for i, p := range list {
+			balances[i], held[i] = available(p), heldOf(p)
+		}
+		balances, held = padLeft(balances), padLeft(held)
+		issuer := slices.ContainsFunc(list, func(p client.Purse) bool { return p.Issuer })
+		tw := a.table()
+		if issuer {
+			fmt.Fprintln(tw, "PURSE\tCURRENCY\tAVAILABLE\tHELD\tISSUER LIMIT")
+		} else {
+			fmt.Fprintln(tw, "PURSE\tCURRENCY\tAVAILABLE\tHELD")
+		}
+		for i, p := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s", p.Purse, p.Currency, balances[i], held[i])
+			if issuer {
+				// Every row gets the cell, or tabwriter misaligns the column.
+				limit := "-"
+				if p.Issuer && p.Limit != "" {
+					limit = p.Limit
+				}
+				fmt.Fprintf(tw, "\t%s", limit)
+			}
+			fmt.Fprintln(tw)
+		}
+		return tw.Flush()
+	})
 }
 
 func cmdPurse(a *app, args []string) error {
@@ -108,18 +106,17 @@ func cmdPurse(a *app, args []string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(p)
-	}
-	tw := a.table()
-	fmt.Fprintf(tw, "Purse:\t%s\n", p.Purse)
-	fmt.Fprintf(tw, "Currency:\t%s\n", p.Currency)
-	fmt.Fprintf(tw, "Available:\t%s\n", available(*p))
-	fmt.Fprintf(tw, "Held:\t%s\n", heldOf(*p))
-	if p.Issuer {
-		fmt.Fprintf(tw, "Issuer:\tyes, limit %s\n", p.Limit)
-	}
-	return tw.Flush()
+	return a.show(p, func() error {
+		tw := a.table()
+		fmt.Fprintf(tw, "Purse:\t%s\n", p.Purse)
+		fmt.Fprintf(tw, "Currency:\t%s\n", p.Currency)
+		fmt.Fprintf(tw, "Available:\t%s\n", available(*p))
+		fmt.Fprintf(tw, "Held:\t%s\n", heldOf(*p))
+		if p.Issuer {
+			fmt.Fprintf(tw, "Issuer:\tyes, limit %s\n", p.Limit)
+		}
+		return tw.Flush()
+	})
 }
 
 func newPurse(a *app, currency string) error {
@@ -131,11 +128,7 @@ func newPurse(a *app, currency string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(p)
-	}
-	fmt.Fprintf(a.stdout, "New %s purse: %s (balance %s).\n", p.Currency, p.Purse, p.Balance)
-	return nil
+	return a.showf(p, "New %s purse: %s (balance %s).\n", p.Currency, p.Purse, p.Balance)
 }
 
 func cmdSend(a *app, args []string) error {
@@ -196,11 +189,10 @@ func cmdSend(a *app, args []string) error {
 	if t, err = a.confirmPending(c, cr, t, req); err != nil {
 		return err
 	}
-	if a.json {
-		return a.printJSON(t)
-	}
-	a.printSent(t)
-	return nil
+	return a.show(t, func() error {
+		a.printSent(t)
+		return nil
+	})
 }
 
 // protectFlags turns --protect-code, --protect-days and --protect-time-days
@@ -424,29 +416,28 @@ func cmdHistory(a *app, args []string) error {
 		page = *p
 	}
 	page.Entries = nonNil(page.Entries)
-	if a.json {
-		return a.printJSON(page)
-	}
-	if len(page.Entries) == 0 {
-		fmt.Fprintf(a.stdout, "No movements in %s.\n", purse)
+	return a.show(page, func() error {
+		if len(page.Entries) == 0 {
+			fmt.Fprintf(a.stdout, "No movements in %s.\n", purse)
+			return nil
+		}
+		amounts, balances := amountColumns(len(page.Entries), func(i int) (string, string) {
+			return page.Entries[i].Amount, page.Entries[i].BalanceAfter
+		})
+		tw := a.table()
+		fmt.Fprintln(tw, "DATE\tAMOUNT\tBALANCE\tCOUNTERPARTY\tTRANSFER\tDESCRIPTION")
+		for i, e := range page.Entries {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", humanTime(e.CreatedAt), amounts[i], balances[i],
+				e.Counterparty, e.TransferID, oneLine(e.Description))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if page.NextCursor != "" {
+			fmt.Fprintf(a.stdout, "More: coffer history %s --cursor %s (or --all)\n", purse, page.NextCursor)
+		}
 		return nil
-	}
-	amounts, balances := amountColumns(len(page.Entries), func(i int) (string, string) {
-		return page.Entries[i].Amount, page.Entries[i].BalanceAfter
 	})
-	tw := a.table()
-	fmt.Fprintln(tw, "DATE\tAMOUNT\tBALANCE\tCOUNTERPARTY\tTRANSFER\tDESCRIPTION")
-	for i, e := range page.Entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", humanTime(e.CreatedAt), amounts[i], balances[i],
-			e.Counterparty, e.TransferID, oneLine(e.Description))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if page.NextCursor != "" {
-		fmt.Fprintf(a.stdout, "More: coffer history %s --cursor %s (or --all)\n", purse, page.NextCursor)
-	}
-	return nil
 }
 
 // parseTime reads a --since or --until value: RFC 3339, or a date taken as
@@ -481,45 +472,44 @@ func cmdTransfer(a *app, args []string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(t)
-	}
-	tw := a.table()
-	fmt.Fprintf(tw, "Transfer:\t%s\n", t.TransferID)
-	fmt.Fprintf(tw, "From:\t%s\n", t.From)
-	fmt.Fprintf(tw, "To:\t%s\n", t.To)
-	fmt.Fprintf(tw, "Amount:\t%s %s\n", t.Amount, t.Currency)
-	if nonZeroAmount(t.Fee) {
-		fmt.Fprintf(tw, "Fee:\t%s %s\n", t.Fee, t.Currency)
-	}
-	if t.Kind != "" && t.Kind != client.KindTransfer {
-		fmt.Fprintf(tw, "Kind:\t%s\n", t.Kind)
-	}
-	fmt.Fprintf(tw, "Status:\t%s\n", t.Status)
-	if p := t.Protection; p != nil {
-		how := "by time, released"
-		if p.ByCode {
-			how = fmt.Sprintf("by code (%d tries left), to be released by", p.AttemptsLeft)
+	return a.show(t, func() error {
+		tw := a.table()
+		fmt.Fprintf(tw, "Transfer:\t%s\n", t.TransferID)
+		fmt.Fprintf(tw, "From:\t%s\n", t.From)
+		fmt.Fprintf(tw, "To:\t%s\n", t.To)
+		fmt.Fprintf(tw, "Amount:\t%s %s\n", t.Amount, t.Currency)
+		if nonZeroAmount(t.Fee) {
+			fmt.Fprintf(tw, "Fee:\t%s %s\n", t.Fee, t.Currency)
 		}
-		fmt.Fprintf(tw, "Protection:\t%s %s\n", how, humanTime(p.Until))
-	}
-	if t.InvoiceID != "" {
-		fmt.Fprintf(tw, "Invoice:\t%s\n", t.InvoiceID)
-	}
-	if t.TrustID != "" {
-		fmt.Fprintf(tw, "Trust:\t%s\n", t.TrustID)
-	}
-	if t.RefundOf != nil {
-		fmt.Fprintf(tw, "Refund of:\t%s from %s\n", t.RefundOf.TransferID, t.RefundOf.From)
-	}
-	if nonZeroAmount(t.Refunded) {
-		fmt.Fprintf(tw, "Refunded:\t%s %s\n", t.Refunded, t.Currency)
-	}
-	fmt.Fprintf(tw, "Created:\t%s\n", humanTime(t.CreatedAt))
-	if t.Description != "" {
-		fmt.Fprintf(tw, "Description:\t%s\n", oneLine(t.Description))
-	}
-	return tw.Flush()
+		if t.Kind != "" && t.Kind != client.KindTransfer {
+			fmt.Fprintf(tw, "Kind:\t%s\n", t.Kind)
+		}
+		fmt.Fprintf(tw, "Status:\t%s\n", t.Status)
+		if p := t.Protection; p != nil {
+			how := "by time, released"
+			if p.ByCode {
+				how = fmt.Sprintf("by code (%d tries left), to be released by", p.AttemptsLeft)
+			}
+			fmt.Fprintf(tw, "Protection:\t%s %s\n", how, humanTime(p.Until))
+		}
+		if t.InvoiceID != "" {
+			fmt.Fprintf(tw, "Invoice:\t%s\n", t.InvoiceID)
+		}
+		if t.TrustID != "" {
+			fmt.Fprintf(tw, "Trust:\t%s\n", t.TrustID)
+		}
+		if t.RefundOf != nil {
+			fmt.Fprintf(tw, "Refund of:\t%s from %s\n", t.RefundOf.TransferID, t.RefundOf.From)
+		}
+		if nonZeroAmount(t.Refunded) {
+			fmt.Fprintf(tw, "Refunded:\t%s %s\n", t.Refunded, t.Currency)
+		}
+		fmt.Fprintf(tw, "Created:\t%s\n", humanTime(t.CreatedAt))
+		if t.Description != "" {
+			fmt.Fprintf(tw, "Description:\t%s\n", oneLine(t.Description))
+		}
+		return tw.Flush()
+	})
 }
 
 func cmdWhois(a *app, args []string) error {
@@ -536,11 +526,7 @@ func cmdWhois(a *app, args []string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), "")
 	}
-	if a.json {
-		return a.printJSON(o)
-	}
-	fmt.Fprintf(a.stdout, "Purse %s belongs to member %s.\n", pos[0], o.MemberID)
-	return nil
+	return a.showf(o, "Purse %s belongs to member %s.\n", pos[0], o.MemberID)
 }
 
 // nonNil makes an empty list encode as [] rather than null.

@@ -131,17 +131,16 @@ func (a *app) otpEnrol(confirm string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(map[string]any{"seed_file": path, "recovery_codes": nonNil(codes)})
-	}
-	fmt.Fprintf(a.stdout, "Code generator enrolled for %s; its seed is kept encrypted in %s.\n", cr.MemberID, path)
-	if len(codes) > 0 {
-		fmt.Fprintln(a.stdout, "Recovery codes (each works once; write them down now, they are not shown again):")
-		for _, x := range codes {
-			fmt.Fprintln(a.stdout, "  "+x)
+	return a.show(map[string]any{"seed_file": path, "recovery_codes": nonNil(codes)}, func() error {
+		fmt.Fprintf(a.stdout, "Code generator enrolled for %s; its seed is kept encrypted in %s.\n", cr.MemberID, path)
+		if len(codes) > 0 {
+			fmt.Fprintln(a.stdout, "Recovery codes (each works once; write them down now, they are not shown again):")
+			for _, x := range codes {
+				fmt.Fprintln(a.stdout, "  "+x)
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // otpSeed opens the generator seed of the member the keeper acts as.

@@ -35,6 +35,32 @@ func (a *app) table() *tabwriter.Writer {
 	return tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 }
 
+// show prints a command's answer: v as JSON with --json, else what text
+// writes for people. Commands answer through show or showf, so the JSON
+// and the text come from the same value and only one place knows the flag.
+func (a *app) show(v any, text func() error) error {
+	if a.json {
+		return a.printJSON(v)
+	}
+	return text()
+}
+
+// showf is show for an answer that reads as one formatted sentence.
+func (a *app) showf(v any, format string, args ...any) error {
+	if a.json {
+		return a.printJSON(v)
+	}
+	fmt.Fprintf(a.stdout, format, args...)
+	return nil
+}
+
+// tabulate writes rows through an aligning table and flushes it.
+func (a *app) tabulate(rows func(tw io.Writer)) error {
+	tw := a.table()
+	rows(tw)
+	return tw.Flush()
+}
+
 // padLeft right-aligns amounts in a column: every value gets the width of
 // the widest.
 func padLeft(values []string) []string {

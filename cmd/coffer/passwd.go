@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/coffer-money/coffer/client"
@@ -51,9 +50,5 @@ func cmdPasswd(a *app, args []string) error {
 		}
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(map[string]string{"member_id": cr.MemberID, "status": "password_changed"})
-	}
-	fmt.Fprintln(a.stdout, "Password changed; other sessions were ended.")
-	return nil
+	return a.showf(map[string]string{"member_id": cr.MemberID, "status": "password_changed"}, "Password changed; other sessions were ended.\n")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/coffer-money/coffer/client"
@@ -38,6 +39,24 @@ func confirmed(a *app, cmd, confirm string) (context.Context, error) {
 	return client.WithConfirmation(a.ctx, id, code), nil
 }
 
+// onOff is a flag.Func that sets *dst from on or off (or true, yes, 1 and
+// their opposites); a nil *dst means the flag was not given.
+func onOff(dst **bool) func(string) error {
+	return func(s string) error {
+		switch strings.ToLower(s) {
+		case "on", "true", "yes", "1":
+			v := true
+			*dst = &v
+		case "off", "false", "no", "0":
+			v := false
+			*dst = &v
+		default:
+			return fmt.Errorf("want on or off, not %q", s)
+		}
+		return nil
+	}
+}
+
 func cmdSecurity(a *app, args []string) error {
 	fs := a.flags("security")
 	confirm := fs.String("confirm", "", "CONFIRMATION_ID:CODE answering a confirmation the server asked for")
@@ -45,21 +64,6 @@ func cmdSecurity(a *app, args []string) error {
 	code := fs.String("code", "", "unblock code from the e-mail (unblock)")
 	limit := fs.Int("limit", 50, "events to show (log)")
 	var login, incoming, security *bool
-	onOff := func(dst **bool) func(string) error {
-		return func(s string) error {
-			switch strings.ToLower(s) {
-			case "on", "true", "yes", "1":
-				v := true
-				*dst = &v
-			case "off", "false", "no", "0":
-				v := false
-				*dst = &v
-			default:
-				return fmt.Errorf("want on or off, not %q", s)
-			}
-			return nil
-		}
-	}
 	fs.Func("login", "e-mail on a login from a new address: on or off (notifications)", onOff(&login))
 	fs.Func("incoming-payment", "e-mail on incoming payments: on or off (notifications)", onOff(&incoming))
 	fs.Func("security", "e-mail on security events: on or off (notifications)", onOff(&security))
@@ -106,63 +110,72 @@ func cmdSecurity(a *app, args []string) error {
 		}
 		return printRecoveryCodes(a, codes)
 	case "new-device":
-		if len(pos) != 2 {
-			return &usageError{msg: "security new-device: say on or off", cmd: "security"}
-		}
-		var on *bool
-		if err := onOff(&on)(pos[1]); err != nil {
-			return &usageError{msg: "security new-device: " + err.Error(), cmd: "security"}
-		}
-		c, cr, err := a.session()
-		if err != nil {
-			return err
-		}
-		if err := c.SetNewDeviceConfirmation(ctx, *on); err != nil {
-			return a.explain(err, c.BaseURL(), cr.MemberID)
-		}
-		fmt.Fprintf(a.stdout, "New-device confirmation is %s.\n", map[bool]string{true: "on", false: "off"}[*on])
-		return nil
+		return securityNewDevice(a, ctx, pos[1:])
 	case "notifications":
-		c, cr, err := a.session()
-		if err != nil {
-			return err
-		}
-		var n *client.Notifications
-		if login == nil && incoming == nil && security == nil {
-			n, err = c.Notifications(a.ctx)
-		} else {
-			n, err = c.SetNotifications(ctx, client.NotificationsUpdate{Login: login, IncomingPayment: incoming, Security: security})
-		}
-		if err != nil {
-			return a.explain(err, c.BaseURL(), cr.MemberID)
-		}
-		if a.json {
-			return a.printJSON(n)
-		}
-		word := map[bool]string{true: "on", false: "off"}
-		fmt.Fprintf(a.stdout, "login from a new address  %s\nincoming payments         %s\nsecurity events           %s\n",
-			word[n.Login], word[n.IncomingPayment], word[n.Security])
-		return nil
+		return securityNotifications(a, ctx, client.NotificationsUpdate{Login: login, IncomingPayment: incoming, Security: security})
 	case "log":
-		c, cr, err := a.session()
-		if err != nil {
-			return err
-		}
-		events, _, err := c.SecurityEvents(a.ctx, *limit, "")
-		if err != nil {
-			return a.explain(err, c.BaseURL(), cr.MemberID)
-		}
-		if a.json {
-			return a.printJSON(events)
-		}
-		tw := a.table()
-		fmt.Fprintln(tw, "TIME\tEVENT\tDETAIL")
-		for _, e := range events {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", humanTime(e.At), e.Kind, oneLine(string(e.Detail)))
-		}
-		return tw.Flush()
+		return securityLog(a, *limit)
 	}
 	return &usageError{msg: fmt.Sprintf("security: unknown subcommand %q", pos[0]), cmd: "security"}
+}
+
+func securityNewDevice(a *app, ctx context.Context, args []string) error {
+	if len(args) != 1 {
+		return &usageError{msg: "security new-device: say on or off", cmd: "security"}
+	}
+	var on *bool
+	if err := onOff(&on)(args[0]); err != nil {
+		return &usageError{msg: "security new-device: " + err.Error(), cmd: "security"}
+	}
+	c, cr, err := a.session()
+	if err != nil {
+		return err
+	}
+	if err := c.SetNewDeviceConfirmation(ctx, *on); err != nil {
+		return a.explain(err, c.BaseURL(), cr.MemberID)
+	}
+	fmt.Fprintf(a.stdout, "New-device confirmation is %s.\n", map[bool]string{true: "on", false: "off"}[*on])
+	return nil
+}
+
+// securityNotifications shows the e-mail notifications, or changes those
+// upd names first.
+func securityNotifications(a *app, ctx context.Context, upd client.NotificationsUpdate) error {
+	c, cr, err := a.session()
+	if err != nil {
+		return err
+	}
+	var n *client.Notifications
+	if upd.Login == nil && upd.IncomingPayment == nil && upd.Security == nil {
+		n, err = c.Notifications(a.ctx)
+	} else {
+		n, err = c.SetNotifications(ctx, upd)
+	}
+	if err != nil {
+		return a.explain(err, c.BaseURL(), cr.MemberID)
+	}
+	word := map[bool]string{true: "on", false: "off"}
+	return a.showf(n, "login from a new address  %s\nincoming payments         %s\nsecurity events           %s\n",
+		word[n.Login], word[n.IncomingPayment], word[n.Security])
+}
+
+func securityLog(a *app, limit int) error {
+	c, cr, err := a.session()
+	if err != nil {
+		return err
+	}
+	events, _, err := c.SecurityEvents(a.ctx, limit, "")
+	if err != nil {
+		return a.explain(err, c.BaseURL(), cr.MemberID)
+	}
+	return a.show(events, func() error {
+		return a.tabulate(func(tw io.Writer) {
+			fmt.Fprintln(tw, "TIME\tEVENT\tDETAIL")
+			for _, e := range events {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", humanTime(e.At), e.Kind, oneLine(string(e.Detail)))
+			}
+		})
+	})
 }
 
 func securityIPRanges(a *app, ctx context.Context, args []string) error {
@@ -184,19 +197,18 @@ func securityIPRanges(a *app, ctx context.Context, args []string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(r)
-	}
-	if len(r.IPRanges) == 0 {
-		fmt.Fprintln(a.stdout, "Any address may be used (no IP ranges set).")
-	}
-	for _, p := range r.IPRanges {
-		fmt.Fprintln(a.stdout, p)
-	}
-	if r.YourIP != "" {
-		fmt.Fprintf(a.stdout, "(the server sees you at %s)\n", r.YourIP)
-	}
-	return nil
+	return a.show(r, func() error {
+		if len(r.IPRanges) == 0 {
+			fmt.Fprintln(a.stdout, "Any address may be used (no IP ranges set).")
+		}
+		for _, p := range r.IPRanges {
+			fmt.Fprintln(a.stdout, p)
+		}
+		if r.YourIP != "" {
+			fmt.Fprintf(a.stdout, "(the server sees you at %s)\n", r.YourIP)
+		}
+		return nil
+	})
 }
 
 // cmdPurseLimits is "coffer purse limits PURSE [--per-transfer A]
@@ -242,19 +254,18 @@ func cmdPurseLimits(a *app, args []string) error {
 	if err != nil {
 		return a.explain(err, c.BaseURL(), cr.MemberID)
 	}
-	if a.json {
-		return a.printJSON(l)
-	}
-	show := func(v *string) string {
-		if v == nil {
-			return "none"
+	return a.show(l, func() error {
+		show := func(v *string) string {
+			if v == nil {
+				return "none"
+			}
+			return *v + " " + l.Currency
 		}
-		return *v + " " + l.Currency
-	}
-	fmt.Fprintf(a.stdout, "purse %s\nper transfer  %s\nper day       %s   (spent today %s, remaining %s)\nper month     %s   (spent this month %s, remaining %s)\n",
-		l.Purse, show(l.PerTransfer), show(l.PerDay), l.SpentToday, show(l.RemainingToday),
-		show(l.PerMonth), l.SpentThisMonth, show(l.RemainingThisMonth))
-	return nil
+		fmt.Fprintf(a.stdout, "purse %s\nper transfer  %s\nper day       %s   (spent today %s, remaining %s)\nper month     %s   (spent this month %s, remaining %s)\n",
+			l.Purse, show(l.PerTransfer), show(l.PerDay), l.SpentToday, show(l.RemainingToday),
+			show(l.PerMonth), l.SpentThisMonth, show(l.RemainingThisMonth))
+		return nil
+	})
 }
 
 // devMail is "coffer dev mail --data DIR [-n N]": the last messages of the
@@ -288,18 +299,17 @@ func cmdDevMail(a *app, args []string) error {
 }
 
 func printRecoveryCodes(a *app, codes []string) error {
-	if a.json {
-		return a.printJSON(map[string]any{"recovery_codes": codes})
-	}
-	if len(codes) == 0 {
-		fmt.Fprintln(a.stdout, "Done.")
+	return a.show(map[string]any{"recovery_codes": codes}, func() error {
+		if len(codes) == 0 {
+			fmt.Fprintln(a.stdout, "Done.")
+			return nil
+		}
+		fmt.Fprintln(a.stdout, "Recovery codes (each works once; store them offline, they are not shown again):")
+		for _, c := range codes {
+			fmt.Fprintln(a.stdout, "  "+c)
+		}
 		return nil
-	}
-	fmt.Fprintln(a.stdout, "Recovery codes (each works once; store them offline, they are not shown again):")
-	for _, c := range codes {
-		fmt.Fprintln(a.stdout, "  "+c)
-	}
-	return nil
+	})
 }
 
 func securityPhone(a *app, ctx context.Context, args []string) error {
@@ -376,13 +386,12 @@ func securityPolicy(a *app, ctx context.Context, args []string) error {
 			return a.explain(err, c.BaseURL(), cr.MemberID)
 		}
 	}
-	if a.json {
-		return a.printJSON(p)
-	}
-	fmt.Fprintf(a.stdout, "login              %s\ntransfers          %s", p.Login, p.Transfers)
-	if p.Threshold != "" {
-		fmt.Fprintf(a.stdout, " (above %s)", p.Threshold)
-	}
-	fmt.Fprintf(a.stdout, "\nexempt payees      %s\nconfirm signed     %v\n", strings.Join(p.ExemptPayees, ", "), p.ConfirmSigned)
-	return nil
+	return a.show(p, func() error {
+		fmt.Fprintf(a.stdout, "login              %s\ntransfers          %s", p.Login, p.Transfers)
+		if p.Threshold != "" {
+			fmt.Fprintf(a.stdout, " (above %s)", p.Threshold)
+		}
+		fmt.Fprintf(a.stdout, "\nexempt payees      %s\nconfirm signed     %v\n", strings.Join(p.ExemptPayees, ", "), p.ConfirmSigned)
+		return nil
+	})
 }

@@ -8,9 +8,6 @@ import (
 	"github.com/coffer-money/coffer/app"
 )
 
-// The codes of verification and confidentiality. They belong in statusOf;
-// they are added here until errors.go lists them.
-
 // privacyRoutes registers profiles, member views, disclosure requests,
 // data checks, contacts, and the export and closing of an account.
 func (s *Server) privacyRoutes(handle routeAdder) {

@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/accesslog"
 	"github.com/coffer-money/coffer/app"
 	"github.com/coffer-money/coffer/forwarded"
 )
@@ -135,7 +136,7 @@ func (s *Server) routes() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, pattern := mux.Handler(r)
 		if pattern == "" {
-			SetRoute(r.Context(), "unmatched")
+			accesslog.SetRoute(r.Context(), "unmatched")
 			// No route: let the mux say whether the path exists under
 			// another method (405 with Allow) and answer as a problem.
 			rec := &captureWriter{h: http.Header{}}
@@ -155,7 +156,7 @@ func (s *Server) routes() http.Handler {
 			s.metrics.observe("unmatched", rec.status, 0)
 			return
 		}
-		SetRoute(r.Context(), pattern)
+		accesslog.SetRoute(r.Context(), pattern)
 		mux.ServeHTTP(w, r)
 	})
 }
@@ -212,7 +213,7 @@ func (s *Server) wrap(pattern string, auth bool, h func(w http.ResponseWriter, r
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.Error("panic", "pattern", pattern, "panic", fmt.Sprint(p), "request_id", RequestID(r.Context()))
+				s.log.Error("panic", "pattern", pattern, "panic", fmt.Sprint(p), "request_id", accesslog.RequestID(r.Context()))
 				if w.status == 0 {
 					writeError(w, r, s.log, errors.New("panic"))
 				}
@@ -224,7 +225,7 @@ func (s *Server) wrap(pattern string, auth bool, h func(w http.ResponseWriter, r
 		if auth {
 			p, err = s.authenticate(w, r)
 			if p != nil {
-				SetMember(r.Context(), p.MemberID)
+				accesslog.SetMember(r.Context(), p.MemberID)
 			}
 		}
 		if err == nil {

@@ -11,6 +11,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -310,6 +312,20 @@ type LoginInput struct {
 type RateLimitError struct{ RetryAfter time.Duration }
 
 func (e *RateLimitError) Error() string { return "rate limited" }
+
+// RetryAfter is the Retry-After header for an error answered with status:
+// the wait a rate limit names, else coffer.UnavailableRetryAfter for any
+// 503, else "" (no header).
+func RetryAfter(err error, status int) string {
+	var rl *RateLimitError
+	if errors.As(err, &rl) {
+		return strconv.Itoa(int(rl.RetryAfter.Seconds()) + 1)
+	}
+	if status == http.StatusServiceUnavailable {
+		return strconv.Itoa(coffer.UnavailableRetryAfter)
+	}
+	return ""
+}
 
 // Login checks a password and opens a session. It returns the bearer token
 // (shown once, stored only as a hash). Errors: EUNAUTHORIZED, ERATELIMITED.

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/hmac"
@@ -12,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -23,6 +21,7 @@ import (
 	"time"
 
 	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/webhooksend"
 )
 
 // WebhookConfig tunes webhook deliveries.
@@ -32,8 +31,11 @@ type WebhookConfig struct {
 	AllowLoopback bool
 	// Now is the delivery worker's clock; nil: the service's.
 	Now func() time.Time
-	// Client sends deliveries; nil: SafeHTTPClient with a 10 s timeout,
-	// which connects to public addresses only.
+	// Sender posts deliveries; nil: a webhooksend.Sender over Client.
+	Sender WebhookSender
+	// Client sends deliveries when Sender is nil; nil:
+	// webhooksend.NewClient with a 10 s timeout, which connects to public
+	// addresses only.
 	Client *http.Client
 	// Resolver resolves endpoint names for the default client; nil: the
 	// system's.
@@ -41,6 +43,14 @@ type WebhookConfig struct {
 	// Observer, when set, is told of each delivery attempt's outcome:
 	// WebhookDelivered, WebhookRetry or WebhookGaveUp.
 	Observer func(outcome string)
+}
+
+// WebhookSender posts a delivery to an endpoint (webhooksend.Sender is the
+// one the server uses). It returns the status of the answer; when no
+// answer came, err says why, in full, for the log, and category is its
+// kind (a DeliveryErr constant), for the member.
+type WebhookSender interface {
+	Post(ctx context.Context, url string, header http.Header, body []byte) (status int, category string, err error)
 }
 
 // What WebhookConfig.Observer is told of each delivery attempt.
@@ -103,7 +113,7 @@ func (s *Service) WebhookKey() (ed25519.PrivateKey, string) {
 // to: https, or http to a loopback host when loopback is allowed, no user
 // information, no fragment, and a host that is a name or a public address
 // (loopback too when allowed). A name is checked again on every
-// connection, against the address it then resolves to (dialControl).
+// connection, against the address it then resolves to (webhooksend).
 func ValidateCallbackURL(raw string, allowLoopback bool, field string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" || len(raw) > 2000 {
@@ -117,7 +127,7 @@ func ValidateCallbackURL(raw string, allowLoopback bool, field string) (*url.URL
 	default:
 		return nil, coffer.Errorf(coffer.EINVALID, "%s must be an https URL of a public host.", field)
 	}
-	if !loop && !hostAllowed(host, allowLoopback) {
+	if !loop && !webhooksend.HostAllowed(host, allowLoopback) {
 		return nil, coffer.Errorf(coffer.EINVALID, "%s must be an https URL of a public host.", field)
 	}
 	return u, nil
@@ -299,32 +309,25 @@ func (s *Service) SignWebhook(secret []byte, ts int64, body []byte) string {
 type WebhookWorker struct {
 	s      *Service
 	ws     coffer.WebhookStore
-	client *http.Client
+	sender WebhookSender
 	now    func() time.Time
 }
 
 // NewWebhookWorker returns the delivery worker of s.
 func NewWebhookWorker(s *Service) *WebhookWorker {
-	w := &WebhookWorker{s: s, ws: s.store, client: s.cfg.Webhooks.Client, now: s.cfg.Webhooks.Now}
+	cfg := s.cfg.Webhooks
+	w := &WebhookWorker{s: s, ws: s.store, sender: cfg.Sender, now: cfg.Now}
 	if w.now == nil {
 		w.now = s.now
 	}
-	if w.client == nil {
-		w.client = SafeHTTPClient(s.cfg.Webhooks.AllowLoopback, WebhookTimeout, s.cfg.Webhooks.Resolver)
+	switch {
+	case w.sender != nil:
+	case cfg.Client != nil:
+		w.sender = &webhooksend.Sender{Client: cfg.Client}
+	default:
+		w.sender = webhooksend.New(cfg.AllowLoopback, WebhookTimeout, cfg.Resolver)
 	}
 	return w
-}
-
-// SafeHTTPClient is a client for URLs members give: it follows no
-// redirects, uses no proxy and connects only to public addresses (and,
-// with allowLoopback, loopback ones), checked on the address it actually
-// dials, so DNS cannot smuggle another one in. r resolves names; nil: the
-// system's resolver.
-func SafeHTTPClient(allowLoopback bool, timeout time.Duration, r *net.Resolver) *http.Client {
-	d := &net.Dialer{Timeout: timeout, Resolver: r, ControlContext: dialControl(allowLoopback)}
-	tr := &http.Transport{DialContext: d.DialContext, TLSHandshakeTimeout: timeout, MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
-	return &http.Client{Transport: tr, Timeout: timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // Run delivers due events every interval until ctx ends.
@@ -400,11 +403,10 @@ func (w *WebhookWorker) deliver(ctx context.Context, d *coffer.Delivery) {
 	a.Duration = time.Since(t0)
 	state, next := coffer.DeliveryDelivered, start
 	if err != nil {
+		a.Error = DeliveryErrNetwork
 		var f *deliveryFailure
 		if errors.As(err, &f) {
 			a.Error = f.category
-		} else {
-			a.Error = deliveryErrorCategory(err)
 		}
 		// The whole error for the operator's log; the member's record
 		// keeps only the category.
@@ -460,24 +462,19 @@ func (w *WebhookWorker) send(ctx context.Context, d *coffer.Delivery, a *coffer.
 		}
 	}
 	ts := w.now().Unix()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URL, bytes.NewReader(body))
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", "coffer-webhooks/1")
+	h.Set("Coffer-Event-Id", ev.EventID)
+	h.Set("Coffer-Timestamp", strconv.FormatInt(ts, 10))
+	h.Set("Coffer-Signature", w.s.SignWebhook(secret, ts, body))
+	status, category, err := w.sender.Post(ctx, hook.URL, h, body)
 	if err != nil {
-		return internal(err)
+		return &deliveryFailure{category: category, err: err}
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "coffer-webhooks/1")
-	req.Header.Set("Coffer-Event-Id", ev.EventID)
-	req.Header.Set("Coffer-Timestamp", strconv.FormatInt(ts, 10))
-	req.Header.Set("Coffer-Signature", w.s.SignWebhook(secret, ts, body))
-	resp, err := w.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	a.StatusCode = resp.StatusCode
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &deliveryFailure{category: httpStatusCategory(resp.StatusCode)}
+	a.StatusCode = status
+	if status < 200 || status > 299 {
+		return &deliveryFailure{category: httpStatusCategory(status)}
 	}
 	return nil
 }

@@ -11,8 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/coffer-money/coffer/accesslog"
 	"github.com/coffer-money/coffer/app"
-	"github.com/coffer-money/coffer/forwarded"
 	"github.com/coffer-money/coffer/httpapi"
 	"github.com/coffer-money/coffer/ledger"
 	"github.com/coffer-money/coffer/sqlite"
@@ -50,9 +50,9 @@ func (b *logBuffer) take(t *testing.T, msg string) []map[string]any {
 	return out
 }
 
-// newLoggedEnv is newEnv behind WithAccessLog, logging JSON at debug
+// newLoggedEnv is newEnv behind accesslog.Wrap, logging JSON at debug
 // level into the returned buffer.
-func newLoggedEnv(t *testing.T, cfg httpapi.AccessLog) (*env, *logBuffer) {
+func newLoggedEnv(t *testing.T, cfg accesslog.Config) (*env, *logBuffer) {
 	t.Helper()
 	ctx := context.Background()
 	lb := &logBuffer{}
@@ -67,7 +67,7 @@ func newLoggedEnv(t *testing.T, cfg httpapi.AccessLog) (*env, *logBuffer) {
 	clk := &clock{}
 	svc := app.New(db, engine, slog.New(slog.DiscardHandler), app.Config{Hasher: cheapHasher, Now: clk.Now})
 	api := httpapi.New(svc, log, metrics, httpapi.Config{NoLoginIPLimit: true, TrustedProxies: cfg.TrustedProxies})
-	srv := httptest.NewServer(httpapi.WithAccessLog(api, log, cfg))
+	srv := httptest.NewServer(accesslog.Wrap(api, log, cfg))
 	t.Cleanup(func() {
 		srv.Close()
 		engine.Close()
@@ -77,9 +77,11 @@ func newLoggedEnv(t *testing.T, cfg httpapi.AccessLog) (*env, *logBuffer) {
 	return &env{t: t, srv: srv, db: db, clock: clk}, lb
 }
 
+// TestWithAccessLog checks the access log over the API: lines carry the
+// route pattern, the member and the request ID the problem names.
 func TestWithAccessLog(t *testing.T) {
 	t.Run("Lines", func(t *testing.T) {
-		e, lb := newLoggedEnv(t, httpapi.AccessLog{})
+		e, lb := newLoggedEnv(t, accesslog.Config{})
 		m := e.register(t, "")
 		lb.take(t, "request")
 
@@ -151,109 +153,6 @@ func TestWithAccessLog(t *testing.T) {
 		}
 		if len(access) != 1 || access[0]["level"] != "ERROR" || access[0]["request_id"] != id {
 			t.Errorf("got access lines %v, want one at ERROR with request_id %q", access, id)
-		}
-	})
-
-	t.Run("Levels", func(t *testing.T) {
-		lb := &logBuffer{}
-		log := slog.New(slog.NewJSONHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		h := httpapi.WithAccessLog(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			httpapi.SetRoute(r.Context(), "GET /status/{code}")
-			switch r.URL.Path {
-			case "/status/500":
-				w.WriteHeader(500)
-			case "/status/302":
-				w.WriteHeader(302)
-			case "/status/429":
-				w.WriteHeader(429)
-			}
-		}), log, httpapi.AccessLog{})
-		for path, level := range map[string]string{"/status/500": "ERROR", "/status/302": "INFO", "/status/429": "DEBUG", "/status/200": "INFO"} {
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
-			l := lb.take(t, "request")
-			if len(l) != 1 || l[0]["level"] != level || l[0]["route"] != "GET /status/{code}" || l[0]["request_id"] != rec.Header().Get("Request-Id") {
-				t.Errorf("%s: got %v, want one %s line with the route and the request ID %q", path, l, level, rec.Header().Get("Request-Id"))
-			}
-		}
-	})
-
-	t.Run("Sample", func(t *testing.T) {
-		lb := &logBuffer{}
-		log := slog.New(slog.NewJSONHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		h := httpapi.WithAccessLog(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/fail" {
-				w.WriteHeader(503)
-			}
-		}), log, httpapi.AccessLog{Sample: 3})
-		for range 6 {
-			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/ok", nil))
-			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/fail", nil))
-		}
-		ok, failed := 0, 0
-		for _, l := range lb.take(t, "request") {
-			switch l["status"] {
-			case 200.0:
-				ok++
-			case 503.0:
-				failed++
-			}
-		}
-		if ok != 2 || failed != 6 {
-			t.Errorf("got %d successes and %d failures logged, want 2 (1 in 3 of 6) and 6 (all)", ok, failed)
-		}
-	})
-
-	t.Run("Off", func(t *testing.T) {
-		lb := &logBuffer{}
-		log := slog.New(slog.NewJSONHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		h := httpapi.WithAccessLog(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }), log, httpapi.AccessLog{Off: true})
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-		if l := lb.take(t, "request"); len(l) != 0 {
-			t.Errorf("got %v, want no access log line", l)
-		}
-		if rec.Header().Get("Request-Id") == "" {
-			t.Error("got no Request-Id with the access log off, want one")
-		}
-	})
-
-	// A proxy's request ID is kept only from a trusted proxy, and only
-	// when short and printable. httptest.NewRequest's peer is 192.0.2.1.
-	t.Run("IncomingID", func(t *testing.T) {
-		trusted, err := forwarded.Parse([]string{"192.0.2.1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(httpapi.RequestID(r.Context()))) })
-		for _, c := range []struct {
-			name    string
-			proxies *forwarded.Trusted
-			header  string
-			value   string
-			kept    bool
-		}{
-			{"trusted X-Request-Id", trusted, "X-Request-Id", "edge-7f3a:42", true},
-			{"trusted Request-Id", trusted, "Request-Id", "abc.DEF_123", true},
-			{"untrusted", nil, "X-Request-Id", "edge-7f3a:42", false},
-			{"space", trusted, "X-Request-Id", "a b", false},
-			{"quote", trusted, "X-Request-Id", `a"b`, false},
-			{"control", trusted, "X-Request-Id", "a\x01b", false},
-			{"non-ASCII", trusted, "X-Request-Id", "été", false},
-			{"long", trusted, "X-Request-Id", strings.Repeat("a", 65), false},
-		} {
-			h := httpapi.WithAccessLog(echo, slog.New(slog.DiscardHandler), httpapi.AccessLog{TrustedProxies: c.proxies})
-			req := httptest.NewRequest("GET", "/", nil)
-			req.Header.Set(c.header, c.value)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			got := rec.Header().Get("Request-Id")
-			if got != rec.Body.String() {
-				t.Errorf("%s: got Request-Id %q but RequestID %q, want the same", c.name, got, rec.Body.String())
-			}
-			if kept := got == c.value; kept != c.kept || got == "" {
-				t.Errorf("%s: got Request-Id %q for %s %q, want kept=%v", c.name, got, c.header, c.value, c.kept)
-			}
 		}
 	})
 }

@@ -102,14 +102,6 @@ func (s *Server) certAuth(_ http.ResponseWriter, r *http.Request) (*Principal, e
 	return &Principal{MemberID: c.MemberID, Method: "certificate", CertID: c.ID}, nil
 }
 
-// certRoutes registers the certificate endpoints.
-func (s *Server) certRoutes(handle routeAdder) {
-	s.certConns = newConnTracker()
-	handle("POST /v1/certificates", true, s.requestCertificate)
-	handle("GET /v1/certificates", true, s.listCertificates)
-	handle("DELETE /v1/certificates/{certificate_id}", true, s.revokeCertificate)
-}
-
 func (s *Server) certJSON(c *coffer.Certificate, p *Principal) map[string]any {
 	j := map[string]any{"certificate_id": c.ID, "serial": c.Serial, "fingerprint": c.Fingerprint,
 		"key_type": c.KeyType, "status": s.svc.CertificateStatus(c), "created_at": c.CreatedAt,

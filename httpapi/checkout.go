@@ -6,12 +6,6 @@ import (
 	"github.com/coffer-money/coffer"
 )
 
-// checkoutRoutes: the merchant's side of hosted checkout (the buyer's side
-// is the web keeper's /pay).
-func (s *Server) checkoutRoutes(handle func(string, bool, handler)) {
-	handle("POST /v1/checkout/secret", true, s.createCheckoutSecret)
-}
-
 // createCheckoutSecret makes the merchant's checkout secret, answered
 // once. Like adding a key, only a password session may do it, with the
 // step-up confirmation of a security change.

@@ -8,22 +8,6 @@ import (
 	"github.com/coffer-money/coffer/app"
 )
 
-// confirmRoutes registers the second-factor and confirmation endpoints.
-func (s *Server) confirmRoutes(handle routeAdder) {
-	handle("POST /v1/sessions/{challenge_id}/confirm", false, s.confirmLogin)
-	handle("POST /v1/transfers/{transfer_id}/confirm", true, s.confirmTransfer)
-	handle("GET /v1/security/factors", true, s.factors)
-	handle("GET /v1/security/confirmation", true, s.getPolicy)
-	handle("PUT /v1/security/confirmation", true, s.putPolicy)
-	handle("POST /v1/security/phone", true, s.addPhone)
-	handle("POST /v1/security/phone/verify", true, s.verifyPhone)
-	handle("DELETE /v1/security/phone", true, s.removeFactor(coffer.FactorPhone))
-	handle("POST /v1/security/totp", true, s.enrolTOTP)
-	handle("POST /v1/security/totp/verify", true, s.verifyTOTP)
-	handle("DELETE /v1/security/totp", true, s.removeFactor(coffer.FactorGenerator))
-	handle("POST /v1/security/recovery-codes", true, s.recoveryCodes)
-}
-
 // proof is the step-up proof of a sensitive request, "<confirmation_id>:<code>"
 // (ConfirmationHeader is declared in settings.go).
 func proof(r *http.Request) string { return r.Header.Get(ConfirmationHeader) }

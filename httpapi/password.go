@@ -6,11 +6,6 @@ import (
 	"github.com/coffer-money/coffer"
 )
 
-// passwordRoutes registers the password change.
-func (s *Server) passwordRoutes(handle routeAdder) {
-	handle("PUT /v1/security/password", true, s.changePassword)
-}
-
 // changePassword replaces the member's password: only with a session
 // (a signed or certificate request is refused), and only with the current
 // password. Every other session of the member ends.

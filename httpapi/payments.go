@@ -15,28 +15,6 @@ import (
 	"github.com/coffer-money/coffer/app"
 )
 
-// paymentRoutes registers the payment forms: protected transfers, refunds,
-// invoices, trusts, fees and quotes, statements and mass payments.
-func (s *Server) paymentRoutes(handle routeAdder) {
-	handle("POST /v1/transfers/quote", true, s.quote)
-	handle("POST /v1/transfers/batch", true, s.batch)
-	handle("GET /v1/transfers/held", true, s.held)
-	handle("POST /v1/transfers/{transfer_id}/release", true, s.release)
-	handle("POST /v1/transfers/{transfer_id}/refuse", true, s.refuseHeld)
-	handle("GET /v1/fees", true, s.fees)
-	handle("POST /v1/refunds", true, s.refund)
-	handle("POST /v1/invoices", true, s.createInvoice)
-	handle("GET /v1/invoices", true, s.listInvoices)
-	handle("GET /v1/invoices/{invoice_id}", true, s.getInvoice)
-	handle("POST /v1/invoices/{invoice_id}/pay", true, s.payInvoice)
-	handle("POST /v1/invoices/{invoice_id}/refuse", true, s.endInvoice(false))
-	handle("POST /v1/invoices/{invoice_id}/cancel", true, s.endInvoice(true))
-	handle("POST /v1/trusts", true, s.grantTrust)
-	handle("GET /v1/trusts", true, s.listTrusts)
-	handle("DELETE /v1/trusts/{trust_id}", true, s.revokeTrust)
-	handle("GET /v1/purses/{purse}/statement", true, s.statement)
-}
-
 // decodeOptional is decode for an endpoint whose body may be left out.
 func decodeOptional(w http.ResponseWriter, r *http.Request, v any) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))

@@ -8,31 +8,6 @@ import (
 	"github.com/coffer-money/coffer/app"
 )
 
-// The codes of verification and confidentiality. They belong in statusOf;
-// they are added here until errors.go lists them.
-
-// privacyRoutes registers profiles, member views, disclosure requests,
-// data checks, contacts, and the export and closing of an account.
-func (s *Server) privacyRoutes(handle routeAdder) {
-	handle("GET /v1/profile", true, s.getProfile)
-	handle("PUT /v1/profile", true, s.putProfile)
-	handle("GET /v1/profile/visibility", true, s.getVisibility)
-	handle("PUT /v1/profile/visibility", true, s.putVisibility)
-	handle("GET /v1/members/{member_id}", true, s.viewMember)
-	handle("POST /v1/members/{member_id}/check", true, s.checkData)
-	handle("POST /v1/members/{member_id}/disclosure-requests", true, s.requestDisclosure)
-	handle("GET /v1/disclosure-requests", true, s.listDisclosures)
-	handle("POST /v1/disclosure-requests/{request_id}/grant", true, s.grantDisclosure)
-	handle("POST /v1/disclosure-requests/{request_id}/refuse", true, s.refuseDisclosure)
-	handle("POST /v1/disclosure-requests/{request_id}/revoke", true, s.revokeDisclosure)
-	handle("GET /v1/contacts", true, s.listContacts)
-	handle("POST /v1/contacts", true, s.addContact)
-	handle("DELETE /v1/contacts/{member_id}", true, s.removeContact)
-	handle("PUT /v1/contacts/restriction", true, s.putRestriction)
-	handle("GET /v1/account/export", true, s.exportAccount)
-	handle("POST /v1/account/close", true, s.closeAccount)
-}
-
 func ownProfileJSON(p *app.OwnProfile) map[string]any {
 	values := map[string]any{}
 	for k, v := range p.Values {

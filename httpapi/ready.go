@@ -68,7 +68,7 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.ready.check(r.Context()); err != nil {
 		s.log.Warn("not ready", "err", err)
-		w.Header().Set("Retry-After", strconv.Itoa(UnavailableRetryAfter))
+		w.Header().Set("Retry-After", strconv.Itoa(coffer.UnavailableRetryAfter))
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": coffer.ErrorMessage(err)})
 		return
 	}

@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/accesslog"
 	"github.com/coffer-money/coffer/app"
 	"github.com/coffer-money/coffer/forwarded"
 )
@@ -79,6 +80,7 @@ func New(svc *app.Service, log *slog.Logger, m *Metrics, cfg Config) *Server {
 		s.ready = &readiness{store: cfg.Ready, now: time.Now}
 	}
 	s.authenticators = []authenticator{s.certAuth, s.signatureAuth, s.bearerAuth}
+	s.certConns = newConnTracker()
 	s.handler = s.routes()
 	return s
 }
@@ -95,47 +97,140 @@ type handler func(w http.ResponseWriter, r *http.Request, p *Principal) error
 // routeAdder registers an endpoint; auth says whether it needs a member.
 type routeAdder func(pattern string, auth bool, h handler)
 
-// routes is the whole route table.
+// routes is the whole route table: every endpoint of the API, public (no
+// member needed) or member (authenticated), is registered here.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	handle := func(pattern string, auth bool, h handler) {
+	handle := s.openAPIRoutes(mux, func(pattern string, auth bool, h handler) {
 		mux.Handle(pattern, s.wrap(pattern, auth, h))
-	}
-	handle = s.openAPIRoutes(mux, handle) // GET /openapi.json; records the route table
+	}) // GET /openapi.json; records the route table
+	public := func(pattern string, h handler) { handle(pattern, false, h) }
+	member := func(pattern string, h handler) { handle(pattern, true, h) }
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	mux.HandleFunc("GET /readyz", s.serveReady)
 
-	handle("POST /v1/members", false, s.register)
-	handle("POST /v1/sessions", false, s.login)
-	handle("GET /v1/sessions", true, s.listSessions)
-	handle("DELETE /v1/sessions/current", true, s.logout)
-	handle("DELETE /v1/sessions/{session_id}", true, s.revokeSession)
-	handle("GET /v1/currencies", true, s.currencies)
-	handle("GET /v1/purses", true, s.listPurses)
-	handle("POST /v1/purses", true, s.createPurse)
-	handle("GET /v1/purses/{purse}", true, s.getPurse)
-	handle("GET /v1/purses/{purse}/history", true, s.history)
-	handle("GET /v1/purses/{purse}/owner", true, s.owner)
-	handle("GET /v1/security/events", true, s.securityEvents)
-	s.keyRoutes(handle)
-	s.certRoutes(handle)
-	s.confirmRoutes(handle)
-	s.settingsRoutes(handle)
-	s.passwordRoutes(handle)
-	handle("POST /v1/transfers", true, s.transfer)
-	handle("GET /v1/transfers/{transfer_id}", true, s.getTransfer)
-	s.paymentRoutes(handle)
-	s.verificationRoutes(handle)
-	s.privacyRoutes(handle)
-	s.webhookRoutes(handle)
-	s.checkoutRoutes(handle)
+	// Members and sessions (server.go, confirm.go).
+	public("POST /v1/members", s.register)
+	public("POST /v1/sessions", s.login)
+	public("POST /v1/sessions/{challenge_id}/confirm", s.confirmLogin)
+	member("GET /v1/sessions", s.listSessions)
+	member("DELETE /v1/sessions/current", s.logout)
+	member("DELETE /v1/sessions/{session_id}", s.revokeSession)
+
+	// Purses and transfers (server.go, confirm.go, payments.go).
+	member("GET /v1/currencies", s.currencies)
+	member("GET /v1/purses", s.listPurses)
+	member("POST /v1/purses", s.createPurse)
+	member("GET /v1/purses/{purse}", s.getPurse)
+	member("GET /v1/purses/{purse}/history", s.history)
+	member("GET /v1/purses/{purse}/owner", s.owner)
+	member("GET /v1/purses/{purse}/statement", s.statement)
+	member("POST /v1/transfers", s.transfer)
+	member("GET /v1/transfers/{transfer_id}", s.getTransfer)
+	member("POST /v1/transfers/{transfer_id}/confirm", s.confirmTransfer)
+
+	// Payment forms: quotes, batches, protection, refunds, invoices,
+	// trusts (payments.go).
+	member("POST /v1/transfers/quote", s.quote)
+	member("POST /v1/transfers/batch", s.batch)
+	member("GET /v1/transfers/held", s.held)
+	member("POST /v1/transfers/{transfer_id}/release", s.release)
+	member("POST /v1/transfers/{transfer_id}/refuse", s.refuseHeld)
+	member("GET /v1/fees", s.fees)
+	member("POST /v1/refunds", s.refund)
+	member("POST /v1/invoices", s.createInvoice)
+	member("GET /v1/invoices", s.listInvoices)
+	member("GET /v1/invoices/{invoice_id}", s.getInvoice)
+	member("POST /v1/invoices/{invoice_id}/pay", s.payInvoice)
+	member("POST /v1/invoices/{invoice_id}/refuse", s.endInvoice(false))
+	member("POST /v1/invoices/{invoice_id}/cancel", s.endInvoice(true))
+	member("POST /v1/trusts", s.grantTrust)
+	member("GET /v1/trusts", s.listTrusts)
+	member("DELETE /v1/trusts/{trust_id}", s.revokeTrust)
+
+	// Signing keys (sigauth.go) and client certificates (certauth.go).
+	member("GET /v1/keys", s.listKeys)
+	member("POST /v1/keys", s.addKey)
+	member("GET /v1/keys/{key_id}", s.getKey)
+	member("PATCH /v1/keys/{key_id}", s.renameKey)
+	member("DELETE /v1/keys/{key_id}", s.revokeKey)
+	member("POST /v1/certificates", s.requestCertificate)
+	member("GET /v1/certificates", s.listCertificates)
+	member("DELETE /v1/certificates/{certificate_id}", s.revokeCertificate)
+
+	// Security: events, factors, confirmation policy (confirm.go),
+	// password (password.go), settings, IP ranges, limits (settings.go).
+	member("GET /v1/security/events", s.securityEvents)
+	member("GET /v1/security/factors", s.factors)
+	member("GET /v1/security/confirmation", s.getPolicy)
+	member("PUT /v1/security/confirmation", s.putPolicy)
+	member("POST /v1/security/phone", s.addPhone)
+	member("POST /v1/security/phone/verify", s.verifyPhone)
+	member("DELETE /v1/security/phone", s.removeFactor(coffer.FactorPhone))
+	member("POST /v1/security/totp", s.enrolTOTP)
+	member("POST /v1/security/totp/verify", s.verifyTOTP)
+	member("DELETE /v1/security/totp", s.removeFactor(coffer.FactorGenerator))
+	member("POST /v1/security/recovery-codes", s.recoveryCodes)
+	member("PUT /v1/security/password", s.changePassword)
+	member("GET /v1/security/settings", s.getSettings)
+	member("GET /v1/security/ip-ranges", s.getIPRanges)
+	member("PUT /v1/security/ip-ranges", s.putIPRanges)
+	public("POST /v1/security/ip-ranges/unblock", s.unblock)
+	member("PUT /v1/security/new-device", s.putNewDevice)
+	member("GET /v1/security/notifications", s.getNotifications)
+	member("PUT /v1/security/notifications", s.putNotifications)
+	member("GET /v1/purses/{purse}/limits", s.getLimits)
+	member("PUT /v1/purses/{purse}/limits", s.putLimits)
+
+	// Verification and the registrar's desk (verification.go). Registrar
+	// endpoints answer 404 to anyone who does not hold the role, like a
+	// path that does not exist.
+	member("POST /v1/verification/documents", s.uploadDocument)
+	member("POST /v1/verification", s.submitVerification)
+	member("GET /v1/verification", s.myVerification)
+	member("GET /v1/registrar/requests", s.registrarQueue)
+	member("GET /v1/registrar/requests/{id}", s.registrarRequest)
+	member("GET /v1/registrar/documents/{id}", s.registrarDocument)
+	member("POST /v1/registrar/requests/{id}/approve", s.registrarApprove)
+	member("POST /v1/registrar/requests/{id}/reject", s.registrarReject)
+	member("POST /v1/registrar/members/{member_id}/level", s.registrarLevel)
+	member("POST /v1/registrar/persons", s.registrarLink)
+
+	// Profiles, member views, disclosure, data checks, contacts, export
+	// and closing of an account (privacy.go, privacy_export.go).
+	member("GET /v1/profile", s.getProfile)
+	member("PUT /v1/profile", s.putProfile)
+	member("GET /v1/profile/visibility", s.getVisibility)
+	member("PUT /v1/profile/visibility", s.putVisibility)
+	member("GET /v1/members/{member_id}", s.viewMember)
+	member("POST /v1/members/{member_id}/check", s.checkData)
+	member("POST /v1/members/{member_id}/disclosure-requests", s.requestDisclosure)
+	member("GET /v1/disclosure-requests", s.listDisclosures)
+	member("POST /v1/disclosure-requests/{request_id}/grant", s.grantDisclosure)
+	member("POST /v1/disclosure-requests/{request_id}/refuse", s.refuseDisclosure)
+	member("POST /v1/disclosure-requests/{request_id}/revoke", s.revokeDisclosure)
+	member("GET /v1/contacts", s.listContacts)
+	member("POST /v1/contacts", s.addContact)
+	member("DELETE /v1/contacts/{member_id}", s.removeContact)
+	member("PUT /v1/contacts/restriction", s.putRestriction)
+	member("GET /v1/account/export", s.exportAccount)
+	member("POST /v1/account/close", s.closeAccount)
+
+	// Integrations: webhooks (webhooks.go) and the merchant's side of
+	// hosted checkout (checkout.go; the buyer's side is the web's /pay).
+	member("POST /v1/webhooks", s.createWebhook)
+	member("GET /v1/webhooks", s.listWebhooks)
+	member("DELETE /v1/webhooks/{webhook_id}", s.deleteWebhook)
+	member("GET /v1/webhooks/{webhook_id}/deliveries", s.listDeliveries)
+	member("POST /v1/checkout/secret", s.createCheckoutSecret)
+
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, pattern := mux.Handler(r)
 		if pattern == "" {
-			SetRoute(r.Context(), "unmatched")
+			accesslog.SetRoute(r.Context(), "unmatched")
 			// No route: let the mux say whether the path exists under
 			// another method (405 with Allow) and answer as a problem.
 			rec := &captureWriter{h: http.Header{}}
@@ -155,7 +250,7 @@ func (s *Server) routes() http.Handler {
 			s.metrics.observe("unmatched", rec.status, 0)
 			return
 		}
-		SetRoute(r.Context(), pattern)
+		accesslog.SetRoute(r.Context(), pattern)
 		mux.ServeHTTP(w, r)
 	})
 }
@@ -212,7 +307,7 @@ func (s *Server) wrap(pattern string, auth bool, h func(w http.ResponseWriter, r
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.Error("panic", "pattern", pattern, "panic", fmt.Sprint(p), "request_id", RequestID(r.Context()))
+				s.log.Error("panic", "pattern", pattern, "panic", fmt.Sprint(p), "request_id", accesslog.RequestID(r.Context()))
 				if w.status == 0 {
 					writeError(w, r, s.log, errors.New("panic"))
 				}
@@ -224,7 +319,7 @@ func (s *Server) wrap(pattern string, auth bool, h func(w http.ResponseWriter, r
 		if auth {
 			p, err = s.authenticate(w, r)
 			if p != nil {
-				SetMember(r.Context(), p.MemberID)
+				accesslog.SetMember(r.Context(), p.MemberID)
 			}
 		}
 		if err == nil {

@@ -11,20 +11,6 @@ import (
 // confirmation.
 const ConfirmationHeader = "Coffer-Confirmation"
 
-// settingsRoutes registers the security-settings endpoints (IP ranges,
-// limits, notifications).
-func (s *Server) settingsRoutes(handle routeAdder) {
-	handle("GET /v1/security/settings", true, s.getSettings)
-	handle("GET /v1/security/ip-ranges", true, s.getIPRanges)
-	handle("PUT /v1/security/ip-ranges", true, s.putIPRanges)
-	handle("POST /v1/security/ip-ranges/unblock", false, s.unblock)
-	handle("PUT /v1/security/new-device", true, s.putNewDevice)
-	handle("GET /v1/security/notifications", true, s.getNotifications)
-	handle("PUT /v1/security/notifications", true, s.putNotifications)
-	handle("GET /v1/purses/{purse}/limits", true, s.getLimits)
-	handle("PUT /v1/purses/{purse}/limits", true, s.putLimits)
-}
-
 func actor(r *http.Request, p *Principal) app.Actor {
 	return app.Actor{MemberID: p.MemberID, IP: clientIP(r), Method: p.Method, Proof: r.Header.Get(ConfirmationHeader)}
 }

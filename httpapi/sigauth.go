@@ -175,15 +175,6 @@ func asSent(r *http.Request) *http.Request {
 	return r2
 }
 
-// keyRoutes registers the signing-key endpoints.
-func (s *Server) keyRoutes(handle routeAdder) {
-	handle("GET /v1/keys", true, s.listKeys)
-	handle("POST /v1/keys", true, s.addKey)
-	handle("GET /v1/keys/{key_id}", true, s.getKey)
-	handle("PATCH /v1/keys/{key_id}", true, s.renameKey)
-	handle("DELETE /v1/keys/{key_id}", true, s.revokeKey)
-}
-
 // keyJSON is a key as the API shows it. The public key is base64 of its 32
 // raw bytes.
 func keyJSON(k *coffer.SigningKey, p *Principal) map[string]any {

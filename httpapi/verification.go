@@ -11,23 +11,6 @@ import (
 	"github.com/coffer-money/coffer/app"
 )
 
-// verificationRoutes are the member's verification endpoints and the
-// registrars' review endpoints. Registrar endpoints answer 404 to anyone
-// who does not hold the role, like a path that does not exist.
-func (s *Server) verificationRoutes(handle routeAdder) {
-	handle("POST /v1/verification/documents", true, s.uploadDocument)
-	handle("POST /v1/verification", true, s.submitVerification)
-	handle("GET /v1/verification", true, s.myVerification)
-
-	handle("GET /v1/registrar/requests", true, s.registrarQueue)
-	handle("GET /v1/registrar/requests/{id}", true, s.registrarRequest)
-	handle("GET /v1/registrar/documents/{id}", true, s.registrarDocument)
-	handle("POST /v1/registrar/requests/{id}/approve", true, s.registrarApprove)
-	handle("POST /v1/registrar/requests/{id}/reject", true, s.registrarReject)
-	handle("POST /v1/registrar/members/{member_id}/level", true, s.registrarLevel)
-	handle("POST /v1/registrar/persons", true, s.registrarLink)
-}
-
 // uploadDocument takes the raw body as a document. The Content-Type the
 // client sends is ignored: the service tells the type from the content.
 func (s *Server) uploadDocument(w http.ResponseWriter, r *http.Request, p *Principal) error {

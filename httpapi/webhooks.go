@@ -8,14 +8,6 @@ import (
 	"github.com/coffer-money/coffer/app"
 )
 
-// webhookRoutes: a member's webhook endpoints and their deliveries.
-func (s *Server) webhookRoutes(handle func(string, bool, handler)) {
-	handle("POST /v1/webhooks", true, s.createWebhook)
-	handle("GET /v1/webhooks", true, s.listWebhooks)
-	handle("DELETE /v1/webhooks/{webhook_id}", true, s.deleteWebhook)
-	handle("GET /v1/webhooks/{webhook_id}/deliveries", true, s.listDeliveries)
-}
-
 func webhookJSON(w *coffer.Webhook) map[string]any {
 	return map[string]any{"webhook_id": w.ID, "url": w.URL, "events": w.Events, "signing": w.Signing, "created_at": w.CreatedAt}
 }

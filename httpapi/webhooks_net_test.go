@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -247,6 +248,79 @@ func TestWebhooks_DialLoopbackAllowed(t *testing.T) {
 	for id, category := range want {
 		if errs, raw := deliveryErrors(t, e, m, id); len(errs) != 1 || errs[0] != category {
 			t.Errorf("webhook %s: attempt errors %q, want [%q] (%s)", id, errs, category, raw)
+		}
+	}
+}
+
+// fakeSender is a WebhookSender that answers from a table by URL and
+// records what it was asked to post.
+type fakeSender struct {
+	mu     sync.Mutex
+	answer map[string]fakeAnswer
+	posted []http.Header
+}
+
+type fakeAnswer struct {
+	status   int
+	category string
+}
+
+func (f *fakeSender) Post(_ context.Context, url string, h http.Header, _ []byte) (int, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.posted = append(f.posted, h)
+	a := f.answer[url]
+	if a.category != "" {
+		return 0, a.category, errors.New("dial tcp 10.9.8.7:443: no answer")
+	}
+	return a.status, "", nil
+}
+
+// TestWebhooks_Sender: the worker posts through the WebhookSender it is
+// given, signed, and records its answers: a 2xx as delivered, another
+// status as http_status_N, no answer as the sender's category, never its
+// error text.
+func TestWebhooks_Sender(t *testing.T) {
+	fake := &fakeSender{answer: map[string]fakeAnswer{
+		"https://ok.example/hook":      {status: 204},
+		"https://teapot.example/hook":  {status: 418},
+		"https://silent.example/hook":  {category: app.DeliveryErrTimeout},
+		"https://private.example/hook": {category: app.DeliveryErrRefused},
+	}}
+	e, worker := newWebhookEnvWith(t, app.WebhookConfig{Sender: fake})
+	iss, issPurse := e.issuer(t, "USD", 1_000_000_00)
+	m := e.register(t, "")
+	mp := e.newPurse(t, m, "USD")
+	want := map[string]string{}
+	for url, a := range fake.answer {
+		category := a.category
+		if a.status == 418 {
+			category = "http_status_418"
+		}
+		want[createHook(t, e, m, url)] = category
+	}
+
+	e.send(t, iss, issPurse, mp, "1.00")
+	if n, err := worker.DeliverDue(context.Background()); err != nil || n != len(want) {
+		t.Fatalf("DeliverDue = %d, %v; want %d", n, err, len(want))
+	}
+	for id, category := range want {
+		ds, err := e.db.Deliveries(context.Background(), id, 0, 10)
+		if err != nil || len(ds) != 1 || len(ds[0].Attempts) != 1 {
+			t.Fatalf("webhook %s: got deliveries %+v, %v; want one with one attempt", id, ds, err)
+		}
+		if got := ds[0].Attempts[0].Error; got != category {
+			t.Errorf("webhook %s: got attempt error %q, want %q", id, got, category)
+		}
+		if errs, raw := deliveryErrors(t, e, m, id); strings.Contains(raw, "10.9.8.7") || (category != "" && (len(errs) != 1 || errs[0] != category)) {
+			t.Errorf("webhook %s: got deliveries answer %s, want error %q and no address", id, raw, category)
+		}
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	for _, h := range fake.posted {
+		if h.Get("Coffer-Signature") == "" || h.Get("Coffer-Event-Id") == "" || h.Get("Content-Type") != "application/json" {
+			t.Errorf("got headers %v, want a signed JSON event", h)
 		}
 	}
 }

@@ -10,7 +10,8 @@ import (
 	"strings"
 
 	"github.com/coffer-money/coffer"
-	"github.com/coffer-money/coffer/httpapi"
+	"github.com/coffer-money/coffer/accesslog"
+	"github.com/coffer-money/coffer/app"
 )
 
 // parsePages parses each page template together with the layout and the
@@ -105,24 +106,24 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, rq *request, 
 		return
 	}
 	code := coffer.ErrorCode(err)
-	// The API's table, with method_not_allowed (codeMethodNotAllowed)
+	// The API's table (coffer.HTTPStatus), with method_not_allowed (codeMethodNotAllowed)
 	// among its codes; codes it does not know are the server's fault here.
-	status, ok := httpapi.StatusOf(code)
+	status, ok := coffer.HTTPStatus(code)
 	if !ok {
 		status = http.StatusInternalServerError
 	}
 	msg := coffer.ErrorMessage(err)
 	todo := advice[code]
-	if ra := httpapi.RetryAfter(err, status); ra != "" {
+	if ra := app.RetryAfter(err, status); ra != "" {
 		w.Header().Set("Retry-After", ra)
 	}
 	if status >= 500 {
 		if code == coffer.EINTERNAL {
-			s.log.Error("web request failed", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", httpapi.RequestID(r.Context()))
+			s.log.Error("web request failed", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", accesslog.RequestID(r.Context()))
 			msg = "Something went wrong on our side."
 			todo = "Try again in a moment. If it keeps happening, tell the operator of this server."
 		} else {
-			s.log.Warn("web request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err, "request_id", httpapi.RequestID(r.Context()))
+			s.log.Warn("web request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err, "request_id", accesslog.RequestID(r.Context()))
 		}
 	}
 	if todo == "" {
@@ -132,7 +133,7 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, rq *request, 
 		Status        int
 		Message, Todo string
 		RequestID     string // to quote to the operator, who finds it in the log
-	}{status, msg, todo, httpapi.RequestID(r.Context())}
+	}{status, msg, todo, accesslog.RequestID(r.Context())}
 	if rerr := s.render(w, rq, "error", "Something is not right", "", data, status); rerr != nil {
 		s.log.Error("render error page", "err", rerr)
 	}

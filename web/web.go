@@ -27,9 +27,9 @@ import (
 	"time"
 
 	"github.com/coffer-money/coffer"
+	"github.com/coffer-money/coffer/accesslog"
 	"github.com/coffer-money/coffer/app"
 	"github.com/coffer-money/coffer/forwarded"
-	"github.com/coffer-money/coffer/httpapi"
 	"github.com/coffer-money/coffer/oidcprov"
 )
 
@@ -184,7 +184,7 @@ func (s *Server) routes() http.Handler {
 		securityHeaders(w.Header(), r.TLS != nil)
 		_, pattern := mux.Handler(r)
 		if pattern == "" {
-			httpapi.SetRoute(r.Context(), "unmatched")
+			accesslog.SetRoute(r.Context(), "unmatched")
 			err := errNotFound
 			if allow := allowed(mux, r); allow != "" {
 				w.Header().Set("Allow", allow)
@@ -193,7 +193,7 @@ func (s *Server) routes() http.Handler {
 			s.serve(w, r, false, false, func(http.ResponseWriter, *http.Request, *request) error { return err })
 			return
 		}
-		httpapi.SetRoute(r.Context(), pattern)
+		accesslog.SetRoute(r.Context(), pattern)
 		mux.ServeHTTP(w, r)
 	})
 }
@@ -264,7 +264,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, needMember, check
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			s.log.Error("web panic", "path", r.URL.Path, "panic", fmt.Sprint(p), "request_id", httpapi.RequestID(r.Context()))
+			s.log.Error("web panic", "path", r.URL.Path, "panic", fmt.Sprint(p), "request_id", accesslog.RequestID(r.Context()))
 			s.errorPage(w, r, rq, errors.New("panic"))
 		}
 	}()
@@ -308,7 +308,7 @@ func (s *Server) loadSession(r *http.Request, rq *request) error {
 		return err
 	}
 	rq.member, rq.sess, rq.token = sess.MemberID, sess, token
-	httpapi.SetMember(r.Context(), sess.MemberID)
+	accesslog.SetMember(r.Context(), sess.MemberID)
 	return nil
 }
 

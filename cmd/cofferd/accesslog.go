@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/coffer-money/coffer/accesslog"
 	"github.com/coffer-money/coffer/forwarded"
-	"github.com/coffer-money/coffer/httpapi"
 )
 
 // accessLogOptions are the access log's flags of `cofferd serve`.
@@ -34,5 +34,5 @@ func (o *accessLogOptions) check() error {
 
 // wrap puts the access log and the request IDs around h.
 func (o *accessLogOptions) wrap(h http.Handler, log *slog.Logger, proxies *forwarded.Trusted) http.Handler {
-	return httpapi.WithAccessLog(h, log, httpapi.AccessLog{Off: o.mode == "off", Sample: o.sample, TrustedProxies: proxies})
+	return accesslog.Wrap(h, log, accesslog.Config{Off: o.mode == "off", Sample: o.sample, TrustedProxies: proxies})
 }

@@ -87,7 +87,7 @@ func (l *requestLimit) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.inFlight.Add(-1)
 		l.shed.Inc()
 		h := w.Header()
-		h.Set("Retry-After", strconv.Itoa(httpapi.UnavailableRetryAfter))
+		h.Set("Retry-After", strconv.Itoa(coffer.UnavailableRetryAfter))
 		h.Set("Content-Type", "application/problem+json")
 		h.Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusServiceUnavailable)

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coffer-money/coffer/accesslog"
 	"github.com/coffer-money/coffer/app"
 	"github.com/coffer-money/coffer/httpapi"
 	"github.com/coffer-money/coffer/ledger"
@@ -418,7 +419,7 @@ func withWebKeeper(api, keeper, provider http.Handler) http.Handler {
 		case p == "/v1" || strings.HasPrefix(p, "/v1/") || p == "/healthz" || p == "/readyz" || p == "/openapi.json":
 			api.ServeHTTP(w, r)
 		case oidcprov.Handles(p):
-			httpapi.SetRoute(r.Context(), oidcprov.Route(p))
+			accesslog.SetRoute(r.Context(), oidcprov.Route(p))
 			provider.ServeHTTP(w, r)
 		default:
 			keeper.ServeHTTP(w, r)

@@ -1,10 +1,14 @@
-package httpapi
+// Package accesslog gives every HTTP request an ID and logs one line per
+// request. It wraps the API and the web pages alike; their handlers tell it
+// the route a request matched and the member it was made as.
+package accesslog
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -12,8 +16,8 @@ import (
 	"github.com/coffer-money/coffer/forwarded"
 )
 
-// AccessLog configures WithAccessLog.
-type AccessLog struct {
+// Config configures Wrap.
+type Config struct {
 	// Off writes no access log; requests still get their Request-Id.
 	Off bool
 	// Sample logs one in Sample successful (below 400) requests; 0 or 1
@@ -32,7 +36,7 @@ const RequestIDHeader = "Request-Id"
 // maxRequestID bounds a request ID taken from a proxy.
 const maxRequestID = 64
 
-// requestInfo is what the layers under WithAccessLog tell it of a request.
+// requestInfo is what the layers under Wrap tell it of a request.
 // Only the request's own goroutine writes it, before the handler returns.
 type requestInfo struct {
 	id     string
@@ -47,7 +51,7 @@ func infoOf(ctx context.Context) *requestInfo {
 	return ri
 }
 
-// RequestID is the ID WithAccessLog gave the request of ctx ("" outside it).
+// RequestID is the ID Wrap gave the request of ctx ("" outside it).
 func RequestID(ctx context.Context) string {
 	if ri := infoOf(ctx); ri != nil {
 		return ri.id
@@ -72,13 +76,13 @@ func SetMember(ctx context.Context, memberID string) {
 	}
 }
 
-// WithAccessLog gives every request an ID, answered in the Request-Id
+// Wrap gives every request an ID, answered in the Request-Id
 // header and found by RequestID (problem documents and error logs carry
 // it), and logs one line per request on log: method, route pattern,
 // status, duration, bytes written, member, request ID and the client's
 // address (behind a trusted proxy, the one it names). Server errors (5xx)
 // are logged at error level, refusals (4xx) at debug, the rest at info.
-func WithAccessLog(h http.Handler, log *slog.Logger, cfg AccessLog) http.Handler {
+func Wrap(h http.Handler, log *slog.Logger, cfg Config) http.Handler {
 	var seen atomic.Uint64
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -186,4 +190,13 @@ func (w *countingWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// clientIP is the host of the request's peer address.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

@@ -84,6 +84,8 @@ type Service struct {
 	fac  factorState       // see factors.go
 	set  settingsState     // see settings.go
 	ver  verificationState // see verification.go
+	priv privacyState      // see privacy.go
+	cont contactCache      // see contacts.go
 
 	invoiceRate    slidingLimit // see invoices.go
 	registerRate   slidingLimit // per client address; see Register
@@ -124,7 +126,8 @@ func New(store coffer.Store, engine *ledger.Engine, log *slog.Logger, cfg Config
 		cfg.Currencies = NewCurrencies(store)
 	}
 	s := &Service{store: store, engine: engine, log: log, cfg: cfg, Throttle: NewThrottle(),
-		sessions: map[string]*cachedSession{}, cur: cfg.Currencies}
+		sessions: map[string]*cachedSession{}, cur: cfg.Currencies,
+		cont: contactCache{owners: map[string]string{}, only: map[string]onlyEntry{}}}
 	s.schedCaughtUp.Store(s.now().UnixNano()) // the lag counts from the start
 	s.touches = newToucher(store.TouchSession, log)
 	s.initSettings()

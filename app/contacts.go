@@ -134,15 +134,7 @@ type onlyEntry struct {
 
 const onlyContactsTTL = 2 * time.Second
 
-var contactCaches sync.Map // *Service → *contactCache
-
-func (s *Service) contacts() *contactCache {
-	if c, ok := contactCaches.Load(s); ok {
-		return c.(*contactCache)
-	}
-	c, _ := contactCaches.LoadOrStore(s, &contactCache{owners: map[string]string{}, only: map[string]onlyEntry{}})
-	return c.(*contactCache)
-}
+func (s *Service) contacts() *contactCache { return &s.cont }
 
 func (s *Service) purseOwner(ctx context.Context, purse string) (string, error) {
 	c := s.contacts()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -36,17 +35,7 @@ type privacyState struct {
 	checks slidingLimit
 }
 
-// privacyStates holds each Service's privacyState until Service grows a
-// field for it.
-var privacyStates sync.Map // *Service → *privacyState
-
-func (s *Service) privacy() *privacyState {
-	if p, ok := privacyStates.Load(s); ok {
-		return p.(*privacyState)
-	}
-	p, _ := privacyStates.LoadOrStore(s, &privacyState{})
-	return p.(*privacyState)
-}
+func (s *Service) privacy() *privacyState { return &s.priv }
 
 // errNoMember is the one answer for a member ID that does not exist, was
 // closed, or may not be looked at, so member IDs cannot be probed.

@@ -25,15 +25,12 @@ func WithDeadline(h http.Handler, d time.Duration) http.Handler {
 	})
 }
 
-// errDeadline answers work that the request's deadline cut off.
-var errDeadline = &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The server could not finish the request in time; try again shortly."}
-
 // timedOut turns an error that is only a context's deadline (no
-// application error in its chain) into errDeadline.
+// application error in its chain) into an unavailable answer.
 func timedOut(err error) error {
 	var ce *coffer.Error
 	if !errors.As(err, &ce) && errors.Is(err, context.DeadlineExceeded) {
-		return &coffer.Error{Code: errDeadline.Code, Message: errDeadline.Message, Err: err}
+		return &coffer.Error{Code: coffer.EUNAVAILABLE, Message: "The server could not finish the request in time; try again shortly.", Err: err}
 	}
 	return err
 }

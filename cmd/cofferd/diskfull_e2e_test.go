@@ -153,7 +153,7 @@ func fill(t *testing.T, path string) {
 
 // request sends one request with a JSON body (when in is not nil) and
 // returns the status, the headers and the body of the answer.
-func request(t *testing.T, s *e2eServer, method, path, token string, in any) (int, http.Header, []byte) {
+func request(t *testing.T, s *e2eServer, method, path, token string, in any, hdr ...string) (int, http.Header, []byte) {
 	t.Helper()
 	var r io.Reader
 	if in != nil {
@@ -172,6 +172,9 @@ func request(t *testing.T, s *e2eServer, method, path, token string, in any) (in
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Add(hdr[i], hdr[i+1])
 	}
 	resp, err := s.http.Do(req)
 	if err != nil {
